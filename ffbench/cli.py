@@ -1,0 +1,280 @@
+"""`ffbench` command line: argument parsing and one-line errors only.
+
+Every command is a thin call into the library. Bad input ends with one line on stderr
+(`ffbench: error: ...`) and exit status 2, before anything is written.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .config import (DATASETS, DEVICES, DTYPES, FF_GOODNESS, FF_NEGATIVES, FF_NORMS,
+                     OPTIMIZER_IMPLS, OPTIMIZERS, TRAINERS, RunConfig)
+from .errors import ConfigError, FfbenchError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one readable line (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"ffbench: error: {message} (see '{self.prog} --help')\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """Flags for one RunConfig (singular names). Choices are validated by RunConfig."""
+    d = RunConfig()
+    p.add_argument("--trainer", default=d.trainer, help=f"one of {', '.join(TRAINERS)} (default %(default)s)")
+    p.add_argument("--depth", type=int, default=d.depth, help="hidden layers (default %(default)s)")
+    p.add_argument("--width", type=int, default=d.width, help="units per hidden layer (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="real examples per optimizer step; FF also forwards as many negatives (default %(default)s)")
+    add_shared_flags(p)
+
+
+def add_shared_flags(p: argparse.ArgumentParser) -> None:
+    d = RunConfig()
+    p.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
+    p.add_argument("--optimizer", default=d.optimizer, help=f"{'|'.join(OPTIMIZERS)} (default %(default)s)")
+    p.add_argument("--optimizer-impl", default=d.optimizer_impl,
+                   help=f"{'|'.join(OPTIMIZER_IMPLS)}; moves the memory peak (default %(default)s)")
+    p.add_argument("--dataset", default=d.dataset, help=f"{'|'.join(DATASETS)} (default %(default)s)")
+    p.add_argument("--data-dir", default=None, help="folder holding MNIST/Fashion-MNIST raw files")
+    p.add_argument("--device", default=d.device, help=f"{'|'.join(DEVICES)} (default %(default)s)")
+    p.add_argument("--dtype", default=d.dtype, help=f"{'|'.join(DTYPES)} (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    p.add_argument("--val-size", type=int, default=d.val_size, help="validation examples carved from training set")
+    p.add_argument("--eval-chunk", type=int, default=None, help="evaluation chunk size (default: batch size)")
+    p.add_argument("--ff-threshold", type=float, default=d.ff_threshold, help="FF goodness threshold theta")
+    p.add_argument("--ff-goodness", default=d.ff_goodness, help=f"{'|'.join(FF_GOODNESS)}")
+    p.add_argument("--ff-norm", default=d.ff_norm, help=f"{'|'.join(FF_NORMS)}")
+    p.add_argument("--ff-negatives", default=d.ff_negatives, help=f"{'|'.join(FF_NEGATIVES)}")
+    p.add_argument("--ff-eval-layers", default=d.ff_eval_layers,
+                   help="layers whose goodness is summed at test time: all, skip-first, or e.g. 1,2")
+    p.add_argument("--checkpoint-segments", type=int, default=None, help="bp-checkpoint segments (default ~sqrt(depth))")
+
+
+CONFIG_KEYS = ("trainer", "depth", "width", "batch_size", "epochs", "lr", "optimizer", "optimizer_impl",
+               "dataset", "data_dir", "device", "dtype", "seed", "threads", "val_size", "eval_chunk",
+               "ff_threshold", "ff_goodness", "ff_norm", "ff_negatives", "ff_eval_layers",
+               "checkpoint_segments")
+
+
+def config_from_args(args: argparse.Namespace, **overrides) -> RunConfig:
+    values = {k: getattr(args, k) for k in CONFIG_KEYS if hasattr(args, k)}
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+# -- commands -------------------------------------------------------------------------
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .device import resolve_device
+    from .fit import fit
+    from .results import write_json_atomic
+
+    config = config_from_args(args)
+    resolve_device(config.device)  # fail before loading anything
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file name such as run.json")
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
+    echo = (lambda s: None) if args.quiet else print
+    echo(f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "
+         f"{config.epochs} epoch(s), seed {config.seed}")
+    record = fit(config, dataset, progress=not args.quiet, echo=echo)
+    if out is not None:
+        write_json_atomic(out, record)
+        echo(f"wrote {out}")
+    return 0
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from .device import resolve_device
+    from .harness import HarnessSettings, run_one
+    from .results import write_json_atomic
+    from .units import format_bytes
+
+    config = config_from_args(args)
+    resolve_device(config.device)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file name such as measure.json")
+    record = run_one(config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps))
+    m = record["metrics"]
+    if not args.quiet:
+        print(f"{config.short_name()} on {record['dataset']['name']} ({record['environment']['device']}, "
+              f"{record['threads']} threads; batch = real examples, FF forwards as many negatives)")
+        print(f"  tensor-level peak {format_bytes(m['tensor_peak_bytes'])}, alive at step start "
+              f"{format_bytes(m['tensor_start_bytes'])}, transient {format_bytes(m['tensor_transient_bytes'])}")
+        parts = ", ".join(f"{c} {format_bytes(m[f'tensor_peak_{c}_bytes'])}" for c in
+                          ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other"))
+        print(f"  at the peak: {parts}")
+        print(f"  first step peak {format_bytes(m['tensor_first_step_peak_bytes'])}, evaluation peak "
+              f"{format_bytes(m['tensor_eval_peak_bytes'])} (chunk {config.chunk}), whole run "
+              f"{format_bytes(m['tensor_whole_run_peak_bytes'])}")
+        print(f"  process RSS rise {format_bytes(m['rss_rise_bytes'])} ({record['allocator_setting']})")
+        if "cuda_peak_allocated_bytes" in m:
+            print(f"  CUDA allocator: peak {format_bytes(m['cuda_peak_allocated_bytes'])}, rise "
+                  f"{format_bytes(m['cuda_rise_allocated_bytes'])}, reserved {format_bytes(m['cuda_peak_reserved_bytes'])}")
+        print(f"  step {1000 * m['step_seconds_median']:.1f} ms (median of {len(record['step_seconds'])}), "
+              f"{m['examples_per_second']:.0f} examples/s")
+    if out is not None:
+        write_json_atomic(out, record)
+    return 0
+
+
+def _given_config_keys(args: argparse.Namespace) -> set[str]:
+    """Configuration flags whose value differs from the default (they override a sweep file)."""
+    d = RunConfig().to_dict()
+    return {k for k in CONFIG_KEYS if hasattr(args, k) and getattr(args, k) != d.get(k)}
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import plan_sweep, run_plan
+
+    plan = plan_sweep(
+        grid_cli={"trainers": args.trainers, "depths": args.depths, "widths": args.widths,
+                  "batch_sizes": args.batch_sizes},
+        config_cli={k: getattr(args, k) for k in CONFIG_KEYS if hasattr(args, k)},
+        config_explicit=_given_config_keys(args), sweep_file=args.sweep_file, steps=args.steps,
+        memory_limit=args.memory_limit, timeout=args.timeout, out=args.out)
+    run_plan(plan, progress=not args.quiet, retry_errors=args.retry_errors,
+             echo=(lambda s: None) if args.quiet else print)
+    return 0
+
+
+def cmd_maxbatch(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .device import resolve_device
+    from .maxbatch import find_max_batches, table
+    from .sweep import (ResultsFolder, SweepSettings, comparable_base, default_out_dir,
+                        environment_metadata, parse_list)
+    from .units import parse_size
+
+    budget = parse_size(args.memory_limit)
+    trainers = parse_list(args.trainers, "trainers")
+    depths = parse_list(args.depths, "depths")
+    base = config_from_args(args, width=args.width, batch_size=1)
+    for t in trainers:
+        for d in depths:
+            base.replace(trainer=t, depth=d)  # validates names
+    if not 0 <= args.tolerance < 1:
+        raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance!r}")
+    settings = SweepSettings(timing_steps=args.steps, warmup_steps=0, memory_limit_bytes=budget,
+                             timeout_seconds=args.timeout, timeline=False)
+    device = resolve_device(base.device)
+    dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
+    env = environment_metadata(device, dataset.describe(), base, settings)
+    out = Path(args.out) if args.out else default_out_dir(
+        device.type, f"{dataset.name}-maxbatch", comparable_base(base), settings.to_dict())
+    ResultsFolder.check(out, command="maxbatch", base_config=base, settings=settings, environment=env)
+    echo = (lambda s: None) if args.quiet else print
+    folder = ResultsFolder.open(out, command="maxbatch", grid={"trainers": trainers, "depths": depths},
+                                base_config=base, settings=settings, environment=env)
+    echo(f"ffbench maxbatch: budget {args.memory_limit} = {budget} bytes, width {base.width}, "
+         f"{dataset.name}, {device} -> {out}")
+    try:
+        results = find_max_batches(folder, base, trainers, depths, budget, cap=args.max_batch,
+                                   tolerance=args.tolerance, progress=not args.quiet, echo=echo,
+                                   in_features=dataset.in_features, num_classes=dataset.num_classes)
+    finally:
+        folder.write_csv()
+    echo(table(results))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="ffbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    p = sub.add_parser("train", help="train one configuration and report accuracy per epoch")
+    add_config_flags(p)
+    p.add_argument("--out", help="write a JSON record of the run to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("measure", help="measure memory and time of one configuration's training step")
+    add_config_flags(p)
+    p.add_argument("--steps", type=positive_int, default=3, help="timed steps (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps (default %(default)s)")
+    p.add_argument("--out", help="write the JSON record to this file")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_measure)
+
+    p = sub.add_parser("sweep", help="measure a grid of configurations, each in a fresh process (resumable)")
+    p.add_argument("--trainers", help="comma list, e.g. bp,ff (default: all four)")
+    p.add_argument("--depths", help="comma list of hidden-layer counts (default 2)")
+    p.add_argument("--widths", help="comma list of layer widths (default 500)")
+    p.add_argument("--batch-sizes", dest="batch_sizes", help="comma list of batch sizes (default 100)")
+    p.add_argument("--sweep-file", help="JSON or TOML file with the same keys (trainers, depths, widths, "
+                   "batch_sizes, steps, memory_limit, timeout, configuration fields); flags override it")
+    add_shared_flags(p)
+    p.add_argument("--steps", type=positive_int, default=None, help="timed steps per configuration (default 3)")
+    p.add_argument("--memory-limit", help="budget per configuration, e.g. 2GiB: over it is status 'oom'")
+    p.add_argument("--timeout", type=positive_float, default=None,
+                   help="seconds per configuration (worker start included): over it is status 'timeout'")
+    p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
+    p.add_argument("--retry-errors", action="store_true", help="re-run configurations recorded as 'error'")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("maxbatch", help="largest batch that fits a memory budget, per trainer and depth (measured)")
+    p.add_argument("--memory-limit", required=True, help="budget, e.g. 8GiB (IEC units)")
+    p.add_argument("--trainers", default="bp,bp-checkpoint,ff,ff-summed", help="comma list (default: all four)")
+    p.add_argument("--depths", default="2", help="comma list (default %(default)s)")
+    p.add_argument("--width", type=int, default=RunConfig().width, help="units per hidden layer (default %(default)s)")
+    add_shared_flags(p)
+    p.add_argument("--steps", type=positive_int, default=1, help="timed steps per probe (default %(default)s)")
+    p.add_argument("--timeout", type=positive_float, default=None, help="seconds per probe: over it counts as not fitting")
+    p.add_argument("--max-batch", type=positive_int, default=2**22, help="largest batch tried (default %(default)s)")
+    p.add_argument("--tolerance", type=float, default=0.02,
+                   help="stop when the bracket is within this fraction of the answer; 0 = exact (default %(default)s)")
+    p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_maxbatch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except FfbenchError as exc:
+        print(f"ffbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("ffbench: interrupted; nothing half-written was kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""Datasets for ffbench: MNIST, Fashion-MNIST, scikit-learn's digits, or synthetic tensors.
+
+Every dataset comes back as a `Dataset` of flat float32 inputs in [0, 1] and int64 labels,
+with a validation split carved from the official training set by a fixed permutation
+(seed `SPLIT_SEED`, independent of the run seed, so every run and trainer sees the same split).
+
+Where MNIST / Fashion-MNIST are looked for, first hit wins:
+
+1. the `data_dir` argument (`--data-dir`);
+2. `$FFBENCH_DATA` (one directory, or several separated by `os.pathsep`);
+3. `./data` in the current working directory;
+4. system dataset folders, `SYSTEM_DATA_DIRS` (Debian's `dataset-fashion-mnist` package
+   installs `/usr/share/datasets/fashion-mnist/*-idx?-ubyte.gz`);
+5. the cache (see below), which also holds earlier downloads.
+
+In each root the four IDX files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, each optionally `.gz`) are accepted in
+`root/MNIST/raw/` (`root/FashionMNIST/raw/` for Fashion-MNIST), `root/raw/` or `root/`.
+MNIST and Fashion-MNIST share file names, so in the last two layouts the first training
+labels are checked to tell them apart.
+
+Roots may be read-only. Unless the files already sit uncompressed in a `<Class>/raw` folder,
+they are gunzipped / copied into the cache (`cache_dir`, `$FFBENCH_CACHE`, or
+`~/.cache/ffbench`) as `cache/<Class>/raw/<file>`, each written to a temporary file and
+renamed, and reused on later calls only when every file has its exact expected size.
+torchvision's dataset class then reads them with `download=False`.
+
+If nothing is found, an explicitly named dataset is downloaded by torchvision into the cache
+when `download=True`. `auto` never downloads: it takes MNIST if found locally, else
+Fashion-MNIST if found locally, else the bundled digits, and records its choice in `name`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import shutil
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .errors import ConfigError, DataUnavailableError
+
+DATASET_NAMES = ("auto", "mnist", "fashion-mnist", "digits", "synthetic")
+SPLIT_SEED = 0          # fixed: the train/val split (and digits/synthetic data) never depend on the run seed
+MAX_VAL_FRACTION = 0.2  # val_size is capped at this fraction of the training set
+
+# (dataset name, directory) pairs searched after data_dir, $FFBENCH_DATA and ./data.
+SYSTEM_DATA_DIRS: tuple[tuple[str, str], ...] = (
+    ("fashion-mnist", "/usr/share/datasets/fashion-mnist"),
+)
+
+_TV_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}   # torchvision class = folder name
+# Uncompressed IDX sizes: 16-byte header + 28*28 bytes per image; 8-byte header + 1 byte per label.
+_FILES = {
+    "train-images-idx3-ubyte": 16 + 60000 * 784,
+    "train-labels-idx1-ubyte": 8 + 60000,
+    "t10k-images-idx3-ubyte": 16 + 10000 * 784,
+    "t10k-labels-idx1-ubyte": 8 + 10000,
+}
+# First ten training labels: tells MNIST from Fashion-MNIST in folders that do not name them.
+_FINGERPRINT = {"mnist": bytes([5, 0, 4, 1, 9, 2, 1, 3, 1, 4]),
+                "fashion-mnist": bytes([9, 0, 0, 3, 0, 2, 7, 2, 5, 5])}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str        # 'mnist', 'fashion-mnist', 'digits' or 'synthetic'
+    source: str      # a path, 'torchvision download', 'scikit-learn bundled digits', 'synthetic (random tensors)'
+    synthetic: bool  # True only for 'synthetic': results must be labelled as such
+    train_x: Tensor  # float32 [N, D] in [0, 1]
+    train_y: Tensor  # int64 [N]
+    val_x: Tensor    # carved from the official training set
+    val_y: Tensor
+    test_x: Tensor
+    test_y: Tensor
+    num_classes: int = 10
+
+    @property
+    def in_features(self) -> int:
+        return self.train_x.shape[1]
+
+    def to(self, device: torch.device | str) -> "Dataset":
+        moved = {f.name: getattr(self, f.name).to(device)
+                 for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), Tensor)}
+        return dataclasses.replace(self, **moved)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "synthetic": self.synthetic,
+                "train_size": len(self.train_y), "val_size": len(self.val_y),
+                "test_size": len(self.test_y), "in_features": self.in_features,
+                "num_classes": self.num_classes}
+
+
+def load_dataset(name: str = "auto", *, data_dir: str | Path | None = None, val_size: int = 5000,
+                 download: bool = True, cache_dir: str | Path | None = None,
+                 synthetic_features: int = 784, synthetic_train: int = 2048,
+                 synthetic_test: int = 512) -> Dataset:
+    if name not in DATASET_NAMES:
+        raise ConfigError(f"unknown dataset {name!r}; choose from {', '.join(DATASET_NAMES)}")
+    if not isinstance(val_size, int) or val_size < 0:
+        raise ConfigError(f"val-size must be an integer >= 0, got {val_size!r}")
+    cache = _cache_root(cache_dir)
+
+    if name == "auto":
+        for candidate in ("mnist", "fashion-mnist"):
+            found, _ = _find_idx(candidate, data_dir, cache)
+            if found is not None:
+                return _idx_dataset(candidate, found, cache, val_size)
+        name = "digits"
+    if name == "digits":
+        return _digits(val_size)
+    if name == "synthetic":
+        return _synthetic(val_size, synthetic_features, synthetic_train, synthetic_test)
+
+    found, searched = _find_idx(name, data_dir, cache)
+    if found is not None:
+        return _idx_dataset(name, found, cache, val_size)
+    reason = "download disabled"
+    if download:
+        try:
+            return _download(name, cache, val_size)
+        except Exception as exc:  # offline, proxy, bad mirror, ...: all end in the same advice
+            detail = " ".join(str(exc).split()) or type(exc).__name__   # one line
+            reason = f"download failed ({detail[:200]})"
+    raise DataUnavailableError(
+        f"{name} not found in {'; '.join(searched)} and {reason}; point --data-dir or $FFBENCH_DATA "
+        f"at its IDX files, or use --dataset digits (bundled, offline) or --dataset synthetic")
+
+
+# -- locating and caching IDX files ----------------------------------------------
+
+
+def _cache_root(cache_dir: str | Path | None) -> Path:
+    if cache_dir is None:
+        cache_dir = os.environ.get("FFBENCH_CACHE") or Path.home() / ".cache" / "ffbench"
+    return Path(cache_dir).expanduser()
+
+
+def _roots(name: str, data_dir: str | Path | None, cache: Path) -> list[tuple[Path, str]]:
+    """(root, label for error messages), in search order."""
+    roots: list[tuple[Path, str]] = []
+    if data_dir is not None:
+        roots.append((Path(data_dir).expanduser(), f"data_dir {data_dir}"))
+    for entry in filter(None, os.environ.get("FFBENCH_DATA", "").split(os.pathsep)):
+        roots.append((Path(entry).expanduser(), f"$FFBENCH_DATA={entry}"))
+    roots.append((Path.cwd() / "data", f"./data ({Path.cwd() / 'data'})"))
+    roots += [(Path(d), d) for ds, d in SYSTEM_DATA_DIRS if ds == name]
+    roots.append((cache, f"cache {cache}"))
+    return roots
+
+
+def _idx_file(folder: Path, base: str) -> Path | None:
+    """The uncompressed file if it has the right size, else the .gz if present, else None."""
+    plain, gz = folder / base, folder / (base + ".gz")
+    if plain.is_file() and plain.stat().st_size == _FILES[base]:
+        return plain
+    return gz if gz.is_file() else None
+
+
+def _train_labels_head(path: Path) -> bytes:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            return f.read(18)[8:]
+    except (OSError, EOFError, zlib.error):
+        return b""
+
+
+def _find_idx(name: str, data_dir: str | Path | None, cache: Path) -> tuple[dict[str, Path] | None, list[str]]:
+    """Paths of the four IDX files for `name`, or None, plus the places searched."""
+    cls = _TV_CLASS[name]
+    searched = []
+    for root, label in _roots(name, data_dir, cache):
+        searched.append(label)
+        for folder, named in ((root / cls / "raw", True), (root / "raw", False), (root, False)):
+            files = {base: _idx_file(folder, base) for base in _FILES}
+            if None in files.values():
+                continue
+            if not named and _train_labels_head(files["train-labels-idx1-ubyte"]) != _FINGERPRINT[name]:
+                continue  # e.g. Fashion-MNIST files where MNIST was asked for
+            return files, searched
+    return None, searched
+
+
+def _materialise(name: str, files: dict[str, Path], cache: Path) -> Path:
+    """A root torchvision can read with download=False: the files' own or the cache."""
+    cls = _TV_CLASS[name]
+    folder = files["train-images-idx3-ubyte"].parent
+    if (folder.name == "raw" and folder.parent.name == cls
+            and all(p.suffix != ".gz" for p in files.values())):
+        return folder.parent.parent                       # already in torchvision's layout
+    raw = cache / cls / "raw"
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+        for base, src in files.items():
+            dst = raw / base
+            if dst.is_file() and dst.stat().st_size == _FILES[base]:
+                continue                                  # complete from an earlier call
+            fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{base}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out, (gzip.open if src.suffix == ".gz" else open)(src, "rb") as inp:
+                    shutil.copyfileobj(inp, out, 1 << 20)
+                size = os.path.getsize(tmp)
+                if size != _FILES[base]:
+                    raise DataUnavailableError(
+                        f"{src} holds {size} bytes uncompressed, expected {_FILES[base]}: corrupt or not {name}")
+                os.replace(tmp, dst)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    except (OSError, EOFError, zlib.error) as exc:  # unwritable cache, truncated or corrupt gzip, ...
+        raise DataUnavailableError(
+            f"could not prepare {name} in cache {raw}: {exc}; set $FFBENCH_CACHE to a writable folder "
+            f"or check the source files") from exc
+    return cache
+
+
+def _download(name: str, cache: Path, val_size: int) -> Dataset:
+    import torchvision
+
+    tv_class = getattr(torchvision.datasets, _TV_CLASS[name])
+    tv_class(str(cache), train=True, download=True)
+    tv_class(str(cache), train=False, download=True)
+    raw = cache / _TV_CLASS[name] / "raw"
+    files = {base: raw / base for base in _FILES}
+    bad = [str(p) for base, p in files.items() if not p.is_file() or p.stat().st_size != _FILES[base]]
+    if bad:
+        raise RuntimeError(f"incomplete download: {', '.join(bad)}")
+    return _idx_dataset(name, files, cache, val_size, source="torchvision download")
+
+
+def _idx_dataset(name: str, files: dict[str, Path], cache: Path, val_size: int,
+                 source: str | None = None) -> Dataset:
+    import torchvision
+
+    root = _materialise(name, files, cache)
+    tv_class = getattr(torchvision.datasets, _TV_CLASS[name])
+    splits = []
+    for train in (True, False):
+        ds = tv_class(str(root), train=train, download=False)
+        splits.append((ds.data.reshape(len(ds.data), -1).to(torch.float32).div_(255), ds.targets.long()))
+    (x, y), (test_x, test_y) = splits
+    src = source or str(files["train-images-idx3-ubyte"].parent)
+    return _split(name, src, False, x, y, test_x, test_y, val_size)
+
+
+# -- bundled and synthetic data ---------------------------------------------------
+
+
+def _digits(val_size: int) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.as_tensor(bunch.data, dtype=torch.float32) / 16.0
+    y = torch.as_tensor(bunch.target, dtype=torch.int64)
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    n_test = round(0.2 * len(y))
+    test, train = perm[:n_test], perm[n_test:]
+    return _split("digits", "scikit-learn bundled digits", False, x[train], y[train], x[test], y[test], val_size)
+
+
+def _synthetic(val_size: int, features: int, n_train: int, n_test: int) -> Dataset:
+    for label, value in (("synthetic_features", features), ("synthetic_train", n_train),
+                         ("synthetic_test", n_test)):
+        if not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"{label} must be a positive integer, got {value!r}")
+    g = torch.Generator().manual_seed(SPLIT_SEED)
+    x = torch.rand(n_train + n_test, features, generator=g)
+    y = torch.randint(0, 10, (n_train + n_test,), generator=g)
+    return _split("synthetic", "synthetic (random tensors)", True,
+                  x[:n_train], y[:n_train], x[n_train:], y[n_train:], val_size)
+
+
+def _split(name: str, source: str, synthetic: bool, x: Tensor, y: Tensor,
+           test_x: Tensor, test_y: Tensor, val_size: int) -> Dataset:
+    """Last min(val_size, 20 %) examples of a fixed permutation of the training set -> validation."""
+    n_val = min(val_size, int(MAX_VAL_FRACTION * len(y)))
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    train, val = perm[:len(y) - n_val], perm[len(y) - n_val:]
+    return Dataset(name=name, source=source, synthetic=synthetic,
+                   train_x=x[train], train_y=y[train], val_x=x[val], val_y=y[val],
+                   test_x=test_x, test_y=test_y)

@@ -1,0 +1,97 @@
+"""Train one configuration for its epochs and report accuracy: what `ffbench train` runs.
+
+This loop owns its clock (wall time of each epoch's training, evaluation timed
+apart); the trainer only sees batches. Accuracy is measured on the validation split
+(recipes are chosen on it) and on the test split (reported, never tuned on).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import RunConfig
+from .data import Dataset
+from .device import resolve_device, synchronize
+from .environment import environment
+from .measure.timer import set_threads
+from .readout import linear_readout_accuracy
+from .trainers import build_trainer
+
+BATCH_CONVENTION = ("batch_size = real examples per optimizer step; FF also forwards one "
+                    "negative per example (2 x batch_size rows per layer)")
+
+
+def fit(config: RunConfig, dataset: Dataset, *, progress: bool = True,
+        echo: Callable[[str], None] = print) -> dict:
+    """Train `config` on `dataset`; returns a JSON-serialisable record."""
+    device = resolve_device(config.device)
+    threads = set_threads(config.threads)
+    data = dataset.to(device)
+    trainer = build_trainer(config, data.in_features, data.num_classes, device)
+    order_gen = torch.Generator(device="cpu").manual_seed(config.seed)
+    epochs: list[dict] = []
+    started = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        trainer.model.train()
+        order = torch.randperm(len(data.train_x), generator=order_gen).to(device)
+        batches = range(0, len(order), config.batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
+                   disable=not progress, leave=False)
+        loss_sum = torch.zeros((), device=device)
+        t0 = time.perf_counter()
+        for i in bar:
+            idx = order[i:i + config.batch_size]
+            loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
+        synchronize(device)
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        val = trainer.accuracy(data.val_x, data.val_y)
+        test = trainer.accuracy(data.test_x, data.test_y)
+        eval_s = time.perf_counter() - t0
+        row = {"epoch": epoch, "train_loss": loss_sum.item() / len(batches),
+               "val_accuracy": val, "test_accuracy": test,
+               "train_seconds": train_s, "eval_seconds": eval_s}
+        epochs.append(row)
+        echo(f"epoch {epoch}/{config.epochs}  loss {row['train_loss']:.4f}  "
+             f"val {100 * val:.2f} %  test {100 * test:.2f} %  ({train_s:.1f} s train, {eval_s:.1f} s eval)")
+    record = {
+        "kind": "train",
+        "source": "train",
+        "config": config.to_dict(),
+        "dataset": dataset.describe(),
+        "batch_convention": BATCH_CONVENTION,
+        "eval_chunk": config.chunk,
+        "epochs": epochs,
+        "val_accuracy": epochs[-1]["val_accuracy"],
+        "test_accuracy": epochs[-1]["test_accuracy"],
+        "wall_seconds": time.perf_counter() - started,
+        "threads": threads,
+        "parameters": trainer.parameter_count(),
+        "environment": environment(device),
+    }
+    if config.is_ff:
+        record["ff_evaluation"] = {
+            "method": "goodness: try every label, highest summed goodness wins",
+            "layers": [i + 1 for i in trainer.eval_layers],
+            "chunk": config.chunk,
+        }
+        record["readout"] = readout_with_control(config, data, trainer)
+        echo(f"linear read-out on FF activities: test {100 * record['readout']['trained']:.2f} % "
+             f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)")
+    return record
+
+
+def readout_with_control(config: RunConfig, data: Dataset, trainer) -> dict:
+    """Linear read-out on the trained FF net and on an untrained one with the same seed."""
+    control = build_trainer(config, data.in_features, data.num_classes, trainer.device)
+    kwargs = dict(num_classes=data.num_classes, batch_size=config.batch_size, seed=config.seed)
+    args = (data.train_x, data.train_y, data.test_x, data.test_y)
+    return {
+        "method": "linear softmax on normalised activities of all layers, neutral label, "
+                  "1 pass of Adam(lr=1e-3) over the training split; test accuracy",
+        "trained": linear_readout_accuracy(trainer.readout_features, *args, **kwargs),
+        "untrained_control": linear_readout_accuracy(control.readout_features, *args, **kwargs),
+    }

@@ -1,0 +1,20 @@
+"""Measurement: memory and time trackers, each a context manager with a ``.result()``.
+
+Every result is a small frozen dataclass with sizes in bytes (ints) and a
+``method`` string saying how the figure was obtained. Tensor-level, process
+(RSS) and CUDA-allocator figures come from separate trackers and are never
+blended. Trackers know nothing about trainers; the harness passes them what
+they need (parameters, optimizers, inputs, device) and owns resets and syncs.
+"""
+from .cuda import CudaMemory, CudaPeakTracker
+from .process import (ProcessMemory, ProcessPeakTracker, RssSampler, RssTimeline,
+                      allocator_setting, set_malloc_mmap_threshold)
+from .tensors import CATEGORIES, PhasePeak, TensorMemory, TensorTracker
+from .timer import StepTime, StepTimer, available_cores, set_threads
+
+__all__ = [
+    "CATEGORIES", "CudaMemory", "CudaPeakTracker", "PhasePeak", "ProcessMemory",
+    "ProcessPeakTracker", "RssSampler", "RssTimeline", "StepTime", "StepTimer",
+    "TensorMemory", "TensorTracker", "allocator_setting", "available_cores",
+    "set_malloc_mmap_threshold", "set_threads",
+]

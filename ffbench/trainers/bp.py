@@ -1,0 +1,78 @@
+"""Backpropagation baselines: `bp` and `bp-checkpoint`.
+
+Model: `depth` hidden layers Linear(width) + ReLU, then a linear classifier head over
+`num_classes` outputs, trained with cross-entropy. The head is what BP has and FF does
+not (FF reads labels from goodness, see ff.py); it adds width x classes parameters.
+
+`bp-checkpoint` is the same network trained with activation checkpointing
+(`torch.utils.checkpoint.checkpoint_sequential`, about sqrt(depth) segments): only the
+segment boundaries are kept from the forward pass, each segment is recomputed during
+backward. It is the memory saver a practitioner reaches for first.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint_sequential
+
+from ..phases import phase
+from .base import Trainer, make_optimizer
+
+
+class MLP(nn.Module):
+    """784 -> depth x (Linear + ReLU) -> Linear(num_classes)."""
+
+    def __init__(self, in_features: int, width: int, depth: int, num_classes: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            layers += [nn.Linear(in_features if i == 0 else width, width), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor, segments: int = 0) -> torch.Tensor:
+        if segments and self.training and torch.is_grad_enabled():
+            h = checkpoint_sequential(self.body, segments, x, use_reentrant=False)
+        else:
+            h = self.body(x)
+        return self.head(h)
+
+
+class BPTrainer(Trainer):
+    name = "bp"
+    checkpoint_segments = 0  # 0: plain backprop, every activation kept for backward
+
+    def __init__(self, config, in_features, num_classes, device) -> None:
+        super().__init__(config, in_features, num_classes, device)
+        self.net = MLP(in_features, config.width, config.depth, num_classes).to(device, self.dtype)
+        self.optimizer = make_optimizer(self.net.parameters(), config)
+
+    @property
+    def model(self) -> nn.Module:
+        return self.net
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.optimizer]
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with phase("forward"):
+            loss = F.cross_entropy(self.net(x, self.checkpoint_segments), y)
+        with phase("backward"):
+            loss.backward()
+        with phase("optimizer"):
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    def predict_chunk(self, x: torch.Tensor) -> torch.Tensor:
+        with phase("eval"):
+            return self.net(x).argmax(dim=1)
+
+
+class BPCheckpointTrainer(BPTrainer):
+    name = "bp-checkpoint"
+
+    def __init__(self, config, in_features, num_classes, device) -> None:
+        super().__init__(config, in_features, num_classes, device)
+        self.checkpoint_segments = config.segments

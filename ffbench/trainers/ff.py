@@ -1,0 +1,213 @@
+"""Supervised Forward-Forward (Hinton, 2022, "The Forward-Forward Algorithm").
+
+Every hidden layer has its own objective and its own optimizer:
+- Positive data: the image with its true label one-hot in the first `num_classes`
+  inputs (value = the image's maximum, so the label is as bright as the ink).
+- Negative data: the same image with a *wrong* label, drawn uniformly from the
+  num_classes - 1 wrong ones (never the true one), or the model's own hardest wrong
+  label (`ff_negatives="hard"`, section 3.3 of the paper).
+- Before each layer the input is normalised so only its direction passes on
+  (section 2.1): `rms` divides by the root mean square (unit mean square; activities
+  keep a scale that suits a threshold of order 1), `l2` by the Euclidean norm.
+- Goodness g = mean (or sum) over units of the squared ReLU activities (eq. 1:
+  p(positive) = sigma(sum_j y_j^2 - theta)); the layer loss is
+  softplus(theta - g_pos) + softplus(g_neg - theta) = -log p(pos) - log(1 - p(neg)),
+  averaged over the batch.
+- A layer's input is detached: no gradient flows between layers.
+
+Schedules (the one detail the memory claim rests on):
+- `ff`: each layer's backward and optimizer step run before the next layer's
+  forward, so only one layer's autograd graph is alive at any time.
+- `ff-summed`: all layer losses are summed and one backward() runs at the end -- the
+  pattern of many public FF codes; every layer's graph stays alive until then. The
+  parameter update is mathematically identical (inputs are detached either way).
+
+Evaluation (section 3.3): try every label, sum goodness over the chosen layers
+(`ff_eval_layers`), pick the highest. All labels of a chunk are forwarded at once,
+so evaluation holds num_classes x chunk rows: the label replication cost.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..phases import phase
+from .base import Trainer, make_optimizer
+
+EPS = 1e-8
+
+
+def normalise(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """Keep only the direction of each row: unit mean square (rms) or unit length (l2)."""
+    if kind == "rms":
+        return x / torch.sqrt(x.pow(2).mean(dim=1, keepdim=True) + EPS)
+    return x / (x.norm(dim=1, keepdim=True) + EPS)
+
+
+class _SquaredNorm(torch.autograd.Function):
+    """g = scale * sum_j h_j^2 per row, with a one-temporary backward.
+
+    Autograd's own `h.pow(2).mean(1)` materialises four rows x units tensors in
+    backward (the mean's expand/divide, and pow_backward's pow(h, 1), x2 and x grad),
+    which is not what an FF implementation needs: dg/dh = 2 * scale * h, one tensor.
+    Written out so FF's measured memory is not inflated by an autograd formula.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.save_for_backward(h)
+        ctx.scale = scale
+        # the norm is reduced inside one kernel: no rows x units temporary
+        return torch.linalg.vector_norm(h, dim=1).square() * scale
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (h,) = ctx.saved_tensors
+        return h * (grad * (2.0 * ctx.scale)).unsqueeze(1), None
+
+
+def goodness(h: torch.Tensor, kind: str) -> torch.Tensor:
+    """Eq. 1's goodness: mean or sum over units of squared activities, one per row."""
+    return _SquaredNorm.apply(h, 1.0 / h.shape[1] if kind == "mean" else 1.0)
+
+
+def ff_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, threshold: float) -> torch.Tensor:
+    """-log sigma(g_pos - theta) - log(1 - sigma(g_neg - theta)), batch mean."""
+    return (F.softplus(threshold - g_pos) + F.softplus(g_neg - threshold)).mean()
+
+
+class FFLayer(nn.Module):
+    def __init__(self, in_features: int, out_features: int, norm: str) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.linear(normalise(x, self.norm)))
+
+
+class FFNet(nn.Module):
+    """`depth` FF layers in an nn.ModuleList, so state_dict holds every layer."""
+
+    def __init__(self, in_features: int, width: int, depth: int, norm: str) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            FFLayer(in_features if i == 0 else width, width, norm) for i in range(depth))
+
+
+def embed_label(x: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Write labels one-hot into the first `num_classes` inputs (value = image max).
+    `labels` may hold -1 for the neutral label (1/num_classes in every label input)."""
+    out = x.clone()
+    value = x[:, num_classes:].amax(dim=1)
+    out[:, :num_classes] = 0
+    known = labels >= 0
+    rows = torch.arange(len(x), device=x.device)
+    out[rows[known], labels[known]] = value[known]
+    if (~known).any():
+        out[~known, :num_classes] = (value[~known] / num_classes).unsqueeze(1)
+    return out
+
+
+def random_wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
+    """Uniform over the num_classes - 1 wrong labels: y + U{1..C-1} mod C is never y."""
+    shift = torch.randint(1, num_classes, y.shape, device=y.device, generator=generator)
+    return (y + shift) % num_classes
+
+
+class FFTrainer(Trainer):
+    name = "ff"
+    summed = False  # True: one backward over the summed layer losses (ff-summed)
+
+    def __init__(self, config, in_features, num_classes, device) -> None:
+        super().__init__(config, in_features, num_classes, device)
+        if in_features <= num_classes:
+            raise ValueError("FF needs more inputs than classes to embed the label")
+        self.net = FFNet(in_features, config.width, config.depth, config.ff_norm).to(device, self.dtype)
+        # One optimizer per layer: a layer's step must be able to run on its own.
+        self.layer_optimizers = [make_optimizer(layer.parameters(), config) for layer in self.net.layers]
+        self.eval_layers = config.eval_layer_indices()
+
+    @property
+    def model(self) -> nn.Module:
+        return self.net
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return list(self.layer_optimizers)
+
+    # -- data ------------------------------------------------------------------
+    def negative_labels(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.config.ff_negatives == "random":
+            return random_wrong_labels(y, self.num_classes, self.generator)
+        with torch.no_grad():  # hard negatives: sample wrong labels by the model's own scores
+            scores = self.label_scores(x)
+            scores[torch.arange(len(y), device=y.device), y] = float("-inf")
+            probs = torch.softmax(scores.float(), dim=1)
+            return torch.multinomial(probs, 1, generator=self.generator).squeeze(1)
+
+    # -- training ----------------------------------------------------------------
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        cfg, n = self.config, len(x)
+        y_neg = self.negative_labels(x, y)
+        # 2 x batch_size rows: positives then negatives.
+        h = torch.cat([embed_label(x, y, self.num_classes), embed_label(x, y_neg, self.num_classes)])
+        total = torch.zeros((), device=self.device)
+        pending = []
+        for i, (layer, opt) in enumerate(zip(self.net.layers, self.layer_optimizers)):
+            with phase("forward", layer=i):
+                out = layer(h)
+                g = goodness(out, cfg.ff_goodness)
+                loss = ff_loss(g[:n], g[n:], cfg.ff_threshold)
+            if self.summed:
+                pending.append(loss)
+            else:
+                with phase("backward", layer=i):
+                    loss.backward()
+                with phase("optimizer", layer=i):
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+            total += loss.detach()
+            h = out.detach()  # the next layer gets no gradient path back to this one
+            del out, g, loss
+        if self.summed:
+            with phase("backward"):
+                torch.stack(pending).sum().backward()
+            del pending
+            with phase("optimizer"):
+                for opt in self.layer_optimizers:
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+        return total
+
+    # -- evaluation --------------------------------------------------------------
+    def label_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Summed goodness of the evaluation layers for every label: [n, num_classes]."""
+        n, c = len(x), self.num_classes
+        labels = torch.arange(c, device=x.device).repeat_interleave(n)
+        h = embed_label(x.repeat(c, 1), labels, c)  # c x n rows: the label replication
+        scores = torch.zeros(c * n, device=x.device, dtype=torch.float32)
+        for i, layer in enumerate(self.net.layers):
+            h = layer(h)
+            if i in self.eval_layers:
+                scores += goodness(h, self.config.ff_goodness).float()
+        return scores.view(c, n).t()
+
+    def predict_chunk(self, x: torch.Tensor) -> torch.Tensor:
+        with phase("eval"):
+            return self.label_scores(x).argmax(dim=1)
+
+    @torch.no_grad()
+    def readout_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised activities of every layer for the neutral label (for a linear read-out)."""
+        h = embed_label(x, torch.full((len(x),), -1, device=x.device), self.num_classes)
+        feats = []
+        for layer in self.net.layers:
+            h = layer(h)
+            feats.append(normalise(h, self.config.ff_norm))
+        return torch.cat(feats, dim=1)
+
+
+class FFSummedTrainer(FFTrainer):
+    name = "ff-summed"
+    summed = True

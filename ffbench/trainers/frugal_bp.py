@@ -1,0 +1,124 @@
+"""Frugal backprop baselines: is FF still ahead of backprop done with care for memory?
+
+- `bp-accum`: gradient accumulation. The batch of `batch_size` real examples is split
+  into micro-batches of `micro_batch`; each runs forward and backward (loss scaled by
+  its share of the batch) and only then does one optimizer step run. Same effective
+  batch and update as `bp` (up to float rounding); activations of one micro-batch alive.
+- `bp-inbackward`: the optimizer step fused into backward. A
+  `register_post_accumulate_grad_hook` on every parameter steps that parameter's own
+  optimizer and frees its gradient as soon as it is accumulated, so no full set of
+  gradients ever exists (torch >= 2.1).
+- `bp-local`: greedy layer-wise backprop. Each hidden layer has a small linear
+  classifier of its own trained with cross-entropy on the layer's output; inputs are
+  detached and each layer's backward and step run before the next layer's forward --
+  FF's locality and schedule, with an ordinary supervised objective instead of FF's
+  goodness. Prediction reads the last layer's classifier.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..phases import phase
+from .base import Trainer, make_optimizer
+from .bp import BPTrainer
+
+
+class BPAccumTrainer(BPTrainer):
+    name = "bp-accum"
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        n, micro = len(x), self.config.micro
+        total = torch.zeros((), device=self.device)
+        for i in range(0, n, micro):
+            xm, ym = x[i:i + micro], y[i:i + micro]
+            with phase("forward", layer=None):
+                # mean over the micro-batch, weighted by its share: sum = mean over the batch
+                loss = F.cross_entropy(self.net(xm), ym) * (len(xm) / n)
+            with phase("backward"):
+                loss.backward()
+            total += loss.detach()
+            del loss
+        with phase("optimizer"):
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return total
+
+
+class BPInBackwardTrainer(BPTrainer):
+    name = "bp-inbackward"
+
+    def __init__(self, config, in_features, num_classes, device) -> None:
+        super().__init__(config, in_features, num_classes, device)
+        # One optimizer per parameter, stepped from that parameter's gradient hook.
+        self.param_optimizers = {p: make_optimizer([p], config) for p in self.net.parameters()}
+        self.optimizer = None
+        for p in self.net.parameters():
+            p.register_post_accumulate_grad_hook(self._step_param)
+
+    def _step_param(self, p: torch.Tensor) -> None:
+        opt = self.param_optimizers[p]
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return list(self.param_optimizers.values())
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with phase("forward"):
+            loss = F.cross_entropy(self.net(x), y)
+        with phase("backward"):  # the optimizer steps run inside, parameter by parameter
+            loss.backward()
+        return loss.detach()
+
+
+class LocalNet(nn.Module):
+    """Hidden layers, each with its own linear classifier head."""
+
+    def __init__(self, in_features: int, width: int, depth: int, num_classes: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.Linear(in_features if i == 0 else width, width) for i in range(depth))
+        self.heads = nn.ModuleList(nn.Linear(width, num_classes) for _ in range(depth))
+
+
+class BPLocalTrainer(Trainer):
+    name = "bp-local"
+
+    def __init__(self, config, in_features, num_classes, device) -> None:
+        super().__init__(config, in_features, num_classes, device)
+        self.net = LocalNet(in_features, config.width, config.depth, num_classes).to(device, self.dtype)
+        self.layer_optimizers = [
+            make_optimizer(list(layer.parameters()) + list(head.parameters()), config)
+            for layer, head in zip(self.net.layers, self.net.heads)]
+
+    @property
+    def model(self) -> nn.Module:
+        return self.net
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        return list(self.layer_optimizers)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h, total = x, torch.zeros((), device=self.device)
+        for i, (layer, head, opt) in enumerate(zip(self.net.layers, self.net.heads, self.layer_optimizers)):
+            with phase("forward", layer=i):
+                out = F.relu(layer(h))
+                loss = F.cross_entropy(head(out), y)
+            with phase("backward", layer=i):
+                loss.backward()
+            with phase("optimizer", layer=i):
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            total += loss.detach()
+            h = out.detach()  # no gradient into earlier layers
+            del out, loss
+        return total
+
+    def predict_chunk(self, x: torch.Tensor) -> torch.Tensor:
+        with phase("eval"):
+            h = x
+            for layer in self.net.layers:
+                h = F.relu(layer(h))
+            return self.net.heads[-1](h).argmax(dim=1)

@@ -1,0 +1,77 @@
+"""maxbatch: the search on its own (exact, monotone oracle) and one real end-to-end run."""
+import json
+
+import pytest
+
+from ffbench import results
+from ffbench.cli import main
+from ffbench.maxbatch import search, table, MaxBatch
+
+
+def oracle(limit, calls):
+    def fits(b):
+        calls.append(b)
+        return b <= limit
+    return fits
+
+
+@pytest.mark.parametrize("limit", [1, 7, 16, 1000, 123457])
+@pytest.mark.parametrize("seeded,start", [(False, 16), (True, 900), (True, 200000)])
+def test_exact_search_finds_the_largest_fitting_batch(limit, seeded, start):
+    calls = []
+    lo, hi, capped = search(oracle(limit, calls), start=start, seeded=seeded, cap=2**22, tolerance=0)
+    assert (lo, hi, capped) == (limit, limit + 1, False)
+    assert len(calls) == len(set(calls)) and len(calls) < 50
+
+
+def test_a_good_seed_needs_few_probes():
+    calls = []
+    search(oracle(10_000, calls), start=9_900, seeded=True, cap=2**22, tolerance=0.02)
+    assert len(calls) <= 5
+
+
+def test_nothing_fits_and_cap_reached():
+    assert search(lambda b: False, start=16, seeded=False, cap=1000, tolerance=0) == (0, 1, False)
+    assert search(lambda b: True, start=16, seeded=False, cap=100, tolerance=0) == (100, None, True)
+    assert search(lambda b: None, start=16, seeded=False, cap=100, tolerance=0) == (0, None, False)
+
+
+def test_tolerance_brackets_the_answer():
+    calls = []
+    lo, hi, _ = search(oracle(5000, calls), start=16, seeded=False, cap=2**22, tolerance=0.05)
+    assert lo <= 5000 < hi and hi - lo <= max(1, 0.05 * lo)
+
+
+def test_maxbatch_end_to_end_real_probes(tmp_path, capsys):
+    out = tmp_path / "mb"
+    code = main(["maxbatch", "--memory-limit", "1GiB", "--trainers", "bp", "--depths", "1",
+                 "--width", "16", "--dataset", "synthetic", "--device", "cpu", "--threads", "1",
+                 "--max-batch", "32", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "with 1.00 GiB (depth 1, width 16): bp fits batch >=32" in text
+    summary = json.loads((out / "maxbatch.json").read_text())
+    assert summary["results"][0]["capped"] and summary["results"][0]["max_batch_size"] == 32
+    df = results.load(out)
+    assert set(df.source) == {"maxbatch"} and set(df.status) == {"ok"}
+    assert max(df.batch_size) == 32 and len(df) == len(summary["results"][0]["probes"])
+    # resume: the probes are records, nothing runs again
+    before = sorted(p.name for p in (out / "records").iterdir())
+    assert main(["maxbatch", "--memory-limit", "1GiB", "--trainers", "bp", "--depths", "1",
+                 "--width", "16", "--dataset", "synthetic", "--device", "cpu", "--threads", "1",
+                 "--max-batch", "32", "--out", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in (out / "records").iterdir()) == before
+
+
+def test_maxbatch_bad_budget_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "mb"
+    assert main(["maxbatch", "--memory-limit", "0MiB", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ffbench: error:") and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_table_sentence():
+    r = [MaxBatch("bp", 2, 500, 8 * 2**30, 1000, 1010, False, None, "default start"),
+         MaxBatch("ff", 2, 500, 8 * 2**30, 2000, 2040, False, 1900, "memory_model")]
+    assert "with 8.00 GiB (depth 2, width 500): bp fits batch 1000, ff fits batch 2000" in table(r)

@@ -1,0 +1,206 @@
+"""`ffbench sweep` end to end: real worker subprocesses, a real kill -9, a real OOM, bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ffbench import results
+from ffbench.cli import main
+from ffbench.sweep import parse_list, read_sweep_file
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--dataset", "synthetic", "--device", "cpu", "--threads", "1", "--steps", "1"]
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under folder with its bytes (or {} when it does not exist)."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def sweep_cmd(out, *args):
+    return [sys.executable, "-m", "ffbench", "sweep", *TINY, "--out", str(out), "--quiet", *args]
+
+
+def workers_of(out: Path) -> list[int]:
+    """Live `ffbench.worker` processes working for the sweep in `out`."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "ffbench.worker" in cmd and str(out) in cmd:
+            pids.append(int(proc.name))
+    return pids
+
+
+def env():
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def test_kill_9_then_resume_gives_exactly_one_row_per_configuration(tmp_path):
+    out = tmp_path / "sweep"
+    grid = ["--trainers", "bp", "--depths", "1", "--widths", "16", "--batch-sizes", "8,16,32"]
+    proc = subprocess.Popen(sweep_cmd(out, *grid), env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    records = out / "records"
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(records.glob("*.json")):
+        time.sleep(0.1)
+    assert any(records.glob("*.json")), "no record within 120 s"
+    os.kill(proc.pid, signal.SIGKILL)  # mid-sweep: a worker is (usually) in flight now
+    proc.wait()
+    time.sleep(1.0)
+    assert not workers_of(out), "the worker in flight must die with the sweep (PR_SET_PDEATHSIG)"
+    done_after_kill = len(list(records.glob("*.json")))
+    assert 1 <= done_after_kill < 3
+
+    rerun = subprocess.run(sweep_cmd(out, *grid), env=env(), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    df = results.load(out)
+    assert len(df) == 3
+    assert df["config_hash"].is_unique
+    assert sorted(df.batch_size) == [8, 16, 32]
+    assert set(df.status) == {"ok"}
+    assert not list(out.rglob("*.tmp")) and not (out / ".work").exists()
+    # a third run finds everything recorded and runs nothing
+    before = snapshot(records)
+    assert main(["sweep", *TINY, *grid, "--out", str(out), "--quiet"]) == 0
+    assert snapshot(records) == before
+    assert len(results.load(out)) == 3
+
+
+def test_over_budget_allocation_is_recorded_as_oom_and_the_sweep_finishes(tmp_path):
+    out = tmp_path / "oom"
+    # b16 (a few MiB) fits a 96 MiB budget; b20000 needs a 62 MiB input batch plus ~80 MiB
+    # of activations: the allocator fails for real under RLIMIT_DATA.
+    code = main(["sweep", *TINY, "--trainers", "bp", "--depths", "2", "--widths", "256",
+                 "--batch-sizes", "16,20000", "--memory-limit", "96MiB", "--out", str(out), "--quiet"])
+    assert code == 0
+    df = results.load(out).set_index("batch_size")
+    assert df.loc[16, "status"] == "ok"
+    assert df.loc[16, "tensor_whole_run_peak_bytes"] <= 96 * 2**20
+    assert df.loc[20000, "status"] == "oom"
+    assert "can't allocate memory" in df.loc[20000, "error"] or "exceeds the budget" in df.loc[20000, "error"]
+    assert (df["memory_limit_bytes"] == 96 * 2**20).all()
+    record = json.loads(next((out / "records").glob("bp-d2-w256-b20000-*.json")).read_text())
+    assert record["memory_limit"]["enforcement"]["mechanism"] == "RLIMIT_DATA"
+    assert (out / "results.csv").exists()
+
+
+def test_timeout_is_a_result(tmp_path):
+    out = tmp_path / "slow"
+    assert main(["sweep", *TINY, "--trainers", "bp", "--depths", "1", "--widths", "16",
+                 "--batch-sizes", "4", "--timeout", "0.5", "--out", str(out), "--quiet"]) == 0
+    df = results.load(out)
+    assert list(df.status) == ["timeout"]
+    assert "0.5 s" in df.error[0]
+
+
+def _fresh_grid(**kw):
+    return ["--trainers", kw.get("t", "bp"), "--depths", kw.get("d", "1"), "--widths", kw.get("w", "16"),
+            "--batch-sizes", kw.get("b", "4")]
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--trainers", "bp,magic"], "unknown trainer 'magic'"),
+    (["--depths", "1,0"], "depths: expected positive integers"),
+    (["--batch-sizes", "-4"], "batch-sizes: expected positive integers"),
+    (["--widths", "wide"], "widths: expected positive integers"),
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--memory-limit", "lots"], "cannot read size 'lots'"),
+    (["--memory-limit", "0GiB"], "size must be positive"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, fragment):
+    out = tmp_path / "never"
+    code = main(["sweep", *TINY, *_fresh_grid(), *args, "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("ffbench: error:")
+    assert fragment in err
+    assert not out.exists()
+
+
+def test_non_positive_steps_and_timeout_are_refused_by_argparse(tmp_path, capsys):
+    for flag in (["--steps", "0"], ["--timeout", "-1"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["sweep", *_fresh_grid(), *flag, "--out", str(tmp_path / "x")])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("ffbench: error:")
+    assert not (tmp_path / "x").exists()
+
+
+def test_cuda_without_gpu_is_refused(tmp_path, capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    out = tmp_path / "never"
+    assert main(["sweep", *_fresh_grid(), "--device", "cuda", "--dataset", "synthetic",
+                 "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no CUDA GPU" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("make", ["foreign", "corrupt-manifest", "other-schema", "corrupt-record",
+                                  "a-file", "other-settings"])
+def test_unusable_out_folder_is_refused_and_left_untouched(tmp_path, capsys, make):
+    out = tmp_path / "out"
+    if make == "a-file":
+        out.write_text("not a folder")
+    else:
+        out.mkdir()
+        if make == "foreign":
+            (out / "thesis.tex").write_text("precious")
+        elif make == "corrupt-manifest":
+            (out / "manifest.json").write_text("{ half a manif")
+        elif make == "other-schema":
+            (out / "manifest.json").write_text(json.dumps({"format": "something-else"}))
+        else:
+            (out / "manifest.json").write_text(json.dumps(
+                {"format": results.FORMAT, "schema_version": 1, "command": "sweep",
+                 "settings": {"timing_steps": 99}, "base_config": {}, "grids": []}))
+            (out / "environment.json").write_text("{}")
+            if make == "corrupt-record":
+                (out / "records").mkdir()
+                (out / "records" / "bp-d1-w16-b4-000000000000.json").write_text("{trunc")
+    before = snapshot(out) if out.is_dir() else out.read_bytes()
+    code = main(["sweep", *TINY, *_fresh_grid(), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("ffbench: error:"), err
+    assert (snapshot(out) if out.is_dir() else out.read_bytes()) == before
+
+
+def test_sweep_file_toml_and_json(tmp_path):
+    toml = tmp_path / "grid.toml"
+    toml.write_text('trainers = ["bp", "ff"]\ndepths = [1, 2]\nbatch-sizes = "8,16"\nwidths = 32\n'
+                    'steps = 2\nmemory_limit = "1GiB"\nlr = 0.01\n')
+    data = read_sweep_file(toml)
+    assert data == {"trainers": ["bp", "ff"], "depths": [1, 2], "batch_sizes": [8, 16], "widths": [32],
+                    "steps": 2, "memory_limit": "1GiB", "lr": 0.01}
+    js = tmp_path / "grid.json"
+    js.write_text(json.dumps({"trainers": "bp", "depths": [3]}))
+    assert read_sweep_file(js) == {"trainers": ["bp"], "depths": [3]}
+    assert parse_list("bp,ff,bp", "trainers") == ["bp", "ff"]
+
+
+def test_sweep_file_errors_are_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("trainers = [bp")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"trainerz": ["bp"]}))
+    for f, fragment in ((bad, "not valid TOML"), (wrong, "unknown key 'trainerz'"),
+                        (tmp_path / "missing.json", "cannot read sweep file")):
+        assert main(["sweep", "--sweep-file", str(f), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert fragment in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
