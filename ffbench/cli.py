@@ -172,44 +172,46 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_maxbatch(args: argparse.Namespace) -> int:
-    from .data import load_dataset
-    from .device import resolve_device
-    from .maxbatch import find_max_batches, table
-    from .sweep import (ResultsFolder, SweepSettings, comparable_base, default_out_dir,
-                        environment_metadata, parse_list)
+    from .maxbatch import run_maxbatch, table
+    from .sweep import parse_list
     from .units import parse_size
 
     budget = parse_size(args.memory_limit)
     trainers = parse_list(args.trainers, "trainers")
     depths = parse_list(args.depths, "depths")
     base = config_from_args(args, width=args.width, batch_size=1)
-    for t in trainers:
-        for d in depths:
-            base.replace(trainer=t, depth=d)  # validates names
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance!r}")
-    settings = SweepSettings(timing_steps=args.steps, warmup_steps=0, memory_limit_bytes=budget,
-                             timeout_seconds=args.timeout, timeline=False)
-    device = resolve_device(base.device)
-    dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
-    env = environment_metadata(device, dataset.describe(), base, settings)
-    out = Path(args.out) if args.out else default_out_dir(
-        device.type, f"{dataset.name}-maxbatch", comparable_base(base), settings.to_dict())
-    ResultsFolder.check(out, command="maxbatch", base_config=base, settings=settings, environment=env)
     echo = (lambda s: None) if args.quiet else print
-    folder = ResultsFolder.open(out, command="maxbatch", grid={"trainers": trainers, "depths": depths},
-                                base_config=base, settings=settings, environment=env)
-    echo(f"ffbench maxbatch: budget {args.memory_limit} = {budget} bytes, width {base.width}, "
-         f"{dataset.name}, {device} -> {out}")
-    try:
-        results = find_max_batches(folder, base, trainers, depths, budget, cap=args.max_batch,
-                                   tolerance=args.tolerance, progress=not args.quiet, echo=echo,
-                                   in_features=dataset.in_features, num_classes=dataset.num_classes)
-    finally:
-        folder.write_csv()
+    results = run_maxbatch(base, trainers, depths, budget, out=args.out, steps=args.steps,
+                           timeout=args.timeout, cap=args.max_batch, tolerance=args.tolerance,
+                           progress=not args.quiet, echo=echo)
     echo(table(results))
     return 0
 
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    reproduce(args.profile, device=args.device, data_dir=args.data_dir, results_root=args.results,
+              reports_root=args.reports, yes=args.yes, progress=not args.quiet, name=args.name,
+              echo=(lambda s: None) if args.quiet else print)
+    return 0
+
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report, print_claims
+
+    first = Path(args.results[0]).resolve()
+    out = Path(args.out) if args.out else \
+        Path("reports") / f"{first.stem if first.suffix == '.json' else first.name}.html"
+    report = build_report(args.results, out)
+    if not args.quiet:
+        drawn = sum(1 for f in report.figures if f.file is not None)
+        print(f"wrote {report.html_path} ({drawn} figures inline; also in {report.figures_dir}/)")
+        print_claims(report.verdicts)
+    return 0
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="ffbench", description=__doc__.splitlines()[0])
@@ -260,6 +262,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_maxbatch)
+    p = sub.add_parser("reproduce", help="re-run the memory and accuracy claims and write a report")
+    p.add_argument("--profile", default="quick", help="quick (CPU, < 20 min) or full (GPU, the paper's setting)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda (default %(default)s)")
+    p.add_argument("--data-dir", default=None, help="folder holding MNIST raw files (else the usual search)")
+    p.add_argument("--results", default="results", help="results root (default %(default)s)")
+    p.add_argument("--reports", default="reports", help="reports root (default %(default)s)")
+    p.add_argument("--name", default=None, help="run name (default <date>-<device>-<profile>)")
+    p.add_argument("--yes", action="store_true", help="run the full profile on a CPU anyway")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("report", help="one self-contained HTML report (figures, tables, claims with verdicts)")
+    p.add_argument("results", nargs="+", metavar="RESULTS",
+                   help="results folders, record JSON files or pytest-benchmark JSON files")
+    p.add_argument("--out", help="the HTML file (default reports/<first RESULTS name>.html); "
+                   "figures also go to <name>_files/")
+    p.add_argument("--quiet", action="store_true", help="print nothing (no claim summary)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

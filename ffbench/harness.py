@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -139,15 +140,30 @@ def _timed_steps(run: Prepared, n: int) -> list[float]:
 def time_with_default_malloc(config: RunConfig, settings: HarnessSettings) -> list[float]:
     """Step times with glibc's default allocator settings, in a fresh child process
     (the mmap threshold cannot be un-set in this one)."""
-    code = ("import json, sys; from ffbench.config import RunConfig; "
-            "from ffbench.harness import HarnessSettings, time_steps; "
+    code = ("import json, sys; from ffbench.worker import die_with_parent; die_with_parent(int(sys.argv[3])); "
+            "from ffbench.config import RunConfig; from ffbench.harness import HarnessSettings, time_steps; "
             "c = RunConfig.from_dict(json.loads(sys.argv[1])); s = HarnessSettings(**json.loads(sys.argv[2])); "
             "print(json.dumps(time_steps(c, s, mmap_threshold=False)))")
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(config.to_dict()),
-                           json.dumps(asdict(settings))], capture_output=True, text=True)
+                           json.dumps(asdict(settings)), str(os.getpid())], capture_output=True, text=True)
     if proc.returncode != 0:
         return []
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _analytic_fields(config: RunConfig, data: Dataset, n_eval: int) -> dict:
+    """The analytic model's prediction for this run, beside the measurement."""
+    from . import memory_model
+
+    try:
+        pred = memory_model.predict(config, data.in_features, data.num_classes, eval_examples=n_eval)
+    except (NotImplementedError, KeyError, ValueError):  # a trainer the model does not cover
+        return {}
+    return {"analytic_peak_bytes": pred.peak_bytes, "analytic_start_bytes": pred.start_bytes,
+            "analytic_transient_bytes": pred.transient_bytes,
+            "analytic_first_step_peak_bytes": pred.first_step_peak_bytes,
+            "analytic_eval_peak_bytes": pred.eval_peak_bytes,
+            "analytic_whole_run_peak_bytes": pred.whole_run_peak_bytes}
 
 
 def run_one(config: RunConfig, settings: HarnessSettings = HarnessSettings(),
@@ -201,6 +217,7 @@ def run_one(config: RunConfig, settings: HarnessSettings = HarnessSettings(),
 
     step_median = statistics.median(times)
     metrics = {
+        **_analytic_fields(config, data, n_eval),
         **_tensor_fields("tensor", steady),
         **_tensor_fields("tensor_first_step", first),
         **_tensor_fields("tensor_eval", eval_mem),

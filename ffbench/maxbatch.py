@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from .config import RunConfig
@@ -183,3 +184,35 @@ def table(results: list[MaxBatch]) -> str:
                  for r in results if r.depth == depth]
         lines.append(f"with {budget} (depth {depth}, width {results[0].width}): " + ", ".join(parts))
     return "\n".join(lines)
+
+
+def run_maxbatch(base: RunConfig, trainers: list[str], depths: list[int], budget_bytes: int, *,
+                 out: str | Path | None = None, steps: int = 1, timeout: float | None = None,
+                 cap: int = 2**22, tolerance: float = 0.02, progress: bool = True,
+                 echo: Callable[[str], None] = print, out_root: str | Path = "results") -> list[MaxBatch]:
+    """Check everything, open (or resume) the results folder, search, export the CSV."""
+    from .data import load_dataset
+    from .device import resolve_device
+    from .sweep import SweepSettings, comparable_base, default_out_dir, environment_metadata
+
+    for t in trainers:
+        for d in depths:
+            base.replace(trainer=t, depth=d)  # validates names and sizes before anything is written
+    settings = SweepSettings(timing_steps=steps, warmup_steps=0, memory_limit_bytes=budget_bytes,
+                             timeout_seconds=timeout, timeline=False)
+    device = resolve_device(base.device)
+    dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
+    env = environment_metadata(device, dataset.describe(), base, settings)
+    out = Path(out) if out else default_out_dir(
+        device.type, f"{dataset.name}-maxbatch", comparable_base(base), settings.to_dict(), root=out_root)
+    ResultsFolder.check(out, command="maxbatch", base_config=base, settings=settings, environment=env)
+    folder = ResultsFolder.open(out, command="maxbatch", grid={"trainers": trainers, "depths": depths},
+                                base_config=base, settings=settings, environment=env)
+    echo(f"ffbench maxbatch: budget {format_bytes(budget_bytes)} ({budget_bytes} bytes), width {base.width}, "
+         f"{dataset.name}, {device} -> {out}")
+    try:
+        return find_max_batches(folder, base, trainers, depths, budget_bytes, cap=cap,
+                                tolerance=tolerance, progress=progress, echo=echo,
+                                in_features=dataset.in_features, num_classes=dataset.num_classes)
+    finally:
+        folder.write_csv()

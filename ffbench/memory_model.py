@@ -51,6 +51,27 @@ ff:   per layer j (in_j = I for j = 0 else W) the optimizer peak is
       2 x s*R*W (goodness backward h * grad, then threshold_backward) on top of h and o.
 ff-summed: every layer's normalised input and ReLU output stay saved until the one
       backward; all gradients are alive when the first optimizer steps.
+bp-accum: `bp`'s ledger once per micro-batch (rows = micro), plus a float32 `total`.
+      From the second micro-batch on, `p.grad` exists, so each weight/bias gradient is
+      a temporary added in place (AccumulateGrad, grad mode off): the full set of
+      gradients is alive through every later backward, next to one micro-batch's
+      activations and one temporary gradient. The optimizer peak is bp's, so the
+      micro-batch only lowers the backward peak (activations ~ micro*W*(D-1)*s).
+bp-inbackward: `bp`'s forward/backward; after each node, AccumulateGrad steals the
+      gradient into p.grad and the hook runs that parameter's optimizer (bias first:
+      the weight's gradient still passes TBackward0), then frees it. The peak is in
+      backward: start + saved ReLU outputs below layer k + the grad input of layer k
+      + |W_k| gradient + Adam's 2 temporaries for W_k -- no full set of gradients,
+      but activations that bp has already freed when its optimizer runs.
+bp-local: per layer j: start + 4 (`total`) + s*B*W (previous output, kept as `h`)
+      + s*B*W (this output) + this layer's and head's gradients + Adam temporaries;
+      independent of depth once D >= 2.
+
+dtype: every tensor follows the model dtype (s = 2 for bfloat16): torch.optim.Adam
+single-tensor keeps exp_avg/exp_avg_sq as zeros_like(param) and computes its sqrt and
+denom temporaries in the parameter's dtype (no float32 master copy); only the `step`
+counters (float32) and FF's `total` (float32) do not follow it. FF evaluation copies
+each bfloat16 goodness to float32 (`.float()`, C*chunk*4 bytes).
 
 Optimizer implementations
 -------------------------
@@ -64,7 +85,11 @@ derived from torch/optim source the same way, checked on a few configurations on
 What it cannot capture (documented limits)
 ------------------------------------------
 * `ff_negatives="hard"` (a no-grad C x B scoring pass inside the step) is modelled
-  as that scoring pass (same ledger as evaluation) -- best effort.
+  as that scoring pass (same ledger as evaluation) -- best effort; the masking,
+  softmax and multinomial after it are approximated (a few B x C tensors).
+* bp-inbackward: the order in which the engine runs two ready AccumulateGrad nodes
+  (both have sequence_nr UINT64_MAX) is taken from the graph shape (bias before
+  weight) and checked on CPU; a different order moves the peak by one bias (W*s).
 * `ff_norm="l2"` (`linalg_vector_norm` instead of pow/mean/sqrt) and
   `ff_goodness="sum"` (no mean-backward division) are derived but not checked on
   the grid.
@@ -186,6 +211,24 @@ def _ff_params(cfg: RunConfig, I: int) -> list[list[tuple[str, int]]]:
     return [[(f"W{j}", W * (I if j == 0 else W)), (f"b{j}", W)] for j in range(cfg.depth)]
 
 
+def _local_params(cfg: RunConfig, I: int, C: int) -> list[list[tuple[str, int]]]:
+    """bp-local parameters, one list (one optimizer) per layer, in the optimizer's order:
+    `list(layer.parameters()) + list(head.parameters())` = (W_j, b_j, Wh_j, bh_j)."""
+    W = cfg.width
+    return [[(f"W{j}", W * (I if j == 0 else W)), (f"b{j}", W), (f"Wh{j}", C * W), (f"bh{j}", C)]
+            for j in range(cfg.depth)]
+
+
+def _param_groups(cfg: RunConfig, I: int, C: int) -> list[list[tuple[str, int]]]:
+    """Parameters grouped by optimizer (bp-inbackward's per-parameter optimizers hold
+    the same state as one optimizer over all of them, so it is one group here)."""
+    if cfg.is_ff:
+        return _ff_params(cfg, I)
+    if cfg.trainer == "bp-local":
+        return _local_params(cfg, I, C)
+    return [_bp_params(cfg, I, C)]
+
+
 # --------------------------------------------------------------------------------------
 # Optimizer ledger
 # --------------------------------------------------------------------------------------
@@ -297,9 +340,64 @@ def _bp_segments(cfg: RunConfig) -> list[tuple[int, int, bool]]:
     return segs
 
 
+def _bp_grads(L: _Ledger, cfg: RunConfig, grads: str, produced: list[tuple[str, int]], s: int,
+              first: bool) -> None:
+    """What happens to the weight/bias gradients a node just produced (`new:{p}`
+    temporaries for "accum", `grad:{p}` otherwise), after the node returned and its
+    incoming gradient was released. `produced` is in the order AccumulateGrad runs.
+
+    fresh: `p.grad` is None -> AccumulateGrad steals the tensor (no copy).
+    accum: `p.grad` exists and grad mode is off in backward -> `p.grad += new`
+           (in place, accumulate_grad.h); the new gradient dies with the node's buffer.
+    hook:  the gradient is stolen into `p.grad`, then the post-accumulate-grad hook runs
+           that parameter's own optimizer step and `zero_grad(set_to_none=True)`; the
+           storage dies when AccumulateGrad::apply returns (its input still held it).
+    """
+    if grads == "fresh":
+        _accumulated(L, *[f"grad:{name}" for name, _ in produced])
+    elif grads == "accum":
+        L.free(*[f"new:{name}" for name, _ in produced])
+    else:
+        for name, n in produced:
+            _accumulated(L, f"grad:{name}")
+            _opt_step(L, cfg, [(name, n)], s, first, tag=f"[{name}]")
+
+
 def _bp_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    """One `BPTrainer.train_step` (plain or checkpointed body)."""
-    B, W, D = cfg.batch_size, cfg.width, cfg.depth
+    """One train_step of `bp`, `bp-checkpoint`, `bp-accum` or `bp-inbackward`."""
+    params = _bp_params(cfg, I, C)
+    if cfg.trainer == "bp-accum":
+        # total = torch.zeros(()) (float32, alive to the end: returned); per micro-batch
+        # x[i:i+micro], y[...] are views (no storage); `total += loss.detach()` is in
+        # place; `del loss` frees the (scaled) loss scalar.
+        n, micro = cfg.batch_size, cfg.micro
+        L.phase = "forward"
+        L.alloc("total", F32, "other", "torch.zeros(()) (total)")
+        for idx, i in enumerate(range(0, n, micro)):
+            _bp_pass(L, cfg, I, C, s, first, min(micro, n - i),
+                     grads="fresh" if idx == 0 else "accum", scaled=True)
+            L.free("loss")
+        L.phase = "optimizer"
+        _opt_step(L, cfg, params, s, first)
+    elif cfg.trainer == "bp-inbackward":
+        _bp_pass(L, cfg, I, C, s, first, cfg.batch_size, grads="hook")
+    else:
+        _bp_pass(L, cfg, I, C, s, first, cfg.batch_size)
+        L.phase = "optimizer"
+        _opt_step(L, cfg, params, s, first)
+    L.phase = "end"
+
+
+def _bp_pass(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool, B: int,
+             grads: str = "fresh", scaled: bool = False) -> None:
+    """Forward + backward of the BP MLP on B rows (plain or checkpointed body).
+
+    grads: "fresh" (no p.grad yet), "accum" (p.grad exists: bp-accum after its first
+    micro-batch) or "hook" (bp-inbackward: each parameter stepped as its gradient is
+    accumulated), see `_bp_grads`. scaled: the loss is `cross_entropy(...) * share`.
+    Leaves `loss` (the returned scalar) alive."""
+    W, D = cfg.width, cfg.depth
+    gname = "new" if grads == "accum" else "grad"
     act = B * W * s
     mods = _bp_modules(D)
     segs = _bp_segments(cfg)
@@ -322,6 +420,7 @@ def _bp_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
     # addmm outputs (pre-activations) are saved by nobody.
     # --- forward -------------------------------------------------------------------
     L.phase = "forward"
+    held_boundary = None
     for si, (a, b, ck) in enumerate(segs):
         for m in range(a, b + 1):
             kind, k = mods[m]
@@ -345,8 +444,9 @@ def _bp_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
                     # only a checkpointed segment holds; normal segment: free.
                     if m == a and si > 0:
                         # boundary produced by a checkpointed segment, fed into a normal
-                        # segment starting with ReLU: nobody saves it
-                        L.free(in_name(m))
+                        # segment starting with ReLU: nobody saves it, but
+                        # checkpoint_sequential's local `input` holds it until it returns
+                        held_boundary = in_name(m)
                     elif m != a:
                         L.free(in_name(m))
                 else:
@@ -354,26 +454,39 @@ def _bp_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
                     # of a checkpointed segment (boundary), addmm saves it -> activation.
                     if m == a and si > 0 and L.has(in_name(m)):
                         L.recategorise(in_name(m), "activations")
+    if held_boundary:
+        L.free(held_boundary)   # checkpoint_sequential returned
     # head: logits = addmm (B x C), saved by nobody (log_softmax saves its result)
     hD = out_name(len(mods) - 1)
     L.alloc("z", B * C * s, "other", "addmm head")
     L.alloc("lsm", B * C * s, "activations", "log_softmax")
-    L.alloc("loss", s, "other", "nll_loss output")
+    L.alloc("ce" if scaled else "loss", s, "other", "nll_loss output")
     L.alloc("total_weight", s, "activations", "nll_loss total_weight")
     L.free("z")
+    if scaled:
+        # `* (len(xm) / n)`: mul by a wrapped Python scalar (made outside the
+        # dispatcher); MulBackward0 saves only that scalar, so the CE output dies
+        L.alloc("loss", s, "other", "mul (loss share)")
+        L.free("ce")
     # --- backward ----------------------------------------------------------------------
     L.phase = "backward"
     L.alloc("ones", s, "other", "ones_like(loss)")
+    if scaled:
+        L.alloc("g_ce", s, "other", "mul backward (grad * share)")
     L.alloc("g_lsm", B * C * s, "other", "nll_loss_backward")
     L.free("total_weight")      # nll node ran: autograd releases its saved total_weight
+    if scaled:
+        L.free("g_ce")
     L.alloc("g_z", B * C * s, "other", "_log_softmax_backward_data")
     L.free("g_lsm", "lsm")
     # head addmm backward: grad input (mm), grad weight (mm), grad bias (sum)
     L.alloc(f"g_{hD}", act, "other", "head addmm backward: grad input")
-    L.alloc("grad:Wh", C * W * s, "other", "head grad weight")
-    L.alloc("grad:bh", C * s, "other", "head grad bias")
+    L.alloc(f"{gname}:Wh", C * W * s, "other", "head grad weight")
+    L.alloc(f"{gname}:bh", C * s, "other", "head grad bias")
     L.free("g_z")
-    _accumulated(L, "grad:Wh", "grad:bh")
+    # AccumulateGrad order (the engine runs them first: sequence_nr = UINT64_MAX): the
+    # bias's node is ready at once, the weight's only after TBackward0 (weight.t())
+    _bp_grads(L, cfg, grads, [("bh", C), ("Wh", C * W)], s, first)
     # hD was saved by the head addmm (and by relu D if not checkpointed)
 
     pending_free_after_relu: dict[int, str] = {}
@@ -410,10 +523,11 @@ def _bp_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
             # addmm backward: grad input (mm) unless the input is x; grad W (mm); grad b (sum)
             if m > 0:
                 L.alloc(f"g_{in_name(m)}", act, "other", f"addmm backward layer {k + 1}: grad input")
-            L.alloc(f"grad:W{k}", (W * (I if k == 0 else W)) * s, "other", f"grad weight layer {k + 1}")
-            L.alloc(f"grad:b{k}", W * s, "other", f"grad bias layer {k + 1}")
+            nW = W * (I if k == 0 else W)
+            L.alloc(f"{gname}:W{k}", nW * s, "other", f"grad weight layer {k + 1}")
+            L.alloc(f"{gname}:b{k}", W * s, "other", f"grad bias layer {k + 1}")
             L.free(f"g_{o}")
-            _accumulated(L, f"grad:W{k}", f"grad:b{k}")
+            _bp_grads(L, cfg, grads, [(f"b{k}", W), (f"W{k}", nW)], s, first)
             if m > 0:
                 inn = in_name(m)
                 # a Linear's input dies here if its other holder is gone: in a normal
@@ -425,9 +539,65 @@ def _bp_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
                 elif ck and m == a:
                     L.free(inn)
     L.free("ones")              # the root gradient buffer dies when backward returns
-    # --- optimizer -------------------------------------------------------------------
-    L.phase = "optimizer"
-    _opt_step(L, cfg, _bp_params(cfg, I, C), s, first)
+
+
+# --------------------------------------------------------------------------------------
+# Greedy layer-wise backprop (bp-local)
+# --------------------------------------------------------------------------------------
+def _local_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    """`BPLocalTrainer.train_step`: per layer j, forward (Linear + ReLU, then the layer's
+    head and cross-entropy), backward, step, then `h = out.detach()`.
+
+    Alive through the step: x, y, `total` (float32 zeros(()), `+=` in place). Layer j
+    (in_j = I for j = 0 else W): addmm (B*W*s; saved by nobody, dies after relu), relu
+    `out` (B*W*s; saved by relu, kept by `out` and then by `h` until the next layer's
+    output replaces it), head addmm z (B*C*s, dies), log_softmax (B*C*s, saved), loss
+    and total_weight (s each). Backward: ones_like(loss), nll_loss_backward (B*C*s),
+    log_softmax_backward (B*C*s), head addmm backward: grad of out (B*W*s), grad Wh,
+    grad bh; threshold_backward (B*W*s); the layer's addmm backward computes only the
+    weight and bias gradients (its input is x or detached). Then the layer's Adam step
+    over (W_j, b_j, Wh_j, bh_j) and zero_grad; `del out, loss` frees the loss."""
+    B, W, D = cfg.batch_size, cfg.width, cfg.depth
+    groups = _local_params(cfg, I, C)
+    act = B * W * s
+    L.phase = "forward (layer 1)"
+    L.alloc("total", F32, "other", "torch.zeros(()) (total)")
+    h = "x"
+    for j in range(D):
+        fan_in = I if j == 0 else W
+        L.phase = f"forward (layer {j + 1})"
+        L.alloc(f"a{j}", act, "other", f"addmm layer {j + 1}")
+        L.alloc(f"o{j}", act, "activations", f"relu layer {j + 1}")
+        L.free(f"a{j}")
+        L.alloc(f"z{j}", B * C * s, "other", f"addmm head {j + 1}")
+        L.alloc(f"lsm{j}", B * C * s, "activations", "log_softmax")
+        L.alloc(f"loss{j}", s, "other", "nll_loss output")
+        L.alloc(f"tw{j}", s, "activations", "nll_loss total_weight")
+        L.free(f"z{j}")
+        L.phase = f"backward (layer {j + 1})"
+        L.alloc("ones", s, "other", "ones_like(loss)")
+        L.alloc("g_lsm", B * C * s, "other", "nll_loss_backward")
+        L.free(f"tw{j}")
+        L.alloc("g_z", B * C * s, "other", "_log_softmax_backward_data")
+        L.free("g_lsm", f"lsm{j}")
+        L.alloc("g_o", act, "other", f"head {j + 1} addmm backward: grad input")
+        L.alloc(f"grad:Wh{j}", C * W * s, "other", f"head {j + 1} grad weight")
+        L.alloc(f"grad:bh{j}", C * s, "other", f"head {j + 1} grad bias")
+        L.free("g_z")
+        _accumulated(L, f"grad:Wh{j}", f"grad:bh{j}")
+        L.alloc("g_a", act, "other", f"threshold_backward layer {j + 1}")
+        L.free("g_o")       # the ReLU output stays: `out` still refers to it
+        L.alloc(f"grad:W{j}", W * fan_in * s, "other", f"grad weight layer {j + 1}")
+        L.alloc(f"grad:b{j}", W * s, "other", f"grad bias layer {j + 1}")
+        L.free("g_a")
+        _accumulated(L, f"grad:W{j}", f"grad:b{j}")
+        L.free("ones")
+        L.phase = f"optimizer (layer {j + 1})"
+        _opt_step(L, cfg, groups[j], s, first, tag=str(j))
+        if h != "x":
+            L.free(h)       # h = out.detach(): the previous layer's output dies
+        h = f"o{j}"
+        L.free(f"loss{j}")  # del out, loss
     L.phase = "end"
 
 
@@ -436,13 +606,13 @@ def _bp_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
 # --------------------------------------------------------------------------------------
 def _embed(L: _Ledger, rows: int, I: int, s: int, out: str, op: str) -> None:
     """`embed_label(x, labels, C)` on `rows` rows (all labels known):
-    out = x.clone() (rows*I*s, kept); value = amax (rows*s); `out[:, :C] = 0` lifts an
-    int64 scalar (8 B, dies at once); known = labels >= 0 (bool); rows = arange (int64);
+    out = x.clone() (rows*I*s, kept); value = amax (rows*s); `out[:, :C] = 0` lifts a
+    0-dim scalar of the model dtype (s B, dies at once); known = labels >= 0 (bool); rows = arange (int64);
     value[known], rows[known], labels[known] (index: s, 8, 8 per row; die after
     index_put_); (~known) (bool) and .any() (1 B) die; value, known, rows die at return."""
     L.alloc(out, rows * I * s, "other", f"{op}: clone")
     L.alloc(out + ":value", rows * s, "other", f"{op}: amax")
-    L.free(L.alloc(out + ":zero", I64, "other", f"{op}: lift 0"))
+    L.free(L.alloc(out + ":zero", s, "other", f"{op}: lift 0"))
     L.alloc(out + ":known", rows * BOOL, "other", f"{op}: ge")
     L.alloc(out + ":rows", rows * I64, "other", f"{op}: arange")
     t = [L.alloc(out + ":i1", rows * s, "other", f"{op}: index"),
@@ -489,16 +659,21 @@ def _goodness(L: _Ledger, rows: int, s: int, out: str, where: str) -> None:
     L.free(q)
 
 
-def _ff_layer_forward(L: _Ledger, cfg: RunConfig, j: int, fan_in: int, s: int) -> None:
+def _ff_layer_forward(L: _Ledger, cfg: RunConfig, j: int, fan_in: int, s: int,
+                      drop_input: str | None = None) -> None:
     """FFLayer j forward + goodness + loss. Leaves alive: n{j} (normalised input, saved
-    by addmm), o{j} (ReLU output, saved by relu and pow), g{j} (goodness, rows*s),
-    sp{j}a/b (softplus inputs, B*s each, saved), loss{j} (s)."""
+    by addmm), o{j} (ReLU output, saved by relu and goodness), g{j} (goodness, rows*s),
+    sp{j}a/b (softplus inputs, B*s each, saved), loss{j} (s). `drop_input`: the layer
+    input, released by `del h` right after the layer's forward (only its normalised
+    copy is needed for backward) unless a live graph still holds it."""
     B, W = cfg.batch_size, cfg.width
     R = 2 * B
     _normalise(L, cfg, R, fan_in, s, f"n{j}", "activations")
     L.alloc(f"a{j}", R * W * s, "other", f"addmm layer {j + 1}")
     L.alloc(f"o{j}", R * W * s, "activations", f"relu layer {j + 1}")
     L.free(f"a{j}")
+    if drop_input:
+        L.free(drop_input)
     _goodness(L, R, s, f"g{j}", f"layer {j + 1}")
     # ff_loss: rsub (theta - g_pos), softplus, sub (g_neg - theta), softplus, add, mean
     L.alloc(f"sp{j}a", B * s, "activations", "rsub")
@@ -577,7 +752,10 @@ def _ff_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
     for j in range(D):
         fan_in = I if j == 0 else W
         L.phase = f"forward (layer {j + 1})"
-        _ff_layer_forward(L, cfg, j, fan_in, s)
+        # `del h` after the layer's forward: the previous h dies unless a live graph saved
+        # it (ff-summed: o{j-1} is saved by layer j-1's relu/goodness until backward)
+        _ff_layer_forward(L, cfg, j, fan_in, s,
+                          drop_input=h if (h == "h_in" or not summed) else None)
         if not summed:
             L.phase = f"backward (layer {j + 1})"
             one = L.alloc(L.tmp(), s, "other", "ones_like(loss)")
@@ -585,11 +763,7 @@ def _ff_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
             L.free(one)
             L.phase = f"optimizer (layer {j + 1})"
             _opt_step(L, cfg, params[j], s, first, tag=str(j))
-        # h = out.detach(): the previous h dies unless a live graph saved it
-        # (ff-summed: o{j-1} is saved by layer j-1's relu/pow until backward)
-        if h == "h_in" or not summed:
-            L.free(h)
-        h = f"o{j}"
+        h = f"o{j}"                          # h = out.detach()
         L.free(f"g{j}")                      # del g (nothing saved it)
         if not summed:
             L.free(f"loss{j}")               # del loss
@@ -616,7 +790,8 @@ def _ff_scores(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefi
     x.repeat(C, 1) (C*n*I*s) then embed_label (clone C*n*I*s, dies: the repeat);
     scores = zeros(C*n) float32. Per layer: normalise (pow C*n*in*s ...), addmm
     (C*n*W*s; the normalised input dies), relu (the addmm output dies), old h dies;
-    goodness for evaluation layers: pow (C*n*W*s) -> mean (C*n*s), `scores +=` in place.
+    goodness for evaluation layers (`_goodness`, C*n*s), `.float()` (C*n*4; only when the
+    model dtype is not float32), `scores +=` in place.
     """
     W, D = cfg.width, cfg.depth
     rows = C * n
@@ -644,7 +819,12 @@ def _ff_scores(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefi
         if j in evl:
             g = L.tmp()
             _goodness(L, rows, s, g, "(eval)")
-            L.free(g)   # `scores += g` is in place
+            if s != F32:
+                # `.float()` copies a bfloat16 goodness to float32 (a no-op for float32)
+                f = L.alloc(L.tmp(), rows * F32, "other", "goodness .float()")
+                L.free(g, f)    # `scores += ...` is in place
+            else:
+                L.free(g)   # `scores += g` is in place
     L.free(prefix + "labels", h)
     L.alloc(prefix + "argmax", n * I64, "other", "argmax")
     L.free(prefix + "scores")
@@ -657,10 +837,10 @@ def _eval(cfg: RunConfig, I: int, C: int, s: int, n_eval: int) -> _Ledger:
     """`trainer.predict(ex)` under no_grad, in chunks of config.chunk; start = params +
     optimizer state + the evaluation inputs (ex: n*I*s, ey: n*8)."""
     L = _Ledger()
-    params = _bp_params(cfg, I, C) if not cfg.is_ff else [p for ps in _ff_params(cfg, I) for p in ps]
-    for name, n in params:
-        L.alloc(f"param:{name}", n * s, "parameters")
-    _opt_state_steady(L, cfg, params, s)
+    for ps in _param_groups(cfg, I, C):
+        for name, n in ps:
+            L.alloc(f"param:{name}", n * s, "parameters")
+        _opt_state_steady(L, cfg, ps, s)
     L.alloc("ex", n_eval * I * s, "inputs")
     L.alloc("ey", n_eval * I64, "inputs")
     L.begin()
@@ -671,6 +851,23 @@ def _eval(cfg: RunConfig, I: int, C: int, s: int, n_eval: int) -> _Ledger:
         if cfg.is_ff:
             _ff_scores(L, cfg, I, C, s, c, prefix=f"c{i}:")
             L.recategorise(f"c{i}:argmax", "other")
+            parts.append(f"c{i}:argmax")
+        elif cfg.trainer == "bp-local":
+            # `h = F.relu(layer(h))`: addmm (c*W*s), relu (c*W*s), the addmm temporary
+            # dies, then rebinding h frees the previous output; the last head's logits
+            # (c*C*s), argmax (c int64), the logits die, h dies when predict_chunk returns.
+            L.phase = "eval"
+            prev = None
+            for k in range(cfg.depth):
+                a = L.alloc(L.tmp(), c * W * s, "other", f"eval addmm layer {k + 1}")
+                r = L.alloc(L.tmp(), c * W * s, "other", f"eval relu layer {k + 1}")
+                L.free(a)
+                if prev:
+                    L.free(prev)
+                prev = r
+            z = L.alloc(L.tmp(), c * C * s, "other", "eval head addmm")
+            L.alloc(f"c{i}:argmax", c * I64, "other", "eval argmax")
+            L.free(z, prev)
             parts.append(f"c{i}:argmax")
         else:
             # nn.Sequential: addmm (c*W*s) while the previous ReLU output is alive, relu,
@@ -701,24 +898,20 @@ def _eval(cfg: RunConfig, I: int, C: int, s: int, n_eval: int) -> _Ledger:
 def _step_ledger(cfg: RunConfig, I: int, C: int, first: bool) -> _Ledger:
     s = _DTYPE_BYTES[cfg.dtype]
     L = _Ledger()
-    if cfg.is_ff:
-        groups = _ff_params(cfg, I)
-        params = [p for ps in groups for p in ps]
-    else:
-        params = _bp_params(cfg, I, C)
-    for name, n in params:
-        L.alloc(f"param:{name}", n * s, "parameters")
+    groups = _param_groups(cfg, I, C)
+    for ps in groups:
+        for name, n in ps:
+            L.alloc(f"param:{name}", n * s, "parameters")
     if not first:
-        if cfg.is_ff:
-            for ps in groups:
-                _opt_state_steady(L, cfg, ps, s)
-        else:
-            _opt_state_steady(L, cfg, params, s)
+        for ps in groups:
+            _opt_state_steady(L, cfg, ps, s)
     L.alloc("x", cfg.batch_size * I * s, "inputs")
     L.alloc("y", cfg.batch_size * I64, "inputs")
     L.begin()
     if cfg.is_ff:
         _ff_step(L, cfg, I, C, s, first)
+    elif cfg.trainer == "bp-local":
+        _local_step(L, cfg, I, C, s, first)
     else:
         _bp_step(L, cfg, I, C, s, first)
     return L

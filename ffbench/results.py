@@ -208,7 +208,7 @@ def _kind_of(document: Any) -> RecordKind | None:
 CONFIG_COLUMNS = ("trainer", "depth", "width", "batch_size", "epochs", "lr", "optimizer",
                   "optimizer_impl", "device", "dtype", "seed", "threads", "val_size",
                   "eval_chunk", "ff_threshold", "ff_goodness", "ff_norm", "ff_negatives",
-                  "ff_eval_layers", "checkpoint_segments")
+                  "ff_eval_layers", "checkpoint_segments", "micro_batch")
 ID_COLUMNS = ("run_id", "config_hash", "kind", "source", "isolated", "status", "error")
 DATA_COLUMNS = ("dataset", "dataset_requested", "synthetic")
 SETTING_COLUMNS = ("memory_limit_bytes", "timing_steps", "timeout_seconds", "worker_seconds")
@@ -218,11 +218,15 @@ _CATS = ("parameters", "gradients", "optimizer_state", "activations", "inputs", 
 METRIC_COLUMNS = tuple(
     [f"{p}_{s}_bytes" for p in TENSOR_PREFIXES for s in ("peak", "start", "transient")]
     + [f"{p}_peak_{c}_bytes" for p in TENSOR_PREFIXES for c in _CATS]
+    + [f"{p}_saved_activations_bytes" for p in TENSOR_PREFIXES]
     + ["tensor_whole_run_peak_bytes", "rss_start_bytes", "rss_peak_bytes", "rss_rise_bytes",
+       "rss_op_sampled_rise_bytes",
        "cuda_start_allocated_bytes", "cuda_peak_allocated_bytes", "cuda_rise_allocated_bytes",
        "cuda_peak_reserved_bytes",
        "step_seconds_median", "step_seconds_min", "step_seconds_median_default_malloc",
-       "malloc_setting_time_ratio", "examples_per_second", "eval_examples", "eval_seconds"])
+       "malloc_setting_time_ratio", "examples_per_second", "eval_examples", "eval_seconds"]
+    + [f"analytic_{k}_bytes" for k in ("peak", "start", "transient", "first_step_peak", "eval_peak",
+                                        "whole_run_peak")])
 TRAIN_COLUMNS = ("val_accuracy", "test_accuracy", "train_loss", "train_seconds", "wall_seconds",
                  "parameters", "readout_accuracy")
 LOCATION_COLUMNS = ("path",)
@@ -308,6 +312,40 @@ def _train_rows(record: dict, path: Path) -> list[dict]:
 
 register_kind("measure", _measure_rows, phases=_measure_phases)
 register_kind("train", _train_rows)
+
+
+def _benchmark_records(document: dict) -> list[dict]:
+    from .benchjson import records_from_document
+
+    return records_from_document(document)
+
+
+def _benchmark_rows(document: dict, path: Path) -> list[dict]:
+    """A pytest-benchmark JSON file: one measure-like row per ffbench benchmark."""
+    rows = []
+    for i, record in enumerate(_benchmark_records(document)):
+        row = _measure_rows(record, path)[0]
+        row["run_id"] = run_id("benchmark", path, f":{i}")
+        rows.append(row)
+    return rows
+
+
+def _benchmark_phases(document: dict, path: Path) -> list[dict]:
+    rows = []
+    for i, record in enumerate(_benchmark_records(document)):
+        for row in _measure_phases(record, path):
+            row["run_id"] = run_id("benchmark", path, f":{i}")
+            rows.append(row)
+    return rows
+
+
+def _is_benchmark_json(document: Any) -> bool:
+    from .benchjson import is_benchmark_json
+
+    return is_benchmark_json(document)
+
+
+register_kind("benchmark", _benchmark_rows, phases=_benchmark_phases, detect=_is_benchmark_json)
 
 
 # -- loading ----------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import traceback
 BUDGET_METRIC = {"cpu": "tensor_whole_run_peak_bytes", "cuda": "cuda_peak_allocated_bytes"}
 
 
-def _die_with_parent(parent_pid: int | None) -> None:
+def die_with_parent(parent_pid: int | None) -> None:
     """Ask Linux to SIGKILL this worker when the sweep dies (kill -9 included)."""
     if not parent_pid or not sys.platform.startswith("linux"):
         return
@@ -73,10 +73,13 @@ def _lift_cpu_limit() -> None:
         pass
 
 
-def _is_oom(exc: BaseException) -> bool:
+def _is_oom(exc: BaseException, limited: bool = False) -> bool:
     import torch
 
     if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
+        return True
+    if limited and isinstance(exc, SystemError) and "without exception set" in str(exc):
+        # under RLIMIT_DATA a failed malloc inside CPython/torch glue can surface this way
         return True
     text = str(exc)
     return isinstance(exc, RuntimeError) and (
@@ -134,7 +137,7 @@ def run_spec(spec: dict) -> dict:
         _lift_cpu_limit()
         if isinstance(exc, KeyboardInterrupt):
             raise
-        record["status"] = "oom" if _is_oom(exc) else "error"
+        record["status"] = "oom" if _is_oom(exc, limited=budget is not None) else "error"
         lines = [ln for ln in traceback.format_exception_only(type(exc), exc) if ln.strip()]
         record["error"] = " ".join(" ".join(lines).split())[:2000]
         if record["status"] == "error":
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     spec_path, out_path = argv
     with open(spec_path) as f:
         spec = json.load(f)
-    _die_with_parent(spec.get("parent_pid"))
+    die_with_parent(spec.get("parent_pid"))
     started = time.perf_counter()
     record = run_spec(spec)
     record["worker"] = {"pid": os.getpid(), "seconds_in_worker": time.perf_counter() - started}

@@ -84,7 +84,7 @@ def test_train_writes_a_record_that_shows_learning(tmp_path):
 def test_ff_train_reports_goodness_and_readout_with_control(tmp_path):
     out = tmp_path / "ff.json"
     proc = run_cli("train", "--trainer", "ff", "--dataset", "digits", "--depth", "2", "--width", "128",
-                   "--batch-size", "32", "--epochs", "5", "--lr", "3e-3", "--threads", "1",
+                   "--batch-size", "32", "--epochs", "10", "--lr", "1e-2", "--threads", "1",
                    "--quiet", "--out", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(out.read_text())

@@ -3,6 +3,8 @@
 Grid (the model's development target): every trainer x depth {1,2,4,8} x batch
 {64,1024} x width {256,2000}, Adam single-tensor, float32, 784 inputs, 10 classes:
 the steady-state step's peak (and start, transient, breakdown) within 2 %.
+bp-accum uses its default micro-batch (batch // 4) on the grid and micro-batch
+batch // 16 at a few extra points. bfloat16 is checked on held-out configurations of every trainer.
 Held-out configurations (never used while deriving the model) are tested separately.
 Measurement as in `harness.run_one`: first step untracked (it allocates Adam's state),
 then one step under the tracker. Run with `-s` to see the error summary.
@@ -20,7 +22,9 @@ from ffbench.harness import prepare
 from ffbench.memory_model import MemoryPrediction, max_batch_size, predict
 
 TOL = 0.02
-TRAINERS = ("bp", "bp-checkpoint", "ff", "ff-summed")
+BASE_TRAINERS = ("bp", "bp-checkpoint", "ff", "ff-summed")
+FRUGAL_TRAINERS = ("bp-accum", "bp-inbackward", "bp-local")
+TRAINERS = BASE_TRAINERS + FRUGAL_TRAINERS
 GRID = [(t, d, b, w) for t in TRAINERS for d in (1, 2, 4, 8) for b in (64, 1024) for w in (256, 2000)]
 ERRORS: dict[str, list[tuple[str, float, int]]] = {}  # label, relative error, bytes off
 
@@ -98,6 +102,18 @@ def test_grid_steady_step(trainer, depth, batch, width):
     check_steady(predict(cfg), steady, cfg.short_name(), f"grid:{trainer}")
 
 
+# bp-accum with 16 micro-batches per step (the grid uses the default, 4)
+ACCUM16 = [(2, 1024, 256), (8, 1024, 256), (4, 1024, 2000), (1, 64, 2000)]
+
+
+@pytest.mark.parametrize("depth,batch,width", ACCUM16, ids=[f"d{d}-b{b}-w{w}" for d, b, w in ACCUM16])
+def test_grid_accum_micro16(depth, batch, width):
+    cfg = RunConfig(trainer="bp-accum", depth=depth, batch_size=batch, width=width,
+                    micro_batch=batch // 16, dataset="synthetic", threads=1)
+    _, steady, _ = measure(cfg)
+    check_steady(predict(cfg), steady, f"{cfg.short_name()}-m{cfg.micro}", "grid:bp-accum/16")
+
+
 # First step and evaluation: exact derivations too, checked where they are cheap.
 SMALL = [(t, d) for t in TRAINERS for d in (1, 4)]
 
@@ -132,6 +148,25 @@ HELD_OUT = [
     dict(trainer="bp", depth=2, width=600, batch_size=256, optimizer_impl="foreach"),
     dict(trainer="ff", depth=2, width=600, batch_size=256, optimizer_impl="fused"),
     dict(trainer="ff", depth=2, width=600, batch_size=256, dtype="bfloat16", eval_chunk=100),
+    # frugal BP on shapes of their own, options the grid does not vary
+    dict(trainer="bp-accum", depth=3, width=1000, batch_size=300, micro_batch=128),  # uneven: 128+128+44
+    dict(trainer="bp-inbackward", depth=3, width=1000, batch_size=300),
+    dict(trainer="bp-local", depth=3, width=1000, batch_size=300),
+    dict(trainer="bp-inbackward", depth=2, width=700, batch_size=128, optimizer="sgd"),
+    dict(trainer="bp-local", depth=2, width=600, batch_size=256, optimizer_impl="foreach"),
+    dict(trainer="bp-accum", depth=2, width=600, batch_size=256, optimizer_impl="fused"),
+    # bfloat16 (parameters, gradients, Adam state and activations in bf16; Adam's step
+    # counters stay float32), every trainer
+    dict(trainer="bp", depth=3, width=800, batch_size=512, dtype="bfloat16"),
+    dict(trainer="bp-checkpoint", depth=4, width=800, batch_size=512, dtype="bfloat16"),
+    dict(trainer="ff", depth=3, width=800, batch_size=512, dtype="bfloat16"),
+    dict(trainer="ff-summed", depth=3, width=800, batch_size=512, dtype="bfloat16", eval_chunk=64),
+    dict(trainer="bp-accum", depth=3, width=800, batch_size=512, dtype="bfloat16"),
+    dict(trainer="bp-accum", depth=2, width=256, batch_size=1000, micro_batch=96, dtype="bfloat16"),
+    dict(trainer="bp-inbackward", depth=3, width=800, batch_size=512, dtype="bfloat16"),
+    dict(trainer="bp-inbackward", depth=2, width=256, batch_size=1000, dtype="bfloat16"),
+    dict(trainer="bp-local", depth=3, width=800, batch_size=512, dtype="bfloat16"),
+    dict(trainer="bp-local", depth=2, width=256, batch_size=1000, dtype="bfloat16"),
 ]
 
 
@@ -155,7 +190,8 @@ def test_prediction_fields_are_consistent():
     assert pred.transient_bytes == pred.peak_bytes - pred.start_bytes
     assert sum(pred.breakdown.values()) == pred.peak_bytes
     assert pred.whole_run_peak_bytes >= pred.peak_bytes
-    # FF at W=2000, B=1024: pow_backward's 4 x (2B x W) beats Adam's 2 x W^2
+    # FF at W=2000, B=1024: layer input, normalised input, output, goodness backward
+    # and threshold_backward (5 x 2B x W) beat Adam's 2 x W^2
     assert pred.where.startswith("backward (layer 2)")
     assert pred.eval_where.startswith("eval")
 
@@ -170,6 +206,25 @@ def test_bp_optimizer_peak_closed_form():
     assert pred.start_bytes == start
     assert pred.peak_bytes == peak
     assert pred.where.startswith("optimizer")
+
+
+def test_frugal_bp_closed_forms():
+    """Shape of the frugal-BP predictions at B=1024, W=2000, Adam single-tensor."""
+    base = RunConfig(width=2000, batch_size=1024)
+    P = lambda d: 784 * 2000 + 2000 + (d - 1) * (2000 * 2000 + 2000) + 2000 * 10 + 10
+    for d in (4, 8):
+        bp = predict(base.replace(trainer="bp", depth=d))
+        # accumulation keeps every gradient until the step: the optimizer peak is bp's
+        # (bp's 4-byte loss scalar is bp-accum's 4-byte float32 `total`)
+        for m in (64, 16):
+            assert predict(base.replace(trainer="bp-accum", depth=d, micro_batch=m)).peak_bytes == bp.peak_bytes
+        # stepping in backward removes gradients but keeps activations alive: the saving
+        # is less than one full set of gradients
+        inb = predict(base.replace(trainer="bp-inbackward", depth=d))
+        assert inb.where.startswith("backward") and 0 < bp.peak_bytes - inb.peak_bytes < 4 * P(d)
+    # bp-local: one layer's worth of transient memory, whatever the depth
+    local = {predict(base.replace(trainer="bp-local", depth=d)).transient_bytes for d in (2, 4, 8)}
+    assert len(local) == 1
 
 
 @pytest.mark.parametrize("trainer", TRAINERS)

@@ -106,22 +106,22 @@ def test_csv_export_round_trips(store, tmp_path):
 
 
 def test_a_new_record_kind_is_one_function(store, tmp_path):
-    doc = tmp_path / "bench.json"
-    doc.write_text(json.dumps({"machine_info": {}, "benchmarks": [
-        {"name": "a", "extra_info": {"trainer": "bp", "peak": 5}}, {"name": "b", "extra_info": {"trainer": "ff"}}]}))
+    doc = tmp_path / "toy.json"
+    doc.write_text(json.dumps({"toy_runs": [
+        {"name": "a", "trainer": "bp", "peak": 5}, {"name": "b", "trainer": "ff"}]}))
 
     def rows(document, path):
-        return [{"run_id": f"benchmark:{b['name']}", "source": "benchmark", "isolated": False,
-                 "trainer": b["extra_info"]["trainer"], "status": "ok",
-                 "tensor_peak_bytes": b["extra_info"].get("peak")} for b in document["benchmarks"]]
+        return [{"run_id": f"toy:{b['name']}", "source": "toy", "isolated": False,
+                 "trainer": b["trainer"], "status": "ok",
+                 "tensor_peak_bytes": b.get("peak")} for b in document["toy_runs"]]
 
-    results.register_kind("pytest-benchmark", rows, detect=lambda d: "benchmarks" in d)
+    results.register_kind("toy", rows, detect=lambda d: "toy_runs" in d)
     try:
         df = results.load([doc, store / "sweep"])
-        assert sorted(df.source) == ["benchmark", "benchmark", "sweep"]
+        assert sorted(df.source) == ["sweep", "toy", "toy"]
         assert set(REQUIRED) <= set(df.columns)
     finally:
-        results._KINDS.pop("pytest-benchmark")
+        results._KINDS.pop("toy")
 
 
 def test_unknown_or_missing_files_are_clear_errors(tmp_path):

@@ -57,7 +57,9 @@ def test_kill_9_then_resume_gives_exactly_one_row_per_configuration(tmp_path):
     assert any(records.glob("*.json")), "no record within 120 s"
     os.kill(proc.pid, signal.SIGKILL)  # mid-sweep: a worker is (usually) in flight now
     proc.wait()
-    time.sleep(1.0)
+    deadline = time.time() + 10
+    while workers_of(out) and time.time() < deadline:
+        time.sleep(0.1)
     assert not workers_of(out), "the worker in flight must die with the sweep (PR_SET_PDEATHSIG)"
     done_after_kill = len(list(records.glob("*.json")))
     assert 1 <= done_after_kill < 3

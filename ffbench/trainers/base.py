@@ -22,6 +22,7 @@ from torch import nn
 
 from ..config import RunConfig
 from ..device import resolve_dtype
+from ..phases import phase
 
 
 def make_optimizer(params: Iterable[nn.Parameter], config: RunConfig) -> torch.optim.Optimizer:
@@ -51,14 +52,27 @@ class Trainer(abc.ABC):
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(config.seed + 1)
 
+    # Set by every trainer's __init__: the network and every optimizer it steps.
+    net: nn.Module
+    _optimizers: list[torch.optim.Optimizer]
+
     @property
-    @abc.abstractmethod
     def model(self) -> nn.Module:
         """The trained network; its state_dict holds every layer."""
+        return self.net
 
-    @abc.abstractmethod
     def optimizers(self) -> list[torch.optim.Optimizer]:
         """Every optimizer the trainer steps (FF: one per layer)."""
+        return list(self._optimizers)
+
+    @staticmethod
+    def update(loss: torch.Tensor, optimizer: torch.optim.Optimizer, layer: int | None = None) -> None:
+        """Backward of `loss`, then the optimizer step; gradients freed right after."""
+        with phase("backward", layer=layer):
+            loss.backward()
+        with phase("optimizer", layer=layer):
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
 
     @abc.abstractmethod
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

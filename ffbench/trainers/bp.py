@@ -47,22 +47,12 @@ class BPTrainer(Trainer):
         super().__init__(config, in_features, num_classes, device)
         self.net = MLP(in_features, config.width, config.depth, num_classes).to(device, self.dtype)
         self.optimizer = make_optimizer(self.net.parameters(), config)
-
-    @property
-    def model(self) -> nn.Module:
-        return self.net
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.optimizer]
+        self._optimizers = [self.optimizer]
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with phase("forward"):
             loss = F.cross_entropy(self.net(x, self.checkpoint_segments), y)
-        with phase("backward"):
-            loss.backward()
-        with phase("optimizer"):
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
+        self.update(loss, self.optimizer)
         return loss.detach()
 
     def predict_chunk(self, x: torch.Tensor) -> torch.Tensor:

@@ -126,15 +126,8 @@ class FFTrainer(Trainer):
             raise ValueError("FF needs more inputs than classes to embed the label")
         self.net = FFNet(in_features, config.width, config.depth, config.ff_norm).to(device, self.dtype)
         # One optimizer per layer: a layer's step must be able to run on its own.
-        self.layer_optimizers = [make_optimizer(layer.parameters(), config) for layer in self.net.layers]
+        self._optimizers = [make_optimizer(layer.parameters(), config) for layer in self.net.layers]
         self.eval_layers = config.eval_layer_indices()
-
-    @property
-    def model(self) -> nn.Module:
-        return self.net
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return list(self.layer_optimizers)
 
     # -- data ------------------------------------------------------------------
     def negative_labels(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -154,19 +147,16 @@ class FFTrainer(Trainer):
         h = torch.cat([embed_label(x, y, self.num_classes), embed_label(x, y_neg, self.num_classes)])
         total = torch.zeros((), device=self.device)
         pending = []
-        for i, (layer, opt) in enumerate(zip(self.net.layers, self.layer_optimizers)):
+        for i, (layer, opt) in enumerate(zip(self.net.layers, self._optimizers)):
             with phase("forward", layer=i):
                 out = layer(h)
+                del h  # the layer saved its normalised copy; the input itself is not needed
                 g = goodness(out, cfg.ff_goodness)
                 loss = ff_loss(g[:n], g[n:], cfg.ff_threshold)
             if self.summed:
                 pending.append(loss)
             else:
-                with phase("backward", layer=i):
-                    loss.backward()
-                with phase("optimizer", layer=i):
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)
+                self.update(loss, opt, layer=i)
             total += loss.detach()
             h = out.detach()  # the next layer gets no gradient path back to this one
             del out, g, loss
@@ -175,7 +165,7 @@ class FFTrainer(Trainer):
                 torch.stack(pending).sum().backward()
             del pending
             with phase("optimizer"):
-                for opt in self.layer_optimizers:
+                for opt in self._optimizers:
                     opt.step()
                     opt.zero_grad(set_to_none=True)
         return total

@@ -54,6 +54,7 @@ class BPInBackwardTrainer(BPTrainer):
         # One optimizer per parameter, stepped from that parameter's gradient hook.
         self.param_optimizers = {p: make_optimizer([p], config) for p in self.net.parameters()}
         self.optimizer = None
+        self._optimizers = list(self.param_optimizers.values())
         for p in self.net.parameters():
             p.register_post_accumulate_grad_hook(self._step_param)
 
@@ -61,9 +62,6 @@ class BPInBackwardTrainer(BPTrainer):
         opt = self.param_optimizers[p]
         opt.step()
         opt.zero_grad(set_to_none=True)
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return list(self.param_optimizers.values())
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with phase("forward"):
@@ -89,28 +87,17 @@ class BPLocalTrainer(Trainer):
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
         self.net = LocalNet(in_features, config.width, config.depth, num_classes).to(device, self.dtype)
-        self.layer_optimizers = [
+        self._optimizers = [
             make_optimizer(list(layer.parameters()) + list(head.parameters()), config)
             for layer, head in zip(self.net.layers, self.net.heads)]
 
-    @property
-    def model(self) -> nn.Module:
-        return self.net
-
-    def optimizers(self) -> list[torch.optim.Optimizer]:
-        return list(self.layer_optimizers)
-
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h, total = x, torch.zeros((), device=self.device)
-        for i, (layer, head, opt) in enumerate(zip(self.net.layers, self.net.heads, self.layer_optimizers)):
+        for i, (layer, head, opt) in enumerate(zip(self.net.layers, self.net.heads, self._optimizers)):
             with phase("forward", layer=i):
                 out = F.relu(layer(h))
                 loss = F.cross_entropy(head(out), y)
-            with phase("backward", layer=i):
-                loss.backward()
-            with phase("optimizer", layer=i):
-                opt.step()
-                opt.zero_grad(set_to_none=True)
+            self.update(loss, opt, layer=i)
             total += loss.detach()
             h = out.detach()  # no gradient into earlier layers
             del out, loss

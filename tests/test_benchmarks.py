@@ -1,0 +1,232 @@
+"""The benchmarks/ suite's plugin (memory gate, grids, collection) and its JSON loader.
+
+The plugin is benchmarks/conftest.py itself: each pytester test copies it into a scratch
+project and runs a tiny benchmark file through it and the real pytest-benchmark plugin.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+# Imported here, before pytester changes the working directory, so the inner runs find them.
+import ffbench.fit  # noqa: F401
+import ffbench.harness  # noqa: F401
+from ffbench.benchjson import load_benchmark_json
+from ffbench.config import TRAINERS
+from ffbench.units import MiB
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = Path(__file__).resolve().parents[1] / "benchmarks" / "conftest.py"
+
+TINY = '''
+import pytest
+from ffbench.config import RunConfig
+
+CONFIG = RunConfig(trainer="bp", depth=1, width=16, batch_size=8, dataset="synthetic",
+                   device="cpu", threads=1, val_size=0)
+
+
+@pytest.mark.limit_memory("1KiB")
+def test_over_budget(step_bench):
+    step_bench(CONFIG, rounds=2)
+
+
+@pytest.mark.limit_memory("1GiB")
+def test_within_budget(step_bench):
+    step_bench(CONFIG, rounds=2)
+
+
+def test_no_marker(step_bench):
+    step_bench(CONFIG, rounds=2)
+'''
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _import_lazy_modules() -> None:
+    """pytester's in-process runs drop every module first imported inside them; building an
+    optimizer imports torch._dynamo (hundreds of modules), and importing those a second time
+    fails (duplicate TORCH_LIBRARY registration). Import them once out here."""
+    from ffbench.config import RunConfig
+    from ffbench.harness import prepare
+    from ffbench.measure import StepTimer  # noqa: F401
+
+    run = prepare(RunConfig(trainer="bp", depth=1, width=4, batch_size=2, dataset="synthetic",
+                            device="cpu", threads=1, val_size=0))
+    x, y = next(run.batches)
+    with run.tensor_tracker(inputs=(x, y)):
+        run.trainer.train_step(x, y)
+
+
+@pytest.fixture
+def bench_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST.read_text())
+    pytester.makepyfile(test_tiny=TINY)
+    return pytester
+
+
+def test_memory_gate_fails_over_budget_passes_within(bench_project: pytest.Pytester) -> None:
+    out = bench_project.path / "bench.json"
+    result = bench_project.runpytest_subprocess("--benchmark-only", f"--benchmark-json={out}", "-p",
+                                     "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    text = result.stdout.str()
+    failures = [line for line in text.splitlines() if "exceeds the memory budget" in line]
+    assert failures, text
+    # names the benchmark, its peak and the budget in MiB
+    assert any("test_over_budget" in line and "tensor-level peak" in line
+               and "memory budget 0.00 MiB (1,024 B)" in line for line in failures), failures
+    assert not any("test_within_budget" in line for line in failures)
+
+    records = {r["benchmark"]["name"]: r for r in load_benchmark_json(out)}
+    assert set(records) == {"test_over_budget", "test_within_budget", "test_no_marker"}
+    over, within = records["test_over_budget"], records["test_within_budget"]
+    peak = over["metrics"]["tensor_whole_run_peak_bytes"]
+    assert peak > 1024
+    assert f"tensor-level peak {peak / MiB:.2f} MiB ({peak:,} B)" in "\n".join(failures)
+    assert over["benchmark"]["memory_limit_exceeded"] is True
+    assert over["benchmark"]["memory_limit_bytes"] == 1024
+    assert within["benchmark"]["memory_limit_exceeded"] is False
+    assert records["test_no_marker"]["benchmark"]["memory_limit_bytes"] is None
+    # the same configuration gives the same tensor-level peak (exact accounting)
+    assert within["metrics"]["tensor_whole_run_peak_bytes"] == peak
+
+
+def test_memory_limit_option(bench_project: pytest.Pytester) -> None:
+    # the option covers the unmarked benchmark; markers keep their own budgets
+    result = bench_project.runpytest_subprocess("--benchmark-only", "--ffbench-memory-limit", "1KiB",
+                                     "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*test_no_marker*exceeds the memory budget 0.00 MiB (1,024 B) "
+                                 "(--ffbench-memory-limit 1KiB)*"])
+    result = bench_project.runpytest_subprocess("--benchmark-only", "--ffbench-memory-limit", "1GiB",
+                                     "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+
+
+def test_gate_also_works_with_benchmarks_disabled(bench_project: pytest.Pytester) -> None:
+    # memory is measured outside the timed rounds, so the gate needs no timing
+    result = bench_project.runpytest_subprocess("--benchmark-disable", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+
+
+def test_marker_without_a_peak_fails(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST.read_text())
+    pytester.makepyfile(test_plain='''
+import pytest
+
+@pytest.mark.limit_memory("10MiB")
+def test_records_nothing(benchmark):
+    benchmark.pedantic(lambda: None, rounds=1)
+''')
+    result = pytester.runpytest_subprocess("--benchmark-only", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*recorded no tensor-level peak*"])
+
+
+GRID_FILE = '''
+import pytest
+
+@pytest.mark.ffbench_grid("step")
+def test_point(trainer, depth, batch, width):
+    pass
+'''
+
+
+def _collected(pytester: pytest.Pytester, *args: str) -> int:
+    result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider", *args)
+    return sum(1 for line in result.stdout.lines if "::test_point[" in line)
+
+
+def test_grid_default_small_full_by_option_or_env(pytester: pytest.Pytester,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeconftest(CONFTEST.read_text())
+    pytester.makepyfile(test_grid=GRID_FILE)
+    monkeypatch.delenv("FFBENCH_GRID", raising=False)
+    default = _collected(pytester)
+    assert default == len(TRAINERS) * 2 * 2          # trainers x depth {2,4} x batch {128,1024}
+    full = _collected(pytester, "--ffbench-grid", "full")
+    assert full > default
+    monkeypatch.setenv("FFBENCH_GRID", "full")
+    assert _collected(pytester) == full
+    assert _collected(pytester, "--ffbench-grid", "default") == default   # option wins
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*test_point[[]ff-summed-d2-w2000-b4096[]]*"])
+
+
+def test_plain_pytest_skips_benchmarks_in_testpaths(pytester: pytest.Pytester) -> None:
+    """With testpaths = ["tests", "benchmarks"], plain pytest runs only tests/ and
+    `pytest --benchmark-only` runs only the benchmarks."""
+    pytester.makeini("[pytest]\ntestpaths = tests benchmarks\n")
+    pytester.makepyfile(**{
+        "benchmarks/conftest": CONFTEST.read_text(),
+        "benchmarks/test_b": ("def test_bench(benchmark):\n"
+                              "    benchmark.pedantic(lambda: 1, rounds=1)\n"),
+        "tests/test_a": "def test_unit():\n    pass\n",
+    })
+    plain = pytester.runpytest("-p", "no:cacheprovider")
+    plain.assert_outcomes(passed=1)
+    plain.stdout.no_fnmatch_line("*test_b*")
+    only = pytester.runpytest("--benchmark-only", "-p", "no:cacheprovider", "-v")
+    only.assert_outcomes(passed=1, skipped=1)
+    only.stdout.fnmatch_lines(["*benchmarks/test_b.py::test_bench PASSED*"])
+    explicit = pytester.runpytest("benchmarks", "-p", "no:cacheprovider")
+    explicit.assert_outcomes(passed=1)
+
+
+# -- loader, on a hand-written file ------------------------------------------------------
+def _bench(kind: str, **extra) -> dict:
+    info = {"config": {"trainer": "ff", "depth": 2, "width": 500, "batch_size": 128,
+                       "device": "cpu", "threads": 1, "dataset": "mnist"},
+            "dataset": {"name": "mnist"}, "ffbench_kind": kind, "threads": 1,
+            "tensor_peak_bytes": 1000, "tensor_whole_run_peak_bytes": 1200,
+            "rss_rise_bytes": 900, "rss_rise_bytes_per_round": [900, 800],
+            "memory_method": "m", "timed_rounds_tensor_tracker": False, **extra}
+    return {"name": f"test_{kind}[x]", "fullname": f"benchmarks/t.py::test_{kind}[x]",
+            "group": "g", "params": {}, "param": "x", "extra_info": info,
+            "stats": {"min": 0.1, "max": 0.3, "mean": 0.2, "stddev": 0.1, "rounds": 3,
+                      "median": 0.2, "iqr": 0.1, "data": [0.1, 0.2, 0.3]}}
+
+
+def test_load_benchmark_json(tmp_path: Path) -> None:
+    data = {"machine_info": {"torch": "2.x", "ffbench": {"device": "cpu", "threads": 1}},
+            "datetime": "2026-01-01T00:00:00",
+            "benchmarks": [
+                _bench("step"),
+                _bench("accuracy", val_accuracy=0.9, test_accuracy=0.91, epochs=1),
+                _bench("tracker_overhead", untracked_step_seconds=[0.1, 0.1, 0.1],
+                       tracker_overhead_factor=2.0),
+                {"name": "foreign", "extra_info": {}, "stats": {"median": 1.0, "rounds": 1}},
+            ]}
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(data))
+    step, acc, over = load_benchmark_json(path)
+
+    for rec in (step, acc, over):
+        assert rec["source"] == "benchmark" and rec["isolated"] is False
+        assert rec["status"] == "ok"
+        assert rec["config"]["optimizer"] == "adam"          # every RunConfig field filled in
+        assert rec["environment"]["torch"] == "2.x"
+        assert all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for v in rec["metrics"].values())
+        assert rec["metrics"]["tensor_peak_bytes"] == 1000
+        assert "rss_rise_bytes_per_round" not in rec["metrics"]
+    assert step["kind"] == "measure" and step["benchmark"]["kind"] == "step"
+    assert step["metrics"]["step_seconds_median"] == 0.2
+    assert step["metrics"]["examples_per_second"] == pytest.approx(128 / 0.2)
+    assert step["step_seconds"] == [0.1, 0.2, 0.3]
+    assert acc["kind"] == "measure" and acc["benchmark"]["kind"] == "accuracy"
+    assert acc["val_accuracy"] == 0.9 and acc["metrics"]["test_accuracy"] == 0.91
+    assert acc["metrics"]["wall_seconds"] == 0.2
+    assert over["metrics"]["tracked_step_seconds_median"] == 0.2
+    assert over["metrics"]["tracker_overhead_factor"] == 2.0
+    assert over["untracked_step_seconds"] == [0.1, 0.1, 0.1]
+
+
+def test_load_benchmark_json_rejects_other_files(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_text("[]")
+    with pytest.raises(ValueError, match="not a pytest-benchmark JSON"):
+        load_benchmark_json(path)

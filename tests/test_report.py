@@ -1,0 +1,320 @@
+"""`ffbench report` on real results made here: a small sweep through `ffbench.sweep`
+(ResultsFolder.run, each configuration measured by the worker's own `run_spec`, in this
+process to keep the test fast), a real `ffbench maxbatch` through the CLI, and real
+`fit` records on the bundled digits. Checks the content, not the look: figures inline,
+claims recomputed from the tables, no external resource, bad input writes nothing."""
+from __future__ import annotations
+
+import base64
+import gc
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ffbench import results
+from ffbench.claims import CLAIMS, FLAT_TOLERANCE, Verdict
+from ffbench.cli import main
+from ffbench.config import RunConfig
+from ffbench.data import load_dataset
+from ffbench.device import resolve_device
+from ffbench.executor import JobResult
+from ffbench.fit import BATCH_CONVENTION, fit
+from ffbench.report import build_report, load_runs, load_timelines, print_claims
+from ffbench.sweep import ResultsFolder, SweepSettings, environment_metadata, grid_configs
+from ffbench.worker import run_spec
+
+TRAINERS = ["bp", "bp-checkpoint", "ff", "ff-summed", "bp-inbackward", "bp-local"]
+GRID = {"trainers": TRAINERS, "depths": [1, 2, 3], "batch_sizes": [8, 64], "widths": [32]}
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+ALL_FIGURES = ["peak_vs_depth", "memory_breakdown", "ff_bp_memory_ratio", "activations_vs_depth",
+               "eval_vs_train", "step_time", "ff_bp_time_ratio", "accuracy",
+               "measured_vs_analytic", "timeline", "max_batch"]
+
+
+class InProcessExecutor:
+    """The sweep's executor protocol, running each job through the worker's `run_spec` in
+    this process (no torch import per configuration; no default-malloc timing child)."""
+
+    def run(self, jobs):
+        # the harness gc.collect()s around every tracked step; objects alive before the sweep
+        # (this process's imports) are not garbage: freezing them makes each collect cheap
+        gc.collect()
+        gc.freeze()
+        try:
+            for job in jobs:
+                spec = {**job.spec, "settings": {**job.spec["settings"], "compare_allocator": False}}
+                started = time.perf_counter()
+                record = run_spec(spec)
+                yield JobResult(job, record, 0, time.perf_counter() - started, False, "")
+        finally:
+            gc.unfreeze()
+
+
+def make_sweep(out: Path, grid: dict, **base_fields) -> Path:
+    """A real results folder: every configuration of `grid` measured (tiny, synthetic, CPU)."""
+    base = RunConfig(trainer=grid["trainers"][0], depth=grid["depths"][0],
+                     width=grid["widths"][0], batch_size=grid["batch_sizes"][0],
+                     dataset="synthetic", device="cpu", threads=1, **base_fields)
+    settings = SweepSettings(timing_steps=1, warmup_steps=0)
+    data = load_dataset("synthetic", val_size=base.val_size)
+    env = environment_metadata(resolve_device("cpu"), data.describe(), base, settings)
+    env["isolation"] = "in-process (test): ffbench.worker.run_spec per configuration"
+    folder = ResultsFolder.open(out, command="sweep", grid=grid, base_config=base,
+                                settings=settings, environment=env)
+    records = list(folder.run(grid_configs(base, grid), executor=InProcessExecutor()))
+    assert all(r["status"] == "ok" for r in records), [r.get("error") for r in records]
+    folder.write_csv()
+    return out
+
+
+def make_train_records(out: Path, seeds=(0,)) -> list[Path]:
+    data = load_dataset("digits", val_size=100)
+    paths = []
+    for trainer in ("ff", "bp"):
+        for seed in seeds:
+            cfg = RunConfig(trainer=trainer, depth=1, width=32, batch_size=64, epochs=2, lr=0.01,
+                            dataset="digits", device="cpu", threads=1, val_size=100, seed=seed)
+            record = fit(cfg, data, progress=False, echo=lambda s: None)
+            path = out / f"train-{trainer}-s{seed}.json"
+            results.write_json_atomic(path, record)
+            paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    # a real maxbatch search (worker processes under a real budget) runs beside the sweep
+    maxbatch = subprocess.Popen(
+        [sys.executable, "-m", "ffbench", "maxbatch", "--memory-limit", "256MiB", "--trainers",
+         "bp,ff", "--depths", "1", "--width", "16", "--dataset", "synthetic", "--threads", "1",
+         "--max-batch", "64", "--tolerance", "0.5", "--out", str(root / "maxbatch"), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # and two real pytest-benchmark runs of the benchmarks/ suite, written as JSON
+    bench_json = root / "bench.json"
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "pytest", str(BENCHMARKS / "test_steps.py"), "--benchmark-only",
+         "-q", "-p", "no:cacheprovider", "--ffbench-rounds", "1", "--ffbench-grid", "default",
+         "-k", "test_train_step and b128 and (bp-d2 or ff-d2)", f"--benchmark-json={bench_json}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root)
+    try:
+        sweep = make_sweep(root / "sweep", GRID)
+        train = make_train_records(root, seeds=(0, 1))
+        output, _ = maxbatch.communicate(timeout=120)
+        bench_output, _ = bench.communicate(timeout=120)
+    finally:
+        for proc in (maxbatch, bench):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert maxbatch.returncode == 0, output
+    assert bench.returncode == 0 and bench_json.exists(), bench_output
+    out = root / "reports" / "tiny.html"
+    report = build_report([sweep, *train, root / "maxbatch"], out)
+    return {"root": root, "sweep": sweep, "train": train, "maxbatch": root / "maxbatch",
+            "bench": bench_json, "report": report, "html": out.read_text()}
+
+
+def _inline_svgs(html: str) -> dict[str, str]:
+    out = {}
+    for m in re.finditer(r'<figure id="fig-([\w-]+)"><img alt="[^"]*" '
+                         r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html):
+        out[m.group(1)] = base64.b64decode(m.group(2)).decode("utf-8")
+    return out
+
+
+def _verdict(report, key: str) -> Verdict:
+    return next(v for v in report.verdicts if v.key == key)
+
+
+def test_every_figure_is_inline_and_written_as_a_file(made):
+    report, html = made["report"], made["html"]
+    svgs = _inline_svgs(html)
+    assert sorted(svgs) == sorted(ALL_FIGURES), [(f.name, f.note) for f in report.figures]
+    for fig in report.figures:
+        svg = svgs[fig.name]
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+        # titled with its question (matplotlib keeps text as text: svg.fonttype none)
+        assert fig.question.split("(")[0].strip().replace("'", "&#x27;") in svg \
+            or fig.question.split("(")[0].strip() in svg
+        assert fig.file == report.figures_dir / f"{fig.name}.svg"
+        assert fig.file.read_text() == svg
+    assert report.figures_dir == made["root"] / "reports" / "tiny_files"
+
+
+def test_no_external_resource_is_referenced(made):
+    html = made["html"]
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert "@import" not in html and not re.search(r"url\(\s*['\"]?(?:https?:)?//", html)
+    for name, svg in _inline_svgs(html).items():
+        # internal references only: ids (#...) and inline data (a colour bar is a data: PNG)
+        for href in re.findall(r"""href\s*=\s*["']([^"']*)["']""", svg):
+            assert href.startswith(("#", "data:")), (name, href[:80])
+        assert "<!DOCTYPE" not in svg, name
+    # every internal link points at an anchor of the page
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    for target in re.findall(r'href="#([^"]+)"', html):
+        assert target in ids, target
+
+
+def test_claim_1_matches_the_table(made):
+    """Recompute claim 1 from results.load: ff's saved activations across depth, per batch."""
+    df = results.load(made["sweep"])
+    ff = df[(df["trainer"] == "ff") & (df["status"] == "ok")]
+    flat = {}
+    for batch, s in ff.groupby("batch_size"):
+        v = s.groupby("depth")["tensor_saved_activations_bytes"].mean().astype(float)
+        assert len(v) == 3
+        flat[f"w32 b{batch}"] = (v.max() - v.min()) / v.min() <= FLAT_TOLERANCE
+    expected = ("holds" if all(flat.values()) else "does not hold" if not any(flat.values())
+                else "holds only where " + "; ".join(k for k, ok in flat.items() if ok))
+    v = _verdict(made["report"], "ff_activation_memory_flat_in_depth")
+    assert v.verdict == expected
+    assert set(v.numbers["series"]) == set(flat)
+    assert f">{expected}</td>" in made["html"]
+
+
+def test_claim_2_lists_where_ff_is_below_bp(made):
+    df = results.load(made["sweep"])
+    ok = df[df["status"] == "ok"].set_index(["trainer", "depth", "batch_size"])["tensor_peak_bytes"]
+    below = [f"w32 d{d} b{b}" for b in GRID["batch_sizes"] for d in GRID["depths"]
+             if ok[("ff", d, b)] < ok[("bp", d, b)]]
+    v = _verdict(made["report"], "ff_less_peak_than_bp")
+    assert sorted(v.numbers["ff_less"]) == sorted(below)
+    n = len(GRID["batch_sizes"]) * len(GRID["depths"])
+    expected = ("holds" if len(below) == n else "does not hold" if not below
+                else "holds only where ")
+    assert v.verdict.startswith(expected)
+    for config in below:
+        assert config in v.verdict
+
+
+def test_claim_5_time_ratio_is_taken_within_one_run(made):
+    df = results.load(made["sweep"])
+    t = df.set_index(["trainer", "depth", "batch_size"])["step_seconds_median"]
+    v = _verdict(made["report"], "ff_slower_per_step")
+    for b in GRID["batch_sizes"]:
+        for d in GRID["depths"]:
+            assert v.numbers["ratio_ff_over_bp"][f"w32 d{d} b{b}"] == pytest.approx(
+                t[("ff", d, b)] / t[("bp", d, b)])
+
+
+def test_every_claim_has_a_verdict_test_figure_chunk_and_convention(made):
+    report, html = made["report"], made["html"]
+    assert [v.key for v in report.verdicts] == [f.__name__ for f in CLAIMS]
+    names = {f.name for f in report.figures}
+    for v in report.verdicts:
+        assert re.fullmatch(r"holds|does not hold|holds only where .+|not evaluated \(.+\)", v.verdict)
+        assert v.test and v.figure in names
+        assert v.batch_convention == BATCH_CONVENTION
+        row = re.search(rf'<tr id="claim-{v.key}">(.*?)</tr>', html, re.S).group(1)
+        assert v.eval_chunk in row
+        assert BATCH_CONVENTION.replace("'", "&#x27;") in row
+        assert f'href="#fig-{v.figure}"' in row
+    # chunk = batch size (no --eval-chunk): both batch sizes of the grid
+    assert _verdict(report, "ff_eval_costs_extra").eval_chunk == "8, 64"
+    # everything needed is present, so every claim is evaluated
+    assert not [v for v in report.verdicts if v.status == "not evaluated"], report.verdicts
+
+
+def test_claim_6_uses_the_train_records(made):
+    df = results.load(made["train"])
+    ff = df[df["trainer"] == "ff"]["test_accuracy"]
+    bp = df[df["trainer"] == "bp"]["test_accuracy"]
+    v = _verdict(made["report"], "ff_accuracy_comparable")
+    (entry,) = v.numbers["datasets"].values()
+    assert entry["ff_mean"] == pytest.approx(ff.mean()) and entry["bp_mean"] == pytest.approx(bp.mean())
+    assert entry["ff_seeds"] == 2 and entry["bp_seeds"] == 2
+
+
+def test_timelines_peak_equals_the_recorded_peak(made):
+    tl = load_timelines(made["sweep"])
+    runs = load_runs(made["sweep"]).set_index("run_id")
+    assert tl["run_id"].nunique() == len(runs)
+    for run_id, s in tl.groupby("run_id"):
+        assert s["live_bytes"].max() == runs.loc[run_id, "tensor_peak_bytes"]
+
+
+def test_tables_and_print_claims(made, capsys):
+    html = made["html"]
+    for anchor in ("environment", "configuration", "results", "maxbatch"):
+        assert f'id="{anchor}"' in html
+    assert "AMD" in html or "Intel" in html or "cpu" in html
+    print_claims(made["report"].verdicts)
+    text = capsys.readouterr().out
+    assert text.count("evaluation chunk:") == len(CLAIMS)
+    assert "FF trains with less peak memory than BP" in text
+
+
+def test_absent_analytic_columns_omit_the_figure_with_a_note(made, tmp_path):
+    """Records without analytic_* metrics (a plain folder of record files)."""
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for src in sorted((made["sweep"] / "records").glob("ff*-d[12]-*b8-*.json")) + \
+            sorted((made["sweep"] / "records").glob("bp-d[12]-*b8-*.json")):
+        doc = results.read_json(src, "record")
+        doc["metrics"] = {k: v for k, v in doc["metrics"].items() if not k.startswith("analytic_")}
+        doc.pop("timeline", None)
+        results.write_json_atomic(loose / src.name, doc)
+    report = build_report([loose], tmp_path / "out" / "loose.html")
+    fig = report.figure("measured_vs_analytic")
+    assert fig.file is None and "analytic" in fig.note
+    assert report.figure("timeline").file is None and report.figure("accuracy").file is None
+    v = next(v for v in report.verdicts if v.key == "analytic_model_predicts_peak")
+    assert v.verdict.startswith("not evaluated (")
+    html = (tmp_path / "out" / "loose.html").read_text()
+    assert "Figure omitted" in html and not (tmp_path / "out" / "loose_files" / "timeline.svg").exists()
+
+
+def test_cli_report_writes_and_prints(made, tmp_path, capsys):
+    out = tmp_path / "r" / "acc.html"
+    assert main(["report", *map(str, made["train"]), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"wrote {out}" in text and "FF's accuracy is comparable to BP's" in text
+    assert (tmp_path / "r" / "acc_files" / "accuracy.svg").exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "not-json", "foreign-json", "empty-folder",
+                                  "empty-results-folder", "not-html"])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(made, tmp_path, capsys, kind):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    out = tmp_path / "out" / "x.html"
+    if kind == "missing":
+        arg = str(inputs / "nope")
+    elif kind == "not-json":
+        (inputs / "a.json").write_text("not json")
+        arg = str(inputs / "a.json")
+    elif kind == "foreign-json":
+        (inputs / "a.json").write_text('{"hello": 1}')
+        arg = str(inputs / "a.json")
+    elif kind == "empty-folder":
+        arg = str(inputs)
+    elif kind == "empty-results-folder":
+        shutil.copytree(made["sweep"], inputs / "s", ignore=shutil.ignore_patterns("records"))
+        arg = str(inputs / "s")
+    else:
+        arg, out = str(made["sweep"]), tmp_path / "out" / "x.txt"
+    before = sorted(p for p in tmp_path.rglob("*"))
+    assert main(["report", arg, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ffbench: error: ") and err.count("\n") == 1, err
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_pytest_benchmark_json_is_an_input(made, tmp_path):
+    """A pytest-benchmark JSON file (benchmarks/ suite) reports like a sweep."""
+    report = build_report([made["bench"]], tmp_path / "bench.html")
+    runs = report.runs
+    assert sorted(runs["trainer"]) == ["bp", "ff"] and (runs["source"] == "benchmark").all()
+    v = next(v for v in report.verdicts if v.key == "ff_less_peak_than_bp")
+    peak = runs.set_index("trainer")["tensor_peak_bytes"]
+    assert v.numbers["ratio_ff_over_bp"]["w500 d2 b128"] == pytest.approx(peak["ff"] / peak["bp"])
+    assert report.figure("ff_bp_memory_ratio").file.exists()

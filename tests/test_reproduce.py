@@ -1,0 +1,70 @@
+"""`ffbench reproduce` end to end on a tiny profile (real sweep, search, training, report)."""
+import json
+
+import pytest
+
+from ffbench import data, reproduce
+from ffbench.cli import main
+from ffbench.config import RunConfig
+
+
+@pytest.fixture
+def offline_digits(tmp_path, monkeypatch):
+    """No MNIST anywhere: `auto` falls back to the bundled digits."""
+    monkeypatch.setattr(data, "SYSTEM_DATA_DIRS", ())
+    monkeypatch.delenv("FFBENCH_DATA", raising=False)
+    monkeypatch.setenv("FFBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def tiny_profile(monkeypatch):
+    tiny = reproduce.Profile(
+        name="tiny", trainers=("bp", "ff", "ff-summed"), depths=(1, 3), batch_sizes=(32,), width=32,
+        timing_steps=1, maxbatch_budget="64MiB", maxbatch_trainers=("ff",), maxbatch_depths=(1,),
+        accuracy_runs=(RunConfig(trainer="ff", depth=1, width=64, epochs=2, lr=5e-3, batch_size=32),
+                       RunConfig(trainer="bp", depth=1, width=64, epochs=2, lr=3e-3, batch_size=32)),
+        seeds=(0,), description="test profile")
+    monkeypatch.setitem(reproduce.PROFILES, "tiny", tiny)
+    return tiny
+
+
+def test_reproduce_writes_results_report_and_verdicts(tmp_path, offline_digits, tiny_profile, capsys):
+    code = main(["reproduce", "--profile", "tiny", "--device", "cpu", "--name", "run",
+                 "--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports")])
+    assert code == 0
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "results" / "run" / "reproduce.json").read_text())
+    assert summary["dataset"]["name"] == "digits"  # the auto fallback, stated
+    assert len(list((tmp_path / "results" / "run" / "sweep" / "records").glob("*.json"))) == 6
+    assert len(list((tmp_path / "results" / "run" / "train").glob("*.json"))) == 2
+    html = (tmp_path / "reports" / "run.html").read_text()
+    assert "data:image/svg+xml;base64," in html or "data:image/png;base64," in html
+    assert summary["claims"] and all(c["verdict"] for c in summary["claims"])
+    for claim in summary["claims"]:
+        assert claim["claim"] in out
+    # a second run resumes: nothing is measured again
+    code = main(["reproduce", "--profile", "tiny", "--device", "cpu", "--name", "run", "--quiet",
+                 "--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports")])
+    assert code == 0
+
+
+def test_full_profile_on_cpu_needs_yes_and_writes_nothing(tmp_path, offline_digits, capsys):
+    code = main(["reproduce", "--profile", "full", "--device", "cpu",
+                 "--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "hours" in err and "--yes" in err
+    assert not (tmp_path / "results").exists() and not (tmp_path / "reports").exists()
+
+
+def test_unknown_profile_is_one_line(tmp_path, capsys):
+    assert main(["reproduce", "--profile", "huge", "--results", str(tmp_path / "r")]) == 2
+    assert "unknown profile 'huge'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_estimate_grows_with_the_profile():
+    speed = 1e-2
+    assert reproduce.estimate_seconds(reproduce.PROFILES["full"], speed) > \
+        20 * reproduce.estimate_seconds(reproduce.PROFILES["quick"], speed)
