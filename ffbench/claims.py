@@ -26,8 +26,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-BATCH_CONVENTION = ("batch_size = real examples per optimizer step; FF also forwards one "
-                    "negative per example (2 x batch_size rows per layer)")
+from .config import BATCH_CONVENTION
 
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"

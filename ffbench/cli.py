@@ -6,6 +6,8 @@ Every command is a thin call into the library. Bad input ends with one line on s
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -68,12 +70,27 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ff-eval-layers", default=d.ff_eval_layers,
                    help="layers whose goodness is summed at test time: all, skip-first, or e.g. 1,2")
     p.add_argument("--checkpoint-segments", type=int, default=None, help="bp-checkpoint segments (default ~sqrt(depth))")
+    p.add_argument("--micro-batch", type=int, default=None,
+                   help="bp-accum examples per micro-batch (default batch size / 4)")
 
 
-CONFIG_KEYS = ("trainer", "depth", "width", "batch_size", "epochs", "lr", "optimizer", "optimizer_impl",
-               "dataset", "data_dir", "device", "dtype", "seed", "threads", "val_size", "eval_chunk",
-               "ff_threshold", "ff_goodness", "ff_norm", "ff_negatives", "ff_eval_layers",
-               "checkpoint_segments")
+# Every RunConfig field a flag can set (all but the free-form `extra`).
+CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "extra")
+
+
+def check_out_file(path: str | None, example: str) -> Path | None:
+    """Refuse an --out file that could not be written, before any work is done."""
+    if not path:
+        return None
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a file name such as {example}")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(f"--out {out}: cannot write in {parent}")
+    return out
 
 
 def config_from_args(args: argparse.Namespace, **overrides) -> RunConfig:
@@ -92,9 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     resolve_device(config.device)  # fail before loading anything
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and out.is_dir():
-        raise ConfigError(f"--out {out} is a folder; give a file name such as run.json")
+    out = check_out_file(args.out, "run.json")
     dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
     echo = (lambda s: None) if args.quiet else print
     echo(f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "
@@ -109,14 +124,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_measure(args: argparse.Namespace) -> int:
     from .device import resolve_device
     from .harness import HarnessSettings, run_one
+    from .measure import CATEGORIES
     from .results import write_json_atomic
     from .units import format_bytes
 
     config = config_from_args(args)
     resolve_device(config.device)
-    out = Path(args.out) if args.out else None
-    if out is not None and out.is_dir():
-        raise ConfigError(f"--out {out} is a folder; give a file name such as measure.json")
+    out = check_out_file(args.out, "measure.json")
     record = run_one(config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps))
     m = record["metrics"]
     if not args.quiet:
@@ -124,8 +138,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
               f"{record['threads']} threads; batch = real examples, FF forwards as many negatives)")
         print(f"  tensor-level peak {format_bytes(m['tensor_peak_bytes'])}, alive at step start "
               f"{format_bytes(m['tensor_start_bytes'])}, transient {format_bytes(m['tensor_transient_bytes'])}")
-        parts = ", ".join(f"{c} {format_bytes(m[f'tensor_peak_{c}_bytes'])}" for c in
-                          ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other"))
+        parts = ", ".join(f"{c} {format_bytes(m[f'tensor_peak_{c}_bytes'])}" for c in CATEGORIES)
         print(f"  at the peak: {parts}")
         print(f"  first step peak {format_bytes(m['tensor_first_step_peak_bytes'])}, evaluation peak "
               f"{format_bytes(m['tensor_eval_peak_bytes'])} (chunk {config.chunk}), whole run "
@@ -232,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser("sweep", help="measure a grid of configurations, each in a fresh process (resumable)")
-    p.add_argument("--trainers", help="comma list, e.g. bp,ff (default: all four)")
+    p.add_argument("--trainers", help="comma list, e.g. bp,ff (default: every trainer)")
     p.add_argument("--depths", help="comma list of hidden-layer counts (default 2)")
     p.add_argument("--widths", help="comma list of layer widths (default 500)")
     p.add_argument("--batch-sizes", dest="batch_sizes", help="comma list of batch sizes (default 100)")
@@ -250,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("maxbatch", help="largest batch that fits a memory budget, per trainer and depth (measured)")
     p.add_argument("--memory-limit", required=True, help="budget, e.g. 8GiB (IEC units)")
-    p.add_argument("--trainers", default="bp,bp-checkpoint,ff,ff-summed", help="comma list (default: all four)")
+    p.add_argument("--trainers", default="bp,ff,bp-inbackward", help="comma list (default %(default)s)")
     p.add_argument("--depths", default="2", help="comma list (default %(default)s)")
     p.add_argument("--width", type=int, default=RunConfig().width, help="units per hidden layer (default %(default)s)")
     add_shared_flags(p)
@@ -291,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FfbenchError as exc:
         print(f"ffbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a folder that cannot be written, a full disk, ...
+        print(f"ffbench: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("ffbench: interrupted; nothing half-written was kept", file=sys.stderr)
         return EXIT_INTERRUPTED

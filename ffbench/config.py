@@ -22,6 +22,8 @@ DTYPES = ("float32", "bfloat16")
 FF_GOODNESS = ("mean", "sum")
 FF_NORMS = ("rms", "l2")
 FF_NEGATIVES = ("random", "hard")
+BATCH_CONVENTION = ("batch_size = real examples per optimizer step; FF also forwards one "
+                    "negative per example (2 x batch_size rows per layer)")
 
 
 @dataclass(frozen=True)

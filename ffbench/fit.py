@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from .config import RunConfig
+from .config import BATCH_CONVENTION, RunConfig
 from .data import Dataset
 from .device import resolve_device, synchronize
 from .environment import environment
@@ -20,8 +20,6 @@ from .measure.timer import set_threads
 from .readout import linear_readout_accuracy
 from .trainers import build_trainer
 
-BATCH_CONVENTION = ("batch_size = real examples per optimizer step; FF also forwards one "
-                    "negative per example (2 x batch_size rows per layer)")
 
 
 def fit(config: RunConfig, dataset: Dataset, *, progress: bool = True,

@@ -15,7 +15,11 @@ threshold to 64 KiB, before anything is built (see `prepare`). Then, in order:
 5. one steady-state step under the process tracker (VmHWM reset through
    /proc/self/clear_refs, plus VmRSS read after every op, because this kernel's
    VmHWM can lag short peaks) and, on CUDA, the allocator tracker;
-6. an evaluation pass over `eval_examples` test examples, measured on its own.
+6. an evaluation pass over one chunk (`config.chunk` examples; test rows repeated when the
+   split is smaller), measured on its own.
+
+Steps 1, 4 and 6 also run under the CUDA allocator tracker on a GPU, so the CUDA
+whole-run peak covers the same steps as the tensor-level one.
 
 Every figure is in bytes or seconds. `transient` = step peak - bytes alive at the
 start of the step: what a bigger batch or a deeper net must find room for.
@@ -24,6 +28,7 @@ evaluation pass (all other steps have the steady step's shapes).
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -34,16 +39,14 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .config import RunConfig
+from .config import BATCH_CONVENTION, RunConfig
 from .data import Dataset, load_dataset
 from .device import resolve_device
 from .environment import environment
-from .fit import BATCH_CONVENTION
-from .measure import (CudaPeakTracker, ProcessPeakTracker, StepTimer, TensorTracker,
+from .measure import (CATEGORIES, CudaPeakTracker, ProcessPeakTracker, StepTimer, TensorTracker,
                       allocator_setting, set_malloc_mmap_threshold, set_threads)
 from .trainers import build_trainer
 
-CATEGORIES = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,12 @@ def _batches(data: Dataset, config: RunConfig, device: torch.device, dtype: torc
                ys[end - config.batch_size:end].to(device, copy=True))
 
 
+def _repeat_rows(t: torch.Tensor, n: int) -> torch.Tensor:
+    """The first n rows of t, cycling through t when it has fewer."""
+    reps = -(-n // len(t))
+    return (t.repeat(reps, *([1] * (t.dim() - 1))) if reps > 1 else t)[:n]
+
+
 def _tensor_fields(prefix: str, mem) -> dict:
     out = {f"{prefix}_peak_bytes": mem.peak_bytes, f"{prefix}_start_bytes": mem.start_bytes,
            f"{prefix}_transient_bytes": mem.transient_bytes,
@@ -96,8 +105,10 @@ class Prepared:
     batches: object  # iterator of (x, y) on the device, each batch owning its storage
 
     def tensor_tracker(self, inputs=(), timeline: bool = False) -> TensorTracker:
+        # All devices: on CUDA, Adam keeps its `step` counters on the CPU; they are part
+        # of the step's tensors (and of the analytic model) wherever they live.
         return TensorTracker(self.trainer.model.parameters(), self.trainer.optimizers(),
-                             inputs=inputs, timeline=timeline, device=self.device.type)
+                             inputs=inputs, timeline=timeline)
 
 
 def prepare(config: RunConfig, dataset: Dataset | None = None, *, mmap_threshold: bool = True) -> Prepared:
@@ -137,9 +148,9 @@ def _timed_steps(run: Prepared, n: int) -> list[float]:
     return times
 
 
-def time_with_default_malloc(config: RunConfig, settings: HarnessSettings) -> list[float]:
+def time_with_default_malloc(config: RunConfig, settings: HarnessSettings) -> tuple[list[float], str | None]:
     """Step times with glibc's default allocator settings, in a fresh child process
-    (the mmap threshold cannot be un-set in this one)."""
+    (the mmap threshold cannot be un-set in this one). Returns (times, error line)."""
     code = ("import json, sys; from ffbench.worker import die_with_parent; die_with_parent(int(sys.argv[3])); "
             "from ffbench.config import RunConfig; from ffbench.harness import HarnessSettings, time_steps; "
             "c = RunConfig.from_dict(json.loads(sys.argv[1])); s = HarnessSettings(**json.loads(sys.argv[2])); "
@@ -147,8 +158,9 @@ def time_with_default_malloc(config: RunConfig, settings: HarnessSettings) -> li
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(config.to_dict()),
                            json.dumps(asdict(settings)), str(os.getpid())], capture_output=True, text=True)
     if proc.returncode != 0:
-        return []
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        tail = " ".join(proc.stderr.strip().splitlines()[-1:]) or f"exit status {proc.returncode}"
+        return [], f"default-malloc timing child failed: {tail[:300]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1]), None
 
 
 def _analytic_fields(config: RunConfig, data: Dataset, n_eval: int) -> dict:
@@ -172,45 +184,48 @@ def run_one(config: RunConfig, settings: HarnessSettings = HarnessSettings(),
     run = prepare(config, dataset)
     device, threads, data, trainer, batches = run.device, run.threads, run.data, run.trainer, run.batches
 
-    def tensor_step(timeline: bool):
-        x, y = next(batches)
-        gc.collect()  # reference cycles would otherwise die at an arbitrary point
-        with run.tensor_tracker(inputs=(x, y), timeline=timeline) as tracker:
-            trainer.train_step(x, y)
-        del x, y
-        return tracker.result()
+    cuda = device.type == "cuda"
 
-    first = tensor_step(timeline=False)
+    def tracked(fn, inputs, timeline: bool = False):
+        """Run fn() under the tensor tracker (and, on CUDA, the allocator tracker)."""
+        gc.collect()  # reference cycles would otherwise die at an arbitrary point
+        with (CudaPeakTracker(device) if cuda else contextlib.nullcontext()) as cuda_tracker:
+            with run.tensor_tracker(inputs=inputs, timeline=timeline) as tracker:
+                fn()
+        return tracker.result(), (cuda_tracker.result() if cuda else None)
+
+    def tracked_step(timeline: bool = False):
+        x, y = next(batches)
+        return tracked(lambda: trainer.train_step(x, y), (x, y), timeline)
+
+    first, cuda_first = tracked_step()
     for _ in range(settings.warmup_steps):
         trainer.train_step(*next(batches))
 
     times = _timed_steps(run, settings.timing_steps)
-    times_default = (time_with_default_malloc(config, settings)
-                     if settings.compare_allocator and device.type == "cpu" else [])
+    times_default, default_error = [], None
+    if settings.compare_allocator and device.type == "cpu":
+        times_default, default_error = time_with_default_malloc(config, settings)
 
-    steady = tensor_step(timeline=settings.timeline)
+    steady, _ = tracked_step(timeline=settings.timeline)
 
+    # Process high-water and CUDA allocator peak of a steady step, no tensor tracker attached.
     x, y = next(batches)
     gc.collect()
     cuda_mem = None
     with ProcessPeakTracker(sample_ops=device.type == "cpu") as proc:
-        if device.type == "cuda":
-            with CudaPeakTracker(device) as cuda:
-                trainer.train_step(x, y)
-            cuda_mem = cuda.result()
-        else:
+        with (CudaPeakTracker(device) if cuda else contextlib.nullcontext()) as cuda_tracker:
             trainer.train_step(x, y)
     process_mem = proc.result()
+    cuda_mem = cuda_tracker.result() if cuda else None
     del x, y
 
-    # Evaluation pass, on its own: tensor-level peak, then time.
-    n_eval = min(len(data.test_x), settings.eval_examples or config.chunk)
-    ex = data.test_x[:n_eval].to(device, trainer.dtype, copy=True)
-    ey = data.test_y[:n_eval].to(device, copy=True)
-    gc.collect()
-    with run.tensor_tracker(inputs=(ex, ey)) as eval_tracker:
-        trainer.predict(ex)
-    eval_mem = eval_tracker.result()
+    # Evaluation pass, on its own: one chunk (test rows repeated if the split is smaller,
+    # so the label replication of a full chunk is measured), tensor-level peak, then time.
+    n_eval = settings.eval_examples or config.chunk
+    ex = _repeat_rows(data.test_x, n_eval).to(device, trainer.dtype, copy=True)
+    ey = _repeat_rows(data.test_y, n_eval).to(device, copy=True)
+    eval_mem, cuda_eval = tracked(lambda: trainer.predict(ex), (ex, ey))
     with StepTimer(device) as eval_timer:
         trainer.predict(ex)
     eval_seconds = eval_timer.result().elapsed_ns / 1e9
@@ -229,9 +244,11 @@ def run_one(config: RunConfig, settings: HarnessSettings = HarnessSettings(),
         "step_seconds_median": step_median,
         "step_seconds_min": min(times),
         "examples_per_second": config.batch_size / step_median,
-        "eval_examples": n_eval,
+        "eval_examples": n_eval,  # one full chunk (test rows repeated when fewer)
         "eval_seconds": eval_seconds,
     }
+    if default_error:
+        metrics["step_seconds_default_malloc_error"] = default_error
     if times_default:
         metrics["step_seconds_median_default_malloc"] = statistics.median(times_default)
         metrics["malloc_setting_time_ratio"] = step_median / statistics.median(times_default)
@@ -241,6 +258,13 @@ def run_one(config: RunConfig, settings: HarnessSettings = HarnessSettings(),
             "cuda_peak_allocated_bytes": cuda_mem.peak_allocated_bytes,
             "cuda_rise_allocated_bytes": cuda_mem.rise_allocated_bytes,
             "cuda_peak_reserved_bytes": cuda_mem.peak_reserved_bytes,
+            "cuda_first_step_peak_allocated_bytes": cuda_first.peak_allocated_bytes,
+            "cuda_eval_peak_allocated_bytes": cuda_eval.peak_allocated_bytes,
+            "cuda_whole_run_peak_allocated_bytes": max(cuda_mem.peak_allocated_bytes,
+                                                       cuda_first.peak_allocated_bytes,
+                                                       cuda_eval.peak_allocated_bytes),
+            "cuda_device_used_bytes": cuda_mem.device_used_bytes_after,
+            "cuda_device_total_bytes": cuda_mem.device_total_bytes,
         })
     return {
         "kind": "measure",

@@ -124,7 +124,10 @@ def find_max_batches(folder: ResultsFolder, base: RunConfig, trainers: list[str]
                      echo: Callable[[str], None] = lambda s: None) -> list[MaxBatch]:
     from tqdm.auto import tqdm
 
-    metric = "cuda_peak_allocated_bytes" if base.device.startswith("cuda") else "tensor_whole_run_peak_bytes"
+    from .device import resolve_device
+    from .worker import BUDGET_METRIC
+
+    metric = BUDGET_METRIC[resolve_device(base.device).type]
     results = []
     bar = tqdm(unit="probe", disable=not progress, dynamic_ncols=True, desc="maxbatch")
     try:

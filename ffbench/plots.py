@@ -25,9 +25,9 @@ import seaborn as sns  # noqa: E402
 
 from .claims import ARITHMETIC_FLOOR, paired  # noqa: E402
 from .config import TRAINERS  # noqa: E402
+from .measure.tensors import CATEGORIES  # noqa: E402
 from .units import GiB, MiB  # noqa: E402
 
-CATEGORIES = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
 RC = {
     "svg.fonttype": "none",      # text stays text (searchable, small); the browser picks the font
     "svg.hashsalt": "ffbench",   # deterministic ids

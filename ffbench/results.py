@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import ConfigError
+from .measure.tensors import CATEGORIES
 
 FORMAT = "ffbench-results"
 SCHEMA_VERSION = 1
@@ -214,15 +215,15 @@ DATA_COLUMNS = ("dataset", "dataset_requested", "synthetic")
 SETTING_COLUMNS = ("memory_limit_bytes", "timing_steps", "timeout_seconds", "worker_seconds")
 ENV_COLUMNS = ("device_name", "cpu_model", "cores", "torch", "cuda", "git_revision")
 TENSOR_PREFIXES = ("tensor", "tensor_first_step", "tensor_eval")
-_CATS = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
 METRIC_COLUMNS = tuple(
     [f"{p}_{s}_bytes" for p in TENSOR_PREFIXES for s in ("peak", "start", "transient")]
-    + [f"{p}_peak_{c}_bytes" for p in TENSOR_PREFIXES for c in _CATS]
+    + [f"{p}_peak_{c}_bytes" for p in TENSOR_PREFIXES for c in CATEGORIES]
     + [f"{p}_saved_activations_bytes" for p in TENSOR_PREFIXES]
     + ["tensor_whole_run_peak_bytes", "rss_start_bytes", "rss_peak_bytes", "rss_rise_bytes",
        "rss_op_sampled_rise_bytes",
        "cuda_start_allocated_bytes", "cuda_peak_allocated_bytes", "cuda_rise_allocated_bytes",
-       "cuda_peak_reserved_bytes",
+       "cuda_peak_reserved_bytes", "cuda_first_step_peak_allocated_bytes",
+       "cuda_eval_peak_allocated_bytes", "cuda_whole_run_peak_allocated_bytes",
        "step_seconds_median", "step_seconds_min", "step_seconds_median_default_malloc",
        "malloc_setting_time_ratio", "examples_per_second", "eval_examples", "eval_seconds"]
     + [f"analytic_{k}_bytes" for k in ("peak", "start", "transient", "first_step_peak", "eval_peak",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .config import RunConfig, expand_grid
+from .config import TRAINERS, RunConfig, expand_grid
 from .errors import ConfigError
 from .executor import Executor, Job, JobResult, LocalExecutor
 from .results import (ENVIRONMENT, FORMAT, MANIFEST, RECORDS, SCHEMA_VERSION, check_results_folder,
@@ -346,7 +346,7 @@ def status_counts(records: Iterable[dict]) -> dict[str, int]:
 
 # -- planning a sweep from command-line values (validates everything; writes nothing) --------
 
-DEFAULT_GRID = {"trainers": ["bp", "bp-checkpoint", "ff", "ff-summed"], "depths": [2],
+DEFAULT_GRID = {"trainers": list(TRAINERS), "depths": [2],
                 "widths": [500], "batch_sizes": [100]}
 
 

@@ -20,7 +20,7 @@ breaks `import torch`). The limit covers everything the process allocates (threa
 Python objects, allocator slack), so it can bite slightly before the tensor-level peak
 reaches the budget; the recorded criterion is the tensor-level peak. On CUDA the caching
 allocator is capped with `torch.cuda.set_per_process_memory_fraction`, and the criterion
-is the allocator's peak (`cuda_peak_allocated_bytes`).
+is the allocator's whole-run peak (`cuda_whole_run_peak_allocated_bytes`).
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ import sys
 import time
 import traceback
 
-BUDGET_METRIC = {"cpu": "tensor_whole_run_peak_bytes", "cuda": "cuda_peak_allocated_bytes"}
+# What a memory budget is checked against: the whole run (first step, steady step, evaluation).
+BUDGET_METRIC = {"cpu": "tensor_whole_run_peak_bytes", "cuda": "cuda_whole_run_peak_allocated_bytes"}
 
 
 def die_with_parent(parent_pid: int | None) -> None:

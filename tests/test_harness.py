@@ -89,8 +89,13 @@ def test_ff_evaluation_memory_grows_with_the_chunk(synthetic):
     assert rise_large > 3 * rise_small  # ~4x: every example is replicated once per label
 
 
-def test_cpu_high_water_rise_matches_tensor_level_rise(synthetic):
-    """B=1024, W=2000 (the issue's setting): RSS rise within 5 % of the tensor-level rise."""
-    m = measure(synthetic, "bp", depth=2, width=2000, batch=1024)["metrics"]
+@pytest.mark.parametrize("trainer", ["bp", "ff"])
+def test_cpu_resident_rise_matches_tensor_level_rise(synthetic, trainer):
+    """B=1024, W=2000 (the issue's setting): the process's resident-memory rise over a step,
+    read after every op, is within 5 % of the tensor-level rise (glibc mmap threshold set
+    before anything was allocated). VmHWM is recorded beside it but not asserted: on
+    kernels with per-CPU RSS counters it can lag a short peak."""
+    m = measure(synthetic, trainer, depth=2, width=2000, batch=1024)["metrics"]
     tensor_rise = m["tensor_transient_bytes"]
-    assert abs(m["rss_rise_bytes"] - tensor_rise) <= 0.05 * tensor_rise, (m["rss_rise_bytes"], tensor_rise)
+    rss_rise = m["rss_op_sampled_rise_bytes"]
+    assert abs(rss_rise - tensor_rise) <= 0.05 * tensor_rise, (rss_rise, tensor_rise)

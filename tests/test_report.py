@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import gc
 import re
+import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,8 @@ from ffbench.config import RunConfig
 from ffbench.data import load_dataset
 from ffbench.device import resolve_device
 from ffbench.executor import JobResult
-from ffbench.fit import BATCH_CONVENTION, fit
+from ffbench.config import BATCH_CONVENTION
+from ffbench.fit import fit
 from ffbench.report import build_report, load_runs, load_timelines, print_claims
 from ffbench.sweep import ResultsFolder, SweepSettings, environment_metadata, grid_configs
 from ffbench.worker import run_spec
@@ -89,24 +91,25 @@ def make_train_records(out: Path, seeds=(0,)) -> list[Path]:
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
+    env = {**os.environ, "FFBENCH_CACHE": str(root / "cache")}  # never the user's ~/.cache
     # a real maxbatch search (worker processes under a real budget) runs beside the sweep
     maxbatch = subprocess.Popen(
         [sys.executable, "-m", "ffbench", "maxbatch", "--memory-limit", "256MiB", "--trainers",
          "bp,ff", "--depths", "1", "--width", "16", "--dataset", "synthetic", "--threads", "1",
          "--max-batch", "64", "--tolerance", "0.5", "--out", str(root / "maxbatch"), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     # and two real pytest-benchmark runs of the benchmarks/ suite, written as JSON
     bench_json = root / "bench.json"
     bench = subprocess.Popen(
         [sys.executable, "-m", "pytest", str(BENCHMARKS / "test_steps.py"), "--benchmark-only",
          "-q", "-p", "no:cacheprovider", "--ffbench-rounds", "1", "--ffbench-grid", "default",
          "-k", "test_train_step and b128 and (bp-d2 or ff-d2)", f"--benchmark-json={bench_json}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root, env=env)
     try:
         sweep = make_sweep(root / "sweep", GRID)
         train = make_train_records(root, seeds=(0, 1))
-        output, _ = maxbatch.communicate(timeout=120)
-        bench_output, _ = bench.communicate(timeout=120)
+        output, _ = maxbatch.communicate(timeout=600)
+        bench_output, _ = bench.communicate(timeout=600)
     finally:
         for proc in (maxbatch, bench):
             if proc.poll() is None:

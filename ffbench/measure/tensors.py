@@ -91,7 +91,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .. import phases as _phases
 
 METHOD = "torch_dispatch storage tracking"
-CATEGORIES = ("parameters", "gradients", "optimizer_state", "inputs", "activations", "other")
+# The breakdown's categories, in display order (a storage is matched in the order of _classify).
+CATEGORIES = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
 MAX_TIMELINE_POINTS = 2000
 
 # Ops whose output aliases an input that was built outside the dispatcher
@@ -474,6 +475,7 @@ class TensorTracker:
             if rec is None or rec[0] is not ref:
                 continue
             del live[key]
+            self._preexisting.discard(key)   # the id may be reused by a new storage
             if key in self._saved:
                 self._saved.discard(key)
                 self._saved_bytes -= rec[1]
@@ -487,11 +489,15 @@ class TensorTracker:
         finally:
             self._suspended -= 1
         try:
-            key = id(t.untyped_storage())
+            st = t.untyped_storage()
         except (RuntimeError, NotImplementedError, TypeError):
             return packed
+        key = id(st)
         rec = self._live.get(key)
-        if rec is not None and key not in self._saved and key not in self._preexisting:
+        # rec[0]() is st: the record is this storage's, not a dead one's whose id was reused
+        # (its free may still be pending until the next safe point).
+        if (rec is not None and rec[0]() is st and key not in self._saved
+                and key not in self._preexisting):
             self._saved.add(key)
             self._saved_bytes += rec[1]
             self._saved_peak = max(self._saved_peak, self._saved_bytes)

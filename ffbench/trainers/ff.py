@@ -190,6 +190,7 @@ class FFTrainer(Trainer):
     @torch.no_grad()
     def readout_features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised activities of every layer for the neutral label (for a linear read-out)."""
+        x = x.to(self.device, self.dtype)
         h = embed_label(x, torch.full((len(x),), -1, device=x.device), self.num_classes)
         feats = []
         for layer in self.net.layers:
