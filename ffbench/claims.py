@@ -31,6 +31,7 @@ from .config import BATCH_CONVENTION
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"
 FLAT_TOLERANCE = 0.01        # claim 1: relative spread over depth that still counts as flat
+MIN_DEPTH = 2          # claim 1 compares depths >= 2 (see its docstring)
 GROWTH_THRESHOLD = 0.01      # claim 3: relative growth over depth that counts as growing
 ACCURACY_MARGIN = 0.02       # claim 6: absolute test-accuracy difference counted as comparable
 SEED_SPREAD_FACTOR = 2.0     # claim 6: ... or this many standard deviations over seeds
@@ -147,11 +148,17 @@ def ff_activation_memory_flat_in_depth(runs, epochs=None) -> Verdict:
     """FF's activation memory does not grow with depth.
 
     Test: for trainer `ff`, at each fixed (group, width, batch_size) measured at two or
-    more depths, take the most bytes saved for backward alive at once
+    more depths >= 2, take the most bytes saved for backward alive at once
     (`tensor_saved_activations_bytes`; `tensor_transient_bytes` when a record lacks it)
     at every depth; the series is flat when (max - min) / min <= 1 % (FLAT_TOLERANCE).
     Holds when every series is flat; holds only where the flat ones are (named by width
     and batch); does not hold when none is.
+
+    Depth 1 is listed but left out of the test (MIN_DEPTH): its only layer is
+    in_features -> width, so it lacks the width -> width layer every deeper net has,
+    and it cannot be flat with them whatever the algorithm. (This exclusion was added
+    after the first reference run showed d1 below d2..d8; it matches the harness issue's
+    own definition, depth 8 against depth 2.)
     """
     v = Verdict(claim="FF's activation memory does not grow with depth", verdict="",
                 detail="", figure="activations_vs_depth")
@@ -166,16 +173,17 @@ def ff_activation_memory_flat_in_depth(runs, epochs=None) -> Verdict:
     v.eval_chunk = _chunks(ff)
     passes, numbers, lines = {}, {"metric": metric, "tolerance": FLAT_TOLERANCE, "series": {}}, []
     for (group, width, batch), s in ff.groupby(["group", "width", "batch_size"]):
-        s = s.dropna(subset=[metric]).groupby("depth")[metric].mean().astype("float64")
+        every = s.dropna(subset=[metric]).groupby("depth")[metric].mean().astype("float64")
+        s = every[every.index >= MIN_DEPTH]
         if len(s) < 2:
             continue
         spread = (s.max() - s.min()) / s.min() if s.min() > 0 else math.inf
         key = f"w{int(width)} b{int(batch)}"
         passes[key] = spread <= FLAT_TOLERANCE
-        numbers["series"][key] = {"depths": [int(d) for d in s.index], "bytes": [int(x) for x in s],
-                                  "relative_spread": spread}
-        lines.append(f"{key}: {', '.join(f'd{int(d)} {x / 2**20:.3f} MiB' for d, x in s.items())} "
-                     f"(spread {100 * spread:.2f} %)")
+        numbers["series"][key] = {"depths": [int(d) for d in every.index], "bytes": [int(x) for x in every],
+                                  "relative_spread_depth_2_up": spread}
+        lines.append(f"{key}: {', '.join(f'd{int(d)} {x / 2**20:.3f} MiB' for d, x in every.items())} "
+                     f"(spread over d>={MIN_DEPTH} {100 * spread:.2f} %)")
     if not passes:
         v.verdict = not_evaluated("ff measured at one depth only")
         return v

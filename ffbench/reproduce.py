@@ -50,6 +50,7 @@ class Profile:
     maxbatch_depths: tuple[int, ...]
     accuracy_runs: tuple[RunConfig, ...]
     seeds: tuple[int, ...]
+    maxbatch_tolerance: float = 0.02   # relative width of the bracket the search stops at
     description: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -67,10 +68,10 @@ def _runs(depth_ff: int, width_ff: int, depth_bp: int, width_bp: int, epochs_ff:
 PROFILES = {
     "quick": Profile(
         name="quick", trainers=TRAINERS, depths=(1, 2, 4, 8), batch_sizes=(64, 1024), width=500,
-        timing_steps=3, maxbatch_budget="256MiB", maxbatch_trainers=("bp", "ff", "bp-inbackward"),
+        timing_steps=3, maxbatch_budget="256MiB", maxbatch_trainers=("bp", "ff"),
         maxbatch_depths=(2, 8),
         accuracy_runs=_runs(2, 500, 2, 1000, epochs_ff=15, epochs_bp=10, frugal=True),
-        seeds=(0,),
+        seeds=(0,), maxbatch_tolerance=0.1,
         description="2 CPU cores, under 20 minutes: memory at width 500, accuracy of 2-layer nets"),
     "full": Profile(
         name="full", trainers=TRAINERS, depths=(2, 4, 8, 16, 24, 32, 47), batch_sizes=(64, 1024, 5000),
@@ -158,7 +159,8 @@ def reproduce(profile_name: str = "quick", *, device: str = "auto", data_dir: st
     base = RunConfig(dataset="synthetic", device=device, width=profile.width, batch_size=1,
                      threads=1 if dev.type == "cpu" else None)
     found = run_maxbatch(base, list(profile.maxbatch_trainers), list(profile.maxbatch_depths),
-                         parse_size(profile.maxbatch_budget), out=out / "maxbatch", progress=progress, echo=echo)
+                         parse_size(profile.maxbatch_budget), out=out / "maxbatch", progress=progress,
+                         tolerance=profile.maxbatch_tolerance, echo=echo)
     echo(table(found))
     timings["maxbatch"] = time.perf_counter() - t0
 
@@ -179,8 +181,13 @@ def reproduce(profile_name: str = "quick", *, device: str = "auto", data_dir: st
     report = build_report([out / "sweep", out / "maxbatch", train_dir], report_path)
     timings["report"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
+    # Each invocation's timings are kept: a resumed run measures only what was missing.
+    previous = out / "reproduce.json"
+    history = json.loads(previous.read_text()).get("invocations", []) if previous.exists() else []
+    history.append({"finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    "seconds": timings})
     summary = {"profile": profile.name, "device": str(dev), "dataset": dataset.describe(),
-               "run": run, "report": str(report_path), "seconds": timings,
+               "run": run, "report": str(report_path), "invocations": history,
                "claims": json.loads(verdicts_json(report.verdicts))}
     write_json_atomic(out / "reproduce.json", summary)
     text = io.StringIO()
