@@ -44,9 +44,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .config import DATASETS
 from .errors import ConfigError, DataUnavailableError
 
-DATASET_NAMES = ("auto", "mnist", "fashion-mnist", "digits", "synthetic")
+DATASET_NAMES = DATASETS
 SPLIT_SEED = 0          # fixed: the train/val split (and digits/synthetic data) never depend on the run seed
 MAX_VAL_FRACTION = 0.2  # val_size is capped at this fraction of the training set
 

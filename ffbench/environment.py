@@ -1,13 +1,14 @@
 """Environment metadata recorded with every result: what ran, where, with what."""
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+
+from .measure.timer import available_cores
 
 
 def cpu_model() -> str:
@@ -18,13 +19,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def git_revision() -> str | None:

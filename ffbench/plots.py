@@ -23,7 +23,7 @@ matplotlib.use("Agg")  # no display, deterministic: before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .claims import ARITHMETIC_FLOOR, paired  # noqa: E402
+from .claims import ARITHMETIC_FLOOR, _ok, paired  # noqa: E402
 from .config import TRAINERS  # noqa: E402
 from .measure.tensors import CATEGORIES  # noqa: E402
 from .units import GiB, MiB  # noqa: E402
@@ -74,13 +74,6 @@ def axis_unit(values) -> tuple[float, str]:
     if finite and max(finite) >= 2 * GiB:
         return GiB, "GiB"
     return MiB, "MiB"
-
-
-def _ok(runs):
-    if runs is None or len(runs) == 0:
-        return runs
-    df = runs[(runs["kind"] == "measure") & (runs["status"] == "ok")]
-    return df[df["tensor_peak_bytes"].notna()]
 
 
 def _title(fig, text: str) -> None:
