@@ -39,6 +39,7 @@ largest tensor-level peak it measured) exceeds the budget. The marker wins over 
 option. A benchmark with the marker but no tensor-level peak fails; the option skips
 benchmarks that record none. Sizes: bytes, KiB/MiB/GiB (1024) or kB/MB/GB (1000).
 """
+
 from __future__ import annotations
 
 import gc
@@ -58,13 +59,18 @@ from ffbench.environment import describe_device, environment
 from ffbench.errors import ConfigError, DataUnavailableError
 from ffbench.fit import fit
 from ffbench.harness import Prepared, prepare
-from ffbench.measure import (CudaPeakTracker, ProcessPeakTracker, StepTimer,
-                             allocator_setting, set_malloc_mmap_threshold)
+from ffbench.measure import (
+    CudaPeakTracker,
+    ProcessPeakTracker,
+    StepTimer,
+    allocator_setting,
+    set_malloc_mmap_threshold,
+)
 from ffbench.measure.tensors import CATEGORIES
 from ffbench.units import MiB, parse_size
 
 BENCH_DIR = Path(__file__).resolve().parent
-SHARED_DATA = BENCH_DIR.parent.parent / "shared" / "data"   # the project's read-only MNIST
+SHARED_DATA = BENCH_DIR.parent.parent / "shared" / "data"  # the project's read-only MNIST
 
 # -- grids ---------------------------------------------------------------------------------
 # Axes: trainer x depth x batch x width. "default" fits a shared 2-core CPU in a few
@@ -76,15 +82,14 @@ GRIDS: dict[str, dict[str, dict[str, list]]] = {
         "overhead": dict(trainer=["bp", "ff"], depth=[2], batch=[128], width=[2000]),
     },
     "full": {
-        "step": dict(trainer=list(TRAINERS), depth=[2, 4, 8], batch=[128, 1024, 4096],
-                     width=[500, 2000]),
+        "step": dict(trainer=list(TRAINERS), depth=[2, 4, 8], batch=[128, 1024, 4096], width=[500, 2000]),
         "accuracy": dict(trainer=list(TRAINERS), depth=[2, 4], batch=[100], width=[500]),
         "overhead": dict(trainer=list(TRAINERS), depth=[2], batch=[128], width=[64, 500, 2000]),
     },
 }
 AXES = ("trainer", "depth", "batch", "width")
 ACCURACY_EPOCHS = 1
-OVERHEAD_ROUNDS = 10     # even: as many untracked steps before as after their tracked one
+OVERHEAD_ROUNDS = 10  # even: as many untracked steps before as after their tracked one
 LIMIT_KEY = "tensor_whole_run_peak_bytes"
 
 MEMORY_METHOD_STEP = (
@@ -92,37 +97,61 @@ MEMORY_METHOD_STEP = (
     "step, then a steady-state step after one untracked step, then one evaluation chunk); "
     "timed rounds run without the tensor tracker. process: VmHWM reset in pedantic's untimed "
     "setup and read in its untimed teardown around every timed round (max over rounds). "
-    "cuda: caching-allocator peaks around every timed round, same way.")
+    "cuda: caching-allocator peaks around every timed round, same way."
+)
 MEMORY_METHOD_ACCURACY = (
     "tensor-level: TensorTracker on separate untimed steps of the same configuration before "
     "the timed run (first step, steady-state step, one evaluation chunk; the FF linear "
     "read-out is not included); process/cuda: peaks over the whole timed fit() run "
-    "(reset in untimed setup, read in untimed teardown).")
+    "(reset in untimed setup, read in untimed teardown)."
+)
 
 
 # -- options, markers, machine info ----------------------------------------------------------
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ffbench", "ffbench benchmarks")
-    group.addoption("--ffbench-grid", choices=sorted(GRIDS), default=None,
-                    help="benchmark grid (default: $FFBENCH_GRID, else 'default')")
-    group.addoption("--ffbench-memory-limit", default=None, metavar="SIZE",
-                    help="fail every benchmark whose tensor-level peak exceeds SIZE "
-                         "(e.g. 200MiB); a limit_memory marker takes precedence")
-    group.addoption("--ffbench-device", default="auto", choices=("auto", "cpu", "cuda"),
-                    help="device for the benchmarks (default auto: CUDA if available)")
-    group.addoption("--ffbench-threads", type=int, default=1,
-                    help="torch intra-op threads on CPU (default 1: timings stay comparable "
-                         "on shared machines); recorded")
-    group.addoption("--ffbench-rounds", type=int, default=5,
-                    help="timed rounds per step benchmark (default 5)")
-    group.addoption("--ffbench-data-dir", default=None,
-                    help="folder holding MNIST (default: $FFBENCH_DATA, ../shared/data, ...)")
+    group.addoption(
+        "--ffbench-grid",
+        choices=sorted(GRIDS),
+        default=None,
+        help="benchmark grid (default: $FFBENCH_GRID, else 'default')",
+    )
+    group.addoption(
+        "--ffbench-memory-limit",
+        default=None,
+        metavar="SIZE",
+        help="fail every benchmark whose tensor-level peak exceeds SIZE "
+        "(e.g. 200MiB); a limit_memory marker takes precedence",
+    )
+    group.addoption(
+        "--ffbench-device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="device for the benchmarks (default auto: CUDA if available)",
+    )
+    group.addoption(
+        "--ffbench-threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads on CPU (default 1: timings stay comparable "
+        "on shared machines); recorded",
+    )
+    group.addoption(
+        "--ffbench-rounds", type=int, default=5, help="timed rounds per step benchmark (default 5)"
+    )
+    group.addoption(
+        "--ffbench-data-dir",
+        default=None,
+        help="folder holding MNIST (default: $FFBENCH_DATA, ../shared/data, ...)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "limit_memory(size): fail the benchmark if its tensor-level peak exceeds "
-                   "size, e.g. limit_memory('200MiB')")
+        "markers",
+        "limit_memory(size): fail the benchmark if its tensor-level peak exceeds "
+        "size, e.g. limit_memory('200MiB')",
+    )
     config.addinivalue_line("markers", "ffbench_grid(name): parametrise from the grid section name")
     text = config.getoption("ffbench_memory_limit", None)
     if text:
@@ -161,7 +190,7 @@ def grid_points(config: pytest.Config, section: str) -> list[tuple]:
 
 
 def point_id(trainer: str, depth: int, batch: int, width: int) -> str:
-    return f"{trainer}-d{depth}-w{width}-b{batch}"      # = RunConfig.short_name()
+    return f"{trainer}-d{depth}-w{width}-b{batch}"  # = RunConfig.short_name()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -173,9 +202,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return [f"ffbench grid: {grid_name(config)} (--ffbench-grid / FFBENCH_GRID), "
-            f"device {config.getoption('ffbench_device', 'auto')}, "
-            f"threads {config.getoption('ffbench_threads', 1)}"]
+    return [
+        f"ffbench grid: {grid_name(config)} (--ffbench-grid / FFBENCH_GRID), "
+        f"device {config.getoption('ffbench_device', 'auto')}, "
+        f"threads {config.getoption('ffbench_threads', 1)}"
+    ]
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
@@ -193,7 +224,9 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 # -- memory gate -----------------------------------------------------------------------------
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    memory_limit(item)          # a malformed size fails before the benchmark runs
+    memory_limit(item)  # a malformed size fails before the benchmark runs
+
+
 def memory_limit(item: pytest.Item) -> tuple[int | None, str]:
     marker = item.get_closest_marker("limit_memory")
     if marker is not None:
@@ -215,7 +248,7 @@ def _mib(n: int) -> str:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    result = yield                      # the test body ran without raising
+    result = yield  # the test body ran without raising
     limit, source = memory_limit(item)
     if limit is None:
         return result
@@ -224,15 +257,21 @@ def pytest_runtest_call(item: pytest.Item):
     peak = info.get(LIMIT_KEY, info.get("tensor_peak_bytes"))
     if peak is None:
         if item.get_closest_marker("limit_memory") is not None:
-            pytest.fail(f"{item.nodeid}: has a memory budget ({source}) but recorded no "
-                        f"tensor-level peak (extra_info[{LIMIT_KEY!r}])", pytrace=False)
+            pytest.fail(
+                f"{item.nodeid}: has a memory budget ({source}) but recorded no "
+                f"tensor-level peak (extra_info[{LIMIT_KEY!r}])",
+                pytrace=False,
+            )
         return result
     info["memory_limit_bytes"] = limit
     info["memory_limit_source"] = source
     info["memory_limit_exceeded"] = peak > limit
     if peak > limit:
-        pytest.fail(f"benchmark {item.nodeid}: tensor-level peak {_mib(peak)} exceeds "
-                    f"the memory budget {_mib(limit)} ({source})", pytrace=False)
+        pytest.fail(
+            f"benchmark {item.nodeid}: tensor-level peak {_mib(peak)} exceeds "
+            f"the memory budget {_mib(limit)} ({source})",
+            pytrace=False,
+        )
     return result
 
 
@@ -247,8 +286,18 @@ def ffbench_device(pytestconfig: pytest.Config) -> torch.device:
     # gc.collect() takes ~0.4 s; the benchmarks collect before every measured step. Import
     # it now and move everything alive into the permanent generation: later collections
     # only scan objects the benchmarks create.
-    tiny = prepare(RunConfig(trainer="bp", depth=1, width=4, batch_size=2, dataset="synthetic",
-                             device=device.type, threads=1, val_size=0))
+    tiny = prepare(
+        RunConfig(
+            trainer="bp",
+            depth=1,
+            width=4,
+            batch_size=2,
+            dataset="synthetic",
+            device=device.type,
+            threads=1,
+            val_size=0,
+        )
+    )
     tiny.trainer.train_step(*next(tiny.batches))
     del tiny
     gc.collect()
@@ -286,26 +335,33 @@ def accuracy_data(mnist) -> tuple[Dataset, str]:
     return load_dataset("digits"), f"digits because MNIST is absent: {why}"
 
 
-def _data(request: pytest.FixtureRequest, fixture: str, config: RunConfig | None,
-          dataset: Dataset | None) -> tuple[Dataset, str]:
+def _data(
+    request: pytest.FixtureRequest, fixture: str, config: RunConfig | None, dataset: Dataset | None
+) -> tuple[Dataset, str]:
     """The given dataset; config.dataset when only a config is given; else the session's."""
     if dataset is not None:
         return dataset, "given by the benchmark"
     if config is not None:
-        return (load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size),
-                f"config.dataset={config.dataset!r}")
+        return (
+            load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size),
+            f"config.dataset={config.dataset!r}",
+        )
     return request.getfixturevalue(fixture)
 
 
-def _run_config(request: pytest.FixtureRequest, device: torch.device, dataset: Dataset,
-                **fields: Any) -> RunConfig:
+def _run_config(
+    request: pytest.FixtureRequest, device: torch.device, dataset: Dataset, **fields: Any
+) -> RunConfig:
     threads = request.config.getoption("ffbench_threads", 1) if device.type == "cpu" else None
     return RunConfig(device=device.type, dataset=dataset.name, threads=threads, **fields)
 
 
 def _tensor_fields(prefix: str, mem) -> dict[str, int]:
-    out = {f"{prefix}_peak_bytes": mem.peak_bytes, f"{prefix}_start_bytes": mem.start_bytes,
-           f"{prefix}_transient_bytes": mem.transient_bytes}
+    out = {
+        f"{prefix}_peak_bytes": mem.peak_bytes,
+        f"{prefix}_start_bytes": mem.start_bytes,
+        f"{prefix}_transient_bytes": mem.transient_bytes,
+    }
     for cat in CATEGORIES:
         out[f"{prefix}_peak_{cat}_bytes"] = mem.peak_breakdown.get(cat, 0)
     return out
@@ -337,7 +393,7 @@ def tensor_memory(run: Prepared) -> dict[str, Any]:
         "eval_examples": n_eval,
         "tensor_op_count": steady.op_count,
         "tensor_method": steady.method,
-        "phases": [asdict(p) for p in steady.phases],   # steady-state step, as in harness records
+        "phases": [asdict(p) for p in steady.phases],  # steady-state step, as in harness records
     }
     return out
 
@@ -381,28 +437,33 @@ class RoundTrackers:
         out: dict[str, Any] = {}
         if self.process:
             worst = max(self.process, key=lambda r: r.rise_bytes)
-            out.update({
-                "rss_start_bytes": worst.start_rss_bytes,
-                "rss_peak_bytes": max(r.peak_rss_bytes for r in self.process),
-                "rss_rise_bytes": worst.rise_bytes,
-                "rss_rise_bytes_per_round": [r.rise_bytes for r in self.process],
-                "process_method": worst.method,
-                "process_supported": worst.supported,
-            })
+            out.update(
+                {
+                    "rss_start_bytes": worst.start_rss_bytes,
+                    "rss_peak_bytes": max(r.peak_rss_bytes for r in self.process),
+                    "rss_rise_bytes": worst.rise_bytes,
+                    "rss_rise_bytes_per_round": [r.rise_bytes for r in self.process],
+                    "process_method": worst.method,
+                    "process_supported": worst.supported,
+                }
+            )
         if self.cuda:
             worst = max(self.cuda, key=lambda r: r.rise_allocated_bytes)
-            out.update({
-                "cuda_start_allocated_bytes": worst.start_allocated_bytes,
-                "cuda_peak_allocated_bytes": max(r.peak_allocated_bytes for r in self.cuda),
-                "cuda_rise_allocated_bytes": worst.rise_allocated_bytes,
-                "cuda_peak_reserved_bytes": max(r.peak_reserved_bytes for r in self.cuda),
-                "cuda_method": worst.method,
-            })
+            out.update(
+                {
+                    "cuda_start_allocated_bytes": worst.start_allocated_bytes,
+                    "cuda_peak_allocated_bytes": max(r.peak_allocated_bytes for r in self.cuda),
+                    "cuda_rise_allocated_bytes": worst.rise_allocated_bytes,
+                    "cuda_peak_reserved_bytes": max(r.peak_reserved_bytes for r in self.cuda),
+                    "cuda_method": worst.method,
+                }
+            )
         return out
 
 
-def _common_info(config: RunConfig, run_device: torch.device, data: Dataset, note: str,
-                 threads: int) -> dict[str, Any]:
+def _common_info(
+    config: RunConfig, run_device: torch.device, data: Dataset, note: str, threads: int
+) -> dict[str, Any]:
     return {
         "config": config.to_dict(),
         "dataset": data.describe(),
@@ -421,13 +482,26 @@ def step_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
     """``step_bench(config=None, *, rounds=None, warmup_rounds=1, dataset=None)``: one
     step benchmark; without ``config`` the test's grid point is used (on the session's
     MNIST / synthetic data); with a config and no dataset, ``config.dataset`` is loaded."""
-    def run_it(config: RunConfig | None = None, *, rounds: int | None = None,
-               warmup_rounds: int = 1, dataset: Dataset | None = None) -> dict:
+
+    def run_it(
+        config: RunConfig | None = None,
+        *,
+        rounds: int | None = None,
+        warmup_rounds: int = 1,
+        dataset: Dataset | None = None,
+    ) -> dict:
         data, note = _data(request, "step_data", config, dataset)
         if config is None:
             p = request.node.callspec.params
-            config = _run_config(request, ffbench_device, data, trainer=p["trainer"],
-                                 depth=p["depth"], width=p["width"], batch_size=p["batch"])
+            config = _run_config(
+                request,
+                ffbench_device,
+                data,
+                trainer=p["trainer"],
+                depth=p["depth"],
+                width=p["width"],
+                batch_size=p["batch"],
+            )
         rounds = rounds or request.config.getoption("ffbench_rounds", 5)
         run = prepare(config, data)
         info = benchmark.extra_info
@@ -441,7 +515,7 @@ def step_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
         trainer, device = run.trainer, run.device
 
         def setup():
-            holder = list(next(run.batches))   # the batch dies in teardown, not mid-round
+            holder = list(next(run.batches))  # the batch dies in teardown, not mid-round
             trackers.enter()
             return (holder,), {}
 
@@ -454,8 +528,9 @@ def step_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
             holder.clear()
 
         benchmark.group = f"step d{config.depth} w{config.width} b{config.batch_size}"
-        benchmark.pedantic(step, setup=setup, teardown=teardown, rounds=rounds,
-                           warmup_rounds=warmup_rounds, iterations=1)
+        benchmark.pedantic(
+            step, setup=setup, teardown=teardown, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1
+        )
         info.update(trackers.fields())
         info["timed_rounds"] = rounds
         info["warmup_rounds"] = warmup_rounds
@@ -467,13 +542,21 @@ def step_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
 @pytest.fixture
 def accuracy_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
     """``accuracy_bench(config=None, *, dataset=None)``: one timed fit() run."""
+
     def run_it(config: RunConfig | None = None, *, dataset: Dataset | None = None) -> dict:
         data, note = _data(request, "accuracy_data", config, dataset)
         if config is None:
             p = request.node.callspec.params
-            config = _run_config(request, ffbench_device, data, trainer=p["trainer"],
-                                 depth=p["depth"], width=p["width"], batch_size=p["batch"],
-                                 epochs=ACCURACY_EPOCHS)
+            config = _run_config(
+                request,
+                ffbench_device,
+                data,
+                trainer=p["trainer"],
+                depth=p["depth"],
+                width=p["width"],
+                batch_size=p["batch"],
+                epochs=ACCURACY_EPOCHS,
+            )
         info = benchmark.extra_info
         run = prepare(config, data)
         info.update(_common_info(config, run.device, run.data, note, run.threads))
@@ -497,23 +580,24 @@ def accuracy_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
             trackers.exit()
 
         benchmark.group = "accuracy (fixed budget)"
-        benchmark.pedantic(train, setup=setup, teardown=teardown, rounds=1, warmup_rounds=0,
-                           iterations=1)
+        benchmark.pedantic(train, setup=setup, teardown=teardown, rounds=1, warmup_rounds=0, iterations=1)
         rec = records[-1]
         info.update(trackers.fields())
-        info.update({
-            "val_accuracy": rec["val_accuracy"],
-            "test_accuracy": rec["test_accuracy"],
-            "train_loss": rec["epochs"][-1]["train_loss"],
-            "train_seconds": sum(e["train_seconds"] for e in rec["epochs"]),
-            "eval_seconds": sum(e["eval_seconds"] for e in rec["epochs"]),
-            "fit_wall_seconds": rec["wall_seconds"],
-            "epochs": config.epochs,
-            "parameters": rec["parameters"],
-            "whole_run_peak": "rss_peak_bytes/rss_rise_bytes (and cuda_*) cover the whole "
-                              "fit() run; tensor_whole_run_peak_bytes is the tensor-level "
-                              "maximum over first step, steady step and one eval chunk",
-        })
+        info.update(
+            {
+                "val_accuracy": rec["val_accuracy"],
+                "test_accuracy": rec["test_accuracy"],
+                "train_loss": rec["epochs"][-1]["train_loss"],
+                "train_seconds": sum(e["train_seconds"] for e in rec["epochs"]),
+                "eval_seconds": sum(e["eval_seconds"] for e in rec["epochs"]),
+                "fit_wall_seconds": rec["wall_seconds"],
+                "epochs": config.epochs,
+                "parameters": rec["parameters"],
+                "whole_run_peak": "rss_peak_bytes/rss_rise_bytes (and cuda_*) cover the whole "
+                "fit() run; tensor_whole_run_peak_bytes is the tensor-level "
+                "maximum over first step, steady step and one eval chunk",
+            }
+        )
         if "readout" in rec:
             info["readout_accuracy"] = rec["readout"]["trained"]
             info["readout_untrained_control_accuracy"] = rec["readout"]["untrained_control"]
@@ -528,13 +612,26 @@ def accuracy_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
 def overhead_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
     """``overhead_bench(config=None, *, rounds=None)``: the timed round is a step under the
     TensorTracker; the untimed setup before it times an untracked step (interleaved)."""
-    def run_it(config: RunConfig | None = None, *, rounds: int | None = None,
-               warmup_rounds: int = 1, dataset: Dataset | None = None) -> dict:
+
+    def run_it(
+        config: RunConfig | None = None,
+        *,
+        rounds: int | None = None,
+        warmup_rounds: int = 1,
+        dataset: Dataset | None = None,
+    ) -> dict:
         data, note = _data(request, "step_data", config, dataset)
         if config is None:
             p = request.node.callspec.params
-            config = _run_config(request, ffbench_device, data, trainer=p["trainer"],
-                                 depth=p["depth"], width=p["width"], batch_size=p["batch"])
+            config = _run_config(
+                request,
+                ffbench_device,
+                data,
+                trainer=p["trainer"],
+                depth=p["depth"],
+                width=p["width"],
+                batch_size=p["batch"],
+            )
         rounds = rounds or OVERHEAD_ROUNDS
         run = prepare(config, data)
         info = benchmark.extra_info
@@ -543,7 +640,7 @@ def overhead_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
         info["memory_method"] = "tensor-level: TensorTracker on the timed (tracked) rounds"
         info["timed_rounds_tensor_tracker"] = True
         trainer, device = run.trainer, run.device
-        trainer.train_step(*next(run.batches))        # first step: lazy optimizer state
+        trainer.train_step(*next(run.batches))  # first step: lazy optimizer state
         untracked: list[float] = []
         tracked_results: list = []
         calls = {"setup": 0}
@@ -580,8 +677,14 @@ def overhead_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
                 untracked_step()
 
         benchmark.group = "tracker overhead"
-        benchmark.pedantic(tracked_step, setup=setup, teardown=teardown, rounds=rounds,
-                           warmup_rounds=warmup_rounds, iterations=1)
+        benchmark.pedantic(
+            tracked_step,
+            setup=setup,
+            teardown=teardown,
+            rounds=rounds,
+            warmup_rounds=warmup_rounds,
+            iterations=1,
+        )
         mem = tracked_results[-1].result()
         info.update(_tensor_fields("tensor", mem))
         info["tensor_whole_run_peak_bytes"] = max(t.result().peak_bytes for t in tracked_results)
@@ -591,15 +694,17 @@ def overhead_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
         stats = getattr(benchmark, "stats", None)
         tracked = list(stats.stats.data) if stats is not None else []
         info["tracked_step_seconds"] = tracked
-        info["interleaving"] = ("untracked step in the untimed setup (even rounds) or teardown "
-                                "(odd rounds) of each tracked, timed round")
+        info["interleaving"] = (
+            "untracked step in the untimed setup (even rounds) or teardown "
+            "(odd rounds) of each tracked, timed round"
+        )
         if tracked and len(untracked_timed) == len(tracked):
             info["untracked_step_seconds_median"] = statistics.median(untracked_timed)
             info["tracked_step_seconds_median"] = statistics.median(tracked)
-            info["tracker_overhead_factor"] = (statistics.median(tracked)
-                                               / statistics.median(untracked_timed))
+            info["tracker_overhead_factor"] = statistics.median(tracked) / statistics.median(untracked_timed)
             info["tracker_overhead_factor_pairwise_median"] = statistics.median(
-                t / u for t, u in zip(tracked, untracked_timed))
+                t / u for t, u in zip(tracked, untracked_timed)
+            )
         info["timed_rounds"] = rounds
         info["warmup_rounds"] = warmup_rounds
         return info

@@ -1,5 +1,6 @@
 """A short, fixed training budget per trainer on real data (MNIST, else digits), timed as
 a whole, with validation/test accuracy and the whole-run peaks. See conftest.py."""
+
 import math
 
 import pytest

@@ -1,5 +1,6 @@
 """One optimizer step per grid point: time (tracker-free rounds) and memory (separate
 tracked steps, process/CUDA peaks around every timed round). See conftest.py."""
+
 import pytest
 
 

@@ -24,6 +24,7 @@ quantity is the same: ``tensor_peak_bytes`` (steady-state step), ``tensor_first_
 pytest-benchmark's ``stats`` (timed rounds only). Benchmarks without an ffbench config in
 ``extra_info`` (foreign benchmarks) are skipped.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,14 +38,26 @@ from .errors import ConfigError
 SOURCE = "benchmark"
 _STAT_NAMES = ("median", "min", "max", "mean", "stddev", "iqr")
 # extra_info entries that are descriptions or nested data, not metrics
-_NOT_METRICS = {"config", "dataset", "threads", "timed_rounds", "warmup_rounds", "epochs",
-                "memory_limit_bytes",
-                "memory_limit_exceeded", "process_supported", "timed_rounds_tensor_tracker"}
+_NOT_METRICS = {
+    "config",
+    "dataset",
+    "threads",
+    "timed_rounds",
+    "warmup_rounds",
+    "epochs",
+    "memory_limit_bytes",
+    "memory_limit_exceeded",
+    "process_supported",
+    "timed_rounds_tensor_tracker",
+}
 
 
 def _number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and not (isinstance(value, float) and not math.isfinite(value)))
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and not (isinstance(value, float) and not math.isfinite(value))
+    )
 
 
 def _config(raw: dict) -> dict:
@@ -75,8 +88,7 @@ def benchmark_record(bench: dict, machine_info: dict | None = None) -> dict | No
     kind = info.get("ffbench_kind", "step")
     config = _config(info["config"])
     stats = bench.get("stats") or {}
-    metrics: dict[str, float] = {k: v for k, v in info.items()
-                                 if k not in _NOT_METRICS and _number(v)}
+    metrics: dict[str, float] = {k: v for k, v in info.items() if k not in _NOT_METRICS and _number(v)}
     metrics.update(_timing(kind, stats, config))
     machine_info = machine_info or {}
     env = dict(machine_info.get("ffbench") or {})
@@ -131,8 +143,11 @@ def benchmark_record(bench: dict, machine_info: dict | None = None) -> dict | No
 
 def is_benchmark_json(document: Any) -> bool:
     """True for a pytest-benchmark JSON document (a dict with 'benchmarks' and 'machine_info')."""
-    return (isinstance(document, dict) and isinstance(document.get("benchmarks"), list)
-            and "machine_info" in document)
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("benchmarks"), list)
+        and "machine_info" in document
+    )
 
 
 def load_benchmark_json(path: str | Path) -> list[dict]:

@@ -19,6 +19,7 @@ at. A verdict is one of
 
 Adding a claim = one function here + one line in `CLAIMS`.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -30,26 +31,26 @@ from .config import BATCH_CONVENTION
 
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"
-FLAT_TOLERANCE = 0.01        # claim 1: relative spread over depth that still counts as flat
-MIN_DEPTH = 2          # claim 1 compares depths >= 2 (see its docstring)
-GROWTH_THRESHOLD = 0.01      # claim 3: relative growth over depth that counts as growing
-ACCURACY_MARGIN = 0.02       # claim 6: absolute test-accuracy difference counted as comparable
-SEED_SPREAD_FACTOR = 2.0     # claim 6: ... or this many standard deviations over seeds
-ARITHMETIC_FLOOR = 4 / 3     # claim 5: FF's arithmetic per step over BP's (MLP; see claim 5)
-ANALYTIC_TOLERANCE = 0.01    # claim 9: relative error of the analytic model
+FLAT_TOLERANCE = 0.01  # claim 1: relative spread over depth that still counts as flat
+MIN_DEPTH = 2  # claim 1 compares depths >= 2 (see its docstring)
+GROWTH_THRESHOLD = 0.01  # claim 3: relative growth over depth that counts as growing
+ACCURACY_MARGIN = 0.02  # claim 6: absolute test-accuracy difference counted as comparable
+SEED_SPREAD_FACTOR = 2.0  # claim 6: ... or this many standard deviations over seeds
+ARITHMETIC_FLOOR = 4 / 3  # claim 5: FF's arithmetic per step over BP's (MLP; see claim 5)
+ANALYTIC_TOLERANCE = 0.01  # claim 9: relative error of the analytic model
 FRUGAL_BP = ("bp-inbackward", "bp-accum", "bp-local")
 
 
 @dataclass
 class Verdict:
-    claim: str                      # the claim, one sentence
-    verdict: str                    # holds / does not hold / holds only where ... / not evaluated (...)
-    detail: str                     # the numbers behind it, in words
+    claim: str  # the claim, one sentence
+    verdict: str  # holds / does not hold / holds only where ... / not evaluated (...)
+    detail: str  # the numbers behind it, in words
     numbers: dict = field(default_factory=dict)
-    figure: str | None = None       # name of the report figure that shows it
-    key: str = ""                   # the function's name
-    test: str = ""                  # the test and threshold (from the docstring)
-    eval_chunk: str = ""            # evaluation chunk size(s) of the runs evaluated
+    figure: str | None = None  # name of the report figure that shows it
+    key: str = ""  # the function's name
+    test: str = ""  # the test and threshold (from the docstring)
+    eval_chunk: str = ""  # evaluation chunk size(s) of the runs evaluated
     batch_convention: str = BATCH_CONVENTION
 
     @property
@@ -81,6 +82,7 @@ def _verdict_from(passes: dict[str, bool]) -> str:
 
 
 # -- helpers over the runs table ----------------------------------------------------------
+
 
 def _ok(runs):
     """Measure rows that finished (status ok), tensor-level peak present."""
@@ -144,6 +146,7 @@ def _where(table, ok_col: str) -> dict[str, bool]:
 
 # -- the claims -------------------------------------------------------------------------
 
+
 def ff_activation_memory_flat_in_depth(runs, epochs=None) -> Verdict:
     """FF's activation memory does not grow with depth.
 
@@ -160,8 +163,12 @@ def ff_activation_memory_flat_in_depth(runs, epochs=None) -> Verdict:
     after the first reference run showed d1 below d2..d8; it matches the harness issue's
     own definition, depth 8 against depth 2.)
     """
-    v = Verdict(claim="FF's activation memory does not grow with depth", verdict="",
-                detail="", figure="activations_vs_depth")
+    v = Verdict(
+        claim="FF's activation memory does not grow with depth",
+        verdict="",
+        detail="",
+        figure="activations_vs_depth",
+    )
     df = _ok(runs)
     if df is None or not _has(df, "ff"):
         v.verdict = not_evaluated("no ff measurement")
@@ -180,10 +187,15 @@ def ff_activation_memory_flat_in_depth(runs, epochs=None) -> Verdict:
         spread = (s.max() - s.min()) / s.min() if s.min() > 0 else math.inf
         key = f"w{int(width)} b{int(batch)}"
         passes[key] = spread <= FLAT_TOLERANCE
-        numbers["series"][key] = {"depths": [int(d) for d in every.index], "bytes": [int(x) for x in every],
-                                  "relative_spread_depth_2_up": spread}
-        lines.append(f"{key}: {', '.join(f'd{int(d)} {x / 2**20:.3f} MiB' for d, x in every.items())} "
-                     f"(spread over d>={MIN_DEPTH} {100 * spread:.2f} %)")
+        numbers["series"][key] = {
+            "depths": [int(d) for d in every.index],
+            "bytes": [int(x) for x in every],
+            "relative_spread_depth_2_up": spread,
+        }
+        lines.append(
+            f"{key}: {', '.join(f'd{int(d)} {x / 2**20:.3f} MiB' for d, x in every.items())} "
+            f"(spread over d>={MIN_DEPTH} {100 * spread:.2f} %)"
+        )
     if not passes:
         v.verdict = not_evaluated("ff measured at one depth only")
         return v
@@ -206,12 +218,16 @@ def _less_than(runs, other: str, claim: str, figure: str, metric="tensor_peak_by
     passes = _where(pairs, "ok")
     v.verdict = _verdict_from(passes)
     v.eval_chunk = _chunks(_ok(runs)[_ok(runs)["trainer"] == "ff"])
-    v.numbers = {"metric": metric, "ratio_ff_over_" + other: {
-        _cfg(r.width, r.depth, r.batch_size): r.ratio for r in pairs.itertuples()},
-        "ff_less": [k for k, ok in passes.items() if ok]}
-    v.detail = (f"{metric} ff / {other}: " + ", ".join(
-        f"{_cfg(r.width, r.depth, r.batch_size)} {r.ratio:.2f}" for r in pairs.itertuples())
-        + f". ff below {other} at {sum(passes.values())} of {len(passes)} configurations.")
+    v.numbers = {
+        "metric": metric,
+        "ratio_ff_over_" + other: {_cfg(r.width, r.depth, r.batch_size): r.ratio for r in pairs.itertuples()},
+        "ff_less": [k for k, ok in passes.items() if ok],
+    }
+    v.detail = (
+        f"{metric} ff / {other}: "
+        + ", ".join(f"{_cfg(r.width, r.depth, r.batch_size)} {r.ratio:.2f}" for r in pairs.itertuples())
+        + f". ff below {other} at {sum(passes.values())} of {len(passes)} configurations."
+    )
     return v
 
 
@@ -235,9 +251,13 @@ def ff_summed_loses_saving(runs, epochs=None) -> Verdict:
     depth >= 2 it exceeds `ff`'s transient at the same configuration (at depth 1 the two
     are the same computation). Holds where both hold (listed by width and batch).
     """
-    v = Verdict(claim="Summed-loss FF loses the memory saving (its transient grows with depth "
-                      "and exceeds layer-local FF's)", verdict="", detail="",
-                figure="activations_vs_depth")
+    v = Verdict(
+        claim="Summed-loss FF loses the memory saving (its transient grows with depth "
+        "and exceeds layer-local FF's)",
+        verdict="",
+        detail="",
+        figure="activations_vs_depth",
+    )
     df = _ok(runs)
     if not _has(df, "ff-summed") or not _has(df, "ff"):
         v.verdict = not_evaluated("needs ff and ff-summed measurements")
@@ -245,8 +265,7 @@ def ff_summed_loses_saving(runs, epochs=None) -> Verdict:
     metric = "tensor_transient_bytes"
     pairs = paired(runs, "ff-summed", "ff", metric)
     v.eval_chunk = _chunks(df[df["trainer"] == "ff-summed"])
-    passes, numbers, lines = {}, {"metric": metric, "growth_threshold": GROWTH_THRESHOLD,
-                                  "series": {}}, []
+    passes, numbers, lines = {}, {"metric": metric, "growth_threshold": GROWTH_THRESHOLD, "series": {}}, []
     for (group, width, batch), s in pairs.groupby(["group", "width", "batch_size"]):
         s = s.sort_values("depth")
         if len(s) < 2:
@@ -258,14 +277,20 @@ def ff_summed_loses_saving(runs, epochs=None) -> Verdict:
         exceeds = bool(len(deep) > 0 and (deep["ff-summed"] > deep["ff"]).all())
         key = f"w{int(width)} b{int(batch)}"
         passes[key] = grows and exceeds
-        numbers["series"][key] = {"depths": [int(d) for d in s["depth"]],
-                                  "ff_summed_bytes": [int(x) for x in s["ff-summed"]],
-                                  "ff_bytes": [int(x) for x in s["ff"]],
-                                  "growth": growth, "grows": grows, "exceeds_ff": exceeds}
-        lines.append(f"{key}: ff-summed/ff " + ", ".join(
-            f"d{int(r.depth)} {r.ratio:.2f}" for r in s.itertuples())
+        numbers["series"][key] = {
+            "depths": [int(d) for d in s["depth"]],
+            "ff_summed_bytes": [int(x) for x in s["ff-summed"]],
+            "ff_bytes": [int(x) for x in s["ff"]],
+            "growth": growth,
+            "grows": grows,
+            "exceeds_ff": exceeds,
+        }
+        lines.append(
+            f"{key}: ff-summed/ff "
+            + ", ".join(f"d{int(r.depth)} {r.ratio:.2f}" for r in s.itertuples())
             + f"; ff-summed grows {100 * growth:.0f} % from d{int(s['depth'].iloc[0])} "
-              f"to d{int(s['depth'].iloc[-1])}")
+            f"to d{int(s['depth'].iloc[-1])}"
+        )
     if not passes:
         v.verdict = not_evaluated("ff and ff-summed not both measured at two or more depths")
         return v
@@ -286,8 +311,12 @@ def ff_eval_costs_extra(runs, epochs=None) -> Verdict:
     evaluation's rise (eval peak - eval start) per replicated row, and the ratio of FF's
     evaluation rise to BP's at the same configuration where BP was measured.
     """
-    v = Verdict(claim="FF's evaluation costs extra memory through label replication",
-                verdict="", detail="", figure="eval_vs_train")
+    v = Verdict(
+        claim="FF's evaluation costs extra memory through label replication",
+        verdict="",
+        detail="",
+        figure="eval_vs_train",
+    )
     df = _ok(runs)
     if not _has(df, "ff"):
         v.verdict = not_evaluated("no ff measurement")
@@ -298,9 +327,11 @@ def ff_eval_costs_extra(runs, epochs=None) -> Verdict:
         return v
     v.eval_chunk = _chunks(ff)
     bp = df[df["trainer"] == "bp"]
-    bp_rise = {(r.group, r.width, r.depth, r.batch_size):
-               _num(r.tensor_eval_peak_bytes) - _num(r.tensor_eval_start_bytes)
-               for r in bp.itertuples()}
+    bp_rise = {
+        (r.group, r.width, r.depth, r.batch_size): _num(r.tensor_eval_peak_bytes)
+        - _num(r.tensor_eval_start_bytes)
+        for r in bp.itertuples()
+    }
     passes, numbers, lines = {}, {"configurations": {}}, []
     for r in ff.sort_values(["width", "batch_size", "depth"]).itertuples():
         key = _cfg(r.width, r.depth, r.batch_size)
@@ -315,13 +346,18 @@ def ff_eval_costs_extra(runs, epochs=None) -> Verdict:
         passes[key] = ratio > 1
         b = bp_rise.get((r.group, r.width, r.depth, r.batch_size))
         numbers["configurations"][key] = {
-            "eval_peak_bytes": int(r.tensor_eval_peak_bytes), "train_peak_bytes": int(r.tensor_peak_bytes),
-            "eval_over_train_peak": ratio, "eval_rise_bytes": rise, "replicated_rows": rows,
+            "eval_peak_bytes": int(r.tensor_eval_peak_bytes),
+            "train_peak_bytes": int(r.tensor_peak_bytes),
+            "eval_over_train_peak": ratio,
+            "eval_rise_bytes": rise,
+            "replicated_rows": rows,
             "eval_rise_bytes_per_row": rise / rows if rows else math.nan,
-            "ff_over_bp_eval_rise": (rise / b) if b else None}
-        lines.append(f"{key}: eval/train peak {ratio:.2f}, rise {rise / 2**20:.2f} MiB over "
-                     f"{int(rows)} rows ({rise / rows:.0f} B/row)"
-                     + (f", {rise / b:.1f}x BP's eval rise" if b else ""))
+            "ff_over_bp_eval_rise": (rise / b) if b else None,
+        }
+        lines.append(
+            f"{key}: eval/train peak {ratio:.2f}, rise {rise / 2**20:.2f} MiB over "
+            f"{int(rows)} rows ({rise / rows:.0f} B/row)" + (f", {rise / b:.1f}x BP's eval rise" if b else "")
+        )
     v.verdict = _verdict_from(passes)
     v.numbers = numbers
     v.detail = "; ".join(lines)
@@ -338,8 +374,7 @@ def ff_slower_per_step(runs, epochs=None) -> Verdict:
     weight-gradient matmuls, no input gradient: 4 units against BP's 3), so the ratio
     is also compared with that floor (reported, not part of the verdict).
     """
-    v = Verdict(claim="FF is slower than BP per step", verdict="", detail="",
-                figure="ff_bp_time_ratio")
+    v = Verdict(claim="FF is slower than BP per step", verdict="", detail="", figure="ff_bp_time_ratio")
     if not _has(_ok(runs), "ff") or not _has(_ok(runs), "bp"):
         v.verdict = not_evaluated("needs ff and bp measurements")
         return v
@@ -352,14 +387,18 @@ def ff_slower_per_step(runs, epochs=None) -> Verdict:
     v.verdict = _verdict_from(passes)
     v.eval_chunk = _chunks(_ok(runs)[_ok(runs)["trainer"] == "ff"])
     above = int((pairs["ratio"] >= ARITHMETIC_FLOOR).sum())
-    v.numbers = {"ratio_ff_over_bp": {_cfg(r.width, r.depth, r.batch_size): r.ratio
-                                      for r in pairs.itertuples()},
-                 "median_ratio": float(pairs["ratio"].median()),
-                 "arithmetic_floor": ARITHMETIC_FLOOR, "at_or_above_floor": above}
-    v.detail = ("step time ff / bp: " + ", ".join(
-        f"{_cfg(r.width, r.depth, r.batch_size)} {r.ratio:.2f}" for r in pairs.itertuples())
+    v.numbers = {
+        "ratio_ff_over_bp": {_cfg(r.width, r.depth, r.batch_size): r.ratio for r in pairs.itertuples()},
+        "median_ratio": float(pairs["ratio"].median()),
+        "arithmetic_floor": ARITHMETIC_FLOOR,
+        "at_or_above_floor": above,
+    }
+    v.detail = (
+        "step time ff / bp: "
+        + ", ".join(f"{_cfg(r.width, r.depth, r.batch_size)} {r.ratio:.2f}" for r in pairs.itertuples())
         + f" (median {pairs['ratio'].median():.2f}; {above} of {len(pairs)} at or above the "
-          f"4/3 arithmetic floor)")
+        f"4/3 arithmetic floor)"
+    )
     return v
 
 
@@ -375,8 +414,7 @@ def ff_accuracy_comparable(runs, epochs=None) -> Verdict:
     2 x the larger standard deviation over seeds (SEED_SPREAD_FACTOR), when several seeds).
     The architectures compared are printed with the numbers.
     """
-    v = Verdict(claim="FF's accuracy is comparable to BP's", verdict="", detail="",
-                figure="accuracy")
+    v = Verdict(claim="FF's accuracy is comparable to BP's", verdict="", detail="", figure="accuracy")
     if runs is None or len(runs) == 0:
         v.verdict = not_evaluated("no results")
         return v
@@ -393,8 +431,14 @@ def ff_accuracy_comparable(runs, epochs=None) -> Verdict:
             if len(t) == 0:
                 continue
             groups = list(t.groupby(recipe, dropna=False))
-            key, rows = max(groups, key=lambda kv: kv[1]["val_accuracy"].mean()
-                            if kv[1]["val_accuracy"].notna().any() else kv[1]["test_accuracy"].mean())
+            key, rows = max(
+                groups,
+                key=lambda kv: (
+                    kv[1]["val_accuracy"].mean()
+                    if kv[1]["val_accuracy"].notna().any()
+                    else kv[1]["test_accuracy"].mean()
+                ),
+            )
             best[trainer] = (key, rows["test_accuracy"])
         if len(best) < 2:
             continue
@@ -405,11 +449,20 @@ def ff_accuracy_comparable(runs, epochs=None) -> Verdict:
         arch = lambda k: f"{int(k[0])}x{int(k[1])}, batch {int(k[2])}, {int(k[3])} epochs"  # noqa: E731
         passes[str(dataset)] = abs(diff) <= margin
         numbers["datasets"][str(dataset)] = {
-            "ff_mean": f.mean(), "bp_mean": b.mean(), "ff_seeds": len(f), "bp_seeds": len(b),
-            "difference": diff, "margin": margin, "ff_recipe": arch(kf), "bp_recipe": arch(kb)}
-        lines.append(f"{dataset}: ff {100 * f.mean():.2f} % ({arch(kf)}; {len(f)} seed(s)), bp "
-                     f"{100 * b.mean():.2f} % ({arch(kb)}; {len(b)} seed(s)), difference "
-                     f"{100 * diff:+.2f} points, margin {100 * margin:.1f}")
+            "ff_mean": f.mean(),
+            "bp_mean": b.mean(),
+            "ff_seeds": len(f),
+            "bp_seeds": len(b),
+            "difference": diff,
+            "margin": margin,
+            "ff_recipe": arch(kf),
+            "bp_recipe": arch(kb),
+        }
+        lines.append(
+            f"{dataset}: ff {100 * f.mean():.2f} % ({arch(kf)}; {len(f)} seed(s)), bp "
+            f"{100 * b.mean():.2f} % ({arch(kb)}; {len(b)} seed(s)), difference "
+            f"{100 * diff:+.2f} points, margin {100 * margin:.1f}"
+        )
     if not passes:
         v.verdict = not_evaluated("no dataset with accuracy of both ff and bp")
         return v
@@ -426,8 +479,9 @@ def ff_less_peak_than_checkpointed_bp(runs, epochs=None) -> Verdict:
     Test: as for BP: `tensor_peak_bytes` of `ff` < `bp-checkpoint` at each configuration
     measured for both in one group. Holds / holds only where (listed) / does not hold.
     """
-    return _less_than(runs, "bp-checkpoint", "FF trains with less peak memory than checkpointed BP",
-                      "peak_vs_depth")
+    return _less_than(
+        runs, "bp-checkpoint", "FF trains with less peak memory than checkpointed BP", "peak_vs_depth"
+    )
 
 
 def ff_less_peak_than_frugal_bp(runs, epochs=None) -> Verdict:
@@ -437,9 +491,13 @@ def ff_less_peak_than_frugal_bp(runs, epochs=None) -> Verdict:
     `bp-accum`, `bp-local` in one group, FF passes where its `tensor_peak_bytes` is
     below the smallest of theirs (the best frugal baseline at that configuration).
     """
-    v = Verdict(claim="FF trains with less peak memory than the frugal BP baselines "
-                      "(best of bp-inbackward, bp-accum, bp-local)",
-                verdict="", detail="", figure="peak_vs_depth")
+    v = Verdict(
+        claim="FF trains with less peak memory than the frugal BP baselines "
+        "(best of bp-inbackward, bp-accum, bp-local)",
+        verdict="",
+        detail="",
+        figure="peak_vs_depth",
+    )
     df = _ok(runs)
     present = [t for t in FRUGAL_BP if _has(df, t)]
     if not _has(df, "ff") or not present:
@@ -451,8 +509,11 @@ def ff_less_peak_than_frugal_bp(runs, epochs=None) -> Verdict:
     best = None
     for t in present:
         p = paired(runs, "ff", t, "tensor_peak_bytes")[["group", "width", "depth", "batch_size", "ff", t]]
-        best = p if best is None else best.merge(p, how="outer", on=["group", "width", "depth",
-                                                                        "batch_size", "ff"])
+        best = (
+            p
+            if best is None
+            else best.merge(p, how="outer", on=["group", "width", "depth", "batch_size", "ff"])
+        )
     best = best.dropna(subset=["ff"])
     passes, numbers, lines = {}, {"baselines": present, "configurations": {}}, []
     for r in best.sort_values(["width", "batch_size", "depth"]).to_dict("records"):
@@ -462,8 +523,12 @@ def ff_less_peak_than_frugal_bp(runs, epochs=None) -> Verdict:
         who = min(vals, key=vals.get)
         key = _cfg(r["width"], r["depth"], r["batch_size"])
         passes[key] = r["ff"] < vals[who]
-        numbers["configurations"][key] = {"ff_bytes": int(r["ff"]), "best": who,
-                                          "best_bytes": int(vals[who]), "ratio": r["ff"] / vals[who]}
+        numbers["configurations"][key] = {
+            "ff_bytes": int(r["ff"]),
+            "best": who,
+            "best_bytes": int(vals[who]),
+            "ratio": r["ff"] / vals[who],
+        }
         lines.append(f"{key}: ff / {who} {r['ff'] / vals[who]:.2f}")
     if not passes:
         v.verdict = not_evaluated("no configuration measured for ff and a frugal baseline")
@@ -481,16 +546,25 @@ def analytic_model_predicts_peak(runs, epochs=None) -> Verdict:
     |analytic - measured| / measured of the steady-step peak (`tensor_peak_bytes`) is
     within 1 % (ANALYTIC_TOLERANCE). Holds where it is (listed by trainer).
     """
-    v = Verdict(claim="The analytic memory model predicts the measured peak (within 1 %)",
-                verdict="", detail="", figure="measured_vs_analytic")
+    v = Verdict(
+        claim="The analytic memory model predicts the measured peak (within 1 %)",
+        verdict="",
+        detail="",
+        figure="measured_vs_analytic",
+    )
     df = _ok(runs)
-    if df is None or len(df) == 0 or "analytic_peak_bytes" not in df.columns \
-            or df["analytic_peak_bytes"].isna().all():
+    if (
+        df is None
+        or len(df) == 0
+        or "analytic_peak_bytes" not in df.columns
+        or df["analytic_peak_bytes"].isna().all()
+    ):
         v.verdict = not_evaluated("no analytic_peak_bytes in the records")
         return v
     df = df[df["analytic_peak_bytes"].notna()]
-    err = (df["analytic_peak_bytes"].astype("float64") - df["tensor_peak_bytes"].astype("float64")).abs() \
-        / df["tensor_peak_bytes"].astype("float64")
+    err = (
+        df["analytic_peak_bytes"].astype("float64") - df["tensor_peak_bytes"].astype("float64")
+    ).abs() / df["tensor_peak_bytes"].astype("float64")
     df = df.assign(_err=err)
     passes, numbers = {}, {"tolerance": ANALYTIC_TOLERANCE, "max_relative_error": {}}
     for trainer, s in df.groupby("trainer"):
@@ -500,7 +574,8 @@ def analytic_model_predicts_peak(runs, epochs=None) -> Verdict:
     v.verdict = _verdict_from(passes)
     v.numbers = numbers
     v.detail = "largest relative error per trainer: " + ", ".join(
-        f"{t} {100 * e:.2f} %" for t, e in numbers["max_relative_error"].items())
+        f"{t} {100 * e:.2f} %" for t, e in numbers["max_relative_error"].items()
+    )
     return v
 
 
@@ -524,7 +599,7 @@ def how_tested(fn: Callable) -> str:
     paras = [" ".join(p.split()) for p in doc.split("\n\n")]
     for p in paras:
         if p.startswith("Test:"):
-            return p[len("Test:"):].strip()
+            return p[len("Test:") :].strip()
     return paras[1] if len(paras) > 1 else ""
 
 
@@ -536,8 +611,11 @@ def evaluate(runs, epochs=None, claims: list[Callable] | None = None) -> list[Ve
         try:
             v = fn(runs, epochs)
         except Exception as exc:  # noqa: BLE001 - one broken claim must not hide the rest
-            v = Verdict(claim=(inspect.getdoc(fn) or fn.__name__).splitlines()[0], verdict=
-                        not_evaluated(f"{type(exc).__name__}: {exc}"), detail="")
+            v = Verdict(
+                claim=(inspect.getdoc(fn) or fn.__name__).splitlines()[0],
+                verdict=not_evaluated(f"{type(exc).__name__}: {exc}"),
+                detail="",
+            )
         v.key = fn.__name__
         v.test = v.test or how_tested(fn)
         v.eval_chunk = v.eval_chunk or "n/a"

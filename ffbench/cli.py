@@ -3,6 +3,7 @@
 Every command is a thin call into the library. Bad input ends with one line on stderr
 (`ffbench: error: ...`) and exit status 2, before anything is written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,18 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import (DATASETS, DEVICES, DTYPES, FF_GOODNESS, FF_NEGATIVES, FF_NORMS,
-                     OPTIMIZER_IMPLS, OPTIMIZERS, TRAINERS, RunConfig)
+from .config import (
+    DATASETS,
+    DEVICES,
+    DTYPES,
+    FF_GOODNESS,
+    FF_NEGATIVES,
+    FF_NORMS,
+    OPTIMIZER_IMPLS,
+    OPTIMIZERS,
+    TRAINERS,
+    RunConfig,
+)
 from .errors import ConfigError, FfbenchError
 
 EXIT_USAGE = 2
@@ -43,8 +54,12 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trainer", default=d.trainer, help=f"one of {', '.join(TRAINERS)} (default %(default)s)")
     p.add_argument("--depth", type=int, default=d.depth, help="hidden layers (default %(default)s)")
     p.add_argument("--width", type=int, default=d.width, help="units per hidden layer (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size,
-                   help="real examples per optimizer step; FF also forwards as many negatives (default %(default)s)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help="real examples per optimizer step; FF also forwards as many negatives (default %(default)s)",
+    )
     add_shared_flags(p)
 
 
@@ -53,25 +68,39 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
     p.add_argument("--optimizer", default=d.optimizer, help=f"{'|'.join(OPTIMIZERS)} (default %(default)s)")
-    p.add_argument("--optimizer-impl", default=d.optimizer_impl,
-                   help=f"{'|'.join(OPTIMIZER_IMPLS)}; moves the memory peak (default %(default)s)")
+    p.add_argument(
+        "--optimizer-impl",
+        default=d.optimizer_impl,
+        help=f"{'|'.join(OPTIMIZER_IMPLS)}; moves the memory peak (default %(default)s)",
+    )
     p.add_argument("--dataset", default=d.dataset, help=f"{'|'.join(DATASETS)} (default %(default)s)")
     p.add_argument("--data-dir", default=None, help="folder holding MNIST/Fashion-MNIST raw files")
     p.add_argument("--device", default=d.device, help=f"{'|'.join(DEVICES)} (default %(default)s)")
     p.add_argument("--dtype", default=d.dtype, help=f"{'|'.join(DTYPES)} (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
-    p.add_argument("--val-size", type=int, default=d.val_size, help="validation examples carved from training set")
+    p.add_argument(
+        "--val-size", type=int, default=d.val_size, help="validation examples carved from training set"
+    )
     p.add_argument("--eval-chunk", type=int, default=None, help="evaluation chunk size (default: batch size)")
     p.add_argument("--ff-threshold", type=float, default=d.ff_threshold, help="FF goodness threshold theta")
     p.add_argument("--ff-goodness", default=d.ff_goodness, help=f"{'|'.join(FF_GOODNESS)}")
     p.add_argument("--ff-norm", default=d.ff_norm, help=f"{'|'.join(FF_NORMS)}")
     p.add_argument("--ff-negatives", default=d.ff_negatives, help=f"{'|'.join(FF_NEGATIVES)}")
-    p.add_argument("--ff-eval-layers", default=d.ff_eval_layers,
-                   help="layers whose goodness is summed at test time: all, skip-first, or e.g. 1,2")
-    p.add_argument("--checkpoint-segments", type=int, default=None, help="bp-checkpoint segments (default ~sqrt(depth))")
-    p.add_argument("--micro-batch", type=int, default=None,
-                   help="bp-accum examples per micro-batch (default batch size / 4)")
+    p.add_argument(
+        "--ff-eval-layers",
+        default=d.ff_eval_layers,
+        help="layers whose goodness is summed at test time: all, skip-first, or e.g. 1,2",
+    )
+    p.add_argument(
+        "--checkpoint-segments", type=int, default=None, help="bp-checkpoint segments (default ~sqrt(depth))"
+    )
+    p.add_argument(
+        "--micro-batch",
+        type=int,
+        default=None,
+        help="bp-accum examples per micro-batch (default batch size / 4)",
+    )
 
 
 # Every RunConfig field a flag can set (all but the free-form `extra`).
@@ -101,6 +130,7 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RunConfig:
 
 # -- commands -------------------------------------------------------------------------
 
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .device import resolve_device
@@ -112,8 +142,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = check_out_file(args.out, "run.json")
     dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
     echo = (lambda s: None) if args.quiet else print
-    echo(f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "
-         f"{config.epochs} epoch(s), seed {config.seed}")
+    echo(
+        f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "
+        f"{config.epochs} epoch(s), seed {config.seed}"
+    )
     record = fit(config, dataset, progress=not args.quiet, echo=echo)
     if out is not None:
         write_json_atomic(out, record)
@@ -134,21 +166,31 @@ def cmd_measure(args: argparse.Namespace) -> int:
     record = run_one(config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps))
     m = record["metrics"]
     if not args.quiet:
-        print(f"{config.short_name()} on {record['dataset']['name']} ({record['environment']['device']}, "
-              f"{record['threads']} threads; batch = real examples, FF forwards as many negatives)")
-        print(f"  tensor-level peak {format_bytes(m['tensor_peak_bytes'])}, alive at step start "
-              f"{format_bytes(m['tensor_start_bytes'])}, transient {format_bytes(m['tensor_transient_bytes'])}")
+        print(
+            f"{config.short_name()} on {record['dataset']['name']} ({record['environment']['device']}, "
+            f"{record['threads']} threads; batch = real examples, FF forwards as many negatives)"
+        )
+        print(
+            f"  tensor-level peak {format_bytes(m['tensor_peak_bytes'])}, alive at step start "
+            f"{format_bytes(m['tensor_start_bytes'])}, transient {format_bytes(m['tensor_transient_bytes'])}"
+        )
         parts = ", ".join(f"{c} {format_bytes(m[f'tensor_peak_{c}_bytes'])}" for c in CATEGORIES)
         print(f"  at the peak: {parts}")
-        print(f"  first step peak {format_bytes(m['tensor_first_step_peak_bytes'])}, evaluation peak "
-              f"{format_bytes(m['tensor_eval_peak_bytes'])} (chunk {config.chunk}), whole run "
-              f"{format_bytes(m['tensor_whole_run_peak_bytes'])}")
+        print(
+            f"  first step peak {format_bytes(m['tensor_first_step_peak_bytes'])}, evaluation peak "
+            f"{format_bytes(m['tensor_eval_peak_bytes'])} (chunk {config.chunk}), whole run "
+            f"{format_bytes(m['tensor_whole_run_peak_bytes'])}"
+        )
         print(f"  process RSS rise {format_bytes(m['rss_rise_bytes'])} ({record['allocator_setting']})")
         if "cuda_peak_allocated_bytes" in m:
-            print(f"  CUDA allocator: peak {format_bytes(m['cuda_peak_allocated_bytes'])}, rise "
-                  f"{format_bytes(m['cuda_rise_allocated_bytes'])}, reserved {format_bytes(m['cuda_peak_reserved_bytes'])}")
-        print(f"  step {1000 * m['step_seconds_median']:.1f} ms (median of {len(record['step_seconds'])}), "
-              f"{m['examples_per_second']:.0f} examples/s")
+            print(
+                f"  CUDA allocator: peak {format_bytes(m['cuda_peak_allocated_bytes'])}, rise "
+                f"{format_bytes(m['cuda_rise_allocated_bytes'])}, reserved {format_bytes(m['cuda_peak_reserved_bytes'])}"
+            )
+        print(
+            f"  step {1000 * m['step_seconds_median']:.1f} ms (median of {len(record['step_seconds'])}), "
+            f"{m['examples_per_second']:.0f} examples/s"
+        )
     if out is not None:
         write_json_atomic(out, record)
     return 0
@@ -174,13 +216,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import plan_sweep, run_plan
 
     plan = plan_sweep(
-        grid_cli={"trainers": args.trainers, "depths": args.depths, "widths": args.widths,
-                  "batch_sizes": args.batch_sizes},
+        grid_cli={
+            "trainers": args.trainers,
+            "depths": args.depths,
+            "widths": args.widths,
+            "batch_sizes": args.batch_sizes,
+        },
         config_cli={k: getattr(args, k) for k in CONFIG_KEYS if hasattr(args, k)},
-        config_explicit=_given_config_keys(args), sweep_file=args.sweep_file, steps=args.steps,
-        memory_limit=args.memory_limit, timeout=args.timeout, out=args.out)
-    run_plan(plan, progress=not args.quiet, retry_errors=args.retry_errors,
-             echo=(lambda s: None) if args.quiet else print)
+        config_explicit=_given_config_keys(args),
+        sweep_file=args.sweep_file,
+        steps=args.steps,
+        memory_limit=args.memory_limit,
+        timeout=args.timeout,
+        out=args.out,
+    )
+    run_plan(
+        plan,
+        progress=not args.quiet,
+        retry_errors=args.retry_errors,
+        echo=(lambda s: None) if args.quiet else print,
+    )
     return 0
 
 
@@ -196,9 +251,19 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance!r}")
     echo = (lambda s: None) if args.quiet else print
-    results = run_maxbatch(base, trainers, depths, budget, out=args.out, steps=args.steps,
-                           timeout=args.timeout, cap=args.max_batch, tolerance=args.tolerance,
-                           progress=not args.quiet, echo=echo)
+    results = run_maxbatch(
+        base,
+        trainers,
+        depths,
+        budget,
+        out=args.out,
+        steps=args.steps,
+        timeout=args.timeout,
+        cap=args.max_batch,
+        tolerance=args.tolerance,
+        progress=not args.quiet,
+        echo=echo,
+    )
     echo(table(results))
     return 0
 
@@ -206,25 +271,36 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .reproduce import reproduce
 
-    reproduce(args.profile, device=args.device, data_dir=args.data_dir, results_root=args.results,
-              reports_root=args.reports, yes=args.yes, progress=not args.quiet, name=args.name,
-              echo=(lambda s: None) if args.quiet else print)
+    reproduce(
+        args.profile,
+        device=args.device,
+        data_dir=args.data_dir,
+        results_root=args.results,
+        reports_root=args.reports,
+        yes=args.yes,
+        progress=not args.quiet,
+        name=args.name,
+        echo=(lambda s: None) if args.quiet else print,
+    )
     return 0
-
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report, print_claims
 
     first = Path(args.results[0]).resolve()
-    out = Path(args.out) if args.out else \
-        Path("reports") / f"{first.stem if first.suffix == '.json' else first.name}.html"
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("reports") / f"{first.stem if first.suffix == '.json' else first.name}.html"
+    )
     report = build_report(args.results, out)
     if not args.quiet:
         drawn = sum(1 for f in report.figures if f.file is not None)
         print(f"wrote {report.html_path} ({drawn} figures inline; also in {report.figures_dir}/)")
         print_claims(report.verdicts)
     return 0
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="ffbench", description=__doc__.splitlines()[0])
@@ -249,34 +325,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depths", help="comma list of hidden-layer counts (default 2)")
     p.add_argument("--widths", help="comma list of layer widths (default 500)")
     p.add_argument("--batch-sizes", dest="batch_sizes", help="comma list of batch sizes (default 100)")
-    p.add_argument("--sweep-file", help="JSON or TOML file with the same keys (trainers, depths, widths, "
-                   "batch_sizes, steps, memory_limit, timeout, configuration fields); flags override it")
+    p.add_argument(
+        "--sweep-file",
+        help="JSON or TOML file with the same keys (trainers, depths, widths, "
+        "batch_sizes, steps, memory_limit, timeout, configuration fields); flags override it",
+    )
     add_shared_flags(p)
-    p.add_argument("--steps", type=positive_int, default=None, help="timed steps per configuration (default 3)")
+    p.add_argument(
+        "--steps", type=positive_int, default=None, help="timed steps per configuration (default 3)"
+    )
     p.add_argument("--memory-limit", help="budget per configuration, e.g. 2GiB: over it is status 'oom'")
-    p.add_argument("--timeout", type=positive_float, default=None,
-                   help="seconds per configuration (worker start included): over it is status 'timeout'")
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        help="seconds per configuration (worker start included): over it is status 'timeout'",
+    )
     p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
     p.add_argument("--retry-errors", action="store_true", help="re-run configurations recorded as 'error'")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("maxbatch", help="largest batch that fits a memory budget, per trainer and depth (measured)")
+    p = sub.add_parser(
+        "maxbatch", help="largest batch that fits a memory budget, per trainer and depth (measured)"
+    )
     p.add_argument("--memory-limit", required=True, help="budget, e.g. 8GiB (IEC units)")
     p.add_argument("--trainers", default="bp,ff,bp-inbackward", help="comma list (default %(default)s)")
     p.add_argument("--depths", default="2", help="comma list (default %(default)s)")
-    p.add_argument("--width", type=int, default=RunConfig().width, help="units per hidden layer (default %(default)s)")
+    p.add_argument(
+        "--width", type=int, default=RunConfig().width, help="units per hidden layer (default %(default)s)"
+    )
     add_shared_flags(p)
-    p.add_argument("--steps", type=positive_int, default=1, help="timed steps per probe (default %(default)s)")
-    p.add_argument("--timeout", type=positive_float, default=None, help="seconds per probe: over it counts as not fitting")
-    p.add_argument("--max-batch", type=positive_int, default=2**22, help="largest batch tried (default %(default)s)")
-    p.add_argument("--tolerance", type=float, default=0.02,
-                   help="stop when the bracket is within this fraction of the answer; 0 = exact (default %(default)s)")
+    p.add_argument(
+        "--steps", type=positive_int, default=1, help="timed steps per probe (default %(default)s)"
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=None,
+        help="seconds per probe: over it counts as not fitting",
+    )
+    p.add_argument(
+        "--max-batch", type=positive_int, default=2**22, help="largest batch tried (default %(default)s)"
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.02,
+        help="stop when the bracket is within this fraction of the answer; 0 = exact (default %(default)s)",
+    )
     p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_maxbatch)
     p = sub.add_parser("reproduce", help="re-run the memory and accuracy claims and write a report")
-    p.add_argument("--profile", default="quick", help="quick (CPU, < 20 min) or full (GPU, the paper's setting)")
+    p.add_argument(
+        "--profile", default="quick", help="quick (CPU, < 20 min) or full (GPU, the paper's setting)"
+    )
     p.add_argument("--device", default="auto", help="auto|cpu|cuda (default %(default)s)")
     p.add_argument("--data-dir", default=None, help="folder holding MNIST raw files (else the usual search)")
     p.add_argument("--results", default="results", help="results root (default %(default)s)")
@@ -286,11 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("report", help="one self-contained HTML report (figures, tables, claims with verdicts)")
-    p.add_argument("results", nargs="+", metavar="RESULTS",
-                   help="results folders, record JSON files or pytest-benchmark JSON files")
-    p.add_argument("--out", help="the HTML file (default reports/<first RESULTS name>.html); "
-                   "figures also go to <name>_files/")
+    p = sub.add_parser(
+        "report", help="one self-contained HTML report (figures, tables, claims with verdicts)"
+    )
+    p.add_argument(
+        "results",
+        nargs="+",
+        metavar="RESULTS",
+        help="results folders, record JSON files or pytest-benchmark JSON files",
+    )
+    p.add_argument(
+        "--out",
+        help="the HTML file (default reports/<first RESULTS name>.html); figures also go to <name>_files/",
+    )
     p.add_argument("--quiet", action="store_true", help="print nothing (no claim summary)")
     p.set_defaults(func=cmd_report)
     return parser

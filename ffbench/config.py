@@ -4,6 +4,7 @@
 Forward-Forward additionally forwards one negative per real example, so an FF layer
 sees 2 x batch_size rows per step.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,36 +23,38 @@ DTYPES = ("float32", "bfloat16")
 FF_GOODNESS = ("mean", "sum")
 FF_NORMS = ("rms", "l2")
 FF_NEGATIVES = ("random", "hard")
-BATCH_CONVENTION = ("batch_size = real examples per optimizer step; FF also forwards one "
-                    "negative per example (2 x batch_size rows per layer)")
+BATCH_CONVENTION = (
+    "batch_size = real examples per optimizer step; FF also forwards one "
+    "negative per example (2 x batch_size rows per layer)"
+)
 
 
 @dataclass(frozen=True)
 class RunConfig:
     trainer: str = "bp"
-    depth: int = 2                  # hidden layers
-    width: int = 500                # units per hidden layer
-    batch_size: int = 100           # real examples per optimizer step (FF adds as many negatives)
+    depth: int = 2  # hidden layers
+    width: int = 500  # units per hidden layer
+    batch_size: int = 100  # real examples per optimizer step (FF adds as many negatives)
     epochs: int = 1
     lr: float = 1e-3
     optimizer: str = "adam"
-    optimizer_impl: str = "single-tensor"   # foreach=False: smallest temporaries; moves the peak
-    momentum: float = 0.9           # sgd only
+    optimizer_impl: str = "single-tensor"  # foreach=False: smallest temporaries; moves the peak
+    momentum: float = 0.9  # sgd only
     dataset: str = "auto"
     data_dir: str | None = None
     device: str = "auto"
     dtype: str = "float32"
     seed: int = 0
-    val_size: int = 5000            # carved from the training set (capped for small datasets)
-    threads: int | None = None      # torch intra-op threads; None = all cores. Recorded.
+    val_size: int = 5000  # carved from the training set (capped for small datasets)
+    threads: int | None = None  # torch intra-op threads; None = all cores. Recorded.
     # Forward-Forward (ignored by the BP trainers)
-    ff_threshold: float = 8.0       # theta in sigma(goodness - theta); chosen on MNIST validation
-                                    # (theta 1..16 tried with RMS norm, mean goodness: 2 lags 8 by ~2 points)
-    ff_goodness: str = "mean"       # mean or sum of squared ReLU activities
-    ff_norm: str = "rms"            # rms: unit mean square; l2: unit length
-    ff_negatives: str = "random"    # random wrong label, or hardest wrong label from the model
-    ff_eval_layers: str = "all"     # 'all', 'skip-first', or 1-based layer list such as '1,2'
-    eval_chunk: int | None = None   # examples per evaluation chunk; None = batch_size
+    ff_threshold: float = 8.0  # theta in sigma(goodness - theta); chosen on MNIST validation
+    # (theta 1..16 tried with RMS norm, mean goodness: 2 lags 8 by ~2 points)
+    ff_goodness: str = "mean"  # mean or sum of squared ReLU activities
+    ff_norm: str = "rms"  # rms: unit mean square; l2: unit length
+    ff_negatives: str = "random"  # random wrong label, or hardest wrong label from the model
+    ff_eval_layers: str = "all"  # 'all', 'skip-first', or 1-based layer list such as '1,2'
+    eval_chunk: int | None = None  # examples per evaluation chunk; None = batch_size
     # bp-checkpoint
     checkpoint_segments: int | None = None  # None = round(sqrt(depth))
     # bp-accum: examples per micro-batch (gradients accumulated over batch_size / micro_batch)
@@ -67,7 +70,8 @@ class RunConfig:
             value = getattr(self, name)
             if value not in allowed:
                 raise ConfigError(
-                    f"unknown {name.replace('_', '-')} {value!r}; choose from {', '.join(allowed)}")
+                    f"unknown {name.replace('_', '-')} {value!r}; choose from {', '.join(allowed)}"
+                )
 
         choice("trainer", TRAINERS)
         choice("dataset", DATASETS)
@@ -109,7 +113,7 @@ class RunConfig:
         """Checkpoint segments actually used by bp-checkpoint."""
         if self.checkpoint_segments is not None:
             return min(self.checkpoint_segments, self.depth)
-        return max(1, round(self.depth ** 0.5))
+        return max(1, round(self.depth**0.5))
 
     @property
     def micro(self) -> int:
@@ -129,7 +133,8 @@ class RunConfig:
             layers = sorted({int(part) - 1 for part in spec.split(",")})
         except ValueError:
             raise ConfigError(
-                f"ff-eval-layers must be 'all', 'skip-first' or a list like '1,2', got {spec!r}") from None
+                f"ff-eval-layers must be 'all', 'skip-first' or a list like '1,2', got {spec!r}"
+            ) from None
         if not layers or layers[0] < 0 or layers[-1] >= self.depth:
             raise ConfigError(f"ff-eval-layers {spec!r} names a layer outside 1..{self.depth}")
         return layers

@@ -29,6 +29,7 @@ If nothing is found, an explicitly named dataset is downloaded by torchvision in
 when `download=True`. `auto` never downloads: it takes MNIST if found locally, else
 Fashion-MNIST if found locally, else the bundled digits, and records its choice in `name`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,15 +49,13 @@ from .config import DATASETS
 from .errors import ConfigError, DataUnavailableError
 
 DATASET_NAMES = DATASETS
-SPLIT_SEED = 0          # fixed: the train/val split (and digits/synthetic data) never depend on the run seed
+SPLIT_SEED = 0  # fixed: the train/val split (and digits/synthetic data) never depend on the run seed
 MAX_VAL_FRACTION = 0.2  # val_size is capped at this fraction of the training set
 
 # (dataset name, directory) pairs searched after data_dir, $FFBENCH_DATA and ./data.
-SYSTEM_DATA_DIRS: tuple[tuple[str, str], ...] = (
-    ("fashion-mnist", "/usr/share/datasets/fashion-mnist"),
-)
+SYSTEM_DATA_DIRS: tuple[tuple[str, str], ...] = (("fashion-mnist", "/usr/share/datasets/fashion-mnist"),)
 
-_TV_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}   # torchvision class = folder name
+_TV_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # torchvision class = folder name
 # Uncompressed IDX sizes: 16-byte header + 28*28 bytes per image; 8-byte header + 1 byte per label.
 _FILES = {
     "train-images-idx3-ubyte": 16 + 60000 * 784,
@@ -65,18 +64,20 @@ _FILES = {
     "t10k-labels-idx1-ubyte": 8 + 10000,
 }
 # First ten training labels: tells MNIST from Fashion-MNIST in folders that do not name them.
-_FINGERPRINT = {"mnist": bytes([5, 0, 4, 1, 9, 2, 1, 3, 1, 4]),
-                "fashion-mnist": bytes([9, 0, 0, 3, 0, 2, 7, 2, 5, 5])}
+_FINGERPRINT = {
+    "mnist": bytes([5, 0, 4, 1, 9, 2, 1, 3, 1, 4]),
+    "fashion-mnist": bytes([9, 0, 0, 3, 0, 2, 7, 2, 5, 5]),
+}
 
 
 @dataclass(frozen=True)
 class Dataset:
-    name: str        # 'mnist', 'fashion-mnist', 'digits' or 'synthetic'
-    source: str      # a path, 'torchvision download', 'scikit-learn bundled digits', 'synthetic (random tensors)'
+    name: str  # 'mnist', 'fashion-mnist', 'digits' or 'synthetic'
+    source: str  # a path, 'torchvision download', 'scikit-learn bundled digits', 'synthetic (random tensors)'
     synthetic: bool  # True only for 'synthetic': results must be labelled as such
     train_x: Tensor  # float32 [N, D] in [0, 1]
     train_y: Tensor  # int64 [N]
-    val_x: Tensor    # carved from the official training set
+    val_x: Tensor  # carved from the official training set
     val_y: Tensor
     test_x: Tensor
     test_y: Tensor
@@ -87,21 +88,37 @@ class Dataset:
         return self.train_x.shape[1]
 
     def to(self, device: torch.device | str) -> "Dataset":
-        moved = {f.name: getattr(self, f.name).to(device)
-                 for f in dataclasses.fields(self) if isinstance(getattr(self, f.name), Tensor)}
+        moved = {
+            f.name: getattr(self, f.name).to(device)
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), Tensor)
+        }
         return dataclasses.replace(self, **moved)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "synthetic": self.synthetic,
-                "train_size": len(self.train_y), "val_size": len(self.val_y),
-                "test_size": len(self.test_y), "in_features": self.in_features,
-                "num_classes": self.num_classes}
+        return {
+            "name": self.name,
+            "source": self.source,
+            "synthetic": self.synthetic,
+            "train_size": len(self.train_y),
+            "val_size": len(self.val_y),
+            "test_size": len(self.test_y),
+            "in_features": self.in_features,
+            "num_classes": self.num_classes,
+        }
 
 
-def load_dataset(name: str = "auto", *, data_dir: str | Path | None = None, val_size: int = 5000,
-                 download: bool = True, cache_dir: str | Path | None = None,
-                 synthetic_features: int = 784, synthetic_train: int = 2048,
-                 synthetic_test: int = 512) -> Dataset:
+def load_dataset(
+    name: str = "auto",
+    *,
+    data_dir: str | Path | None = None,
+    val_size: int = 5000,
+    download: bool = True,
+    cache_dir: str | Path | None = None,
+    synthetic_features: int = 784,
+    synthetic_train: int = 2048,
+    synthetic_test: int = 512,
+) -> Dataset:
     if name not in DATASET_NAMES:
         raise ConfigError(f"unknown dataset {name!r}; choose from {', '.join(DATASET_NAMES)}")
     if not isinstance(val_size, int) or val_size < 0:
@@ -127,11 +144,12 @@ def load_dataset(name: str = "auto", *, data_dir: str | Path | None = None, val_
         try:
             return _download(name, cache, val_size)
         except Exception as exc:  # offline, proxy, bad mirror, ...: all end in the same advice
-            detail = " ".join(str(exc).split()) or type(exc).__name__   # one line
+            detail = " ".join(str(exc).split()) or type(exc).__name__  # one line
             reason = f"download failed ({detail[:200]})"
     raise DataUnavailableError(
         f"{name} not found in {'; '.join(searched)} and {reason}; point --data-dir or $FFBENCH_DATA "
-        f"at its IDX files, or use --dataset digits (bundled, offline) or --dataset synthetic")
+        f"at its IDX files, or use --dataset digits (bundled, offline) or --dataset synthetic"
+    )
 
 
 # -- locating and caching IDX files ----------------------------------------------
@@ -173,7 +191,9 @@ def _train_labels_head(path: Path) -> bytes:
         return b""
 
 
-def _find_idx(name: str, data_dir: str | Path | None, cache: Path) -> tuple[dict[str, Path] | None, list[str]]:
+def _find_idx(
+    name: str, data_dir: str | Path | None, cache: Path
+) -> tuple[dict[str, Path] | None, list[str]]:
     """Paths of the four IDX files for `name`, or None, plus the places searched."""
     cls = _TV_CLASS[name]
     searched = []
@@ -193,24 +213,27 @@ def _materialise(name: str, files: dict[str, Path], cache: Path) -> Path:
     """A root torchvision can read with download=False: the files' own or the cache."""
     cls = _TV_CLASS[name]
     folder = files["train-images-idx3-ubyte"].parent
-    if (folder.name == "raw" and folder.parent.name == cls
-            and all(p.suffix != ".gz" for p in files.values())):
-        return folder.parent.parent                       # already in torchvision's layout
+    if folder.name == "raw" and folder.parent.name == cls and all(p.suffix != ".gz" for p in files.values()):
+        return folder.parent.parent  # already in torchvision's layout
     raw = cache / cls / "raw"
     try:
         raw.mkdir(parents=True, exist_ok=True)
         for base, src in files.items():
             dst = raw / base
             if dst.is_file() and dst.stat().st_size == _FILES[base]:
-                continue                                  # complete from an earlier call
+                continue  # complete from an earlier call
             fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{base}.", suffix=".part")
             try:
-                with os.fdopen(fd, "wb") as out, (gzip.open if src.suffix == ".gz" else open)(src, "rb") as inp:
+                with (
+                    os.fdopen(fd, "wb") as out,
+                    (gzip.open if src.suffix == ".gz" else open)(src, "rb") as inp,
+                ):
                     shutil.copyfileobj(inp, out, 1 << 20)
                 size = os.path.getsize(tmp)
                 if size != _FILES[base]:
                     raise DataUnavailableError(
-                        f"{src} holds {size} bytes uncompressed, expected {_FILES[base]}: corrupt or not {name}")
+                        f"{src} holds {size} bytes uncompressed, expected {_FILES[base]}: corrupt or not {name}"
+                    )
                 os.replace(tmp, dst)
             finally:
                 if os.path.exists(tmp):
@@ -218,7 +241,8 @@ def _materialise(name: str, files: dict[str, Path], cache: Path) -> Path:
     except (OSError, EOFError, zlib.error) as exc:  # unwritable cache, truncated or corrupt gzip, ...
         raise DataUnavailableError(
             f"could not prepare {name} in cache {raw}: {exc}; set $FFBENCH_CACHE to a writable folder "
-            f"or check the source files") from exc
+            f"or check the source files"
+        ) from exc
     return cache
 
 
@@ -236,8 +260,9 @@ def _download(name: str, cache: Path, val_size: int) -> Dataset:
     return _idx_dataset(name, files, cache, val_size, source="torchvision download")
 
 
-def _idx_dataset(name: str, files: dict[str, Path], cache: Path, val_size: int,
-                 source: str | None = None) -> Dataset:
+def _idx_dataset(
+    name: str, files: dict[str, Path], cache: Path, val_size: int, source: str | None = None
+) -> Dataset:
     import torchvision
 
     root = _materialise(name, files, cache)
@@ -263,27 +288,56 @@ def _digits(val_size: int) -> Dataset:
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(SPLIT_SEED))
     n_test = round(0.2 * len(y))
     test, train = perm[:n_test], perm[n_test:]
-    return _split("digits", "scikit-learn bundled digits", False, x[train], y[train], x[test], y[test], val_size)
+    return _split(
+        "digits", "scikit-learn bundled digits", False, x[train], y[train], x[test], y[test], val_size
+    )
 
 
 def _synthetic(val_size: int, features: int, n_train: int, n_test: int) -> Dataset:
-    for label, value in (("synthetic_features", features), ("synthetic_train", n_train),
-                         ("synthetic_test", n_test)):
+    for label, value in (
+        ("synthetic_features", features),
+        ("synthetic_train", n_train),
+        ("synthetic_test", n_test),
+    ):
         if not isinstance(value, int) or value <= 0:
             raise ConfigError(f"{label} must be a positive integer, got {value!r}")
     g = torch.Generator().manual_seed(SPLIT_SEED)
     x = torch.rand(n_train + n_test, features, generator=g)
     y = torch.randint(0, 10, (n_train + n_test,), generator=g)
-    return _split("synthetic", "synthetic (random tensors)", True,
-                  x[:n_train], y[:n_train], x[n_train:], y[n_train:], val_size)
+    return _split(
+        "synthetic",
+        "synthetic (random tensors)",
+        True,
+        x[:n_train],
+        y[:n_train],
+        x[n_train:],
+        y[n_train:],
+        val_size,
+    )
 
 
-def _split(name: str, source: str, synthetic: bool, x: Tensor, y: Tensor,
-           test_x: Tensor, test_y: Tensor, val_size: int) -> Dataset:
+def _split(
+    name: str,
+    source: str,
+    synthetic: bool,
+    x: Tensor,
+    y: Tensor,
+    test_x: Tensor,
+    test_y: Tensor,
+    val_size: int,
+) -> Dataset:
     """Last min(val_size, 20 %) examples of a fixed permutation of the training set -> validation."""
     n_val = min(val_size, int(MAX_VAL_FRACTION * len(y)))
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(SPLIT_SEED))
-    train, val = perm[:len(y) - n_val], perm[len(y) - n_val:]
-    return Dataset(name=name, source=source, synthetic=synthetic,
-                   train_x=x[train], train_y=y[train], val_x=x[val], val_y=y[val],
-                   test_x=test_x, test_y=test_y)
+    train, val = perm[: len(y) - n_val], perm[len(y) - n_val :]
+    return Dataset(
+        name=name,
+        source=source,
+        synthetic=synthetic,
+        train_x=x[train],
+        train_y=y[train],
+        val_x=x[val],
+        val_y=y[val],
+        test_x=test_x,
+        test_y=test_y,
+    )

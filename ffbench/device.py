@@ -1,4 +1,5 @@
 """Device resolution. 'auto' means CUDA when available, else CPU."""
+
 from __future__ import annotations
 
 import torch
@@ -14,7 +15,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
             raise DeviceUnavailableError(
-                "device 'cuda' requested but no CUDA GPU is available here; use --device cpu or auto")
+                "device 'cuda' requested but no CUDA GPU is available here; use --device cpu or auto"
+            )
         return torch.device(name)
     raise ConfigError(f"unknown device {name!r}; choose from auto, cpu, cuda")
 

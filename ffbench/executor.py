@@ -6,6 +6,7 @@ A cluster executor implements the same `run(jobs)` generator: submit the same co
 line, wait, and yield a `JobResult` per job as it finishes (any order). Nothing else in
 ffbench needs to change.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,10 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Job:
-    key: str                     # the record file name this job produces
-    spec: dict                   # what ffbench.worker reads (config, settings, budget, source)
-    spec_path: Path              # where to write the spec
-    out_path: Path               # where the worker writes its record
+    key: str  # the record file name this job produces
+    spec: dict  # what ffbench.worker reads (config, settings, budget, source)
+    spec_path: Path  # where to write the spec
+    out_path: Path  # where the worker writes its record
     timeout_seconds: float | None = None
 
     def command(self) -> list[str]:
@@ -35,8 +36,8 @@ class Job:
 @dataclass(frozen=True)
 class JobResult:
     job: Job
-    record: dict | None          # the worker's record, None if it wrote none
-    returncode: int | None       # None when killed for the timeout
+    record: dict | None  # the worker's record, None if it wrote none
+    returncode: int | None  # None when killed for the timeout
     wall_seconds: float
     timed_out: bool
     stderr_tail: str
@@ -73,8 +74,9 @@ class LocalExecutor:
         started = time.perf_counter()
         timed_out = False
         with open(log, "w") as err:
-            proc = subprocess.Popen(job.command(), stdin=subprocess.DEVNULL, stdout=err,
-                                    stderr=subprocess.STDOUT, env=_env())
+            proc = subprocess.Popen(
+                job.command(), stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, env=_env()
+            )
             try:
                 returncode: int | None = proc.wait(timeout=job.timeout_seconds)
             except subprocess.TimeoutExpired:
@@ -92,7 +94,7 @@ class LocalExecutor:
                 record = json.loads(job.out_path.read_text())
             except (OSError, json.JSONDecodeError):
                 record = None
-        tail = log.read_text(errors="replace")[-self.stderr_tail_chars:] if log.exists() else ""
+        tail = log.read_text(errors="replace")[-self.stderr_tail_chars :] if log.exists() else ""
         for path in (job.out_path, job.spec_path, log):
             path.unlink(missing_ok=True)
         return JobResult(job, record, returncode, wall, timed_out, tail)

@@ -4,6 +4,7 @@ This loop owns its clock (wall time of each epoch's training, evaluation timed
 apart); the trainer only sees batches. Accuracy is measured on the validation split
 (recipes are chosen on it) and on the test split (reported, never tuned on).
 """
+
 from __future__ import annotations
 
 import time
@@ -21,9 +22,9 @@ from .readout import linear_readout_accuracy
 from .trainers import build_trainer
 
 
-
-def fit(config: RunConfig, dataset: Dataset, *, progress: bool = True,
-        echo: Callable[[str], None] = print) -> dict:
+def fit(
+    config: RunConfig, dataset: Dataset, *, progress: bool = True, echo: Callable[[str], None] = print
+) -> dict:
     """Train `config` on `dataset`; returns a JSON-serialisable record."""
     device = resolve_device(config.device)
     threads = set_threads(config.threads)
@@ -36,12 +37,13 @@ def fit(config: RunConfig, dataset: Dataset, *, progress: bool = True,
         trainer.model.train()
         order = torch.randperm(len(data.train_x), generator=order_gen).to(device)
         batches = range(0, len(order), config.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
-                   disable=not progress, leave=False)
+        bar = tqdm(
+            batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False
+        )
         loss_sum = torch.zeros((), device=device)
         t0 = time.perf_counter()
         for i in bar:
-            idx = order[i:i + config.batch_size]
+            idx = order[i : i + config.batch_size]
             loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
         synchronize(device)
         train_s = time.perf_counter() - t0
@@ -49,12 +51,19 @@ def fit(config: RunConfig, dataset: Dataset, *, progress: bool = True,
         val = trainer.accuracy(data.val_x, data.val_y)
         test = trainer.accuracy(data.test_x, data.test_y)
         eval_s = time.perf_counter() - t0
-        row = {"epoch": epoch, "train_loss": loss_sum.item() / len(batches),
-               "val_accuracy": val, "test_accuracy": test,
-               "train_seconds": train_s, "eval_seconds": eval_s}
+        row = {
+            "epoch": epoch,
+            "train_loss": loss_sum.item() / len(batches),
+            "val_accuracy": val,
+            "test_accuracy": test,
+            "train_seconds": train_s,
+            "eval_seconds": eval_s,
+        }
         epochs.append(row)
-        echo(f"epoch {epoch}/{config.epochs}  loss {row['train_loss']:.4f}  "
-             f"val {100 * val:.2f} %  test {100 * test:.2f} %  ({train_s:.1f} s train, {eval_s:.1f} s eval)")
+        echo(
+            f"epoch {epoch}/{config.epochs}  loss {row['train_loss']:.4f}  "
+            f"val {100 * val:.2f} %  test {100 * test:.2f} %  ({train_s:.1f} s train, {eval_s:.1f} s eval)"
+        )
     record = {
         "kind": "train",
         "source": "train",
@@ -77,8 +86,10 @@ def fit(config: RunConfig, dataset: Dataset, *, progress: bool = True,
             "chunk": config.chunk,
         }
         record["readout"] = readout_with_control(config, data, trainer)
-        echo(f"linear read-out on FF activities: test {100 * record['readout']['trained']:.2f} % "
-             f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)")
+        echo(
+            f"linear read-out on FF activities: test {100 * record['readout']['trained']:.2f} % "
+            f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)"
+        )
     return record
 
 
@@ -89,7 +100,7 @@ def readout_with_control(config: RunConfig, data: Dataset, trainer) -> dict:
     args = (data.train_x, data.train_y, data.test_x, data.test_y)
     return {
         "method": "linear softmax on normalised activities of all layers, neutral label, "
-                  "1 pass of Adam(lr=1e-3) over the training split; test accuracy",
+        "1 pass of Adam(lr=1e-3) over the training split; test accuracy",
         "trained": linear_readout_accuracy(trainer.readout_features, *args, **kwargs),
         "untrained_control": linear_readout_accuracy(control.readout_features, *args, **kwargs),
     }

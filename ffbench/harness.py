@@ -26,6 +26,7 @@ start of the step: what a bigger batch or a deeper net must find room for.
 The whole-run peak is the maximum over the first step, the steady step and the
 evaluation pass (all other steps have the steady step's shapes).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -43,19 +44,26 @@ from .config import BATCH_CONVENTION, RunConfig
 from .data import Dataset, load_dataset
 from .device import resolve_device
 from .environment import environment
-from .measure import (CATEGORIES, CudaPeakTracker, ProcessPeakTracker, StepTimer, TensorTracker,
-                      allocator_setting, set_malloc_mmap_threshold, set_threads)
+from .measure import (
+    CATEGORIES,
+    CudaPeakTracker,
+    ProcessPeakTracker,
+    StepTimer,
+    TensorTracker,
+    allocator_setting,
+    set_malloc_mmap_threshold,
+    set_threads,
+)
 from .trainers import build_trainer
-
 
 
 @dataclass(frozen=True)
 class HarnessSettings:
     warmup_steps: int = 1
     timing_steps: int = 3
-    eval_examples: int | None = None   # None: one evaluation chunk
+    eval_examples: int | None = None  # None: one evaluation chunk
     timeline: bool = True
-    compare_allocator: bool = True     # also time steps with default malloc (child process)
+    compare_allocator: bool = True  # also time steps with default malloc (child process)
 
 
 def _batches(data: Dataset, config: RunConfig, device: torch.device, dtype: torch.dtype):
@@ -75,8 +83,10 @@ def _batches(data: Dataset, config: RunConfig, device: torch.device, dtype: torc
         # copy=True: a batch owns its storage (a slice would keep the whole dataset alive
         # as "input" in the tensor-level count). No local names: the generator must not
         # keep the previous batch alive while the next one is made.
-        yield (xs[end - config.batch_size:end].to(device, dtype, copy=True),
-               ys[end - config.batch_size:end].to(device, copy=True))
+        yield (
+            xs[end - config.batch_size : end].to(device, dtype, copy=True),
+            ys[end - config.batch_size : end].to(device, copy=True),
+        )
 
 
 def _repeat_rows(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -86,9 +96,12 @@ def _repeat_rows(t: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _tensor_fields(prefix: str, mem) -> dict:
-    out = {f"{prefix}_peak_bytes": mem.peak_bytes, f"{prefix}_start_bytes": mem.start_bytes,
-           f"{prefix}_transient_bytes": mem.transient_bytes,
-           f"{prefix}_saved_activations_bytes": mem.peak_saved_bytes}
+    out = {
+        f"{prefix}_peak_bytes": mem.peak_bytes,
+        f"{prefix}_start_bytes": mem.start_bytes,
+        f"{prefix}_transient_bytes": mem.transient_bytes,
+        f"{prefix}_saved_activations_bytes": mem.peak_saved_bytes,
+    }
     for cat in CATEGORIES:
         out[f"{prefix}_peak_{cat}_bytes"] = mem.peak_breakdown.get(cat, 0)
     return out
@@ -97,6 +110,7 @@ def _tensor_fields(prefix: str, mem) -> dict:
 @dataclass
 class Prepared:
     """A built trainer and its batch stream: what every measurement needs."""
+
     config: RunConfig
     device: torch.device
     threads: int
@@ -107,8 +121,9 @@ class Prepared:
     def tensor_tracker(self, inputs=(), timeline: bool = False) -> TensorTracker:
         # All devices: on CUDA, Adam keeps its `step` counters on the CPU; they are part
         # of the step's tensors (and of the analytic model) wherever they live.
-        return TensorTracker(self.trainer.model.parameters(), self.trainer.optimizers(),
-                             inputs=inputs, timeline=timeline)
+        return TensorTracker(
+            self.trainer.model.parameters(), self.trainer.optimizers(), inputs=inputs, timeline=timeline
+        )
 
 
 def prepare(config: RunConfig, dataset: Dataset | None = None, *, mmap_threshold: bool = True) -> Prepared:
@@ -151,12 +166,24 @@ def _timed_steps(run: Prepared, n: int) -> list[float]:
 def time_with_default_malloc(config: RunConfig, settings: HarnessSettings) -> tuple[list[float], str | None]:
     """Step times with glibc's default allocator settings, in a fresh child process
     (the mmap threshold cannot be un-set in this one). Returns (times, error line)."""
-    code = ("import json, sys; from ffbench.worker import die_with_parent; die_with_parent(int(sys.argv[3])); "
-            "from ffbench.config import RunConfig; from ffbench.harness import HarnessSettings, time_steps; "
-            "c = RunConfig.from_dict(json.loads(sys.argv[1])); s = HarnessSettings(**json.loads(sys.argv[2])); "
-            "print(json.dumps(time_steps(c, s, mmap_threshold=False)))")
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(config.to_dict()),
-                           json.dumps(asdict(settings)), str(os.getpid())], capture_output=True, text=True)
+    code = (
+        "import json, sys; from ffbench.worker import die_with_parent; die_with_parent(int(sys.argv[3])); "
+        "from ffbench.config import RunConfig; from ffbench.harness import HarnessSettings, time_steps; "
+        "c = RunConfig.from_dict(json.loads(sys.argv[1])); s = HarnessSettings(**json.loads(sys.argv[2])); "
+        "print(json.dumps(time_steps(c, s, mmap_threshold=False)))"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            json.dumps(config.to_dict()),
+            json.dumps(asdict(settings)),
+            str(os.getpid()),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         tail = " ".join(proc.stderr.strip().splitlines()[-1:]) or f"exit status {proc.returncode}"
         return [], f"default-malloc timing child failed: {tail[:300]}"
@@ -171,15 +198,19 @@ def _analytic_fields(config: RunConfig, data: Dataset, n_eval: int) -> dict:
         pred = memory_model.predict(config, data.in_features, data.num_classes, eval_examples=n_eval)
     except (NotImplementedError, KeyError, ValueError):  # a trainer the model does not cover
         return {}
-    return {"analytic_peak_bytes": pred.peak_bytes, "analytic_start_bytes": pred.start_bytes,
-            "analytic_transient_bytes": pred.transient_bytes,
-            "analytic_first_step_peak_bytes": pred.first_step_peak_bytes,
-            "analytic_eval_peak_bytes": pred.eval_peak_bytes,
-            "analytic_whole_run_peak_bytes": pred.whole_run_peak_bytes}
+    return {
+        "analytic_peak_bytes": pred.peak_bytes,
+        "analytic_start_bytes": pred.start_bytes,
+        "analytic_transient_bytes": pred.transient_bytes,
+        "analytic_first_step_peak_bytes": pred.first_step_peak_bytes,
+        "analytic_eval_peak_bytes": pred.eval_peak_bytes,
+        "analytic_whole_run_peak_bytes": pred.whole_run_peak_bytes,
+    }
 
 
-def run_one(config: RunConfig, settings: HarnessSettings = HarnessSettings(),
-            dataset: Dataset | None = None) -> dict:
+def run_one(
+    config: RunConfig, settings: HarnessSettings = HarnessSettings(), dataset: Dataset | None = None
+) -> dict:
     """Measure one configuration; returns a JSON-serialisable record."""
     run = prepare(config, dataset)
     device, threads, data, trainer, batches = run.device, run.threads, run.data, run.trainer, run.batches
@@ -189,7 +220,7 @@ def run_one(config: RunConfig, settings: HarnessSettings = HarnessSettings(),
     def tracked(fn, inputs, timeline: bool = False):
         """Run fn() under the tensor tracker (and, on CUDA, the allocator tracker)."""
         gc.collect()  # reference cycles would otherwise die at an arbitrary point
-        with (CudaPeakTracker(device) if cuda else contextlib.nullcontext()) as cuda_tracker:
+        with CudaPeakTracker(device) if cuda else contextlib.nullcontext() as cuda_tracker:
             with run.tensor_tracker(inputs=inputs, timeline=timeline) as tracker:
                 fn()
         return tracker.result(), (cuda_tracker.result() if cuda else None)
@@ -214,7 +245,7 @@ def run_one(config: RunConfig, settings: HarnessSettings = HarnessSettings(),
     gc.collect()
     cuda_mem = None
     with ProcessPeakTracker(sample_ops=device.type == "cpu") as proc:
-        with (CudaPeakTracker(device) if cuda else contextlib.nullcontext()) as cuda_tracker:
+        with CudaPeakTracker(device) if cuda else contextlib.nullcontext() as cuda_tracker:
             trainer.train_step(x, y)
     process_mem = proc.result()
     cuda_mem = cuda_tracker.result() if cuda else None
@@ -253,19 +284,23 @@ def run_one(config: RunConfig, settings: HarnessSettings = HarnessSettings(),
         metrics["step_seconds_median_default_malloc"] = statistics.median(times_default)
         metrics["malloc_setting_time_ratio"] = step_median / statistics.median(times_default)
     if cuda_mem is not None:
-        metrics.update({
-            "cuda_start_allocated_bytes": cuda_mem.start_allocated_bytes,
-            "cuda_peak_allocated_bytes": cuda_mem.peak_allocated_bytes,
-            "cuda_rise_allocated_bytes": cuda_mem.rise_allocated_bytes,
-            "cuda_peak_reserved_bytes": cuda_mem.peak_reserved_bytes,
-            "cuda_first_step_peak_allocated_bytes": cuda_first.peak_allocated_bytes,
-            "cuda_eval_peak_allocated_bytes": cuda_eval.peak_allocated_bytes,
-            "cuda_whole_run_peak_allocated_bytes": max(cuda_mem.peak_allocated_bytes,
-                                                       cuda_first.peak_allocated_bytes,
-                                                       cuda_eval.peak_allocated_bytes),
-            "cuda_device_used_bytes": cuda_mem.device_used_bytes_after,
-            "cuda_device_total_bytes": cuda_mem.device_total_bytes,
-        })
+        metrics.update(
+            {
+                "cuda_start_allocated_bytes": cuda_mem.start_allocated_bytes,
+                "cuda_peak_allocated_bytes": cuda_mem.peak_allocated_bytes,
+                "cuda_rise_allocated_bytes": cuda_mem.rise_allocated_bytes,
+                "cuda_peak_reserved_bytes": cuda_mem.peak_reserved_bytes,
+                "cuda_first_step_peak_allocated_bytes": cuda_first.peak_allocated_bytes,
+                "cuda_eval_peak_allocated_bytes": cuda_eval.peak_allocated_bytes,
+                "cuda_whole_run_peak_allocated_bytes": max(
+                    cuda_mem.peak_allocated_bytes,
+                    cuda_first.peak_allocated_bytes,
+                    cuda_eval.peak_allocated_bytes,
+                ),
+                "cuda_device_used_bytes": cuda_mem.device_used_bytes_after,
+                "cuda_device_total_bytes": cuda_mem.device_total_bytes,
+            }
+        )
     return {
         "kind": "measure",
         "status": "ok",

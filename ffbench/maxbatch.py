@@ -9,6 +9,7 @@ when that module is importable (probing around it with small steps first), else 
 starts from a small batch and doubles. Probes are ordinary records in a results folder,
 so an interrupted search resumes without re-measuring.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,7 +23,7 @@ from .sweep import ResultsFolder
 from .units import format_bytes
 
 DEFAULT_START = 16
-SEED_STEP = 0.05          # first step away from an analytic seed, as a fraction of it
+SEED_STEP = 0.05  # first step away from an analytic seed, as a fraction of it
 
 
 @dataclass
@@ -38,17 +39,18 @@ class MaxBatch:
     depth: int
     width: int
     budget_bytes: int
-    max_batch_size: int              # largest batch measured to fit (0: not even batch 1)
-    first_failing: int | None        # smallest batch measured not to fit (None: hit the cap)
-    capped: bool                     # the search stopped at --max-batch while still fitting
-    seed: int | None                 # analytic prediction used to start, if any
-    seed_source: str                 # 'memory_model' or 'default start'
+    max_batch_size: int  # largest batch measured to fit (0: not even batch 1)
+    first_failing: int | None  # smallest batch measured not to fit (None: hit the cap)
+    capped: bool  # the search stopped at --max-batch while still fitting
+    seed: int | None  # analytic prediction used to start, if any
+    seed_source: str  # 'memory_model' or 'default start'
     note: str | None = None
     probes: list[Probe] = field(default_factory=list)
 
 
-def predict(config: RunConfig, budget_bytes: int, in_features: int | None = None,
-            num_classes: int | None = None) -> int | None:
+def predict(
+    config: RunConfig, budget_bytes: int, in_features: int | None = None, num_classes: int | None = None
+) -> int | None:
     """The analytic model's prediction, or None when the model is absent or cannot say."""
     try:
         from . import memory_model  # written separately; optional
@@ -57,8 +59,9 @@ def predict(config: RunConfig, budget_bytes: int, in_features: int | None = None
     try:
         if in_features is not None and num_classes is not None:
             try:
-                value = memory_model.max_batch_size(config, budget_bytes, in_features=in_features,
-                                                    num_classes=num_classes)
+                value = memory_model.max_batch_size(
+                    config, budget_bytes, in_features=in_features, num_classes=num_classes
+                )
             except TypeError:  # an older signature: (config, budget_bytes)
                 value = memory_model.max_batch_size(config, budget_bytes)
         else:
@@ -70,8 +73,9 @@ def predict(config: RunConfig, budget_bytes: int, in_features: int | None = None
     return value
 
 
-def search(fits: Callable[[int], bool | None], *, start: int, seeded: bool, cap: int,
-           tolerance: float) -> tuple[int, int | None, bool]:
+def search(
+    fits: Callable[[int], bool | None], *, start: int, seeded: bool, cap: int, tolerance: float
+) -> tuple[int, int | None, bool]:
     """Largest b in [1, cap] with fits(b), assuming monotonicity. fits may return None
     (inconclusive: the search stops there). Returns (largest fitting, smallest failing, capped)."""
     start = max(1, min(start, cap))
@@ -117,11 +121,22 @@ def search(fits: Callable[[int], bool | None], *, start: int, seeded: bool, cap:
     return lo, hi, False
 
 
-def find_max_batches(folder: ResultsFolder, base: RunConfig, trainers: list[str], depths: list[int],
-                     budget_bytes: int, *, cap: int, tolerance: float, start: int = DEFAULT_START,
-                     in_features: int | None = None, num_classes: int | None = None,
-                     executor=None, progress: bool = False,
-                     echo: Callable[[str], None] = lambda s: None) -> list[MaxBatch]:
+def find_max_batches(
+    folder: ResultsFolder,
+    base: RunConfig,
+    trainers: list[str],
+    depths: list[int],
+    budget_bytes: int,
+    *,
+    cap: int,
+    tolerance: float,
+    start: int = DEFAULT_START,
+    in_features: int | None = None,
+    num_classes: int | None = None,
+    executor=None,
+    progress: bool = False,
+    echo: Callable[[str], None] = lambda s: None,
+) -> list[MaxBatch]:
     from tqdm.auto import tqdm
 
     from .device import resolve_device
@@ -135,8 +150,17 @@ def find_max_batches(folder: ResultsFolder, base: RunConfig, trainers: list[str]
             for depth in depths:
                 config0 = base.replace(trainer=trainer, depth=depth)
                 seed = predict(config0, budget_bytes, in_features, num_classes)
-                entry = MaxBatch(trainer, depth, base.width, budget_bytes, 0, None, False, seed,
-                                 "memory_model" if seed else "default start")
+                entry = MaxBatch(
+                    trainer,
+                    depth,
+                    base.width,
+                    budget_bytes,
+                    0,
+                    None,
+                    False,
+                    seed,
+                    "memory_model" if seed else "default start",
+                )
                 bad: list[str] = []
 
                 def fits(batch: int) -> bool | None:
@@ -156,19 +180,30 @@ def find_max_batches(folder: ResultsFolder, base: RunConfig, trainers: list[str]
                     bad.append(f"batch {batch}: {record.get('error')}")
                     return None
 
-                lo, hi, capped = search(fits, start=seed or start, seeded=seed is not None,
-                                        cap=cap, tolerance=tolerance)
+                lo, hi, capped = search(
+                    fits, start=seed or start, seeded=seed is not None, cap=cap, tolerance=tolerance
+                )
                 entry.max_batch_size, entry.first_failing, entry.capped = lo, hi, capped
                 if bad:
                     entry.note = "stopped on an error: " + bad[0][:300]
                 results.append(entry)
-                echo(f"{trainer} depth {depth}: fits batch {lo}{' (cap reached)' if capped else ''}"
-                     f" ({len(entry.probes)} probes)")
+                echo(
+                    f"{trainer} depth {depth}: fits batch {lo}{' (cap reached)' if capped else ''}"
+                    f" ({len(entry.probes)} probes)"
+                )
     finally:
         bar.close()
-    write_json_atomic(folder.path / "maxbatch.json", {
-        "budget_bytes": budget_bytes, "criterion": metric, "tolerance": tolerance, "cap": cap,
-        "width": base.width, "results": [asdict(r) for r in results]})
+    write_json_atomic(
+        folder.path / "maxbatch.json",
+        {
+            "budget_bytes": budget_bytes,
+            "criterion": metric,
+            "tolerance": tolerance,
+            "cap": cap,
+            "width": base.width,
+            "results": [asdict(r) for r in results],
+        },
+    )
     return results
 
 
@@ -179,20 +214,35 @@ def table(results: list[MaxBatch]) -> str:
     lines = [f"{'trainer':<14}{'depth':>6}{'max batch':>12}{'first fail':>12}{'probes':>8}  seed"]
     for r in results:
         fits = f"{'>=' if r.capped else ''}{r.max_batch_size}"
-        lines.append(f"{r.trainer:<14}{r.depth:>6}{fits:>12}{str(r.first_failing or '-'):>12}"
-                     f"{len(r.probes):>8}  {r.seed if r.seed else '-'}"
-                     + (f"  ({r.note})" if r.note else ""))
+        lines.append(
+            f"{r.trainer:<14}{r.depth:>6}{fits:>12}{str(r.first_failing or '-'):>12}"
+            f"{len(r.probes):>8}  {r.seed if r.seed else '-'}" + (f"  ({r.note})" if r.note else "")
+        )
     for depth in sorted({r.depth for r in results}):
-        parts = [f"{r.trainer} fits batch {'>=' if r.capped else ''}{r.max_batch_size}"
-                 for r in results if r.depth == depth]
+        parts = [
+            f"{r.trainer} fits batch {'>=' if r.capped else ''}{r.max_batch_size}"
+            for r in results
+            if r.depth == depth
+        ]
         lines.append(f"with {budget} (depth {depth}, width {results[0].width}): " + ", ".join(parts))
     return "\n".join(lines)
 
 
-def run_maxbatch(base: RunConfig, trainers: list[str], depths: list[int], budget_bytes: int, *,
-                 out: str | Path | None = None, steps: int = 1, timeout: float | None = None,
-                 cap: int = 2**22, tolerance: float = 0.02, progress: bool = True,
-                 echo: Callable[[str], None] = print, out_root: str | Path = "results") -> list[MaxBatch]:
+def run_maxbatch(
+    base: RunConfig,
+    trainers: list[str],
+    depths: list[int],
+    budget_bytes: int,
+    *,
+    out: str | Path | None = None,
+    steps: int = 1,
+    timeout: float | None = None,
+    cap: int = 2**22,
+    tolerance: float = 0.02,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    out_root: str | Path = "results",
+) -> list[MaxBatch]:
     """Check everything, open (or resume) the results folder, search, export the CSV."""
     from .data import load_dataset
     from .device import resolve_device
@@ -201,21 +251,49 @@ def run_maxbatch(base: RunConfig, trainers: list[str], depths: list[int], budget
     for t in trainers:
         for d in depths:
             base.replace(trainer=t, depth=d)  # validates names and sizes before anything is written
-    settings = SweepSettings(timing_steps=steps, warmup_steps=0, memory_limit_bytes=budget_bytes,
-                             timeout_seconds=timeout, timeline=False)
+    settings = SweepSettings(
+        timing_steps=steps,
+        warmup_steps=0,
+        memory_limit_bytes=budget_bytes,
+        timeout_seconds=timeout,
+        timeline=False,
+    )
     device = resolve_device(base.device)
     dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
     env = environment_metadata(device, dataset.describe(), base, settings)
-    out = Path(out) if out else default_out_dir(
-        device.type, f"{dataset.name}-maxbatch", comparable_base(base), settings.to_dict(), root=out_root)
+    out = (
+        Path(out)
+        if out
+        else default_out_dir(
+            device.type, f"{dataset.name}-maxbatch", comparable_base(base), settings.to_dict(), root=out_root
+        )
+    )
     ResultsFolder.check(out, command="maxbatch", base_config=base, settings=settings, environment=env)
-    folder = ResultsFolder.open(out, command="maxbatch", grid={"trainers": trainers, "depths": depths},
-                                base_config=base, settings=settings, environment=env)
-    echo(f"ffbench maxbatch: budget {format_bytes(budget_bytes)} ({budget_bytes} bytes), width {base.width}, "
-         f"{dataset.name}, {device} -> {out}")
+    folder = ResultsFolder.open(
+        out,
+        command="maxbatch",
+        grid={"trainers": trainers, "depths": depths},
+        base_config=base,
+        settings=settings,
+        environment=env,
+    )
+    echo(
+        f"ffbench maxbatch: budget {format_bytes(budget_bytes)} ({budget_bytes} bytes), width {base.width}, "
+        f"{dataset.name}, {device} -> {out}"
+    )
     try:
-        return find_max_batches(folder, base, trainers, depths, budget_bytes, cap=cap,
-                                tolerance=tolerance, progress=progress, echo=echo,
-                                in_features=dataset.in_features, num_classes=dataset.num_classes)
+        return find_max_batches(
+            folder,
+            base,
+            trainers,
+            depths,
+            budget_bytes,
+            cap=cap,
+            tolerance=tolerance,
+            progress=progress,
+            echo=echo,
+            in_features=dataset.in_features,
+            num_classes=dataset.num_classes,
+        )
     finally:
         folder.write_csv()

@@ -98,6 +98,7 @@ What it cannot capture (documented limits)
   not tensor-level quantities and are not predicted.
 * A Python reference cycle would delay a free; none exists in these trainers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -106,23 +107,24 @@ from .config import RunConfig
 
 CATEGORIES = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2}
-I64 = 8       # int64 labels / indices
-F32 = 4       # float32 scalars that do not follow the model dtype (Adam step, FF `total`)
+I64 = 8  # int64 labels / indices
+F32 = 4  # float32 scalars that do not follow the model dtype (Adam step, FF `total`)
 BOOL = 1
 
 
 @dataclass(frozen=True)
 class MemoryPrediction:
     """Predicted tensor-level memory of one configuration, all sizes in bytes."""
-    peak_bytes: int                 # steady-state step peak
-    start_bytes: int                # bytes alive at the steady step's start
-    transient_bytes: int            # peak - start
-    breakdown: dict[str, int]       # categories at the steady peak (sum = peak_bytes)
-    first_step_peak_bytes: int      # first step (optimizer state allocated inside it)
+
+    peak_bytes: int  # steady-state step peak
+    start_bytes: int  # bytes alive at the steady step's start
+    transient_bytes: int  # peak - start
+    breakdown: dict[str, int]  # categories at the steady peak (sum = peak_bytes)
+    first_step_peak_bytes: int  # first step (optimizer state allocated inside it)
     first_step_start_bytes: int
-    eval_peak_bytes: int | None     # evaluation pass over `eval_examples` (None: not modelled)
+    eval_peak_bytes: int | None  # evaluation pass over `eval_examples` (None: not modelled)
     eval_start_bytes: int | None
-    where: str                      # phase (and op) where the steady peak occurs
+    where: str  # phase (and op) where the steady peak occurs
     first_step_where: str
     eval_where: str | None
     notes: tuple[str, ...] = field(default=())
@@ -215,8 +217,10 @@ def _local_params(cfg: RunConfig, I: int, C: int) -> list[list[tuple[str, int]]]
     """bp-local parameters, one list (one optimizer) per layer, in the optimizer's order:
     `list(layer.parameters()) + list(head.parameters())` = (W_j, b_j, Wh_j, bh_j)."""
     W = cfg.width
-    return [[(f"W{j}", W * (I if j == 0 else W)), (f"b{j}", W), (f"Wh{j}", C * W), (f"bh{j}", C)]
-            for j in range(cfg.depth)]
+    return [
+        [(f"W{j}", W * (I if j == 0 else W)), (f"b{j}", W), (f"Wh{j}", C * W), (f"bh{j}", C)]
+        for j in range(cfg.depth)
+    ]
 
 
 def _param_groups(cfg: RunConfig, I: int, C: int) -> list[list[tuple[str, int]]]:
@@ -258,8 +262,9 @@ def _opt_state_steady(L: _Ledger, cfg: RunConfig, params: list[tuple[str, int]],
             L.alloc(f"momentum_buffer:{name}", n * s, "optimizer_state")
 
 
-def _opt_step(L: _Ledger, cfg: RunConfig, params: list[tuple[str, int]], s: int,
-              first: bool, tag: str = "") -> None:
+def _opt_step(
+    L: _Ledger, cfg: RunConfig, params: list[tuple[str, int]], s: int, first: bool, tag: str = ""
+) -> None:
     """`opt.step()` then `opt.zero_grad(set_to_none=True)`; all grads of `params` alive."""
     if first:
         _opt_state_init(L, cfg, params, s)
@@ -276,7 +281,9 @@ def _opt_step(L: _Ledger, cfg: RunConfig, params: list[tuple[str, int]], s: int,
             prev = None
             for name, n in params:
                 sq = L.alloc(f"sqrt{tag}:{name}", n * s, "other", f"Adam exp_avg_sq.sqrt() ({name})")
-                dn = L.alloc(f"denom{tag}:{name}", n * s, "other", f"Adam sqrt/bias_correction2_sqrt ({name})")
+                dn = L.alloc(
+                    f"denom{tag}:{name}", n * s, "other", f"Adam sqrt/bias_correction2_sqrt ({name})"
+                )
                 L.free(sq)
                 if prev:
                     L.free(prev)
@@ -289,8 +296,9 @@ def _opt_step(L: _Ledger, cfg: RunConfig, params: list[tuple[str, int]], s: int,
             # alive together; every later op is in place.
             one = L.alloc(L.tmp(), F32, "other", "Adam foreach torch.tensor(1.0)")
             L.free(one)
-            names = [L.alloc(f"fsqrt{tag}:{name}", n * s, "other", "Adam _foreach_sqrt")
-                     for name, n in params]
+            names = [
+                L.alloc(f"fsqrt{tag}:{name}", n * s, "other", "Adam _foreach_sqrt") for name, n in params
+            ]
             L.free(*names)
         # fused: _fused_adam_ updates in place, no parameter-sized temporaries.
     else:
@@ -340,8 +348,9 @@ def _bp_segments(cfg: RunConfig) -> list[tuple[int, int, bool]]:
     return segs
 
 
-def _bp_grads(L: _Ledger, cfg: RunConfig, grads: str, produced: list[tuple[str, int]], s: int,
-              first: bool) -> None:
+def _bp_grads(
+    L: _Ledger, cfg: RunConfig, grads: str, produced: list[tuple[str, int]], s: int, first: bool
+) -> None:
     """What happens to the weight/bias gradients a node just produced (`new:{p}`
     temporaries for "accum", `grad:{p}` otherwise), after the node returned and its
     incoming gradient was released. `produced` is in the order AccumulateGrad runs.
@@ -374,8 +383,9 @@ def _bp_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
         L.phase = "forward"
         L.alloc("total", F32, "other", "torch.zeros(()) (total)")
         for idx, i in enumerate(range(0, n, micro)):
-            _bp_pass(L, cfg, I, C, s, first, min(micro, n - i),
-                     grads="fresh" if idx == 0 else "accum", scaled=True)
+            _bp_pass(
+                L, cfg, I, C, s, first, min(micro, n - i), grads="fresh" if idx == 0 else "accum", scaled=True
+            )
             L.free("loss")
         L.phase = "optimizer"
         _opt_step(L, cfg, params, s, first)
@@ -388,8 +398,17 @@ def _bp_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
     L.phase = "end"
 
 
-def _bp_pass(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool, B: int,
-             grads: str = "fresh", scaled: bool = False) -> None:
+def _bp_pass(
+    L: _Ledger,
+    cfg: RunConfig,
+    I: int,
+    C: int,
+    s: int,
+    first: bool,
+    B: int,
+    grads: str = "fresh",
+    scaled: bool = False,
+) -> None:
     """Forward + backward of the BP MLP on B rows (plain or checkpointed body).
 
     grads: "fresh" (no p.grad yet), "accum" (p.grad exists: bp-accum after its first
@@ -434,7 +453,7 @@ def _bp_pass(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool, B:
                     L.recategorise(in_name(m), "activations")
                 L.alloc(o, act, "other", f"{'addmm' if kind == 'L' else 'relu'} layer {k + 1} (checkpointed)")
                 if m != a:
-                    L.free(in_name(m))      # intermediate of a checkpointed segment
+                    L.free(in_name(m))  # intermediate of a checkpointed segment
             else:
                 cat = "activations" if kind == "R" else "other"
                 L.alloc(o, act, cat, f"{'addmm' if kind == 'L' else 'relu'} layer {k + 1}")
@@ -455,7 +474,7 @@ def _bp_pass(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool, B:
                     if m == a and si > 0 and L.has(in_name(m)):
                         L.recategorise(in_name(m), "activations")
     if held_boundary:
-        L.free(held_boundary)   # checkpoint_sequential returned
+        L.free(held_boundary)  # checkpoint_sequential returned
     # head: logits = addmm (B x C), saved by nobody (log_softmax saves its result)
     hD = out_name(len(mods) - 1)
     L.alloc("z", B * C * s, "other", "addmm head")
@@ -474,7 +493,7 @@ def _bp_pass(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool, B:
     if scaled:
         L.alloc("g_ce", s, "other", "mul backward (grad * share)")
     L.alloc("g_lsm", B * C * s, "other", "nll_loss_backward")
-    L.free("total_weight")      # nll node ran: autograd releases its saved total_weight
+    L.free("total_weight")  # nll node ran: autograd releases its saved total_weight
     if scaled:
         L.free("g_ce")
     L.alloc("g_z", B * C * s, "other", "_log_softmax_backward_data")
@@ -508,7 +527,7 @@ def _bp_pass(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool, B:
                 oo = out_name(mm)
                 L.alloc(oo, act, "other", f"recompute {'addmm' if kk_kind == 'L' else 'relu'} layer {kk + 1}")
                 if kk_kind == "R" and mm != a:
-                    L.free(in_name(mm))     # pre-activation saved by nobody
+                    L.free(in_name(mm))  # pre-activation saved by nobody
         if kind == "R":
             # threshold_backward(grad, result): new s*B*W; then the incoming grad dies,
             # and the ReLU result dies (its other saver, the next Linear, ran already)
@@ -538,7 +557,7 @@ def _bp_pass(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool, B:
                     L.free(inn)
                 elif ck and m == a:
                     L.free(inn)
-    L.free("ones")              # the root gradient buffer dies when backward returns
+    L.free("ones")  # the root gradient buffer dies when backward returns
 
 
 # --------------------------------------------------------------------------------------
@@ -586,7 +605,7 @@ def _local_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool)
         L.free("g_z")
         _accumulated(L, f"grad:Wh{j}", f"grad:bh{j}")
         L.alloc("g_a", act, "other", f"threshold_backward layer {j + 1}")
-        L.free("g_o")       # the ReLU output stays: `out` still refers to it
+        L.free("g_o")  # the ReLU output stays: `out` still refers to it
         L.alloc(f"grad:W{j}", W * fan_in * s, "other", f"grad weight layer {j + 1}")
         L.alloc(f"grad:b{j}", W * s, "other", f"grad bias layer {j + 1}")
         L.free("g_a")
@@ -595,7 +614,7 @@ def _local_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool)
         L.phase = f"optimizer (layer {j + 1})"
         _opt_step(L, cfg, groups[j], s, first, tag=str(j))
         if h != "x":
-            L.free(h)       # h = out.detach(): the previous layer's output dies
+            L.free(h)  # h = out.detach(): the previous layer's output dies
         h = f"o{j}"
         L.free(f"loss{j}")  # del out, loss
     L.phase = "end"
@@ -615,9 +634,11 @@ def _embed(L: _Ledger, rows: int, I: int, s: int, out: str, op: str) -> None:
     L.free(L.alloc(out + ":zero", s, "other", f"{op}: lift 0"))
     L.alloc(out + ":known", rows * BOOL, "other", f"{op}: ge")
     L.alloc(out + ":rows", rows * I64, "other", f"{op}: arange")
-    t = [L.alloc(out + ":i1", rows * s, "other", f"{op}: index"),
-         L.alloc(out + ":i2", rows * I64, "other", f"{op}: index"),
-         L.alloc(out + ":i3", rows * I64, "other", f"{op}: index")]
+    t = [
+        L.alloc(out + ":i1", rows * s, "other", f"{op}: index"),
+        L.alloc(out + ":i2", rows * I64, "other", f"{op}: index"),
+        L.alloc(out + ":i3", rows * I64, "other", f"{op}: index"),
+    ]
     L.free(*t)
     L.alloc(out + ":not", rows * BOOL, "other", f"{op}: bitwise_not")
     L.alloc(out + ":any", BOOL, "other", f"{op}: any")
@@ -625,8 +646,9 @@ def _embed(L: _Ledger, rows: int, I: int, s: int, out: str, op: str) -> None:
     L.free(out + ":value", out + ":known", out + ":rows")
 
 
-def _normalise(L: _Ledger, cfg: RunConfig, rows: int, fan_in: int, s: int, out: str,
-               cat: str, src: str | None = None) -> None:
+def _normalise(
+    L: _Ledger, cfg: RunConfig, rows: int, fan_in: int, s: int, out: str, cat: str, src: str | None = None
+) -> None:
     """`normalise(x)`: rms: x.pow(2) (rows*in*s) -> mean (rows*s; pow dies) -> + EPS
     (rows*s; mean dies) -> sqrt (rows*s; add dies) -> x / sqrt (rows*in*s; sqrt dies).
     l2: x.norm (rows*s) -> + EPS (rows*s; norm dies) -> x / (...) (rows*in*s).
@@ -659,8 +681,9 @@ def _goodness(L: _Ledger, rows: int, s: int, out: str, where: str) -> None:
     L.free(q)
 
 
-def _ff_layer_forward(L: _Ledger, cfg: RunConfig, j: int, fan_in: int, s: int,
-                      drop_input: str | None = None) -> None:
+def _ff_layer_forward(
+    L: _Ledger, cfg: RunConfig, j: int, fan_in: int, s: int, drop_input: str | None = None
+) -> None:
     """FFLayer j forward + goodness + loss. Leaves alive: n{j} (normalised input, saved
     by addmm), o{j} (ReLU output, saved by relu and goodness), g{j} (goodness, rows*s),
     sp{j}a/b (softplus inputs, B*s each, saved), loss{j} (s). `drop_input`: the layer
@@ -686,8 +709,9 @@ def _ff_layer_forward(L: _Ledger, cfg: RunConfig, j: int, fan_in: int, s: int,
     L.free(t3)
 
 
-def _ff_layer_backward(L: _Ledger, cfg: RunConfig, j: int, fan_in: int, s: int,
-                       last_keeps_output: bool) -> None:
+def _ff_layer_backward(
+    L: _Ledger, cfg: RunConfig, j: int, fan_in: int, s: int, last_keeps_output: bool
+) -> None:
     """Autograd through one FF layer's loss (grad of its loss scalar already alive)."""
     B, W = cfg.batch_size, cfg.width
     R = 2 * B
@@ -695,7 +719,7 @@ def _ff_layer_backward(L: _Ledger, cfg: RunConfig, j: int, fan_in: int, s: int,
     # mean backward (B*s), two softplus_backward (B*s), each dying with its saved input
     d = L.alloc(L.tmp(), B * s, "other", "loss mean backward")
     sb1 = L.alloc(L.tmp(), B * s, "other", "softplus_backward")
-    L.free(d)   # (the grad for the first branch dies)
+    L.free(d)  # (the grad for the first branch dies)
     sb2 = L.alloc(L.tmp(), B * s, "other", "softplus_backward")
     L.free(f"sp{j}a", f"sp{j}b")
     ng = L.alloc(L.tmp(), B * s, "other", "neg (rsub backward)")
@@ -717,7 +741,7 @@ def _ff_layer_backward(L: _Ledger, cfg: RunConfig, j: int, fan_in: int, s: int,
     ga = L.alloc(L.tmp(), R * W * s, "other", f"threshold_backward layer {j + 1}")
     L.free(go)
     if not last_keeps_output:
-        L.free(f"o{j}")    # ff-summed: saved ReLU output of a non-last layer dies here
+        L.free(f"o{j}")  # ff-summed: saved ReLU output of a non-last layer dies here
     # addmm backward: only grad weight (mm) and grad bias (sum): the input is detached
     L.alloc(f"grad:W{j}", W * fan_in * s, "other", f"grad weight layer {j + 1}")
     L.alloc(f"grad:b{j}", W * s, "other", f"grad bias layer {j + 1}")
@@ -754,8 +778,7 @@ def _ff_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
         L.phase = f"forward (layer {j + 1})"
         # `del h` after the layer's forward: the previous h dies unless a live graph saved
         # it (ff-summed: o{j-1} is saved by layer j-1's relu/goodness until backward)
-        _ff_layer_forward(L, cfg, j, fan_in, s,
-                          drop_input=h if (h == "h_in" or not summed) else None)
+        _ff_layer_forward(L, cfg, j, fan_in, s, drop_input=h if (h == "h_in" or not summed) else None)
         if not summed:
             L.phase = f"backward (layer {j + 1})"
             one = L.alloc(L.tmp(), s, "other", "ones_like(loss)")
@@ -763,10 +786,10 @@ def _ff_step(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) ->
             L.free(one)
             L.phase = f"optimizer (layer {j + 1})"
             _opt_step(L, cfg, params[j], s, first, tag=str(j))
-        h = f"o{j}"                          # h = out.detach()
-        L.free(f"g{j}")                      # del g (nothing saved it)
+        h = f"o{j}"  # h = out.detach()
+        L.free(f"g{j}")  # del g (nothing saved it)
         if not summed:
-            L.free(f"loss{j}")               # del loss
+            L.free(f"loss{j}")  # del loss
     if summed:
         L.phase = "backward"
         st = L.alloc(L.tmp(), D * s, "other", "stack(losses)")
@@ -806,8 +829,7 @@ def _ff_scores(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefi
     evl = set(cfg.eval_layer_indices())
     for j in range(D):
         fan_in = I if j == 0 else W
-        L.phase = (f"negatives (layer {j + 1})" if prefix.startswith("hard")
-                   else f"eval (layer {j + 1})")
+        L.phase = f"negatives (layer {j + 1})" if prefix.startswith("hard") else f"eval (layer {j + 1})"
         nn_ = L.tmp()
         _normalise(L, cfg, rows, fan_in, s, nn_, "other")
         a = L.alloc(L.tmp(), rows * W * s, "other", f"addmm layer {j + 1}")
@@ -822,9 +844,9 @@ def _ff_scores(L: _Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefi
             if s != F32:
                 # `.float()` copies a bfloat16 goodness to float32 (a no-op for float32)
                 f = L.alloc(L.tmp(), rows * F32, "other", "goodness .float()")
-                L.free(g, f)    # `scores += ...` is in place
+                L.free(g, f)  # `scores += ...` is in place
             else:
-                L.free(g)   # `scores += g` is in place
+                L.free(g)  # `scores += g` is in place
     L.free(prefix + "labels", h)
     L.alloc(prefix + "argmax", n * I64, "other", "argmax")
     L.free(prefix + "scores")
@@ -847,7 +869,7 @@ def _eval(cfg: RunConfig, I: int, C: int, s: int, n_eval: int) -> _Ledger:
     parts = []
     W = cfg.width
     for i, start in enumerate(range(0, n_eval, cfg.chunk)):
-        c = min(cfg.chunk, n_eval - start)   # x[i:i+chunk].to(...) is a view: free
+        c = min(cfg.chunk, n_eval - start)  # x[i:i+chunk].to(...) is a view: free
         if cfg.is_ff:
             _ff_scores(L, cfg, I, C, s, c, prefix=f"c{i}:")
             L.recategorise(f"c{i}:argmax", "other")
@@ -917,8 +939,9 @@ def _step_ledger(cfg: RunConfig, I: int, C: int, first: bool) -> _Ledger:
     return L
 
 
-def predict(config: RunConfig, in_features: int = 784, num_classes: int = 10,
-            eval_examples: int | None = None) -> MemoryPrediction:
+def predict(
+    config: RunConfig, in_features: int = 784, num_classes: int = 10, eval_examples: int | None = None
+) -> MemoryPrediction:
     """Predict the tensor-level memory of `config` from shapes alone.
 
     eval_examples: examples in the evaluation pass (default: one chunk, `config.chunk`),
@@ -934,29 +957,42 @@ def predict(config: RunConfig, in_features: int = 784, num_classes: int = 10,
     notes = []
     if config.optimizer_impl != "single-tensor":
         notes.append(f"optimizer_impl={config.optimizer_impl}: best effort (derived, lightly checked)")
-    if config.is_ff and (config.ff_negatives != "random" or config.ff_norm != "rms"
-                         or config.ff_goodness != "mean"):
+    if config.is_ff and (
+        config.ff_negatives != "random" or config.ff_norm != "rms" or config.ff_goodness != "mean"
+    ):
         notes.append("non-default FF options: best effort")
     if config.device == "cuda":
         notes.append("tensor-level bytes; the CUDA allocator rounds blocks to 512 B and caches")
     return MemoryPrediction(
-        peak_bytes=steady.peak, start_bytes=steady.start,
+        peak_bytes=steady.peak,
+        start_bytes=steady.start,
         transient_bytes=steady.peak - steady.start,
         breakdown=dict(steady.peak_breakdown),
-        first_step_peak_bytes=first.peak, first_step_start_bytes=first.start,
-        eval_peak_bytes=ev.peak, eval_start_bytes=ev.start,
-        where=steady.where, first_step_where=first.where, eval_where=ev.where,
-        notes=tuple(notes))
+        first_step_peak_bytes=first.peak,
+        first_step_start_bytes=first.start,
+        eval_peak_bytes=ev.peak,
+        eval_start_bytes=ev.start,
+        where=steady.where,
+        first_step_where=first.where,
+        eval_where=ev.where,
+        notes=tuple(notes),
+    )
 
 
-def max_batch_size(config: RunConfig, budget_bytes: int, in_features: int = 784,
-                   num_classes: int = 10, eval_examples: int | None = None,
-                   limit: int = 1 << 24) -> int:
+def max_batch_size(
+    config: RunConfig,
+    budget_bytes: int,
+    in_features: int = 784,
+    num_classes: int = 10,
+    eval_examples: int | None = None,
+    limit: int = 1 << 24,
+) -> int:
     """Largest batch_size whose predicted whole-run peak (first step, steady step,
     evaluation of one chunk -- the chunk follows batch_size unless eval_chunk is set)
     fits `budget_bytes`; 0 if even batch 1 does not fit. The peak grows monotonically
     with the batch (every batch-dependent term is a positive multiple of B), so a
     doubling + bisection search over the closed-form prediction is exact."""
+
     def fits(b: int) -> bool:
         p = predict(config.replace(batch_size=b), in_features, num_classes, eval_examples)
         return p.whole_run_peak_bytes <= budget_bytes

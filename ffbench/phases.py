@@ -6,6 +6,7 @@ measurement; trainers never import or know about trackers.
 
 Phase names used by the trainers: "forward", "backward", "optimizer" (and "eval").
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager

@@ -8,6 +8,7 @@ the figure titled with the question it answers, or no figure and a note saying w
 Ratios (FF over BP) are taken between runs of one group (one results folder on one
 device), never across devices; absolute times are drawn per device.
 """
+
 from __future__ import annotations
 
 import io
@@ -29,8 +30,8 @@ from .measure.tensors import CATEGORIES  # noqa: E402
 from .units import GiB, MiB  # noqa: E402
 
 RC = {
-    "svg.fonttype": "none",      # text stays text (searchable, small); the browser picks the font
-    "svg.hashsalt": "ffbench",   # deterministic ids
+    "svg.fonttype": "none",  # text stays text (searchable, small); the browser picks the font
+    "svg.hashsalt": "ffbench",  # deterministic ids
     "font.family": "sans-serif",
     "figure.dpi": 100,
 }
@@ -38,10 +39,10 @@ RC = {
 
 @dataclass
 class Plot:
-    name: str                      # file stem and HTML anchor
-    question: str                  # the title: the question the figure answers
-    figure: object | None = None   # a matplotlib Figure, None when omitted
-    note: str = ""                 # why omitted, or what the reader should know
+    name: str  # file stem and HTML anchor
+    question: str  # the title: the question the figure answers
+    figure: object | None = None  # a matplotlib Figure, None when omitted
+    note: str = ""  # why omitted, or what the reader should know
 
     def svg(self) -> str:
         """The figure as SVG text (closes the figure)."""
@@ -87,8 +88,7 @@ def _legend_below(g, title: str | None = None) -> None:
         return
     n = len(g.legend.get_texts())
     extra = {"title": title} if title is not None else {}
-    sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(n, 7),
-                    frameon=False, **extra)
+    sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(n, 7), frameon=False, **extra)
 
 
 def _float(df, cols):
@@ -138,10 +138,22 @@ def _memory_facets(df, metrics: dict[str, str], question: str, name: str, note: 
     order = trainer_order(long["trainer"])
     widths = sorted(long["width"].dropna().unique())
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.relplot(data=long, x="depth", y="value", hue="trainer", hue_order=order,
-                        palette=palette(order), style="width" if len(widths) > 1 else None,
-                        row="measure", col="batch_size", kind="line", marker="o",
-                        height=3.0, aspect=1.2, facet_kws={"sharey": "row", "margin_titles": True})
+        g = sns.relplot(
+            data=long,
+            x="depth",
+            y="value",
+            hue="trainer",
+            hue_order=order,
+            palette=palette(order),
+            style="width" if len(widths) > 1 else None,
+            row="measure",
+            col="batch_size",
+            kind="line",
+            marker="o",
+            height=3.0,
+            aspect=1.2,
+            facet_kws={"sharey": "row", "margin_titles": True},
+        )
         g.set_axis_labels("depth (hidden layers)", unit)
         g.set_titles(row_template="{row_name}", col_template="batch {col_name}")
         for ax in g.axes.flat:
@@ -154,6 +166,7 @@ def _memory_facets(df, metrics: dict[str, str], question: str, name: str, note: 
 
 # -- the figures ----------------------------------------------------------------------------
 
+
 def peak_vs_depth(runs, **_) -> Plot:
     question = "How does peak memory grow with depth, for each trainer?"
     df = _ok(runs)
@@ -165,9 +178,14 @@ def peak_vs_depth(runs, **_) -> Plot:
         metrics["cuda_peak_reserved_bytes"] = "CUDA reserved peak"
     elif "rss_rise_bytes" in df.columns and df["rss_rise_bytes"].notna().any():
         metrics["rss_rise_bytes"] = "RSS high-water rise"
-    return _memory_facets(df, metrics, question, "peak_vs_depth",
-                          "Rows: tensor-level peak (exact, all devices) and the allocator (CUDA) "
-                          "or process high-water (CPU) figure where recorded.")
+    return _memory_facets(
+        df,
+        metrics,
+        question,
+        "peak_vs_depth",
+        "Rows: tensor-level peak (exact, all devices) and the allocator (CUDA) "
+        "or process high-water (CPU) figure where recorded.",
+    )
 
 
 def activations_vs_depth(runs, **_) -> Plot:
@@ -175,18 +193,22 @@ def activations_vs_depth(runs, **_) -> Plot:
     df = _ok(runs)
     if df is None or len(df) == 0:
         return Plot("activations_vs_depth", question, None, "no successful measure runs")
-    return _memory_facets(df, {"tensor_saved_activations_bytes": "saved for backward",
-                               "tensor_transient_bytes": "transient"},
-                          question, "activations_vs_depth",
-                          "Saved for backward: the most bytes saved for backward alive at once in "
-                          "the steady step. Transient: step peak minus bytes alive at the step start.")
+    return _memory_facets(
+        df,
+        {"tensor_saved_activations_bytes": "saved for backward", "tensor_transient_bytes": "transient"},
+        question,
+        "activations_vs_depth",
+        "Saved for backward: the most bytes saved for backward alive at once in "
+        "the steady step. Transient: step peak minus bytes alive at the step start.",
+    )
 
 
 def memory_breakdown(runs, **_) -> Plot:
     cfg = chosen_config(runs)
     if cfg is None:
-        return Plot("memory_breakdown", "Where does the memory go at the peak?", None,
-                    "no successful measure runs")
+        return Plot(
+            "memory_breakdown", "Where does the memory go at the peak?", None, "no successful measure runs"
+        )
     w, d, b = cfg
     question = f"Where does the memory go at the peak? (depth {d}, batch {b}, width {w})"
     df = _ok(runs)
@@ -199,15 +221,18 @@ def memory_breakdown(runs, **_) -> Plot:
     table = table / div
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(8, 0.5 * len(table) + 2))
-        table.plot.barh(stacked=True, ax=ax, color=sns.color_palette("Set2", len(CATEGORIES)),
-                        width=0.7)
+        table.plot.barh(stacked=True, ax=ax, color=sns.color_palette("Set2", len(CATEGORIES)), width=0.7)
         ax.invert_yaxis()
         ax.set_xlabel(f"tensor-level bytes alive at the steady step's peak ({unit})")
         ax.set_ylabel("trainer")
         ax.legend(title="category", bbox_to_anchor=(1.01, 1), loc="upper left")
         _title(fig, question)
-    return Plot("memory_breakdown", question, fig,
-                "The largest configuration measured: largest depth, then largest batch at it.")
+    return Plot(
+        "memory_breakdown",
+        question,
+        fig,
+        "The largest configuration measured: largest depth, then largest batch at it.",
+    )
 
 
 def _crossover_edges(ax, below) -> int:
@@ -229,8 +254,9 @@ def ff_bp_memory_ratio(runs, **_) -> Plot:
     question = "Where does FF need less peak memory than BP? (FF / BP peak ratio)"
     pairs = paired(runs, "ff", "bp", "tensor_peak_bytes")
     if len(pairs) == 0:
-        return Plot("ff_bp_memory_ratio", question, None,
-                    "needs ff and bp measured at the same configuration")
+        return Plot(
+            "ff_bp_memory_ratio", question, None, "needs ff and bp measured at the same configuration"
+        )
     panels = list(pairs.groupby(["group", "width"]))
     with sns.axes_style("white"), plt.rc_context(RC):
         fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1.5, 4), squeeze=False)
@@ -239,27 +265,44 @@ def ff_bp_memory_ratio(runs, **_) -> Plot:
             grid = p.pivot_table(index="depth", columns="batch_size", values="ratio")
             with warnings.catch_warnings():  # seaborn 0.13 calls a deprecated Colormap.set_bad
                 warnings.simplefilter("ignore", PendingDeprecationWarning)
-                sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="RdBu_r", center=1.0,
-                            cbar_kws={"label": "FF / BP tensor-level peak"}, linewidths=0.5)
+                sns.heatmap(
+                    grid,
+                    ax=ax,
+                    annot=True,
+                    fmt=".2f",
+                    cmap="RdBu_r",
+                    center=1.0,
+                    cbar_kws={"label": "FF / BP tensor-level peak"},
+                    linewidths=0.5,
+                )
             below = grid.map(lambda r: None if r != r else bool(r < 1)).to_numpy()
             crossings += _crossover_edges(ax, below)
             ax.set_xlabel("batch size (real examples)")
             ax.set_ylabel("depth (hidden layers)")
-            ax.set_title(f"width {int(width)}" + (f"\n{_short(group)}" if len(panels) > 1 else ""),
-                         fontsize=10)
+            ax.set_title(
+                f"width {int(width)}" + (f"\n{_short(group)}" if len(panels) > 1 else ""), fontsize=10
+            )
         _title(fig, question)
-    note = ("Blue: FF below BP (ratio < 1); red: above. Black lines: the crossover (ratio = 1) "
-            "between neighbouring configurations." if crossings else
-            "No crossover (ratio = 1) inside the measured range: "
-            + ("FF is below BP everywhere." if (pairs["ratio"] < 1).all() else
-               "FF is above BP everywhere." if (pairs["ratio"] >= 1).all() else
-               "the cells below 1 are not neighbours of those above."))
+    note = (
+        "Blue: FF below BP (ratio < 1); red: above. Black lines: the crossover (ratio = 1) "
+        "between neighbouring configurations."
+        if crossings
+        else "No crossover (ratio = 1) inside the measured range: "
+        + (
+            "FF is below BP everywhere."
+            if (pairs["ratio"] < 1).all()
+            else "FF is above BP everywhere."
+            if (pairs["ratio"] >= 1).all()
+            else "the cells below 1 are not neighbours of those above."
+        )
+    )
     return Plot("ff_bp_memory_ratio", question, fig, note)
 
 
 def _short(group: str) -> str:
     return str(group).split("|")[0].rstrip("/").split("/")[-1] + (
-        " (" + str(group).split("|")[1] + ")" if "|" in str(group) else "")
+        " (" + str(group).split("|")[1] + ")" if "|" in str(group) else ""
+    )
 
 
 def step_time(runs, **_) -> list[Plot]:
@@ -273,17 +316,30 @@ def step_time(runs, **_) -> list[Plot]:
     plots = []
     for i, dev in enumerate(devices):
         sub = df[df["device_name"].fillna("unknown device") == dev]
-        long = _long(sub.assign(step_ms=sub["step_seconds_median"] * 1000),
-                     {"step_ms": "step time, median (ms)", "examples_per_second":
-                      "throughput (real examples / s)"}, ["trainer", "depth", "batch_size", "width"])
+        long = _long(
+            sub.assign(step_ms=sub["step_seconds_median"] * 1000),
+            {"step_ms": "step time, median (ms)", "examples_per_second": "throughput (real examples / s)"},
+            ["trainer", "depth", "batch_size", "width"],
+        )
         order = trainer_order(long["trainer"])
         q = f"{question} ({dev})" if len(devices) > 1 else question
         with sns.axes_style("whitegrid"), plt.rc_context(RC):
-            g = sns.relplot(data=long, x="depth", y="value", hue="trainer", hue_order=order,
-                            palette=palette(order), row="measure", col="batch_size", kind="line",
-                            marker="o", height=3.0, aspect=1.2,
-                            style="width" if long["width"].nunique() > 1 else None,
-                            facet_kws={"sharey": False, "margin_titles": True})
+            g = sns.relplot(
+                data=long,
+                x="depth",
+                y="value",
+                hue="trainer",
+                hue_order=order,
+                palette=palette(order),
+                row="measure",
+                col="batch_size",
+                kind="line",
+                marker="o",
+                height=3.0,
+                aspect=1.2,
+                style="width" if long["width"].nunique() > 1 else None,
+                facet_kws={"sharey": False, "margin_titles": True},
+            )
             g.set_axis_labels("depth (hidden layers)", "")
             g.set_titles(row_template="{row_name}", col_template="batch {col_name}")
             for ax in g.axes.flat:
@@ -291,8 +347,14 @@ def step_time(runs, **_) -> list[Plot]:
                 ax.set_ylim(bottom=0)
             _title(g.figure, q)
             _legend_below(g)
-        plots.append(Plot("step_time" if i == 0 else f"step_time_{i + 1}", q, g.figure,
-                          f"Measured on {dev}; medians of the timed steps (no tracker attached)."))
+        plots.append(
+            Plot(
+                "step_time" if i == 0 else f"step_time_{i + 1}",
+                q,
+                g.figure,
+                f"Measured on {dev}; medians of the timed steps (no tracker attached).",
+            )
+        )
     return plots
 
 
@@ -300,61 +362,109 @@ def ff_bp_time_ratio(runs, **_) -> Plot:
     question = "How much slower is an FF step than a BP step? (FF / BP step-time ratio)"
     pairs = paired(runs, "ff", "bp", "step_seconds_median")
     if len(pairs) == 0:
-        return Plot("ff_bp_time_ratio", question, None,
-                    "needs step times of ff and bp at the same configuration")
-    pairs = pairs.assign(batch=pairs["batch_size"].astype(int).astype(str),
-                         run=pairs["group"].map(_short))
+        return Plot(
+            "ff_bp_time_ratio", question, None, "needs step times of ff and bp at the same configuration"
+        )
+    pairs = pairs.assign(batch=pairs["batch_size"].astype(int).astype(str), run=pairs["group"].map(_short))
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(7, 4))
-        sns.lineplot(data=pairs, x="depth", y="ratio", hue="batch", marker="o", ax=ax,
-                     style="run" if pairs["run"].nunique() > 1 else None, palette="viridis")
+        sns.lineplot(
+            data=pairs,
+            x="depth",
+            y="ratio",
+            hue="batch",
+            marker="o",
+            ax=ax,
+            style="run" if pairs["run"].nunique() > 1 else None,
+            palette="viridis",
+        )
         ax.axhline(1.0, color="black", lw=1)
         ax.axhline(ARITHMETIC_FLOOR, color="grey", ls="--", lw=1)
-        ax.text(ax.get_xlim()[0], ARITHMETIC_FLOOR, " 4/3: FF's arithmetic floor (MLP)",
-                va="bottom", fontsize=8, color="grey")
+        ax.text(
+            ax.get_xlim()[0],
+            ARITHMETIC_FLOOR,
+            " 4/3: FF's arithmetic floor (MLP)",
+            va="bottom",
+            fontsize=8,
+            color="grey",
+        )
         ax.set_xticks(sorted(pairs["depth"].unique()))
         ax.set_xlabel("depth (hidden layers)")
         ax.set_ylabel("FF / BP median step time")
         ax.set_ylim(bottom=0)
         ax.legend(title="batch size", bbox_to_anchor=(1.01, 1), loc="upper left")
         _title(fig, question)
-    return Plot("ff_bp_time_ratio", question, fig,
-                "Each ratio is taken between runs of one results folder on one device.")
+    return Plot(
+        "ff_bp_time_ratio",
+        question,
+        fig,
+        "Each ratio is taken between runs of one results folder on one device.",
+    )
 
 
 def accuracy(runs, epochs=None, **_) -> Plot:
     question = "How accurate is each trainer after each epoch?"
     if epochs is None or len(epochs) == 0:
-        return Plot("accuracy", question, None,
-                    "no train records (ffbench train --out FILE writes one)")
+        return Plot("accuracy", question, None, "no train records (ffbench train --out FILE writes one)")
     df = epochs.copy()
     df["test accuracy (%)"] = df["test_accuracy"].astype("float64") * 100
-    df["setting"] = (df["dataset"].astype(str) + ", d" + df["depth"].astype(str) + " w"
-                     + df["width"].astype(str) + " b" + df["batch_size"].astype(str))
+    df["setting"] = (
+        df["dataset"].astype(str)
+        + ", d"
+        + df["depth"].astype(str)
+        + " w"
+        + df["width"].astype(str)
+        + " b"
+        + df["batch_size"].astype(str)
+    )
     order = trainer_order(df["trainer"])
     several_seeds = df.groupby(["setting", "trainer"])["seed"].nunique().max() > 1
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.relplot(data=df, x="epoch", y="test accuracy (%)", hue="trainer", hue_order=order,
-                        palette=palette(order), col="setting", col_wrap=min(3, df["setting"].nunique()),
-                        kind="line", marker="o", errorbar="sd" if several_seeds else None,
-                        height=3.2, aspect=1.2)
+        g = sns.relplot(
+            data=df,
+            x="epoch",
+            y="test accuracy (%)",
+            hue="trainer",
+            hue_order=order,
+            palette=palette(order),
+            col="setting",
+            col_wrap=min(3, df["setting"].nunique()),
+            kind="line",
+            marker="o",
+            errorbar="sd" if several_seeds else None,
+            height=3.2,
+            aspect=1.2,
+        )
         g.set_titles(col_template="{col_name}")
         for ax in g.axes.flat:
             ax.set_ylim(0, 100)
         _title(g.figure, question)
         _legend_below(g)
-    return Plot("accuracy", question, g.figure,
-                "Mean over seeds; the band is one standard deviation over seeds." if several_seeds
-                else "One seed per trainer (no spread to show).")
+    return Plot(
+        "accuracy",
+        question,
+        g.figure,
+        "Mean over seeds; the band is one standard deviation over seeds."
+        if several_seeds
+        else "One seed per trainer (no spread to show).",
+    )
 
 
 def measured_vs_analytic(runs, **_) -> Plot:
     question = "Does the analytic memory model predict the measured peak?"
     df = _ok(runs)
-    if df is None or len(df) == 0 or "analytic_peak_bytes" not in df.columns \
-            or df["analytic_peak_bytes"].isna().all():
-        return Plot("measured_vs_analytic", question, None,
-                    "the records carry no analytic prediction (analytic_peak_bytes)")
+    if (
+        df is None
+        or len(df) == 0
+        or "analytic_peak_bytes" not in df.columns
+        or df["analytic_peak_bytes"].isna().all()
+    ):
+        return Plot(
+            "measured_vs_analytic",
+            question,
+            None,
+            "the records carry no analytic prediction (analytic_peak_bytes)",
+        )
     df = _float(df[df["analytic_peak_bytes"].notna()], ["analytic_peak_bytes", "tensor_peak_bytes"])
     div, unit = axis_unit(list(df["tensor_peak_bytes"]) + list(df["analytic_peak_bytes"]))
     df["measured"] = df["tensor_peak_bytes"] / div
@@ -363,15 +473,34 @@ def measured_vs_analytic(runs, **_) -> Plot:
     order = trainer_order(df["trainer"])
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
-        sns.scatterplot(data=df, x="analytic", y="measured", hue="trainer", hue_order=order,
-                        palette=palette(order), ax=a, s=40, legend=False)
+        sns.scatterplot(
+            data=df,
+            x="analytic",
+            y="measured",
+            hue="trainer",
+            hue_order=order,
+            palette=palette(order),
+            ax=a,
+            s=40,
+            legend=False,
+        )
         top = max(df["measured"].max(), df["analytic"].max()) * 1.05
         a.plot([0, top], [0, top], color="black", lw=1, ls="--")
         a.set_xlabel(f"analytic peak ({unit})")
         a.set_ylabel(f"measured tensor-level peak ({unit})")
         a.set_title("each point: one run; dashed: equality", fontsize=10)
-        sns.stripplot(data=df, x="error (%)", y="trainer", hue="trainer", order=order,
-                      hue_order=order, palette=palette(order), ax=b, legend=False, size=6)
+        sns.stripplot(
+            data=df,
+            x="error (%)",
+            y="trainer",
+            hue="trainer",
+            order=order,
+            hue_order=order,
+            palette=palette(order),
+            ax=b,
+            legend=False,
+            size=6,
+        )
         b.axvline(0, color="black", lw=1)
         b.set_xlabel("(analytic - measured) / measured (%)")
         b.set_title("relative error per run", fontsize=10)
@@ -382,11 +511,15 @@ def measured_vs_analytic(runs, **_) -> Plot:
 def timeline(runs, timelines=None, **_) -> Plot:
     base = "How does live memory evolve over one training step?"
     # the largest configuration among the runs that recorded a timeline
-    cfg = chosen_config(runs[runs["run_id"].isin(set(timelines["run_id"]))]) \
-        if timelines is not None and len(timelines) and runs is not None and len(runs) else None
+    cfg = (
+        chosen_config(runs[runs["run_id"].isin(set(timelines["run_id"]))])
+        if timelines is not None and len(timelines) and runs is not None and len(runs)
+        else None
+    )
     if timelines is None or len(timelines) == 0 or cfg is None:
-        return Plot("timeline", base, None,
-                    "no timeline in the records (sweeps record one unless timeline is off)")
+        return Plot(
+            "timeline", base, None, "no timeline in the records (sweeps record one unless timeline is off)"
+        )
     w, d, b = cfg
     t = timelines[(timelines["width"] == w) & (timelines["depth"] == d) & (timelines["batch_size"] == b)]
     if len(t) == 0:
@@ -399,10 +532,23 @@ def timeline(runs, timelines=None, **_) -> Plot:
     question = f"{base} (depth {d}, batch {b}, width {w})"
     order = trainer_order(t["trainer"])
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.relplot(data=t, x="op_index", y="live", hue="trainer", hue_order=order,
-                        palette=palette(order), col="trainer", col_order=order,
-                        col_wrap=min(3, len(order)), kind="line", height=2.8, aspect=1.4,
-                        facet_kws={"sharex": False}, legend=False, drawstyle="steps-post")
+        g = sns.relplot(
+            data=t,
+            x="op_index",
+            y="live",
+            hue="trainer",
+            hue_order=order,
+            palette=palette(order),
+            col="trainer",
+            col_order=order,
+            col_wrap=min(3, len(order)),
+            kind="line",
+            height=2.8,
+            aspect=1.4,
+            facet_kws={"sharex": False},
+            legend=False,
+            drawstyle="steps-post",
+        )
         for ax, trainer in zip(g.axes.flat, order):
             s = t[t["trainer"] == trainer]
             i = s["live"].idxmax()
@@ -413,9 +559,13 @@ def timeline(runs, timelines=None, **_) -> Plot:
         g.set_axis_labels("op index within the step", f"live tensor bytes ({unit})")
         _title(g.figure, question)
         _legend_below(g)
-    return Plot("timeline", question, g.figure,
-                "Sum of live tensor storage after every op of one steady-state step; "
-                "dot: the peak; dotted line: bytes alive at the step start.")
+    return Plot(
+        "timeline",
+        question,
+        g.figure,
+        "Sum of live tensor storage after every op of one steady-state step; "
+        "dot: the peak; dotted line: bytes alive at the step start.",
+    )
 
 
 def eval_vs_train(runs, **_) -> Plot:
@@ -426,24 +576,41 @@ def eval_vs_train(runs, **_) -> Plot:
         return Plot("eval_vs_train", base, None, "no evaluation figures in the records")
     w, d, _b = cfg
     df = df[(df["width"] == w) & (df["depth"] == d) & df["tensor_eval_peak_bytes"].notna()]
-    long = _long(df, {"tensor_peak_bytes": "training step", "tensor_eval_peak_bytes":
-                      "evaluation (one chunk)"}, ["trainer", "batch_size", "eval_chunk"])
+    long = _long(
+        df,
+        {"tensor_peak_bytes": "training step", "tensor_eval_peak_bytes": "evaluation (one chunk)"},
+        ["trainer", "batch_size", "eval_chunk"],
+    )
     div, unit = axis_unit(long["value"])
     long["value"] = long["value"] / div
     order = trainer_order(long["trainer"])
     question = f"{base} (depth {d}, width {w}; chunk = batch unless set)"
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.catplot(data=long, x="trainer", y="value", hue="measure", col="batch_size",
-                        order=order, kind="bar", height=3.4, aspect=1.3, palette="Paired",
-                        errorbar=None)
+        g = sns.catplot(
+            data=long,
+            x="trainer",
+            y="value",
+            hue="measure",
+            col="batch_size",
+            order=order,
+            kind="bar",
+            height=3.4,
+            aspect=1.3,
+            palette="Paired",
+            errorbar=None,
+        )
         g.set_axis_labels("", f"tensor-level peak ({unit})")
         g.set_titles(col_template="batch {col_name}")
         for ax in g.axes.flat:
             ax.tick_params(axis="x", rotation=30)
         _title(g.figure, question)
         _legend_below(g)
-    return Plot("eval_vs_train", question, g.figure,
-                "FF evaluates by trying every label: a chunk of n examples is num_classes x n rows.")
+    return Plot(
+        "eval_vs_train",
+        question,
+        g.figure,
+        "FF evaluates by trying every label: a chunk of n examples is num_classes x n rows.",
+    )
 
 
 def max_batch(runs, maxbatch=None, **_) -> Plot:
@@ -453,13 +620,24 @@ def max_batch(runs, maxbatch=None, **_) -> Plot:
     mb = maxbatch.copy()
     budgets = sorted(mb["budget_bytes"].dropna().unique())
     div, unit = axis_unit(budgets)
-    mb["budget"] = mb["budget_bytes"].map(lambda x: f"budget {x / div:.4g} {unit}, width "
-                                          if x == x else "budget ?, width ") + mb["width"].astype(str)
+    mb["budget"] = mb["budget_bytes"].map(
+        lambda x: f"budget {x / div:.4g} {unit}, width " if x == x else "budget ?, width "
+    ) + mb["width"].astype(str)
     order = trainer_order(mb["trainer"])
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.catplot(data=mb, x="depth", y="max_batch_size", hue="trainer", hue_order=order,
-                        palette=palette(order), col="budget", kind="bar", height=3.6, aspect=1.4,
-                        errorbar=None)
+        g = sns.catplot(
+            data=mb,
+            x="depth",
+            y="max_batch_size",
+            hue="trainer",
+            hue_order=order,
+            palette=palette(order),
+            col="budget",
+            kind="bar",
+            height=3.6,
+            aspect=1.4,
+            errorbar=None,
+        )
         values = mb["max_batch_size"][mb["max_batch_size"] > 0]
         log = len(values) > 0 and values.max() / values.min() > 20
         for ax in g.axes.flat:
@@ -467,18 +645,37 @@ def max_batch(runs, maxbatch=None, **_) -> Plot:
                 ax.set_yscale("log")
             for cont in ax.containers:
                 ax.bar_label(cont, fmt="%d", fontsize=7)
-        g.set_axis_labels("depth (hidden layers)", "largest batch that fits" + (" (log scale)" if log else ""))
+        g.set_axis_labels(
+            "depth (hidden layers)", "largest batch that fits" + (" (log scale)" if log else "")
+        )
         g.set_titles(col_template="{col_name}")
         _title(g.figure, question)
         _legend_below(g)
     capped = mb[mb["capped"] == True]  # noqa: E712
-    return Plot("max_batch", question, g.figure,
-                "Measured (each probe a real run under the budget). "
-                + (f"{len(capped)} search(es) hit the --max-batch cap: the true value is larger."
-                   if len(capped) else ""))
+    return Plot(
+        "max_batch",
+        question,
+        g.figure,
+        "Measured (each probe a real run under the budget). "
+        + (
+            f"{len(capped)} search(es) hit the --max-batch cap: the true value is larger."
+            if len(capped)
+            else ""
+        ),
+    )
 
 
 # Order of the figures in the report. A figure function returns a Plot or a list of Plots.
-FIGURES = [peak_vs_depth, memory_breakdown, ff_bp_memory_ratio, activations_vs_depth,
-           eval_vs_train, step_time, ff_bp_time_ratio, accuracy, measured_vs_analytic,
-           timeline, max_batch]
+FIGURES = [
+    peak_vs_depth,
+    memory_breakdown,
+    ff_bp_memory_ratio,
+    activations_vs_depth,
+    eval_vs_train,
+    step_time,
+    ff_bp_time_ratio,
+    accuracy,
+    measured_vs_analytic,
+    timeline,
+    max_batch,
+]

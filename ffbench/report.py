@@ -18,6 +18,7 @@ Loaders (also usable alone): `load_runs` (`ffbench.results.load` plus `group`,
 `load_timelines` (one row per sample of each measure record's steady-step `timeline`),
 `load_maxbatch` (the rows of `maxbatch.json`).
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,11 +40,13 @@ MAXBATCH_NAME = "maxbatch.json"
 
 # -- reading the inputs ----------------------------------------------------------------------
 
+
 @dataclass
 class Inputs:
     """Every document found under the given paths, read and classified once. `records` are
     documents `ffbench.results` reads (measure and train records, pytest-benchmark JSON)."""
-    records: list[tuple[Path, dict, str]] = field(default_factory=list)   # (file, doc, group)
+
+    records: list[tuple[Path, dict, str]] = field(default_factory=list)  # (file, doc, group)
     maxbatch: list[tuple[Path, dict, str]] = field(default_factory=list)
     folders: list[tuple[Path, dict, dict]] = field(default_factory=list)  # (dir, manifest, env)
     given: list[str] = field(default_factory=list)
@@ -77,21 +80,26 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
         paths = [paths]
     paths = [Path(p) for p in paths]
     if not paths:
-        raise ConfigError("no results given: name results folders, record files or "
-                          "pytest-benchmark JSON files")
+        raise ConfigError(
+            "no results given: name results folders, record files or pytest-benchmark JSON files"
+        )
     inp = Inputs(given=[str(p) for p in paths])
-    files: list[tuple[Path, Path]] = []   # (file, folder it belongs to)
+    files: list[tuple[Path, Path]] = []  # (file, folder it belongs to)
     for p in paths:
         if not p.exists():
             raise ConfigError(f"{p} does not exist")
         if p.is_dir():
             if (p / results.MANIFEST).exists():
                 manifest = results.read_manifest(p)
-                env = results.read_json(p / results.ENVIRONMENT, "environment") \
-                    if (p / results.ENVIRONMENT).exists() else {}
+                env = (
+                    results.read_json(p / results.ENVIRONMENT, "environment")
+                    if (p / results.ENVIRONMENT).exists()
+                    else {}
+                )
                 inp.folders.append((p, manifest, env if isinstance(env, dict) else {}))
-                files.extend((f, p) for f in sorted((p / results.RECORDS).glob("*.json"))
-                             if not f.name.startswith("."))
+                files.extend(
+                    (f, p) for f in sorted((p / results.RECORDS).glob("*.json")) if not f.name.startswith(".")
+                )
                 if (p / MAXBATCH_NAME).exists():
                     files.append((p / MAXBATCH_NAME, p))
             else:
@@ -113,8 +121,10 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
         elif f.name in (results.MANIFEST, results.ENVIRONMENT):
             continue
         else:
-            raise ConfigError(f"{f} is not ffbench results (not a record, a results folder, "
-                              f"maxbatch.json or pytest-benchmark JSON)")
+            raise ConfigError(
+                f"{f} is not ffbench results (not a record, a results folder, "
+                f"maxbatch.json or pytest-benchmark JSON)"
+            )
     return inp
 
 
@@ -134,8 +144,7 @@ def runs_from(inp: Inputs):
         df["in_features"] = df["path"].map(lambda p: extra.get(p, (None, None, None))[2])
         frames.append(df)
     if not frames:
-        return results._frame([], results.ROW_COLUMNS).assign(group=None, num_classes=None,
-                                                                in_features=None)
+        return results._frame([], results.ROW_COLUMNS).assign(group=None, num_classes=None, in_features=None)
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     for c in ("num_classes", "in_features"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
@@ -158,16 +167,42 @@ def epochs_from(inp: Inputs):
         cfg = doc.get("config") or {}
         ds = doc.get("dataset") or {}
         for e in doc.get("epochs") or []:
-            rows.append({"run_id": results.run_id(doc.get("source") or "train", f), "group": group,
-                         "trainer": cfg.get("trainer"), "depth": cfg.get("depth"),
-                         "width": cfg.get("width"), "batch_size": cfg.get("batch_size"),
-                         "lr": cfg.get("lr"), "seed": cfg.get("seed"),
-                         "dataset": ds.get("name") if isinstance(ds, dict) else ds,
-                         "eval_chunk": doc.get("eval_chunk"), "epoch": e.get("epoch"),
-                         "train_loss": e.get("train_loss"), "val_accuracy": e.get("val_accuracy"),
-                         "test_accuracy": e.get("test_accuracy"), "path": str(f)})
-    cols = ["run_id", "group", "trainer", "depth", "width", "batch_size", "lr", "seed", "dataset",
-            "eval_chunk", "epoch", "train_loss", "val_accuracy", "test_accuracy", "path"]
+            rows.append(
+                {
+                    "run_id": results.run_id(doc.get("source") or "train", f),
+                    "group": group,
+                    "trainer": cfg.get("trainer"),
+                    "depth": cfg.get("depth"),
+                    "width": cfg.get("width"),
+                    "batch_size": cfg.get("batch_size"),
+                    "lr": cfg.get("lr"),
+                    "seed": cfg.get("seed"),
+                    "dataset": ds.get("name") if isinstance(ds, dict) else ds,
+                    "eval_chunk": doc.get("eval_chunk"),
+                    "epoch": e.get("epoch"),
+                    "train_loss": e.get("train_loss"),
+                    "val_accuracy": e.get("val_accuracy"),
+                    "test_accuracy": e.get("test_accuracy"),
+                    "path": str(f),
+                }
+            )
+    cols = [
+        "run_id",
+        "group",
+        "trainer",
+        "depth",
+        "width",
+        "batch_size",
+        "lr",
+        "seed",
+        "dataset",
+        "eval_chunk",
+        "epoch",
+        "train_loss",
+        "val_accuracy",
+        "test_accuracy",
+        "path",
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -180,8 +215,7 @@ def load_epochs(paths):
 def timelines_from(inp: Inputs):
     import pandas as pd
 
-    cols = ["run_id", "group", "trainer", "depth", "width", "batch_size", "op_index",
-            "live_bytes", "path"]
+    cols = ["run_id", "group", "trainer", "depth", "width", "batch_size", "op_index", "live_bytes", "path"]
     parts = []
     for f, doc, group in inp.records:
         tl = doc.get("timeline")
@@ -213,16 +247,39 @@ def maxbatch_from(inp: Inputs):
     rows = []
     for f, doc, group in inp.maxbatch:
         for r in doc.get("results") or []:
-            rows.append({"group": group, "trainer": r.get("trainer"), "depth": r.get("depth"),
-                         "width": r.get("width", doc.get("width")),
-                         "budget_bytes": r.get("budget_bytes", doc.get("budget_bytes")),
-                         "criterion": doc.get("criterion"),
-                         "max_batch_size": r.get("max_batch_size"),
-                         "first_failing": r.get("first_failing"), "capped": bool(r.get("capped")),
-                         "probes": len(r.get("probes") or []), "note": r.get("note"), "path": str(f)})
-    return pd.DataFrame(rows, columns=["group", "trainer", "depth", "width", "budget_bytes",
-                                       "criterion", "max_batch_size", "first_failing", "capped",
-                                       "probes", "note", "path"])
+            rows.append(
+                {
+                    "group": group,
+                    "trainer": r.get("trainer"),
+                    "depth": r.get("depth"),
+                    "width": r.get("width", doc.get("width")),
+                    "budget_bytes": r.get("budget_bytes", doc.get("budget_bytes")),
+                    "criterion": doc.get("criterion"),
+                    "max_batch_size": r.get("max_batch_size"),
+                    "first_failing": r.get("first_failing"),
+                    "capped": bool(r.get("capped")),
+                    "probes": len(r.get("probes") or []),
+                    "note": r.get("note"),
+                    "path": str(f),
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "group",
+            "trainer",
+            "depth",
+            "width",
+            "budget_bytes",
+            "criterion",
+            "max_batch_size",
+            "first_failing",
+            "capped",
+            "probes",
+            "note",
+            "path",
+        ],
+    )
 
 
 def load_maxbatch(paths):
@@ -233,9 +290,24 @@ def load_maxbatch(paths):
 
 # -- tables ------------------------------------------------------------------------------------
 
-ENV_KEYS = ("ffbench", "python", "torch", "cuda", "device", "device_name", "cpu_model", "cores",
-            "threads", "threads_requested", "platform", "git_revision", "hostname",
-            "allocator_setting", "isolation", "created")
+ENV_KEYS = (
+    "ffbench",
+    "python",
+    "torch",
+    "cuda",
+    "device",
+    "device_name",
+    "cpu_model",
+    "cores",
+    "threads",
+    "threads_requested",
+    "platform",
+    "git_revision",
+    "hostname",
+    "allocator_setting",
+    "isolation",
+    "created",
+)
 
 
 def _short_group(group: str) -> str:
@@ -273,10 +345,30 @@ def environment_table(inp: Inputs, runs):
     return pd.DataFrame(data)
 
 
-CONFIG_SHOWN = ("trainer", "depth", "width", "batch_size", "epochs", "lr", "optimizer",
-                "optimizer_impl", "dtype", "seed", "threads", "dataset", "eval_chunk",
-                "ff_threshold", "ff_goodness", "ff_norm", "ff_negatives", "ff_eval_layers",
-                "checkpoint_segments", "timing_steps", "memory_limit_bytes", "timeout_seconds")
+CONFIG_SHOWN = (
+    "trainer",
+    "depth",
+    "width",
+    "batch_size",
+    "epochs",
+    "lr",
+    "optimizer",
+    "optimizer_impl",
+    "dtype",
+    "seed",
+    "threads",
+    "dataset",
+    "eval_chunk",
+    "ff_threshold",
+    "ff_goodness",
+    "ff_norm",
+    "ff_negatives",
+    "ff_eval_layers",
+    "checkpoint_segments",
+    "timing_steps",
+    "memory_limit_bytes",
+    "timeout_seconds",
+)
 
 
 def configuration_table(runs):
@@ -301,16 +393,21 @@ def configuration_table(runs):
 
 
 RESULT_COLUMNS = [
-    ("trainer", "trainer", None), ("depth", "depth", None), ("width", "width", None),
-    ("batch_size", "batch", None), ("status", "status", None),
-    ("tensor_peak_bytes", "peak (MiB)", MiB), ("tensor_transient_bytes", "transient (MiB)", MiB),
+    ("trainer", "trainer", None),
+    ("depth", "depth", None),
+    ("width", "width", None),
+    ("batch_size", "batch", None),
+    ("status", "status", None),
+    ("tensor_peak_bytes", "peak (MiB)", MiB),
+    ("tensor_transient_bytes", "transient (MiB)", MiB),
     ("tensor_saved_activations_bytes", "saved for backward (MiB)", MiB),
     ("tensor_eval_peak_bytes", "eval peak (MiB)", MiB),
     ("tensor_whole_run_peak_bytes", "whole-run peak (MiB)", MiB),
     ("analytic_peak_bytes", "analytic peak (MiB)", MiB),
     ("rss_rise_bytes", "RSS rise (MiB)", MiB),
     ("cuda_peak_allocated_bytes", "CUDA peak (MiB)", MiB),
-    ("step_seconds_median", "step (ms)", 1e-3), ("examples_per_second", "examples/s", 1),
+    ("step_seconds_median", "step (ms)", 1e-3),
+    ("examples_per_second", "examples/s", 1),
     ("test_accuracy", "test acc. (%)", 0.01),
 ]
 
@@ -318,8 +415,7 @@ RESULT_COLUMNS = [
 def results_table(runs):
     import pandas as pd
 
-    df = runs.sort_values(["kind", "group", "width", "batch_size", "depth", "trainer"],
-                          na_position="last")
+    df = runs.sort_values(["kind", "group", "width", "batch_size", "depth", "trainer"], na_position="last")
     out = pd.DataFrame(index=df.index)
     if runs["group"].nunique() > 1:
         out["run"] = df["group"].map(_short_group)
@@ -337,12 +433,13 @@ def results_table(runs):
 
 # -- the report --------------------------------------------------------------------------------
 
+
 @dataclass
 class FigureOut:
     name: str
     question: str
     note: str
-    file: Path | None           # the SVG file written, None when the figure was omitted
+    file: Path | None  # the SVG file written, None when the figure was omitted
     svg: str | None = None
 
 
@@ -352,7 +449,7 @@ class Report:
     figures_dir: Path
     figures: list[FigureOut]
     verdicts: list[Verdict]
-    runs: Any                   # the runs table
+    runs: Any  # the runs table
     tables: dict[str, Any]
 
     def figure(self, name: str) -> FigureOut | None:
@@ -397,8 +494,12 @@ def draw_figures(runs, epochs, timelines, maxbatch) -> list:
         try:
             made = fn(runs, epochs=epochs, timelines=timelines, maxbatch=maxbatch)
         except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the report
-            made = plots.Plot(fn.__name__, fn.__name__.replace("_", " "), None,
-                              f"could not be drawn: {type(exc).__name__}: {exc}")
+            made = plots.Plot(
+                fn.__name__,
+                fn.__name__.replace("_", " "),
+                None,
+                f"could not be drawn: {type(exc).__name__}: {exc}",
+            )
         out.extend(made if isinstance(made, list) else [made])
     return out
 
@@ -427,11 +528,14 @@ def build_report(paths, out_html: str | Path, *, title: str | None = None) -> Re
     files_dir = figures_dir_for(out_html)
     for p in plots:
         svg = p.svg() if p.figure is not None else None
-        figures.append(FigureOut(p.name, p.question, p.note,
-                                 files_dir / f"{p.name}.svg" if svg else None, svg))
-    tables = {"environment": environment_table(inp, runs),
-              "configuration": configuration_table(runs),
-              "results": results_table(runs)}
+        figures.append(
+            FigureOut(p.name, p.question, p.note, files_dir / f"{p.name}.svg" if svg else None, svg)
+        )
+    tables = {
+        "environment": environment_table(inp, runs),
+        "configuration": configuration_table(runs),
+        "results": results_table(runs),
+    }
     if len(maxbatch):
         tables["maxbatch"] = maxbatch.drop(columns=["group", "path"])
     text = render_html(title or out_html.stem, inp, runs, verdicts, figures, tables, probes)
@@ -470,24 +574,44 @@ def _e(text: Any) -> str:
 
 
 def _table_html(df, index: bool, cls: str = "data") -> str:
-    return ('<div class="tablewrap">' + df.to_html(index=index, border=0, na_rep="–",
-                                                 escape=True, classes=cls)
-            + "</div>")
+    return (
+        '<div class="tablewrap">'
+        + df.to_html(index=index, border=0, na_rep="–", escape=True, classes=cls)
+        + "</div>"
+    )
 
 
-def render_html(title: str, inp: Inputs, runs, verdicts: list[Verdict], figures: list[FigureOut],
-                tables: dict, probes: int = 0) -> str:
+def render_html(
+    title: str,
+    inp: Inputs,
+    runs,
+    verdicts: list[Verdict],
+    figures: list[FigureOut],
+    tables: dict,
+    probes: int = 0,
+) -> str:
     now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     counts = runs["status"].value_counts(dropna=False).to_dict() if len(runs) else {}
     parts = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>ffbench report: {_e(title)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
+        f"<title>ffbench report: {_e(title)}</title>",
+        f"<style>{CSS}</style>",
+        "</head>",
+        "<body>",
         f"<h1>ffbench report: {_e(title)}</h1>",
         f'<p class="small">Generated {_e(now)} from {_e(", ".join(inp.given))}. {len(runs)} runs ('
-        + ", ".join(f"{_e(k)} {v}" for k, v in counts.items()) + ")"
-        + (f", plus {probes} maxbatch probe records (used for the largest-batch figure and table "
-           "only)" if probes else "") + ". Bytes are measured as bytes; "
+        + ", ".join(f"{_e(k)} {v}" for k, v in counts.items())
+        + ")"
+        + (
+            f", plus {probes} maxbatch probe records (used for the largest-batch figure and table only)"
+            if probes
+            else ""
+        )
+        + ". Bytes are measured as bytes; "
         "axes and tables show MiB (2<sup>20</sup> bytes) or GiB (2<sup>30</sup>). "
         f"Batch convention: {_e(BATCH_CONVENTION)}.</p>",
         '<nav><a href="#claims">Claims</a><a href="#figures">Figures</a>'
@@ -503,24 +627,33 @@ def render_html(title: str, inp: Inputs, runs, verdicts: list[Verdict], figures:
     fig_names = {f.name for f in figures}
     for i, v in enumerate(verdicts, 1):
         cls = v.status.replace(" ", "")
-        fig = (f'<a href="#fig-{_e(v.figure)}">{_e(v.figure)}</a>'
-               if v.figure and v.figure in fig_names else _e(v.figure or "–"))
-        parts.append(f'<tr id="claim-{_e(v.key)}"><td>{i}</td><td>{_e(v.claim)}</td>'
-                     f'<td class="verdict {cls}">{_e(v.verdict)}</td><td>{_e(v.detail)}</td>'
-                     f'<td class="small">{_e(v.test)}</td><td>{_e(v.eval_chunk)}</td>'
-                     f'<td class="small">{_e(v.batch_convention)}</td><td>{fig}</td></tr>')
+        fig = (
+            f'<a href="#fig-{_e(v.figure)}">{_e(v.figure)}</a>'
+            if v.figure and v.figure in fig_names
+            else _e(v.figure or "–")
+        )
+        parts.append(
+            f'<tr id="claim-{_e(v.key)}"><td>{i}</td><td>{_e(v.claim)}</td>'
+            f'<td class="verdict {cls}">{_e(v.verdict)}</td><td>{_e(v.detail)}</td>'
+            f'<td class="small">{_e(v.test)}</td><td>{_e(v.eval_chunk)}</td>'
+            f'<td class="small">{_e(v.batch_convention)}</td><td>{fig}</td></tr>'
+        )
     parts.append("</tbody></table></div>")
     parts.append('<h2 id="figures">Figures</h2>')
     for f in figures:
         if f.svg is None:
-            parts.append(f'<figure id="fig-{_e(f.name)}" class="omitted"><figcaption><b>'
-                         f"{_e(f.question)}</b> Figure omitted: {_e(f.note)}</figcaption></figure>")
+            parts.append(
+                f'<figure id="fig-{_e(f.name)}" class="omitted"><figcaption><b>'
+                f"{_e(f.question)}</b> Figure omitted: {_e(f.note)}</figcaption></figure>"
+            )
             continue
         data = base64.b64encode(f.svg.encode("utf-8")).decode("ascii")
-        parts.append(f'<figure id="fig-{_e(f.name)}"><img alt="{_e(f.question)}" '
-                     f'src="data:image/svg+xml;base64,{data}"><figcaption><b>{_e(f.question)}</b> '
-                     f'{_e(f.note)} <span class="small">(also {_e(f.file.parent.name)}/'
-                     f"{_e(f.file.name)})</span></figcaption></figure>")
+        parts.append(
+            f'<figure id="fig-{_e(f.name)}"><img alt="{_e(f.question)}" '
+            f'src="data:image/svg+xml;base64,{data}"><figcaption><b>{_e(f.question)}</b> '
+            f'{_e(f.note)} <span class="small">(also {_e(f.file.parent.name)}/'
+            f"{_e(f.file.name)})</span></figcaption></figure>"
+        )
     parts.append('<h2 id="environment">Environment</h2>')
     parts.append(_table_html(tables["environment"], index=True))
     parts.append('<h2 id="configuration">Configuration</h2>')
@@ -537,17 +670,23 @@ def render_html(title: str, inp: Inputs, runs, verdicts: list[Verdict], figures:
 
 # -- text ----------------------------------------------------------------------------------------
 
+
 def print_claims(verdicts: list[Verdict], file: TextIO | None = None) -> None:
     """One block per claim: verdict, the numbers, the test, chunk and batch convention."""
     file = file or sys.stdout
     for i, v in enumerate(verdicts, 1):
-        print(f"({i}) {v.claim}: {v.verdict.upper() if v.verdict in ('holds', 'does not hold') else v.verdict}",
-              file=file)
+        print(
+            f"({i}) {v.claim}: {v.verdict.upper() if v.verdict in ('holds', 'does not hold') else v.verdict}",
+            file=file,
+        )
         if v.detail:
             print(f"    numbers: {v.detail}", file=file)
         print(f"    test: {v.test}", file=file)
-        print(f"    evaluation chunk: {v.eval_chunk}; {v.batch_convention}"
-              + (f"; figure: {v.figure}" if v.figure else ""), file=file)
+        print(
+            f"    evaluation chunk: {v.eval_chunk}; {v.batch_convention}"
+            + (f"; figure: {v.figure}" if v.figure else ""),
+            file=file,
+        )
 
 
 def verdicts_json(verdicts: list[Verdict]) -> str:

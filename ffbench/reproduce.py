@@ -20,6 +20,7 @@ Profiles:
 Recipes were chosen on the validation split (see README): FF uses RMS normalisation,
 mean goodness, theta = 8, Adam lr 5e-3, batch 100; BP uses Adam lr 1e-3, batch 100.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -50,36 +51,56 @@ class Profile:
     maxbatch_depths: tuple[int, ...]
     accuracy_runs: tuple[RunConfig, ...]
     seeds: tuple[int, ...]
-    maxbatch_tolerance: float = 0.02   # relative width of the bracket the search stops at
+    maxbatch_tolerance: float = 0.02  # relative width of the bracket the search stops at
     description: str = ""
     extra: dict = field(default_factory=dict)
 
 
-def _runs(depth_ff: int, width_ff: int, depth_bp: int, width_bp: int, epochs_ff: int,
-          epochs_bp: int, frugal: bool) -> tuple[RunConfig, ...]:
-    runs = [RunConfig(trainer="ff", depth=depth_ff, width=width_ff, epochs=epochs_ff, **FF_RECIPE),
-            RunConfig(trainer="bp", depth=depth_bp, width=width_bp, epochs=epochs_bp, **BP_RECIPE)]
+def _runs(
+    depth_ff: int, width_ff: int, depth_bp: int, width_bp: int, epochs_ff: int, epochs_bp: int, frugal: bool
+) -> tuple[RunConfig, ...]:
+    runs = [
+        RunConfig(trainer="ff", depth=depth_ff, width=width_ff, epochs=epochs_ff, **FF_RECIPE),
+        RunConfig(trainer="bp", depth=depth_bp, width=width_bp, epochs=epochs_bp, **BP_RECIPE),
+    ]
     if frugal:  # the fair low-memory baselines (bp-accum / bp-inbackward: same update as bp)
-        runs += [RunConfig(trainer=t, depth=depth_bp, width=width_bp, epochs=epochs_bp, **BP_RECIPE)
-                 for t in ("bp-local", "bp-inbackward", "bp-accum")]
+        runs += [
+            RunConfig(trainer=t, depth=depth_bp, width=width_bp, epochs=epochs_bp, **BP_RECIPE)
+            for t in ("bp-local", "bp-inbackward", "bp-accum")
+        ]
     return tuple(runs)
 
 
 PROFILES = {
     "quick": Profile(
-        name="quick", trainers=TRAINERS, depths=(1, 2, 4, 8), batch_sizes=(64, 1024), width=500,
-        timing_steps=3, maxbatch_budget="256MiB", maxbatch_trainers=("bp", "ff"),
+        name="quick",
+        trainers=TRAINERS,
+        depths=(1, 2, 4, 8),
+        batch_sizes=(64, 1024),
+        width=500,
+        timing_steps=3,
+        maxbatch_budget="256MiB",
+        maxbatch_trainers=("bp", "ff"),
         maxbatch_depths=(2, 8),
         accuracy_runs=_runs(2, 500, 2, 1000, epochs_ff=15, epochs_bp=10, frugal=True),
-        seeds=(0,), maxbatch_tolerance=0.1,
-        description="2 CPU cores, under 20 minutes: memory at width 500, accuracy of 2-layer nets"),
+        seeds=(0,),
+        maxbatch_tolerance=0.1,
+        description="2 CPU cores, under 20 minutes: memory at width 500, accuracy of 2-layer nets",
+    ),
     "full": Profile(
-        name="full", trainers=TRAINERS, depths=(2, 4, 8, 16, 24, 32, 47), batch_sizes=(64, 1024, 5000),
-        width=2000, timing_steps=5, maxbatch_budget="8GiB", maxbatch_trainers=("bp", "ff", "bp-inbackward"),
+        name="full",
+        trainers=TRAINERS,
+        depths=(2, 4, 8, 16, 24, 32, 47),
+        batch_sizes=(64, 1024, 5000),
+        width=2000,
+        timing_steps=5,
+        maxbatch_budget="8GiB",
+        maxbatch_trainers=("bp", "ff", "bp-inbackward"),
         maxbatch_depths=(4, 16, 47),
         accuracy_runs=_runs(4, 2000, 4, 2000, epochs_ff=60, epochs_bp=60, frugal=False),
         seeds=(0, 1, 2),
-        description="the paper's setting (4 x 2000, 60 epochs, 3 seeds) and memory up to 47 layers"),
+        description="the paper's setting (4 x 2000, 60 epochs, 3 seeds) and memory up to 47 layers",
+    ),
 }
 
 
@@ -94,11 +115,11 @@ def estimate_seconds(profile: Profile, seconds_per_gflop: float) -> float:
     flops = 0.0
     for depth in profile.depths:
         for batch in profile.batch_sizes:
-            weights = 784 * profile.width + (depth - 1) * profile.width ** 2
+            weights = 784 * profile.width + (depth - 1) * profile.width**2
             steps = profile.timing_steps + 6
             flops += len(profile.trainers) * steps * 6 * weights * batch * 2
     for cfg in profile.accuracy_runs:
-        weights = 784 * cfg.width + (cfg.depth - 1) * cfg.width ** 2
+        weights = 784 * cfg.width + (cfg.depth - 1) * cfg.width**2
         rows = 2 if cfg.is_ff else 1
         flops += len(profile.seeds) * cfg.epochs * 60000 * (6 * rows + 2 * 10 * cfg.is_ff) * weights
     return flops / 1e9 * seconds_per_gflop
@@ -116,10 +137,18 @@ def measure_cpu_speed() -> float:
     return (time.perf_counter() - t0) / (3 * 2 * 1024 * 2000 * 2000 / 1e9)
 
 
-def reproduce(profile_name: str = "quick", *, device: str = "auto", data_dir: str | None = None,
-              results_root: str | Path = "results", reports_root: str | Path = "reports",
-              yes: bool = False, progress: bool = True, name: str | None = None,
-              echo: Callable[[str], None] = print) -> dict:
+def reproduce(
+    profile_name: str = "quick",
+    *,
+    device: str = "auto",
+    data_dir: str | None = None,
+    results_root: str | Path = "results",
+    reports_root: str | Path = "reports",
+    yes: bool = False,
+    progress: bool = True,
+    name: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
     from .data import load_dataset
     from .device import resolve_device
     from .fit import fit
@@ -135,32 +164,55 @@ def reproduce(profile_name: str = "quick", *, device: str = "auto", data_dir: st
     dev = resolve_device(device)
     if profile.name == "full" and dev.type == "cpu" and not yes:
         hours = estimate_seconds(profile, measure_cpu_speed()) / 3600
-        raise ConfigError(f"the full profile is meant for a GPU; on this CPU it would take about "
-                          f"{hours:.0f} hours (estimated from a matmul timing); add --yes to run it anyway")
+        raise ConfigError(
+            f"the full profile is meant for a GPU; on this CPU it would take about "
+            f"{hours:.0f} hours (estimated from a matmul timing); add --yes to run it anyway"
+        )
     run = name or run_name(profile.name, dev.type)
     out = Path(results_root) / run
     report_path = Path(reports_root) / f"{run}.html"
-    dataset = load_dataset("auto", data_dir=data_dir)   # fails here, before anything is written
+    dataset = load_dataset("auto", data_dir=data_dir)  # fails here, before anything is written
     echo(f"ffbench reproduce --profile {profile.name}: {profile.description}")
-    echo(f"device {dev}; accuracy on {dataset.name} ({dataset.source}); results -> {out}, report -> {report_path}")
+    echo(
+        f"device {dev}; accuracy on {dataset.name} ({dataset.source}); results -> {out}, report -> {report_path}"
+    )
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
     t0 = time.perf_counter()
     plan = plan_sweep(
-        grid_cli={"trainers": ",".join(profile.trainers), "depths": ",".join(map(str, profile.depths)),
-                  "batch_sizes": ",".join(map(str, profile.batch_sizes)), "widths": str(profile.width)},
+        grid_cli={
+            "trainers": ",".join(profile.trainers),
+            "depths": ",".join(map(str, profile.depths)),
+            "batch_sizes": ",".join(map(str, profile.batch_sizes)),
+            "widths": str(profile.width),
+        },
         config_cli={"dataset": "synthetic", "device": device, "threads": 1 if dev.type == "cpu" else None},
-        config_explicit=set(), steps=profile.timing_steps, out=str(out / "sweep"))
+        config_explicit=set(),
+        steps=profile.timing_steps,
+        out=str(out / "sweep"),
+    )
     run_plan(plan, progress=progress, echo=echo)
     timings["memory_sweep"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    base = RunConfig(dataset="synthetic", device=device, width=profile.width, batch_size=1,
-                     threads=1 if dev.type == "cpu" else None)
-    found = run_maxbatch(base, list(profile.maxbatch_trainers), list(profile.maxbatch_depths),
-                         parse_size(profile.maxbatch_budget), out=out / "maxbatch", progress=progress,
-                         tolerance=profile.maxbatch_tolerance, echo=echo)
+    base = RunConfig(
+        dataset="synthetic",
+        device=device,
+        width=profile.width,
+        batch_size=1,
+        threads=1 if dev.type == "cpu" else None,
+    )
+    found = run_maxbatch(
+        base,
+        list(profile.maxbatch_trainers),
+        list(profile.maxbatch_depths),
+        parse_size(profile.maxbatch_budget),
+        out=out / "maxbatch",
+        progress=progress,
+        tolerance=profile.maxbatch_tolerance,
+        echo=echo,
+    )
     echo(table(found))
     timings["maxbatch"] = time.perf_counter() - t0
 
@@ -184,11 +236,18 @@ def reproduce(profile_name: str = "quick", *, device: str = "auto", data_dir: st
     # Each invocation's timings are kept: a resumed run measures only what was missing.
     previous = out / "reproduce.json"
     history = json.loads(previous.read_text()).get("invocations", []) if previous.exists() else []
-    history.append({"finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                    "seconds": timings})
-    summary = {"profile": profile.name, "device": str(dev), "dataset": dataset.describe(),
-               "run": run, "report": str(report_path), "invocations": history,
-               "claims": json.loads(verdicts_json(report.verdicts))}
+    history.append(
+        {"finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "seconds": timings}
+    )
+    summary = {
+        "profile": profile.name,
+        "device": str(dev),
+        "dataset": dataset.describe(),
+        "run": run,
+        "report": str(report_path),
+        "invocations": history,
+        "claims": json.loads(verdicts_json(report.verdicts)),
+    }
     write_json_atomic(out / "reproduce.json", summary)
     text = io.StringIO()
     print_claims(report.verdicts, file=text)

@@ -15,6 +15,7 @@ is documented in docs/results-schema.md.
 Each record *kind* ("measure", "train", ...) is turned into rows by one function
 registered with `register_kind`; a new kind (e.g. pytest-benchmark JSON) is one call.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,6 +73,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 # -- identity of a configuration ------------------------------------------------------
 
+
 def config_hash(config: Any) -> str:
     """Stable 12-hex-digit id of a configuration (a RunConfig or its dict; `extra` ignored)."""
     data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
@@ -89,6 +91,7 @@ def record_name(config: Any) -> str:
 
 # -- the results folder ---------------------------------------------------------------
 
+
 def read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(Path(path).read_text())
@@ -102,12 +105,14 @@ def read_manifest(folder: Path) -> dict:
     """The manifest of an existing results folder; ConfigError if it is not one of ours."""
     manifest = read_json(folder / MANIFEST, "manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ConfigError(f"{folder} is not an ffbench results folder ({MANIFEST} has no "
-                          f"'format': '{FORMAT}')")
+        raise ConfigError(
+            f"{folder} is not an ffbench results folder ({MANIFEST} has no 'format': '{FORMAT}')"
+        )
     version = manifest.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise ConfigError(f"{folder} uses results schema version {version!r}; this ffbench "
-                          f"reads up to {SCHEMA_VERSION}")
+        raise ConfigError(
+            f"{folder} uses results schema version {version!r}; this ffbench reads up to {SCHEMA_VERSION}"
+        )
     return manifest
 
 
@@ -122,8 +127,10 @@ def check_results_folder(folder: Path) -> dict | None:
     if not folder.exists() or not any(folder.iterdir()):
         return None
     if not (folder / MANIFEST).exists():
-        raise ConfigError(f"--out {folder} exists and is not an ffbench results folder "
-                          f"(no {MANIFEST}); choose a new or empty folder")
+        raise ConfigError(
+            f"--out {folder} exists and is not an ffbench results folder "
+            f"(no {MANIFEST}); choose a new or empty folder"
+        )
     manifest = read_manifest(folder)
     records = folder / RECORDS
     if records.exists():
@@ -131,8 +138,10 @@ def check_results_folder(folder: Path) -> dict | None:
             try:
                 data = json.loads(path.read_text())
             except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                raise ConfigError(f"--out {folder}: record {path.name} is corrupt; move it away "
-                                  f"to re-run that configuration") from None
+                raise ConfigError(
+                    f"--out {folder}: record {path.name} is corrupt; move it away "
+                    f"to re-run that configuration"
+                ) from None
             if not isinstance(data, dict) or "config" not in data:
                 raise ConfigError(f"--out {folder}: {path.name} is not an ffbench record")
     return manifest
@@ -159,6 +168,7 @@ def remove_stale_temporaries(folder: Path) -> None:
 
 # -- record kinds -> rows -------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RecordKind:
     """How one kind of JSON document becomes rows.
@@ -166,6 +176,7 @@ class RecordKind:
     rows(document, path) -> list of row dicts (one per run); phases(document, path) ->
     list of phase-row dicts; detect(document) -> True when a document without a "kind"
     key is of this kind (e.g. pytest-benchmark's JSON)."""
+
     name: str
     rows: Callable[[dict, Path], list[dict]]
     phases: Callable[[dict, Path], list[dict]] | None = None
@@ -175,9 +186,13 @@ class RecordKind:
 _KINDS: dict[str, RecordKind] = {}
 
 
-def register_kind(name: str, rows: Callable[[dict, Path], list[dict]], *,
-                  phases: Callable[[dict, Path], list[dict]] | None = None,
-                  detect: Callable[[dict], bool] | None = None) -> None:
+def register_kind(
+    name: str,
+    rows: Callable[[dict, Path], list[dict]],
+    *,
+    phases: Callable[[dict, Path], list[dict]] | None = None,
+    detect: Callable[[dict], bool] | None = None,
+) -> None:
     """Teach `load` a new document kind. Rows should use the column names of ROW_COLUMNS
     (missing ones become NaN); extra keys become extra columns."""
     _KINDS[name] = RecordKind(name, rows, phases, detect)
@@ -196,10 +211,29 @@ def _kind_of(document: Any) -> RecordKind | None:
 
 
 # Columns every table from `load` has, in this order (tests pin this list).
-CONFIG_COLUMNS = ("trainer", "depth", "width", "batch_size", "epochs", "lr", "optimizer",
-                  "optimizer_impl", "device", "dtype", "seed", "threads", "val_size",
-                  "eval_chunk", "ff_threshold", "ff_goodness", "ff_norm", "ff_negatives",
-                  "ff_eval_layers", "checkpoint_segments", "micro_batch")
+CONFIG_COLUMNS = (
+    "trainer",
+    "depth",
+    "width",
+    "batch_size",
+    "epochs",
+    "lr",
+    "optimizer",
+    "optimizer_impl",
+    "device",
+    "dtype",
+    "seed",
+    "threads",
+    "val_size",
+    "eval_chunk",
+    "ff_threshold",
+    "ff_goodness",
+    "ff_norm",
+    "ff_negatives",
+    "ff_eval_layers",
+    "checkpoint_segments",
+    "micro_batch",
+)
 ID_COLUMNS = ("run_id", "config_hash", "kind", "source", "isolated", "status", "error")
 DATA_COLUMNS = ("dataset", "dataset_requested", "synthetic")
 SETTING_COLUMNS = ("memory_limit_bytes", "timing_steps", "timeout_seconds", "worker_seconds")
@@ -209,26 +243,87 @@ METRIC_COLUMNS = tuple(
     [f"{p}_{s}_bytes" for p in TENSOR_PREFIXES for s in ("peak", "start", "transient")]
     + [f"{p}_peak_{c}_bytes" for p in TENSOR_PREFIXES for c in CATEGORIES]
     + [f"{p}_saved_activations_bytes" for p in TENSOR_PREFIXES]
-    + ["tensor_whole_run_peak_bytes", "rss_start_bytes", "rss_peak_bytes", "rss_rise_bytes",
-       "rss_op_sampled_rise_bytes",
-       "cuda_start_allocated_bytes", "cuda_peak_allocated_bytes", "cuda_rise_allocated_bytes",
-       "cuda_peak_reserved_bytes", "cuda_first_step_peak_allocated_bytes",
-       "cuda_eval_peak_allocated_bytes", "cuda_whole_run_peak_allocated_bytes",
-       "step_seconds_median", "step_seconds_min", "step_seconds_median_default_malloc",
-       "malloc_setting_time_ratio", "examples_per_second", "eval_examples", "eval_seconds"]
-    + [f"analytic_{k}_bytes" for k in ("peak", "start", "transient", "first_step_peak", "eval_peak",
-                                        "whole_run_peak")])
-TRAIN_COLUMNS = ("val_accuracy", "test_accuracy", "train_loss", "train_seconds", "wall_seconds",
-                 "parameters", "readout_accuracy")
+    + [
+        "tensor_whole_run_peak_bytes",
+        "rss_start_bytes",
+        "rss_peak_bytes",
+        "rss_rise_bytes",
+        "rss_op_sampled_rise_bytes",
+        "cuda_start_allocated_bytes",
+        "cuda_peak_allocated_bytes",
+        "cuda_rise_allocated_bytes",
+        "cuda_peak_reserved_bytes",
+        "cuda_first_step_peak_allocated_bytes",
+        "cuda_eval_peak_allocated_bytes",
+        "cuda_whole_run_peak_allocated_bytes",
+        "step_seconds_median",
+        "step_seconds_min",
+        "step_seconds_median_default_malloc",
+        "malloc_setting_time_ratio",
+        "examples_per_second",
+        "eval_examples",
+        "eval_seconds",
+    ]
+    + [
+        f"analytic_{k}_bytes"
+        for k in ("peak", "start", "transient", "first_step_peak", "eval_peak", "whole_run_peak")
+    ]
+)
+TRAIN_COLUMNS = (
+    "val_accuracy",
+    "test_accuracy",
+    "train_loss",
+    "train_seconds",
+    "wall_seconds",
+    "parameters",
+    "readout_accuracy",
+)
 LOCATION_COLUMNS = ("path",)
-ROW_COLUMNS = (ID_COLUMNS + CONFIG_COLUMNS + DATA_COLUMNS + SETTING_COLUMNS + METRIC_COLUMNS
-               + TRAIN_COLUMNS + ENV_COLUMNS + LOCATION_COLUMNS)
-PHASE_COLUMNS = ("run_id", "config_hash", "source", "status", "trainer", "depth", "width",
-                 "batch_size", "dataset", "device", "step", "index", "phase", "layer",
-                 "start_bytes", "peak_bytes", "rise_bytes", "path")
+ROW_COLUMNS = (
+    ID_COLUMNS
+    + CONFIG_COLUMNS
+    + DATA_COLUMNS
+    + SETTING_COLUMNS
+    + METRIC_COLUMNS
+    + TRAIN_COLUMNS
+    + ENV_COLUMNS
+    + LOCATION_COLUMNS
+)
+PHASE_COLUMNS = (
+    "run_id",
+    "config_hash",
+    "source",
+    "status",
+    "trainer",
+    "depth",
+    "width",
+    "batch_size",
+    "dataset",
+    "device",
+    "step",
+    "index",
+    "phase",
+    "layer",
+    "start_bytes",
+    "peak_bytes",
+    "rise_bytes",
+    "path",
+)
 _INT_COLUMNS = tuple(c for c in ROW_COLUMNS if c.endswith("_bytes")) + (
-    "depth", "width", "batch_size", "epochs", "seed", "threads", "val_size", "eval_chunk",
-    "checkpoint_segments", "timing_steps", "eval_examples", "cores", "parameters")
+    "depth",
+    "width",
+    "batch_size",
+    "epochs",
+    "seed",
+    "threads",
+    "val_size",
+    "eval_chunk",
+    "checkpoint_segments",
+    "timing_steps",
+    "eval_examples",
+    "cores",
+    "parameters",
+)
 
 
 def run_id(source: str, path: Path, suffix: str = "") -> str:
@@ -246,21 +341,26 @@ def _common(record: dict, path: Path, kind: str, default_source: str, isolated: 
     row: dict[str, Any] = {c: config.get(c) for c in CONFIG_COLUMNS}
     chash = record.get("config_hash") or (config_hash(config) if config else None)
     source = record.get("source") or default_source
-    row.update({
-        "run_id": run_id(source, path),
-        "config_hash": chash, "kind": kind, "source": source,
-        "isolated": bool(record.get("isolated", isolated)),
-        "status": record.get("status", "ok"), "error": record.get("error"),
-        "dataset": dataset.get("name") if isinstance(dataset, dict) else dataset,
-        "dataset_requested": config.get("dataset"),
-        "synthetic": dataset.get("synthetic") if isinstance(dataset, dict) else None,
-        "memory_limit_bytes": settings.get("memory_limit_bytes"),
-        "timing_steps": settings.get("timing_steps"),
-        "timeout_seconds": settings.get("timeout_seconds"),
-        "worker_seconds": (record.get("worker") or {}).get("wall_seconds"),
-        "device": env.get("device", config.get("device")),
-        "path": str(path),
-    })
+    row.update(
+        {
+            "run_id": run_id(source, path),
+            "config_hash": chash,
+            "kind": kind,
+            "source": source,
+            "isolated": bool(record.get("isolated", isolated)),
+            "status": record.get("status", "ok"),
+            "error": record.get("error"),
+            "dataset": dataset.get("name") if isinstance(dataset, dict) else dataset,
+            "dataset_requested": config.get("dataset"),
+            "synthetic": dataset.get("synthetic") if isinstance(dataset, dict) else None,
+            "memory_limit_bytes": settings.get("memory_limit_bytes"),
+            "timing_steps": settings.get("timing_steps"),
+            "timeout_seconds": settings.get("timeout_seconds"),
+            "worker_seconds": (record.get("worker") or {}).get("wall_seconds"),
+            "device": env.get("device", config.get("device")),
+            "path": str(path),
+        }
+    )
     for c in ENV_COLUMNS:
         row[c] = env.get(c)
     return row
@@ -277,11 +377,20 @@ def _measure_phases(record: dict, path: Path) -> list[dict]:
     base = _common(record, path, "measure", "measure", isolated=False)
     rows = []
     for i, p in enumerate(record.get("phases") or []):
-        rows.append({**{c: base.get(c) for c in PHASE_COLUMNS}, "step": "steady", "index": i,
-                     "phase": p.get("name"), "layer": p.get("layer"),
-                     "start_bytes": p.get("start_bytes"), "peak_bytes": p.get("peak_bytes"),
-                     "rise_bytes": (p["peak_bytes"] - p["start_bytes"])
-                     if p.get("peak_bytes") is not None and p.get("start_bytes") is not None else None})
+        rows.append(
+            {
+                **{c: base.get(c) for c in PHASE_COLUMNS},
+                "step": "steady",
+                "index": i,
+                "phase": p.get("name"),
+                "layer": p.get("layer"),
+                "start_bytes": p.get("start_bytes"),
+                "peak_bytes": p.get("peak_bytes"),
+                "rise_bytes": (p["peak_bytes"] - p["start_bytes"])
+                if p.get("peak_bytes") is not None and p.get("start_bytes") is not None
+                else None,
+            }
+        )
     return rows
 
 
@@ -291,13 +400,17 @@ def _train_rows(record: dict, path: Path) -> list[dict]:
     epochs = record.get("epochs") or []
     last = epochs[-1] if epochs else {}
     readout = record.get("readout") or {}
-    row.update({
-        "val_accuracy": record.get("val_accuracy"), "test_accuracy": record.get("test_accuracy"),
-        "train_loss": last.get("train_loss"),
-        "train_seconds": sum(e.get("train_seconds") or 0.0 for e in epochs) if epochs else None,
-        "wall_seconds": record.get("wall_seconds"), "parameters": record.get("parameters"),
-        "readout_accuracy": readout.get("trained") if isinstance(readout, dict) else None,
-    })
+    row.update(
+        {
+            "val_accuracy": record.get("val_accuracy"),
+            "test_accuracy": record.get("test_accuracy"),
+            "train_loss": last.get("train_loss"),
+            "train_seconds": sum(e.get("train_seconds") or 0.0 for e in epochs) if epochs else None,
+            "wall_seconds": record.get("wall_seconds"),
+            "parameters": record.get("parameters"),
+            "readout_accuracy": readout.get("trained") if isinstance(readout, dict) else None,
+        }
+    )
     return [row]
 
 
@@ -341,6 +454,7 @@ register_kind("benchmark", _benchmark_rows, phases=_benchmark_phases, detect=_is
 
 # -- loading ----------------------------------------------------------------------------
 
+
 def _documents(paths: str | Path | Iterable[str | Path]) -> list[tuple[Path, dict, RecordKind]]:
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -382,8 +496,18 @@ def _frame(rows: list[dict], columns: tuple[str, ...]):
     for c in df.columns:
         if c in _INT_COLUMNS or (c.endswith("_bytes") and c not in ("malloc_setting_time_ratio",)):
             df[c] = pd.to_numeric(df[c], errors="coerce").round().astype("Int64")
-    for c in ("val_accuracy", "test_accuracy", "readout_accuracy", "lr", "ff_threshold",
-              "worker_seconds", "timeout_seconds", "train_loss", "train_seconds", "wall_seconds"):
+    for c in (
+        "val_accuracy",
+        "test_accuracy",
+        "readout_accuracy",
+        "lr",
+        "ff_threshold",
+        "worker_seconds",
+        "timeout_seconds",
+        "train_loss",
+        "train_seconds",
+        "wall_seconds",
+    ):
         if c in df.columns:
             df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     for c in df.columns:

@@ -12,6 +12,7 @@ record exists, and a record's file name is a function of its configuration, so a
 configuration can never appear twice. Out-of-memory and timeouts are results (status
 `oom`, `timeout`), not failures of the sweep.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,9 +28,19 @@ from typing import Any, Callable, Iterable, Iterator
 from .config import TRAINERS, RunConfig, expand_grid
 from .errors import ConfigError
 from .executor import Executor, Job, JobResult, LocalExecutor
-from .results import (ENVIRONMENT, FORMAT, MANIFEST, RECORDS, SCHEMA_VERSION, check_results_folder,
-                      config_hash, record_name, remove_stale_temporaries, write_csv_next_to_records,
-                      write_json_atomic)
+from .results import (
+    ENVIRONMENT,
+    FORMAT,
+    MANIFEST,
+    RECORDS,
+    SCHEMA_VERSION,
+    check_results_folder,
+    config_hash,
+    record_name,
+    remove_stale_temporaries,
+    write_csv_next_to_records,
+    write_json_atomic,
+)
 from .units import parse_size
 
 # sweep-file / CLI list keys -> RunConfig field
@@ -40,6 +51,7 @@ SETTING_KEYS = ("steps", "memory_limit", "timeout")
 @dataclass(frozen=True)
 class SweepSettings:
     """How every configuration of a results folder is measured (fixed for the folder)."""
+
     timing_steps: int = 3
     warmup_steps: int = 1
     memory_limit_bytes: int | None = None
@@ -61,14 +73,19 @@ class SweepSettings:
     def harness(self) -> dict:
         """HarnessSettings fields for the worker. Under a memory budget the allocator is set
         up front (VmData must follow live memory), so the default-malloc timing is skipped."""
-        return {"warmup_steps": self.warmup_steps, "timing_steps": self.timing_steps,
-                "timeline": self.timeline, "compare_allocator": self.memory_limit_bytes is None}
+        return {
+            "warmup_steps": self.warmup_steps,
+            "timing_steps": self.timing_steps,
+            "timeline": self.timeline,
+            "compare_allocator": self.memory_limit_bytes is None,
+        }
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 # -- parsing the grid -----------------------------------------------------------------
+
 
 def parse_list(value: Any, key: str) -> list:
     """'bp,ff' / ['bp', 'ff'] / 'bp' -> list; integers for the numeric axes (positive)."""
@@ -85,7 +102,9 @@ def parse_list(value: Any, key: str) -> list:
         out = []
         for item in items:
             text = str(item).strip()
-            number = int(text) if not isinstance(item, (bool, float)) and text.lstrip("+-").isdigit() else None
+            number = (
+                int(text) if not isinstance(item, (bool, float)) and text.lstrip("+-").isdigit() else None
+            )
             if number is None or number <= 0:
                 raise ConfigError(f"{key.replace('_', '-')}: expected positive integers, got {item!r}")
             out.append(number)
@@ -108,12 +127,15 @@ def read_sweep_file(path: str | Path) -> dict:
     try:
         if path.suffix.lower() == ".toml":
             import tomllib
+
             data = tomllib.loads(text)
         else:
             data = json.loads(text)
     except Exception as exc:  # noqa: BLE001 - TOMLDecodeError / JSONDecodeError
-        raise ConfigError(f"sweep file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: "
-                          f"{' '.join(str(exc).split())[:200]}") from None
+        raise ConfigError(
+            f"sweep file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: "
+            f"{' '.join(str(exc).split())[:200]}"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"sweep file {path} must hold a table/object of keys")
     fields = {f.name for f in dataclasses.fields(RunConfig)} - {"extra"}
@@ -125,8 +147,10 @@ def read_sweep_file(path: str | Path) -> dict:
         elif norm in SETTING_KEYS or (norm in fields and norm not in GRID_KEYS.values()):
             out[norm] = value
         else:
-            raise ConfigError(f"sweep file {path}: unknown key {key!r}; use trainers, depths, widths, "
-                              f"batch_sizes, steps, memory_limit, timeout or a configuration field")
+            raise ConfigError(
+                f"sweep file {path}: unknown key {key!r}; use trainers, depths, widths, "
+                f"batch_sizes, steps, memory_limit, timeout or a configuration field"
+            )
     return out
 
 
@@ -147,6 +171,7 @@ def default_out_dir(device_type: str, label: str, *identity: Any, root: str | Pa
 
 
 # -- the results folder ---------------------------------------------------------------
+
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -170,45 +195,77 @@ class ResultsFolder:
 
     # -- opening --------------------------------------------------------------------
     @classmethod
-    def check(cls, path: str | Path, *, command: str, base_config: RunConfig,
-              settings: SweepSettings, environment: dict) -> dict | None:
+    def check(
+        cls,
+        path: str | Path,
+        *,
+        command: str,
+        base_config: RunConfig,
+        settings: SweepSettings,
+        environment: dict,
+    ) -> dict | None:
         """Raise ConfigError if `path` cannot take these results; writes nothing."""
         path = Path(path)
         manifest = check_results_folder(path)
         if manifest is None:
             return None
         if manifest.get("command") != command:
-            raise ConfigError(f"--out {path} holds results of 'ffbench {manifest.get('command')}', "
-                              f"not '{command}'; choose another folder")
+            raise ConfigError(
+                f"--out {path} holds results of 'ffbench {manifest.get('command')}', "
+                f"not '{command}'; choose another folder"
+            )
         if manifest.get("settings") != settings.to_dict():
-            raise ConfigError(f"--out {path} was measured with other settings "
-                              f"({_diff(manifest.get('settings') or {}, settings.to_dict())}); "
-                              f"choose another folder")
+            raise ConfigError(
+                f"--out {path} was measured with other settings "
+                f"({_diff(manifest.get('settings') or {}, settings.to_dict())}); "
+                f"choose another folder"
+            )
         if manifest.get("base_config") != comparable_base(base_config):
-            raise ConfigError(f"--out {path} was measured with another base configuration "
-                              f"({_diff(manifest.get('base_config') or {}, comparable_base(base_config))}); "
-                              f"choose another folder")
+            raise ConfigError(
+                f"--out {path} was measured with another base configuration "
+                f"({_diff(manifest.get('base_config') or {}, comparable_base(base_config))}); "
+                f"choose another folder"
+            )
         try:
             old_env = json.loads((path / ENVIRONMENT).read_text())
         except (OSError, json.JSONDecodeError):
             raise ConfigError(f"--out {path}: {ENVIRONMENT} is missing or corrupt") from None
         for key in ("device_name", "torch", "cuda"):
             if old_env.get(key) != environment.get(key):
-                raise ConfigError(f"--out {path} was measured with {key} {old_env.get(key)!r}, this "
-                                  f"run has {environment.get(key)!r}; choose another folder")
+                raise ConfigError(
+                    f"--out {path} was measured with {key} {old_env.get(key)!r}, this "
+                    f"run has {environment.get(key)!r}; choose another folder"
+                )
         return manifest
 
     @classmethod
-    def open(cls, path: str | Path, *, command: str, grid: dict, base_config: RunConfig,
-             settings: SweepSettings, environment: dict, source: str | None = None) -> "ResultsFolder":
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        command: str,
+        grid: dict,
+        base_config: RunConfig,
+        settings: SweepSettings,
+        environment: dict,
+        source: str | None = None,
+    ) -> "ResultsFolder":
         path = Path(path)
-        manifest = cls.check(path, command=command, base_config=base_config, settings=settings,
-                             environment=environment)
+        manifest = cls.check(
+            path, command=command, base_config=base_config, settings=settings, environment=environment
+        )
         now = _now()
         if manifest is None:
-            manifest = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "command": command,
-                        "created": now, "grids": [], "base_config": comparable_base(base_config),
-                        "settings": settings.to_dict(), "records": RECORDS}
+            manifest = {
+                "format": FORMAT,
+                "schema_version": SCHEMA_VERSION,
+                "command": command,
+                "created": now,
+                "grids": [],
+                "base_config": comparable_base(base_config),
+                "settings": settings.to_dict(),
+                "records": RECORDS,
+            }
             write_json_atomic(path / ENVIRONMENT, {**environment, "created": now})
         if grid not in manifest["grids"]:
             manifest["grids"].append(grid)
@@ -238,8 +295,12 @@ class ResultsFolder:
     def job(self, config: RunConfig) -> Job:
         work = self.path / ".work"
         name = record_name(config)
-        spec = {"config": config.to_dict(), "settings": self.settings.harness(),
-                "memory_limit_bytes": self.settings.memory_limit_bytes, "source": self.source}
+        spec = {
+            "config": config.to_dict(),
+            "settings": self.settings.harness(),
+            "memory_limit_bytes": self.settings.memory_limit_bytes,
+            "source": self.source,
+        }
         return Job(name, spec, work / f"{name}.spec", work / name, self.settings.timeout_seconds)
 
     def finalize(self, result: JobResult) -> dict:
@@ -257,32 +318,52 @@ class ResultsFolder:
             else:
                 record["status"] = "error"
                 last = [ln for ln in result.stderr_tail.strip().splitlines() if ln.strip()]
-                record["error"] = (f"worker exited with status {result.returncode}"
-                                   + (f": {last[-1][:500]}" if last else ""))
+                record["error"] = f"worker exited with status {result.returncode}" + (
+                    f": {last[-1][:500]}" if last else ""
+                )
                 record["worker_output"] = result.stderr_tail
-        record.update({
-            "schema_version": SCHEMA_VERSION,
-            "source": self.source,
-            "isolated": True,
-            "config_hash": config_hash(job.spec["config"]),
-            "settings": self.settings.to_dict(),
-        })
-        record.setdefault("worker", {}).update({
-            "wall_seconds": result.wall_seconds, "returncode": result.returncode,
-            "timed_out": result.timed_out, "executor": "local subprocess"})
+        record.update(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "source": self.source,
+                "isolated": True,
+                "config_hash": config_hash(job.spec["config"]),
+                "settings": self.settings.to_dict(),
+            }
+        )
+        record.setdefault("worker", {}).update(
+            {
+                "wall_seconds": result.wall_seconds,
+                "returncode": result.returncode,
+                "timed_out": result.timed_out,
+                "executor": "local subprocess",
+            }
+        )
         return record
 
-    def run(self, configs: list[RunConfig], *, executor: Executor | None = None,
-            progress: bool = False, retry_errors: bool = False,
-            on_record: Callable[[RunConfig, dict], None] | None = None) -> Iterator[dict]:
+    def run(
+        self,
+        configs: list[RunConfig],
+        *,
+        executor: Executor | None = None,
+        progress: bool = False,
+        retry_errors: bool = False,
+        on_record: Callable[[RunConfig, dict], None] | None = None,
+    ) -> Iterator[dict]:
         """Measure every configuration without a record; yield each record as written."""
         executor = executor or LocalExecutor()
         todo = self.pending(configs, retry_errors)
         by_name = {record_name(c): c for c in todo}
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(configs), initial=len(configs) - len(todo), unit="config",
-                   disable=not progress, dynamic_ncols=True, desc=self.source)
+        bar = tqdm(
+            total=len(configs),
+            initial=len(configs) - len(todo),
+            unit="config",
+            disable=not progress,
+            dynamic_ncols=True,
+            desc=self.source,
+        )
         try:
             jobs = (self.job(c) for c in todo)
             for result in executor.run(jobs):
@@ -312,28 +393,41 @@ def _diff(old: dict, new: dict) -> str:
 
 # -- environment metadata ----------------------------------------------------------------
 
-def environment_metadata(device, dataset_description: dict, base: RunConfig,
-                         settings: SweepSettings) -> dict:
+
+def environment_metadata(device, dataset_description: dict, base: RunConfig, settings: SweepSettings) -> dict:
     import os
 
     from .environment import environment
+
     env = environment(device)
-    env.update({
-        "hostname": platform.node(),
-        "dataset": dataset_description,
-        "seed": base.seed,
-        "threads_requested": base.threads,
-        "threads_note": "torch intra-op threads per worker; null = all cores",
-        "allocator_setting": (
-            "each worker: default glibc malloc for the first timing pass, then "
-            "mallopt(M_MMAP_THRESHOLD=65536) (see record 'allocator_setting')"
-            if settings.memory_limit_bytes is None else
-            "each worker: mallopt(M_MMAP_THRESHOLD=65536) before the memory limit is set"),
-        "environment_variables": {k: os.environ[k] for k in (
-            "MALLOC_MMAP_THRESHOLD_", "MALLOC_ARENA_MAX", "LD_PRELOAD", "PYTORCH_CUDA_ALLOC_CONF",
-            "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES") if k in os.environ},
-        "isolation": "one fresh worker process per configuration (python -m ffbench.worker)",
-    })
+    env.update(
+        {
+            "hostname": platform.node(),
+            "dataset": dataset_description,
+            "seed": base.seed,
+            "threads_requested": base.threads,
+            "threads_note": "torch intra-op threads per worker; null = all cores",
+            "allocator_setting": (
+                "each worker: default glibc malloc for the first timing pass, then "
+                "mallopt(M_MMAP_THRESHOLD=65536) (see record 'allocator_setting')"
+                if settings.memory_limit_bytes is None
+                else "each worker: mallopt(M_MMAP_THRESHOLD=65536) before the memory limit is set"
+            ),
+            "environment_variables": {
+                k: os.environ[k]
+                for k in (
+                    "MALLOC_MMAP_THRESHOLD_",
+                    "MALLOC_ARENA_MAX",
+                    "LD_PRELOAD",
+                    "PYTORCH_CUDA_ALLOC_CONF",
+                    "OMP_NUM_THREADS",
+                    "CUDA_VISIBLE_DEVICES",
+                )
+                if k in os.environ
+            },
+            "isolation": "one fresh worker process per configuration (python -m ffbench.worker)",
+        }
+    )
     return env
 
 
@@ -346,8 +440,7 @@ def status_counts(records: Iterable[dict]) -> dict[str, int]:
 
 # -- planning a sweep from command-line values (validates everything; writes nothing) --------
 
-DEFAULT_GRID = {"trainers": list(TRAINERS), "depths": [2],
-                "widths": [500], "batch_sizes": [100]}
+DEFAULT_GRID = {"trainers": list(TRAINERS), "depths": [2], "widths": [500], "batch_sizes": [100]}
 
 
 @dataclass
@@ -365,10 +458,18 @@ def _setting(name: str, cli: Any, file_value: Any, default: Any) -> Any:
     return cli if cli is not None else (file_value if file_value is not None else default)
 
 
-def plan_sweep(*, grid_cli: dict[str, str | None], config_cli: dict, config_explicit: set[str],
-               sweep_file: str | None = None, steps: int | None = None,
-               memory_limit: str | None = None, timeout: float | None = None,
-               out: str | None = None, out_root: str | Path = "results") -> Plan:
+def plan_sweep(
+    *,
+    grid_cli: dict[str, str | None],
+    config_cli: dict,
+    config_explicit: set[str],
+    sweep_file: str | None = None,
+    steps: int | None = None,
+    memory_limit: str | None = None,
+    timeout: float | None = None,
+    out: str | None = None,
+    out_root: str | Path = "results",
+) -> Plan:
     """Resolve grid, base configuration, settings, device, dataset and the results folder.
 
     Precedence: a command-line value given explicitly > the sweep file > the defaults."""
@@ -403,33 +504,60 @@ def plan_sweep(*, grid_cli: dict[str, str | None], config_cli: dict, config_expl
     settings = SweepSettings(
         timing_steps=raw_steps,
         memory_limit_bytes=None if raw_limit is None else parse_size(raw_limit),
-        timeout_seconds=timeout_value)
+        timeout_seconds=timeout_value,
+    )
     device = resolve_device(base.device)
     dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
     env = environment_metadata(device, dataset.describe(), base, settings)
-    folder = Path(out) if out else default_out_dir(
-        device.type, f"{dataset.name}-sweep", grid, comparable_base(base), settings.to_dict(), root=out_root)
+    folder = (
+        Path(out)
+        if out
+        else default_out_dir(
+            device.type,
+            f"{dataset.name}-sweep",
+            grid,
+            comparable_base(base),
+            settings.to_dict(),
+            root=out_root,
+        )
+    )
     ResultsFolder.check(folder, command="sweep", base_config=base, settings=settings, environment=env)
     return Plan(folder, configs, grid, base, settings, env)
 
 
-def run_plan(plan: Plan, *, executor: Executor | None = None, progress: bool = True,
-             retry_errors: bool = False, echo: Callable[[str], None] = print) -> dict[str, int]:
+def run_plan(
+    plan: Plan,
+    *,
+    executor: Executor | None = None,
+    progress: bool = True,
+    retry_errors: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, int]:
     """Open (create or resume) the folder, measure what is missing, export the CSV."""
-    folder = ResultsFolder.open(plan.out, command=plan.command, grid=plan.grid, base_config=plan.base,
-                                settings=plan.settings, environment=plan.environment)
+    folder = ResultsFolder.open(
+        plan.out,
+        command=plan.command,
+        grid=plan.grid,
+        base_config=plan.base,
+        settings=plan.settings,
+        environment=plan.environment,
+    )
     todo = folder.pending(plan.configs, retry_errors)
     done = len(plan.configs) - len(todo)
-    echo(f"ffbench sweep: {len(plan.configs)} configurations -> {plan.out}"
-         + (f" ({done} already recorded, {len(todo)} to run)" if done else ""))
+    echo(
+        f"ffbench sweep: {len(plan.configs)} configurations -> {plan.out}"
+        + (f" ({done} already recorded, {len(todo)} to run)" if done else "")
+    )
     try:
-        for _ in folder.run(plan.configs, executor=executor, progress=progress,
-                            retry_errors=retry_errors):
+        for _ in folder.run(plan.configs, executor=executor, progress=progress, retry_errors=retry_errors):
             pass
     finally:
         if any((plan.out / RECORDS).glob("*.json")):
             folder.write_csv()
     counts = status_counts(folder.get(c) or {} for c in plan.configs)
-    echo("done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-         + f"; records in {plan.out / RECORDS}, table {plan.out / 'results.csv'}")
+    echo(
+        "done: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        + f"; records in {plan.out / RECORDS}, table {plan.out / 'results.csv'}"
+    )
     return counts

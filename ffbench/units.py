@@ -1,4 +1,5 @@
 """Byte sizes: bytes everywhere inside ffbench; IEC units (powers of 1024) only at the edges."""
+
 from __future__ import annotations
 
 import re
@@ -10,11 +11,20 @@ MiB = 2**20
 GiB = 2**30
 
 _UNITS = {
-    "": 1, "b": 1,
-    "k": KiB, "kib": KiB, "kb": 1000,
-    "m": MiB, "mib": MiB, "mb": 1000**2,
-    "g": GiB, "gib": GiB, "gb": 1000**3,
-    "t": 2**40, "tib": 2**40, "tb": 1000**4,
+    "": 1,
+    "b": 1,
+    "k": KiB,
+    "kib": KiB,
+    "kb": 1000,
+    "m": MiB,
+    "mib": MiB,
+    "mb": 1000**2,
+    "g": GiB,
+    "gib": GiB,
+    "gb": 1000**3,
+    "t": 2**40,
+    "tib": 2**40,
+    "tb": 1000**4,
 }
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$")
 

@@ -22,6 +22,7 @@ reaches the budget; the recorded criterion is the tensor-level peak. On CUDA the
 allocator is capped with `torch.cuda.set_per_process_memory_fraction`, and the criterion
 is the allocator's whole-run peak (`cuda_whole_run_peak_allocated_bytes`).
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,12 @@ def _limit_cpu(budget: int, extra: int) -> dict:
     current = _vm_data_bytes()
     limit = current + budget + extra
     resource.setrlimit(resource.RLIMIT_DATA, (limit, resource.RLIM_INFINITY))
-    return {"mechanism": "RLIMIT_DATA", "vm_data_at_start_bytes": current,
-            "allowance_bytes": extra, "limit_bytes": limit}
+    return {
+        "mechanism": "RLIMIT_DATA",
+        "vm_data_at_start_bytes": current,
+        "allowance_bytes": extra,
+        "limit_bytes": limit,
+    }
 
 
 def _lift_cpu_limit() -> None:
@@ -84,7 +89,8 @@ def _is_oom(exc: BaseException, limited: bool = False) -> bool:
         return True
     text = str(exc)
     return isinstance(exc, RuntimeError) and (
-        "can't allocate memory" in text or "out of memory" in text.lower())
+        "can't allocate memory" in text or "out of memory" in text.lower()
+    )
 
 
 def run_spec(spec: dict) -> dict:
@@ -111,19 +117,26 @@ def run_spec(spec: dict) -> dict:
                 # every allocation of 64 KiB or more its own mmap, unmapped on free: VmData
                 # then follows live memory instead of keeping freed heap (see measure.process)
                 from .measure import set_malloc_mmap_threshold
+
                 set_malloc_mmap_threshold(65536)
                 n = len(data.train_x)
                 # the harness repeats the training set when one batch is larger than it:
                 # part of the data, not of the training footprint
-                repeat = 0 if config.batch_size <= n else \
-                    -(-config.batch_size // n) * n * (data.in_features * 4 + 8)
+                repeat = (
+                    0
+                    if config.batch_size <= n
+                    else -(-config.batch_size // n) * n * (data.in_features * 4 + 8)
+                )
                 enforcement = _limit_cpu(budget, repeat)
             else:
                 total = torch.cuda.get_device_properties(device).total_memory
                 if budget < total:
                     torch.cuda.set_per_process_memory_fraction(budget / total, device)
-                enforcement = {"mechanism": "torch.cuda.set_per_process_memory_fraction",
-                               "fraction": min(1.0, budget / total), "device_total_bytes": total}
+                enforcement = {
+                    "mechanism": "torch.cuda.set_per_process_memory_fraction",
+                    "fraction": min(1.0, budget / total),
+                    "device_total_bytes": total,
+                }
         result = run_one(config, settings, dataset=data)
         _lift_cpu_limit()
         record.update(result)
@@ -146,10 +159,15 @@ def run_spec(spec: dict) -> dict:
         del exc
         if device is not None and device.type == "cuda":
             torch.cuda.empty_cache()
-    record["memory_limit"] = None if budget is None else {
-        "budget_bytes": budget,
-        "criterion": BUDGET_METRIC["cuda" if device is not None and device.type == "cuda" else "cpu"],
-        "enforcement": enforcement}
+    record["memory_limit"] = (
+        None
+        if budget is None
+        else {
+            "budget_bytes": budget,
+            "criterion": BUDGET_METRIC["cuda" if device is not None and device.type == "cuda" else "cpu"],
+            "enforcement": enforcement,
+        }
+    )
     if "environment" not in record and device is not None:
         record["environment"] = environment(device)
     return record

@@ -3,6 +3,7 @@
 The plugin is benchmarks/conftest.py itself: each pytester test copies it into a scratch
 project and runs a tiny benchmark file through it and the real pytest-benchmark plugin.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ pytest_plugins = ["pytester"]
 
 CONFTEST = Path(__file__).resolve().parents[1] / "benchmarks" / "conftest.py"
 
-TINY = '''
+TINY = """
 import pytest
 from ffbench.config import RunConfig
 
@@ -41,7 +42,7 @@ def test_within_budget(step_bench):
 
 def test_no_marker(step_bench):
     step_bench(CONFIG, rounds=2)
-'''
+"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -53,8 +54,18 @@ def _import_lazy_modules() -> None:
     from ffbench.harness import prepare
     from ffbench.measure import StepTimer  # noqa: F401
 
-    run = prepare(RunConfig(trainer="bp", depth=1, width=4, batch_size=2, dataset="synthetic",
-                            device="cpu", threads=1, val_size=0))
+    run = prepare(
+        RunConfig(
+            trainer="bp",
+            depth=1,
+            width=4,
+            batch_size=2,
+            dataset="synthetic",
+            device="cpu",
+            threads=1,
+            val_size=0,
+        )
+    )
     x, y = next(run.batches)
     with run.tensor_tracker(inputs=(x, y)):
         run.trainer.train_step(x, y)
@@ -69,15 +80,20 @@ def bench_project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def test_memory_gate_fails_over_budget_passes_within(bench_project: pytest.Pytester) -> None:
     out = bench_project.path / "bench.json"
-    result = bench_project.runpytest_subprocess("--benchmark-only", f"--benchmark-json={out}", "-p",
-                                     "no:cacheprovider")
+    result = bench_project.runpytest_subprocess(
+        "--benchmark-only", f"--benchmark-json={out}", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=2, failed=1)
     text = result.stdout.str()
     failures = [line for line in text.splitlines() if "exceeds the memory budget" in line]
     assert failures, text
     # names the benchmark, its peak and the budget in MiB
-    assert any("test_over_budget" in line and "tensor-level peak" in line
-               and "memory budget 0.00 MiB (1,024 B)" in line for line in failures), failures
+    assert any(
+        "test_over_budget" in line
+        and "tensor-level peak" in line
+        and "memory budget 0.00 MiB (1,024 B)" in line
+        for line in failures
+    ), failures
     assert not any("test_within_budget" in line for line in failures)
 
     records = {r["benchmark"]["name"]: r for r in load_benchmark_json(out)}
@@ -96,13 +112,16 @@ def test_memory_gate_fails_over_budget_passes_within(bench_project: pytest.Pytes
 
 def test_memory_limit_option(bench_project: pytest.Pytester) -> None:
     # the option covers the unmarked benchmark; markers keep their own budgets
-    result = bench_project.runpytest_subprocess("--benchmark-only", "--ffbench-memory-limit", "1KiB",
-                                     "-p", "no:cacheprovider")
+    result = bench_project.runpytest_subprocess(
+        "--benchmark-only", "--ffbench-memory-limit", "1KiB", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines(["*test_no_marker*exceeds the memory budget 0.00 MiB (1,024 B) "
-                                 "(--ffbench-memory-limit 1KiB)*"])
-    result = bench_project.runpytest_subprocess("--benchmark-only", "--ffbench-memory-limit", "1GiB",
-                                     "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(
+        ["*test_no_marker*exceeds the memory budget 0.00 MiB (1,024 B) (--ffbench-memory-limit 1KiB)*"]
+    )
+    result = bench_project.runpytest_subprocess(
+        "--benchmark-only", "--ffbench-memory-limit", "1GiB", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=2, failed=1)
 
 
@@ -114,25 +133,27 @@ def test_gate_also_works_with_benchmarks_disabled(bench_project: pytest.Pytester
 
 def test_marker_without_a_peak_fails(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST.read_text())
-    pytester.makepyfile(test_plain='''
+    pytester.makepyfile(
+        test_plain="""
 import pytest
 
 @pytest.mark.limit_memory("10MiB")
 def test_records_nothing(benchmark):
     benchmark.pedantic(lambda: None, rounds=1)
-''')
+"""
+    )
     result = pytester.runpytest_subprocess("--benchmark-only", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*recorded no tensor-level peak*"])
 
 
-GRID_FILE = '''
+GRID_FILE = """
 import pytest
 
 @pytest.mark.ffbench_grid("step")
 def test_point(trainer, depth, batch, width):
     pass
-'''
+"""
 
 
 def _collected(pytester: pytest.Pytester, *args: str) -> int:
@@ -140,18 +161,19 @@ def _collected(pytester: pytest.Pytester, *args: str) -> int:
     return sum(1 for line in result.stdout.lines if "::test_point[" in line)
 
 
-def test_grid_default_small_full_by_option_or_env(pytester: pytest.Pytester,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_grid_default_small_full_by_option_or_env(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makeconftest(CONFTEST.read_text())
     pytester.makepyfile(test_grid=GRID_FILE)
     monkeypatch.delenv("FFBENCH_GRID", raising=False)
     default = _collected(pytester)
-    assert default == len(TRAINERS) * 2 * 2          # trainers x depth {2,4} x batch {128,1024}
+    assert default == len(TRAINERS) * 2 * 2  # trainers x depth {2,4} x batch {128,1024}
     full = _collected(pytester, "--ffbench-grid", "full")
     assert full > default
     monkeypatch.setenv("FFBENCH_GRID", "full")
     assert _collected(pytester) == full
-    assert _collected(pytester, "--ffbench-grid", "default") == default   # option wins
+    assert _collected(pytester, "--ffbench-grid", "default") == default  # option wins
     result = pytester.runpytest("--collect-only", "-q")
     result.stdout.fnmatch_lines(["*test_point[[]ff-summed-d2-w2000-b4096[]]*"])
 
@@ -160,12 +182,15 @@ def test_plain_pytest_skips_benchmarks_in_testpaths(pytester: pytest.Pytester) -
     """With testpaths = ["tests", "benchmarks"], plain pytest runs only tests/ and
     `pytest --benchmark-only` runs only the benchmarks."""
     pytester.makeini("[pytest]\ntestpaths = tests benchmarks\n")
-    pytester.makepyfile(**{
-        "benchmarks/conftest": CONFTEST.read_text(),
-        "benchmarks/test_b": ("def test_bench(benchmark):\n"
-                              "    benchmark.pedantic(lambda: 1, rounds=1)\n"),
-        "tests/test_a": "def test_unit():\n    pass\n",
-    })
+    pytester.makepyfile(
+        **{
+            "benchmarks/conftest": CONFTEST.read_text(),
+            "benchmarks/test_b": (
+                "def test_bench(benchmark):\n    benchmark.pedantic(lambda: 1, rounds=1)\n"
+            ),
+            "tests/test_a": "def test_unit():\n    pass\n",
+        }
+    )
     plain = pytester.runpytest("-p", "no:cacheprovider")
     plain.assert_outcomes(passed=1)
     plain.stdout.no_fnmatch_line("*test_b*")
@@ -178,28 +203,58 @@ def test_plain_pytest_skips_benchmarks_in_testpaths(pytester: pytest.Pytester) -
 
 # -- loader, on a hand-written file ------------------------------------------------------
 def _bench(kind: str, **extra) -> dict:
-    info = {"config": {"trainer": "ff", "depth": 2, "width": 500, "batch_size": 128,
-                       "device": "cpu", "threads": 1, "dataset": "mnist"},
-            "dataset": {"name": "mnist"}, "ffbench_kind": kind, "threads": 1,
-            "tensor_peak_bytes": 1000, "tensor_whole_run_peak_bytes": 1200,
-            "rss_rise_bytes": 900, "rss_rise_bytes_per_round": [900, 800],
-            "memory_method": "m", "timed_rounds_tensor_tracker": False, **extra}
-    return {"name": f"test_{kind}[x]", "fullname": f"benchmarks/t.py::test_{kind}[x]",
-            "group": "g", "params": {}, "param": "x", "extra_info": info,
-            "stats": {"min": 0.1, "max": 0.3, "mean": 0.2, "stddev": 0.1, "rounds": 3,
-                      "median": 0.2, "iqr": 0.1, "data": [0.1, 0.2, 0.3]}}
+    info = {
+        "config": {
+            "trainer": "ff",
+            "depth": 2,
+            "width": 500,
+            "batch_size": 128,
+            "device": "cpu",
+            "threads": 1,
+            "dataset": "mnist",
+        },
+        "dataset": {"name": "mnist"},
+        "ffbench_kind": kind,
+        "threads": 1,
+        "tensor_peak_bytes": 1000,
+        "tensor_whole_run_peak_bytes": 1200,
+        "rss_rise_bytes": 900,
+        "rss_rise_bytes_per_round": [900, 800],
+        "memory_method": "m",
+        "timed_rounds_tensor_tracker": False,
+        **extra,
+    }
+    return {
+        "name": f"test_{kind}[x]",
+        "fullname": f"benchmarks/t.py::test_{kind}[x]",
+        "group": "g",
+        "params": {},
+        "param": "x",
+        "extra_info": info,
+        "stats": {
+            "min": 0.1,
+            "max": 0.3,
+            "mean": 0.2,
+            "stddev": 0.1,
+            "rounds": 3,
+            "median": 0.2,
+            "iqr": 0.1,
+            "data": [0.1, 0.2, 0.3],
+        },
+    }
 
 
 def test_load_benchmark_json(tmp_path: Path) -> None:
-    data = {"machine_info": {"torch": "2.x", "ffbench": {"device": "cpu", "threads": 1}},
-            "datetime": "2026-01-01T00:00:00",
-            "benchmarks": [
-                _bench("step"),
-                _bench("accuracy", val_accuracy=0.9, test_accuracy=0.91, epochs=1),
-                _bench("tracker_overhead", untracked_step_seconds=[0.1, 0.1, 0.1],
-                       tracker_overhead_factor=2.0),
-                {"name": "foreign", "extra_info": {}, "stats": {"median": 1.0, "rounds": 1}},
-            ]}
+    data = {
+        "machine_info": {"torch": "2.x", "ffbench": {"device": "cpu", "threads": 1}},
+        "datetime": "2026-01-01T00:00:00",
+        "benchmarks": [
+            _bench("step"),
+            _bench("accuracy", val_accuracy=0.9, test_accuracy=0.91, epochs=1),
+            _bench("tracker_overhead", untracked_step_seconds=[0.1, 0.1, 0.1], tracker_overhead_factor=2.0),
+            {"name": "foreign", "extra_info": {}, "stats": {"median": 1.0, "rounds": 1}},
+        ],
+    }
     path = tmp_path / "b.json"
     path.write_text(json.dumps(data))
     step, acc, over = load_benchmark_json(path)
@@ -207,10 +262,9 @@ def test_load_benchmark_json(tmp_path: Path) -> None:
     for rec in (step, acc, over):
         assert rec["source"] == "benchmark" and rec["isolated"] is False
         assert rec["status"] == "ok"
-        assert rec["config"]["optimizer"] == "adam"          # every RunConfig field filled in
+        assert rec["config"]["optimizer"] == "adam"  # every RunConfig field filled in
         assert rec["environment"]["torch"] == "2.x"
-        assert all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                   for v in rec["metrics"].values())
+        assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rec["metrics"].values())
         assert rec["metrics"]["tensor_peak_bytes"] == 1000
         assert "rss_rise_bytes_per_round" not in rec["metrics"]
     assert step["kind"] == "measure" and step["benchmark"]["kind"] == "step"

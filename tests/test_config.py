@@ -5,12 +5,24 @@ from ffbench.errors import ConfigError
 from ffbench.units import GiB, MiB, format_bytes, parse_size
 
 
-@pytest.mark.parametrize("field,value", [
-    ("depth", 0), ("width", -1), ("batch_size", 0), ("epochs", 0),
-    ("trainer", "sgd-magic"), ("dataset", "imagenet"), ("device", "tpu"),
-    ("optimizer", "lbfgs"), ("dtype", "float8"), ("lr", 0.0), ("ff_eval_layers", "0"),
-    ("ff_eval_layers", "x,y"), ("eval_chunk", 0),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("depth", 0),
+        ("width", -1),
+        ("batch_size", 0),
+        ("epochs", 0),
+        ("trainer", "sgd-magic"),
+        ("dataset", "imagenet"),
+        ("device", "tpu"),
+        ("optimizer", "lbfgs"),
+        ("dtype", "float8"),
+        ("lr", 0.0),
+        ("ff_eval_layers", "0"),
+        ("ff_eval_layers", "x,y"),
+        ("eval_chunk", 0),
+    ],
+)
 def test_invalid_values_raise_config_error(field, value):
     with pytest.raises(ConfigError):
         RunConfig(**{field: value})

@@ -1,4 +1,5 @@
 """Tests for ffbench.data: finding, caching and splitting the datasets (CPU, offline)."""
+
 from __future__ import annotations
 
 import gzip
@@ -15,17 +16,23 @@ from ffbench.errors import ConfigError, DataUnavailableError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MNIST_RAW = SHARED_DATA / "MNIST" / "raw"
-IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 REAL_SYSTEM_DIRS = data.SYSTEM_DATA_DIRS
 
 needs_mnist = pytest.mark.skipif(
     not all((MNIST_RAW / f"{f}.gz").is_file() for f in IDX_FILES),
-    reason=f"MNIST gz files not found in {MNIST_RAW} (the shared read-only test data)")
+    reason=f"MNIST gz files not found in {MNIST_RAW} (the shared read-only test data)",
+)
 needs_fashion = pytest.mark.skipif(
     not all((DEBIAN_FASHION / f"{f}.gz").is_file() for f in IDX_FILES),
-    reason=f"Debian package dataset-fashion-mnist not installed ({DEBIAN_FASHION})")
+    reason=f"Debian package dataset-fashion-mnist not installed ({DEBIAN_FASHION})",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +79,7 @@ def check_partition(ds: Dataset, full_x: torch.Tensor) -> None:
 
 def mnist_train_x(root: Path) -> torch.Tensor:
     import torchvision
+
     raw = torchvision.datasets.MNIST(str(root), train=True, download=False).data
     return raw.reshape(len(raw), -1).float() / 255
 
@@ -182,6 +190,7 @@ def test_auto_falls_back_to_digits_without_downloading(tmp_path, monkeypatch):
 
     def no_download(self):
         raise AssertionError("auto must not download")
+
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", no_download)
     ds = load_dataset("auto", data_dir=tmp_path / "empty", cache_dir=tmp_path / "cache")
     assert ds.name == "digits" and ds.source == "scikit-learn bundled digits"
@@ -219,13 +228,19 @@ def test_fashion_files_are_not_taken_for_mnist(tmp_path):
 
 def test_digits_shapes_range_and_fixed_split():
     ds = load_dataset("digits")
-    assert (len(ds.train_x), len(ds.val_x), len(ds.test_x)) == (1151, 287, 359)  # 1797: 80/20, val capped at 20 %
+    assert (len(ds.train_x), len(ds.val_x), len(ds.test_x)) == (
+        1151,
+        287,
+        359,
+    )  # 1797: 80/20, val capped at 20 %
     assert ds.in_features == 64 and ds.train_x.dtype == torch.float32 and ds.train_y.dtype == torch.int64
     all_x = torch.cat([ds.train_x, ds.val_x, ds.test_x])
     assert all_x.min() == 0 and all_x.max() == 1
     assert set(torch.cat([ds.train_y, ds.val_y, ds.test_y]).tolist()) == set(range(10))
     again = load_dataset("digits", val_size=5000)
-    for a, b in zip((ds.train_x, ds.val_x, ds.test_x, ds.val_y), (again.train_x, again.val_x, again.test_x, again.val_y)):
+    for a, b in zip(
+        (ds.train_x, ds.val_x, ds.test_x, ds.val_y), (again.train_x, again.val_x, again.test_x, again.val_y)
+    ):
         assert torch.equal(a, b)
     assert len(load_dataset("digits", val_size=100).val_x) == 100
 
@@ -253,8 +268,16 @@ def test_describe_and_to():
     ds = load_dataset("synthetic", synthetic_features=8, synthetic_train=50, synthetic_test=10, val_size=5)
     info = ds.describe()
     assert json.loads(json.dumps(info)) == info
-    assert info == {"name": "synthetic", "source": "synthetic (random tensors)", "synthetic": True,
-                    "train_size": 45, "val_size": 5, "test_size": 10, "in_features": 8, "num_classes": 10}
+    assert info == {
+        "name": "synthetic",
+        "source": "synthetic (random tensors)",
+        "synthetic": True,
+        "train_size": 45,
+        "val_size": 5,
+        "test_size": 10,
+        "in_features": 8,
+        "num_classes": 10,
+    }
     moved = ds.to("cpu")
     assert moved is not ds and moved.describe() == info and moved.train_x.device.type == "cpu"
 
@@ -269,9 +292,17 @@ def test_missing_data_without_download_names_searched_places(tmp_path, monkeypat
         load_dataset("mnist", data_dir=tmp_path / "nowhere", cache_dir=tmp_path / "cache", download=False)
     msg = str(info.value)
     assert "\n" not in msg
-    for place in (str(tmp_path / "nowhere"), f"$FFBENCH_DATA={tmp_path / 'env-data'}", "./data",
-                  "/nonexistent/system/mnist", str(tmp_path / "cache"), "download disabled",
-                  "--data-dir", "--dataset digits", "--dataset synthetic"):
+    for place in (
+        str(tmp_path / "nowhere"),
+        f"$FFBENCH_DATA={tmp_path / 'env-data'}",
+        "./data",
+        "/nonexistent/system/mnist",
+        str(tmp_path / "cache"),
+        "download disabled",
+        "--data-dir",
+        "--dataset digits",
+        "--dataset synthetic",
+    ):
         assert place in msg
 
 
@@ -279,12 +310,18 @@ def test_failed_download_becomes_data_unavailable(tmp_path, monkeypatch):
     import torchvision
 
     def offline(self):
-        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://example/, got: no network")
+        raise RuntimeError(
+            "Error downloading train-images-idx3-ubyte.gz:\nTried https://example/, got: no network"
+        )
+
     monkeypatch.setattr(torchvision.datasets.FashionMNIST, "download", offline)
     with pytest.raises(DataUnavailableError) as info:
         load_dataset("fashion-mnist", cache_dir=tmp_path / "cache", download=True)
     msg = str(info.value)
-    assert "\n" not in msg and "download failed (Error downloading train-images-idx3-ubyte.gz: Tried https://example/" in msg
+    assert (
+        "\n" not in msg
+        and "download failed (Error downloading train-images-idx3-ubyte.gz: Tried https://example/" in msg
+    )
 
 
 def test_unknown_name_is_config_error():

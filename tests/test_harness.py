@@ -3,6 +3,7 @@
 Sizes are small (width 256, batch 64) so the suite stays fast; the same assertions at
 B=1024, W=2000 are reported in the closing notes and the reference runs.
 """
+
 import pytest
 
 from ffbench.config import RunConfig
@@ -18,8 +19,16 @@ def synthetic():
 
 
 def measure(synthetic, trainer, depth, width=256, batch=64, **kw):
-    cfg = RunConfig(trainer=trainer, depth=depth, width=width, batch_size=batch,
-                    dataset="synthetic", device="cpu", threads=1, **kw)
+    cfg = RunConfig(
+        trainer=trainer,
+        depth=depth,
+        width=width,
+        batch_size=batch,
+        dataset="synthetic",
+        device="cpu",
+        threads=1,
+        **kw,
+    )
     return run_one(cfg, FAST, dataset=synthetic)
 
 
@@ -38,7 +47,8 @@ def test_record_holds_first_step_steady_eval_and_whole_run_peaks(synthetic):
     m = measure(synthetic, "ff", depth=2)["metrics"]
     assert m["tensor_transient_bytes"] == m["tensor_peak_bytes"] - m["tensor_start_bytes"]
     assert m["tensor_whole_run_peak_bytes"] == max(
-        m["tensor_peak_bytes"], m["tensor_first_step_peak_bytes"], m["tensor_eval_peak_bytes"])
+        m["tensor_peak_bytes"], m["tensor_first_step_peak_bytes"], m["tensor_eval_peak_bytes"]
+    )
     # the first step starts without optimizer state; later steps start with it
     assert m["tensor_first_step_start_bytes"] < m["tensor_start_bytes"]
     categories = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
@@ -46,16 +56,22 @@ def test_record_holds_first_step_steady_eval_and_whole_run_peaks(synthetic):
 
 
 def test_ff_transient_does_not_grow_with_depth_but_summed_and_bp_do(synthetic):
-    transient = {(t, d): measure(synthetic, t, d)["metrics"]["tensor_transient_bytes"]
-                 for t in ("ff", "ff-summed", "bp") for d in (2, 4, 8)}
+    transient = {
+        (t, d): measure(synthetic, t, d)["metrics"]["tensor_transient_bytes"]
+        for t in ("ff", "ff-summed", "bp")
+        for d in (2, 4, 8)
+    }
     assert abs(transient["ff", 8] - transient["ff", 2]) <= 0.01 * transient["ff", 2]
     for t in ("ff-summed", "bp"):
         assert transient[t, 2] < transient[t, 4] < transient[t, 8], t
 
 
 def test_summed_ff_keeps_every_layers_activations(synthetic):
-    saved = {(t, d): measure(synthetic, t, d)["metrics"]["tensor_saved_activations_bytes"]
-             for t in ("ff", "ff-summed") for d in (2, 4, 8)}
+    saved = {
+        (t, d): measure(synthetic, t, d)["metrics"]["tensor_saved_activations_bytes"]
+        for t in ("ff", "ff-summed")
+        for d in (2, 4, 8)
+    }
     # per-layer FF holds one layer's saved tensors whatever the depth...
     assert saved["ff", 2] == saved["ff", 4] == saved["ff", 8] > 0
     # ...summed FF holds all of them: more at depth >= 4, growing by the same bytes per layer
@@ -77,8 +93,9 @@ def test_checkpointing_keeps_less_from_the_forward_pass(synthetic, depth):
     plain = measure(synthetic, "bp", depth)
     ckpt = measure(synthetic, "bp-checkpoint", depth)
     assert forward_residue(ckpt) < forward_residue(plain)
-    assert (ckpt["metrics"]["tensor_saved_activations_bytes"]
-            < plain["metrics"]["tensor_saved_activations_bytes"])
+    assert (
+        ckpt["metrics"]["tensor_saved_activations_bytes"] < plain["metrics"]["tensor_saved_activations_bytes"]
+    )
 
 
 def test_ff_evaluation_memory_grows_with_the_chunk(synthetic):

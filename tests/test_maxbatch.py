@@ -1,4 +1,5 @@
 """maxbatch: the search on its own (exact, monotone oracle) and one real end-to-end run."""
+
 import json
 
 import pytest
@@ -12,6 +13,7 @@ def oracle(limit, calls):
     def fits(b):
         calls.append(b)
         return b <= limit
+
     return fits
 
 
@@ -44,9 +46,29 @@ def test_tolerance_brackets_the_answer():
 
 def test_maxbatch_end_to_end_real_probes(tmp_path, capsys):
     out = tmp_path / "mb"
-    code = main(["maxbatch", "--memory-limit", "1GiB", "--trainers", "bp", "--depths", "1",
-                 "--width", "16", "--dataset", "synthetic", "--device", "cpu", "--threads", "1",
-                 "--max-batch", "32", "--out", str(out)])
+    code = main(
+        [
+            "maxbatch",
+            "--memory-limit",
+            "1GiB",
+            "--trainers",
+            "bp",
+            "--depths",
+            "1",
+            "--width",
+            "16",
+            "--dataset",
+            "synthetic",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--max-batch",
+            "32",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "with 1.00 GiB (depth 1, width 16): bp fits batch >=32" in text
@@ -57,9 +79,33 @@ def test_maxbatch_end_to_end_real_probes(tmp_path, capsys):
     assert max(df.batch_size) == 32 and len(df) == len(summary["results"][0]["probes"])
     # resume: the probes are records, nothing runs again
     before = sorted(p.name for p in (out / "records").iterdir())
-    assert main(["maxbatch", "--memory-limit", "1GiB", "--trainers", "bp", "--depths", "1",
-                 "--width", "16", "--dataset", "synthetic", "--device", "cpu", "--threads", "1",
-                 "--max-batch", "32", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "maxbatch",
+                "--memory-limit",
+                "1GiB",
+                "--trainers",
+                "bp",
+                "--depths",
+                "1",
+                "--width",
+                "16",
+                "--dataset",
+                "synthetic",
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--max-batch",
+                "32",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (out / "records").iterdir()) == before
 
 
@@ -72,6 +118,8 @@ def test_maxbatch_bad_budget_writes_nothing(tmp_path, capsys):
 
 
 def test_table_sentence():
-    r = [MaxBatch("bp", 2, 500, 8 * 2**30, 1000, 1010, False, None, "default start"),
-         MaxBatch("ff", 2, 500, 8 * 2**30, 2000, 2040, False, 1900, "memory_model")]
+    r = [
+        MaxBatch("bp", 2, 500, 8 * 2**30, 1000, 1010, False, None, "default start"),
+        MaxBatch("ff", 2, 500, 8 * 2**30, 2000, 2040, False, 1900, "memory_model"),
+    ]
     assert "with 8.00 GiB (depth 2, width 500): bp fits batch 1000, ff fits batch 2000" in table(r)

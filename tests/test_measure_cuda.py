@@ -1,4 +1,5 @@
 """CudaPeakTracker. Real GPU tests skip cleanly on a CPU-only machine."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,9 +30,9 @@ def test_cpu_device_is_refused():
 @cuda
 def test_rise_is_tensor_size_rounded_to_512():
     dev = torch.device("cuda", torch.cuda.current_device())
-    keep = torch.empty(1000, device=dev)           # alive before: part of start
+    keep = torch.empty(1000, device=dev)  # alive before: part of start
     torch.cuda.synchronize(dev)
-    n = 123_457                                    # 493828 bytes, not a multiple of 512
+    n = 123_457  # 493828 bytes, not a multiple of 512
     with CudaPeakTracker(dev) as t:
         a = torch.empty(n, device=dev)
         del a
@@ -63,12 +64,10 @@ def test_peak_reset_between_trackers():
 def test_agrees_with_tensor_tracker_on_a_step():
     dev = torch.device("cuda", torch.cuda.current_device())
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU(),
-                                torch.nn.Linear(512, 10)).to(dev)
+    model = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU(), torch.nn.Linear(512, 10)).to(dev)
     x = torch.randn(128, 256, device=dev)
-    model(x).sum().backward()                      # warm-up: cuBLAS workspace, grads
-    with CudaPeakTracker(dev) as c, TensorTracker(model.parameters(), inputs=[x],
-                                                  device=dev) as t:
+    model(x).sum().backward()  # warm-up: cuBLAS workspace, grads
+    with CudaPeakTracker(dev) as c, TensorTracker(model.parameters(), inputs=[x], device=dev) as t:
         model(x).sum().backward()
     tensors, allocator = t.result(), c.result()
     # The allocator rounds every block up to a multiple of 512 B, never down, and

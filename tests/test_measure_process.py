@@ -1,4 +1,5 @@
 """ProcessPeakTracker / mallopt / RssSampler. Memory bands, not wall-clock checks."""
+
 from __future__ import annotations
 
 import os
@@ -7,13 +8,19 @@ import sys
 import pytest
 import torch
 
-from ffbench.measure import (ProcessMemory, ProcessPeakTracker, RssSampler,
-                             allocator_setting, set_malloc_mmap_threshold)
+from ffbench.measure import (
+    ProcessMemory,
+    ProcessPeakTracker,
+    RssSampler,
+    allocator_setting,
+    set_malloc_mmap_threshold,
+)
 from ffbench.measure import process as process_mod
 
 MiB = 2**20
-linux_proc = pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"),
-                                reason="needs Linux /proc/self/clear_refs")
+linux_proc = pytest.mark.skipif(
+    not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc/self/clear_refs"
+)
 glibc = pytest.mark.skipif(process_mod._glibc_version() is None, reason="needs glibc")
 
 
@@ -21,7 +28,7 @@ glibc = pytest.mark.skipif(process_mod._glibc_version() is None, reason="needs g
 def test_set_malloc_mmap_threshold_and_setting():
     assert set_malloc_mmap_threshold(65536) is True
     assert "M_MMAP_THRESHOLD=65536 via mallopt" in allocator_setting()
-    assert set_malloc_mmap_threshold(64 * MiB) is False      # above glibc's maximum
+    assert set_malloc_mmap_threshold(64 * MiB) is False  # above glibc's maximum
 
 
 @linux_proc
@@ -29,9 +36,9 @@ def test_set_malloc_mmap_threshold_and_setting():
 def test_rise_of_a_64_mib_tensor_and_reset():
     assert set_malloc_mmap_threshold(65536)
     n = 64 * MiB // 4
-    torch.ones(1024).sum()                   # page in the code paths first
+    torch.ones(1024).sum()  # page in the code paths first
     with ProcessPeakTracker() as t:
-        a = torch.ones(n)                    # written, so resident
+        a = torch.ones(n)  # written, so resident
         del a
     r = t.result()
     assert isinstance(r, ProcessMemory)

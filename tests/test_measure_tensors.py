@@ -1,4 +1,5 @@
 """TensorTracker: byte-exact checks, every expected value computed from the tensors."""
+
 from __future__ import annotations
 
 import gc
@@ -72,7 +73,7 @@ def test_first_step_adam_exact_breakdown():
     # Adam (single-tensor): exp_avg + exp_avg_sq per parameter, plus a scalar `step`.
     assert bd["optimizer_state"] == state_bytes(opt) == 2 * P + 4 * len(params)
     assert bd["inputs"] == nbytes([x, y])
-    assert bd["activations"] == 0          # the graph is freed before opt.step()
+    assert bd["activations"] == 0  # the graph is freed before opt.step()
     # Peak inside Adam's update of the largest weight: sqrt(v) and sqrt(v)/c both live
     # (two temporaries of that weight's size), plus the still-referenced loss.
     w1 = model[0].weight
@@ -86,7 +87,7 @@ def test_first_step_adam_exact_breakdown():
 
 def test_second_step_start_includes_grads_and_state_zero_grad_frees():
     model, opt, x, y = make_mlp()
-    loss = train_step(model, opt, x, y)      # warm-up: grads and Adam state exist now
+    loss = train_step(model, opt, x, y)  # warm-up: grads and Adam state exist now
     del loss
     P = nbytes(model.parameters())
     S = state_bytes(opt)
@@ -110,8 +111,14 @@ def test_forward_only_activations():
     hidden = x.shape[0] * 256 * 4
     # Peak at the ReLU: its input (pre-activation, not saved: ReLU saves its result)
     # and its output (saved for backward) are both alive.
-    assert r.peak_breakdown == {"parameters": P, "gradients": 0, "optimizer_state": 0,
-                                "inputs": x.nbytes, "activations": hidden, "other": hidden}
+    assert r.peak_breakdown == {
+        "parameters": P,
+        "gradients": 0,
+        "optimizer_state": 0,
+        "inputs": x.nbytes,
+        "activations": hidden,
+        "other": hidden,
+    }
     assert r.end_bytes == P + x.nbytes + hidden + out.nbytes
 
 
@@ -129,7 +136,7 @@ def test_empty_raises_peak_exactly_and_free_returns_to_start():
 def test_start_counts_given_tensors_once_and_peak_is_additive():
     N = 1000
     base = torch.zeros(N)
-    with TensorTracker(inputs=[base, base.view(10, 100)]) as t:   # same storage twice
+    with TensorTracker(inputs=[base, base.view(10, 100)]) as t:  # same storage twice
         a = torch.empty(2 * N, dtype=torch.float64)
         b = torch.empty(3 * N, dtype=torch.int8)
         del a
@@ -159,7 +166,7 @@ def test_views_and_inplace_share_storage():
 def test_out_resize_is_followed():
     with TensorTracker() as t:
         out = torch.empty(0)
-        torch.add(torch.ones(10), 1, out=out)   # out grows from 0 to 40 bytes
+        torch.add(torch.ones(10), 1, out=out)  # out grows from 0 to 40 bytes
     r = t.result()
     assert r.peak_bytes == 80 and r.end_bytes == 40
     del out
@@ -178,7 +185,7 @@ def test_preexisting_storage_found_through_view_counts_from_start():
         with TensorTracker(timeline=True) as t:
             with phase("forward", layer=0):
                 e = torch.empty(500)
-                v = z.view(10, 100)         # z predates the tracker and was not passed in
+                v = z.view(10, 100)  # z predates the tracker and was not passed in
                 del e
     r = t.result()
     assert_consistent(r)
@@ -194,11 +201,11 @@ def test_preexisting_storage_found_through_view_counts_from_start():
 def test_phase_peaks_nested_and_per_layer():
     with TensorTracker() as t:
         with phase("forward", layer=0):
-            a = torch.empty(100)                 # 400
+            a = torch.empty(100)  # 400
             with phase("backward", layer=0):
-                b = torch.empty(50)              # 200
+                b = torch.empty(50)  # 200
                 del b
-            c = torch.empty(300)                 # 1200
+            c = torch.empty(300)  # 1200
             del c
         with phase("forward", layer=1):
             d = torch.empty(10)
@@ -226,8 +233,9 @@ def test_module_run_twice_in_one_step():
     r = t.result()
     assert_consistent(r)
     assert r.peak_breakdown["activations"] > 0
-    assert r.end_bytes == r.start_bytes + nbytes(p.grad for p in layer.parameters()) \
-        + nbytes([g_pos, g_neg, loss])
+    assert r.end_bytes == r.start_bytes + nbytes(p.grad for p in layer.parameters()) + nbytes(
+        [g_pos, g_neg, loss]
+    )
 
 
 def test_saved_graph_without_backward_is_freed_and_grads_unchanged():
@@ -235,7 +243,7 @@ def test_saved_graph_without_backward_is_freed_and_grads_unchanged():
     with TensorTracker(inputs=[x]) as t:
         h = x.exp()
         loss = (h * h).sum()
-        del h, loss                      # never backpropagated: must still be freed
+        del h, loss  # never backpropagated: must still be freed
     assert t.result().end_bytes == t.result().start_bytes == x.nbytes
     # Gradients are identical with and without the tracker's saved-tensor hook.
     with TensorTracker(inputs=[x]):
@@ -277,6 +285,7 @@ def test_deterministic():
         train_step(model, opt, x, y)
         r, _ = tracked_step(model, opt, x, y, timeline=True)
         return r
+
     first, second = run(), run()
     assert first == second
 
@@ -285,7 +294,7 @@ def test_device_filter():
     with TensorTracker(device="cpu") as t:
         a = torch.empty(10)
     assert t.result().peak_bytes == 40 and t.result().device == "cpu"
-    for device in ("cuda", "cuda:0"):              # nothing lives there on this run
+    for device in ("cuda", "cuda:0"):  # nothing lives there on this run
         with TensorTracker(device=device) as t:
             b = torch.empty(10)
         assert t.result().peak_bytes == 0 and t.result().device == device
@@ -317,8 +326,9 @@ def test_tracker_off_after_exit():
     assert t.result() == before
 
 
-@pytest.mark.skipif(not os.environ.get("FFBENCH_SLOW_TESTS"),
-                    reason="~2-5 s on 2 cores; set FFBENCH_SLOW_TESTS=1")
+@pytest.mark.skipif(
+    not os.environ.get("FFBENCH_SLOW_TESTS"), reason="~2-5 s on 2 cores; set FFBENCH_SLOW_TESTS=1"
+)
 def test_reference_bp_adam_784_4x2000_b1024():
     """measurement-facts: BP Adam step 784->4x2000->10, B=1024 peaks at 241.05 MiB."""
     torch.manual_seed(0)
@@ -334,6 +344,7 @@ def test_reference_bp_adam_784_4x2000_b1024():
     # plus the previous parameter's (bias 0) `denom`, still referenced by the loop.
     temporaries = 2 * model[2].weight.nbytes + model[0].bias.nbytes
     assert r.peak_breakdown["other"] == temporaries + loss.nbytes
-    assert r.peak_bytes == 4 * P + 4 * len(list(model.parameters())) + nbytes([x, y]) \
-        + temporaries + loss.nbytes
+    assert (
+        r.peak_bytes == 4 * P + 4 * len(list(model.parameters())) + nbytes([x, y]) + temporaries + loss.nbytes
+    )
     assert round(r.peak_bytes / 2**20, 2) == 241.05

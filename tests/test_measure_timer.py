@@ -1,4 +1,5 @@
 """StepTimer and set_threads. Time checks are lower bounds only (shared machine)."""
+
 from __future__ import annotations
 
 import time

@@ -9,6 +9,7 @@ Held-out configurations (never used while deriving the model) are tested separat
 Measurement as in `harness.run_one`: first step untracked (it allocates Adam's state),
 then one step under the tracker. Run with `-s` to see the error summary.
 """
+
 from __future__ import annotations
 
 import gc
@@ -43,13 +44,17 @@ _DATA: dict[tuple[int, int], object] = {}
 def dataset(in_features: int = 784, n_test: int = 512):
     key = (in_features, n_test)
     if key not in _DATA:
-        _DATA[key] = load_dataset("synthetic", val_size=0, synthetic_features=in_features,
-                                  synthetic_train=1024, synthetic_test=n_test)
+        _DATA[key] = load_dataset(
+            "synthetic",
+            val_size=0,
+            synthetic_features=in_features,
+            synthetic_train=1024,
+            synthetic_test=n_test,
+        )
     return _DATA[key]
 
 
-def measure(config: RunConfig, in_features: int = 784, first_tracked: bool = False,
-            evaluate: bool = False):
+def measure(config: RunConfig, in_features: int = 784, first_tracked: bool = False, evaluate: bool = False):
     """(first-step result or None, steady-step result, eval result or None)."""
     data = dataset(in_features, max(512, config.chunk))
     run = prepare(config, dataset=data)
@@ -69,8 +74,8 @@ def measure(config: RunConfig, in_features: int = 784, first_tracked: bool = Fal
     steady = step(True)
     ev = None
     if evaluate:
-        ex = data.test_x[:config.chunk].to(run.device, run.trainer.dtype, copy=True)
-        ey = data.test_y[:config.chunk].to(run.device, copy=True)
+        ex = data.test_x[: config.chunk].to(run.device, run.trainer.dtype, copy=True)
+        ey = data.test_y[: config.chunk].to(run.device, copy=True)
         gc.collect()
         with run.tensor_tracker(inputs=(ex, ey)) as tracker:
             run.trainer.predict(ex)
@@ -90,14 +95,20 @@ def check_steady(pred: MemoryPrediction, steady, label: str, group: str) -> None
     assert abs(pred.transient_bytes - steady.transient_bytes) <= TOL * steady.peak_bytes
     assert sum(pred.breakdown.values()) == pred.peak_bytes
     for cat, meas in steady.peak_breakdown.items():
-        assert abs(pred.breakdown[cat] - meas) <= TOL * steady.peak_bytes, (cat, pred.breakdown, steady.peak_breakdown)
+        assert abs(pred.breakdown[cat] - meas) <= TOL * steady.peak_bytes, (
+            cat,
+            pred.breakdown,
+            steady.peak_breakdown,
+        )
 
 
-@pytest.mark.parametrize("trainer,depth,batch,width", GRID,
-                         ids=[f"{t}-d{d}-b{b}-w{w}" for t, d, b, w in GRID])
+@pytest.mark.parametrize(
+    "trainer,depth,batch,width", GRID, ids=[f"{t}-d{d}-b{b}-w{w}" for t, d, b, w in GRID]
+)
 def test_grid_steady_step(trainer, depth, batch, width):
-    cfg = RunConfig(trainer=trainer, depth=depth, batch_size=batch, width=width,
-                    dataset="synthetic", threads=1)
+    cfg = RunConfig(
+        trainer=trainer, depth=depth, batch_size=batch, width=width, dataset="synthetic", threads=1
+    )
     _, steady, _ = measure(cfg)
     check_steady(predict(cfg), steady, cfg.short_name(), f"grid:{trainer}")
 
@@ -108,8 +119,15 @@ ACCUM16 = [(2, 1024, 256), (8, 1024, 256), (4, 1024, 2000), (1, 64, 2000)]
 
 @pytest.mark.parametrize("depth,batch,width", ACCUM16, ids=[f"d{d}-b{b}-w{w}" for d, b, w in ACCUM16])
 def test_grid_accum_micro16(depth, batch, width):
-    cfg = RunConfig(trainer="bp-accum", depth=depth, batch_size=batch, width=width,
-                    micro_batch=batch // 16, dataset="synthetic", threads=1)
+    cfg = RunConfig(
+        trainer="bp-accum",
+        depth=depth,
+        batch_size=batch,
+        width=width,
+        micro_batch=batch // 16,
+        dataset="synthetic",
+        threads=1,
+    )
     _, steady, _ = measure(cfg)
     check_steady(predict(cfg), steady, f"{cfg.short_name()}-m{cfg.micro}", "grid:bp-accum/16")
 
@@ -120,18 +138,23 @@ SMALL = [(t, d) for t in TRAINERS for d in (1, 4)]
 
 @pytest.mark.parametrize("trainer,depth", SMALL, ids=[f"{t}-d{d}" for t, d in SMALL])
 def test_first_step_and_eval(trainer, depth):
-    cfg = RunConfig(trainer=trainer, depth=depth, batch_size=200, width=300,
-                    dataset="synthetic", threads=1)
+    cfg = RunConfig(trainer=trainer, depth=depth, batch_size=200, width=300, dataset="synthetic", threads=1)
     first, steady, ev = measure(cfg, first_tracked=True, evaluate=True)
     pred = predict(cfg)
     assert rel(pred.first_step_peak_bytes, first.peak_bytes) <= TOL
     assert rel(pred.first_step_start_bytes, first.start_bytes) <= TOL
     assert rel(pred.eval_peak_bytes, ev.peak_bytes) <= TOL
     assert rel(pred.eval_start_bytes, ev.start_bytes) <= TOL
-    ERRORS.setdefault("first-step", []).append((cfg.short_name(), rel(pred.first_step_peak_bytes, first.peak_bytes),
-                                                pred.first_step_peak_bytes - first.peak_bytes))
-    ERRORS.setdefault("eval", []).append((cfg.short_name(), rel(pred.eval_peak_bytes, ev.peak_bytes),
-                                          pred.eval_peak_bytes - ev.peak_bytes))
+    ERRORS.setdefault("first-step", []).append(
+        (
+            cfg.short_name(),
+            rel(pred.first_step_peak_bytes, first.peak_bytes),
+            pred.first_step_peak_bytes - first.peak_bytes,
+        )
+    )
+    ERRORS.setdefault("eval", []).append(
+        (cfg.short_name(), rel(pred.eval_peak_bytes, ev.peak_bytes), pred.eval_peak_bytes - ev.peak_bytes)
+    )
 
 
 # Held out: shapes and options the model was not developed against.
@@ -170,8 +193,7 @@ HELD_OUT = [
 ]
 
 
-@pytest.mark.parametrize("spec", HELD_OUT, ids=[
-    "-".join(f"{k}={v}" for k, v in s.items()) for s in HELD_OUT])
+@pytest.mark.parametrize("spec", HELD_OUT, ids=["-".join(f"{k}={v}" for k, v in s.items()) for s in HELD_OUT])
 def test_held_out(spec):
     spec = dict(spec)
     in_features = spec.pop("in_features", 784)
@@ -201,7 +223,7 @@ def test_bp_optimizer_peak_closed_form():
     cfg = RunConfig(trainer="bp", depth=4, width=2000, batch_size=1024)
     P = 784 * 2000 + 2000 + 3 * (2000 * 2000 + 2000) + 2000 * 10 + 10
     start = 4 * P + 2 * 4 * P + 4 * 10 + 4 * 1024 * 784 + 8 * 1024
-    peak = start + 4 * P + 4 * 2 * 2000 * 2000 + 4 * 2000 + 4   # + loss scalar
+    peak = start + 4 * P + 4 * 2 * 2000 * 2000 + 4 * 2000 + 4  # + loss scalar
     pred = predict(cfg)
     assert pred.start_bytes == start
     assert pred.peak_bytes == peak
@@ -217,7 +239,9 @@ def test_frugal_bp_closed_forms():
         # accumulation keeps every gradient until the step: the optimizer peak is bp's
         # (bp's 4-byte loss scalar is bp-accum's 4-byte float32 `total`)
         for m in (64, 16):
-            assert predict(base.replace(trainer="bp-accum", depth=d, micro_batch=m)).peak_bytes == bp.peak_bytes
+            assert (
+                predict(base.replace(trainer="bp-accum", depth=d, micro_batch=m)).peak_bytes == bp.peak_bytes
+            )
         # stepping in backward removes gradients but keeps activations alive: the saving
         # is less than one full set of gradients
         inb = predict(base.replace(trainer="bp-inbackward", depth=d))
@@ -230,7 +254,7 @@ def test_frugal_bp_closed_forms():
 @pytest.mark.parametrize("trainer", TRAINERS)
 def test_max_batch_size(trainer):
     cfg = RunConfig(trainer=trainer, depth=4, width=1000)
-    budget = 256 * 2 ** 20
+    budget = 256 * 2**20
     b = max_batch_size(cfg, budget)
     assert b > 0
     assert predict(cfg.replace(batch_size=b)).whole_run_peak_bytes <= budget
@@ -243,5 +267,7 @@ def test_zz_report():
     for group, errs in sorted(ERRORS.items()):
         worst = max(errs, key=lambda e: e[1])
         off = max(abs(e[2]) for e in errs)
-        print(f"\n{group:22s} n={len(errs):3d} worst {worst[1] * 100:.4f} % ({worst[0]}), "
-              f"largest difference {off} bytes")
+        print(
+            f"\n{group:22s} n={len(errs):3d} worst {worst[1] * 100:.4f} % ({worst[0]}), "
+            f"largest difference {off} bytes"
+        )

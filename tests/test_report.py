@@ -3,6 +3,7 @@
 process to keep the test fast), a real `ffbench maxbatch` through the CLI, and real
 `fit` records on the bundled digits. Checks the content, not the look: figures inline,
 claims recomputed from the tables, no external resource, bad input writes nothing."""
+
 from __future__ import annotations
 
 import base64
@@ -33,9 +34,19 @@ from ffbench.worker import run_spec
 TRAINERS = ["bp", "bp-checkpoint", "ff", "ff-summed", "bp-inbackward", "bp-local"]
 GRID = {"trainers": TRAINERS, "depths": [1, 2, 3], "batch_sizes": [8, 64], "widths": [32]}
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-ALL_FIGURES = ["peak_vs_depth", "memory_breakdown", "ff_bp_memory_ratio", "activations_vs_depth",
-               "eval_vs_train", "step_time", "ff_bp_time_ratio", "accuracy",
-               "measured_vs_analytic", "timeline", "max_batch"]
+ALL_FIGURES = [
+    "peak_vs_depth",
+    "memory_breakdown",
+    "ff_bp_memory_ratio",
+    "activations_vs_depth",
+    "eval_vs_train",
+    "step_time",
+    "ff_bp_time_ratio",
+    "accuracy",
+    "measured_vs_analytic",
+    "timeline",
+    "max_batch",
+]
 
 
 class InProcessExecutor:
@@ -59,15 +70,23 @@ class InProcessExecutor:
 
 def make_sweep(out: Path, grid: dict, **base_fields) -> Path:
     """A real results folder: every configuration of `grid` measured (tiny, synthetic, CPU)."""
-    base = RunConfig(trainer=grid["trainers"][0], depth=grid["depths"][0],
-                     width=grid["widths"][0], batch_size=grid["batch_sizes"][0],
-                     dataset="synthetic", device="cpu", threads=1, **base_fields)
+    base = RunConfig(
+        trainer=grid["trainers"][0],
+        depth=grid["depths"][0],
+        width=grid["widths"][0],
+        batch_size=grid["batch_sizes"][0],
+        dataset="synthetic",
+        device="cpu",
+        threads=1,
+        **base_fields,
+    )
     settings = SweepSettings(timing_steps=1, warmup_steps=0)
     data = load_dataset("synthetic", val_size=base.val_size)
     env = environment_metadata(resolve_device("cpu"), data.describe(), base, settings)
     env["isolation"] = "in-process (test): ffbench.worker.run_spec per configuration"
-    folder = ResultsFolder.open(out, command="sweep", grid=grid, base_config=base,
-                                settings=settings, environment=env)
+    folder = ResultsFolder.open(
+        out, command="sweep", grid=grid, base_config=base, settings=settings, environment=env
+    )
     records = list(folder.run(grid_configs(base, grid), executor=InProcessExecutor()))
     assert all(r["status"] == "ok" for r in records), [r.get("error") for r in records]
     folder.write_csv()
@@ -79,8 +98,19 @@ def make_train_records(out: Path, seeds=(0,)) -> list[Path]:
     paths = []
     for trainer in ("ff", "bp"):
         for seed in seeds:
-            cfg = RunConfig(trainer=trainer, depth=1, width=32, batch_size=64, epochs=2, lr=0.01,
-                            dataset="digits", device="cpu", threads=1, val_size=100, seed=seed)
+            cfg = RunConfig(
+                trainer=trainer,
+                depth=1,
+                width=32,
+                batch_size=64,
+                epochs=2,
+                lr=0.01,
+                dataset="digits",
+                device="cpu",
+                threads=1,
+                val_size=100,
+                seed=seed,
+            )
             record = fit(cfg, data, progress=False, echo=lambda s: None)
             path = out / f"train-{trainer}-s{seed}.json"
             results.write_json_atomic(path, record)
@@ -94,17 +124,62 @@ def made(tmp_path_factory):
     env = {**os.environ, "FFBENCH_CACHE": str(root / "cache")}  # never the user's ~/.cache
     # a real maxbatch search (worker processes under a real budget) runs beside the sweep
     maxbatch = subprocess.Popen(
-        [sys.executable, "-m", "ffbench", "maxbatch", "--memory-limit", "256MiB", "--trainers",
-         "bp,ff", "--depths", "1", "--width", "16", "--dataset", "synthetic", "--threads", "1",
-         "--max-batch", "64", "--tolerance", "0.5", "--out", str(root / "maxbatch"), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "ffbench",
+            "maxbatch",
+            "--memory-limit",
+            "256MiB",
+            "--trainers",
+            "bp,ff",
+            "--depths",
+            "1",
+            "--width",
+            "16",
+            "--dataset",
+            "synthetic",
+            "--threads",
+            "1",
+            "--max-batch",
+            "64",
+            "--tolerance",
+            "0.5",
+            "--out",
+            str(root / "maxbatch"),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     # and two real pytest-benchmark runs of the benchmarks/ suite, written as JSON
     bench_json = root / "bench.json"
     bench = subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(BENCHMARKS / "test_steps.py"), "--benchmark-only",
-         "-q", "-p", "no:cacheprovider", "--ffbench-rounds", "1", "--ffbench-grid", "default",
-         "-k", "test_train_step and b128 and (bp-d2 or ff-d2)", f"--benchmark-json={bench_json}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=root, env=env)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(BENCHMARKS / "test_steps.py"),
+            "--benchmark-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--ffbench-rounds",
+            "1",
+            "--ffbench-grid",
+            "default",
+            "-k",
+            "test_train_step and b128 and (bp-d2 or ff-d2)",
+            f"--benchmark-json={bench_json}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=root,
+        env=env,
+    )
     try:
         sweep = make_sweep(root / "sweep", GRID)
         train = make_train_records(root, seeds=(0, 1))
@@ -119,14 +194,24 @@ def made(tmp_path_factory):
     assert bench.returncode == 0 and bench_json.exists(), bench_output
     out = root / "reports" / "tiny.html"
     report = build_report([sweep, *train, root / "maxbatch"], out)
-    return {"root": root, "sweep": sweep, "train": train, "maxbatch": root / "maxbatch",
-            "bench": bench_json, "report": report, "html": out.read_text()}
+    return {
+        "root": root,
+        "sweep": sweep,
+        "train": train,
+        "maxbatch": root / "maxbatch",
+        "bench": bench_json,
+        "report": report,
+        "html": out.read_text(),
+    }
 
 
 def _inline_svgs(html: str) -> dict[str, str]:
     out = {}
-    for m in re.finditer(r'<figure id="fig-([\w-]+)"><img alt="[^"]*" '
-                         r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html):
+    for m in re.finditer(
+        r'<figure id="fig-([\w-]+)"><img alt="[^"]*" '
+        r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"',
+        html,
+    ):
         out[m.group(1)] = base64.b64decode(m.group(2)).decode("utf-8")
     return out
 
@@ -143,8 +228,10 @@ def test_every_figure_is_inline_and_written_as_a_file(made):
         svg = svgs[fig.name]
         assert svg.lstrip().startswith("<?xml") and "<svg" in svg
         # titled with its question (matplotlib keeps text as text: svg.fonttype none)
-        assert fig.question.split("(")[0].strip().replace("'", "&#x27;") in svg \
+        assert (
+            fig.question.split("(")[0].strip().replace("'", "&#x27;") in svg
             or fig.question.split("(")[0].strip() in svg
+        )
         assert fig.file == report.figures_dir / f"{fig.name}.svg"
         assert fig.file.read_text() == svg
     assert report.figures_dir == made["root"] / "reports" / "tiny_files"
@@ -176,8 +263,13 @@ def test_claim_1_matches_the_table(made):
         assert len(v) == 3
         v = v[v.index >= MIN_DEPTH]  # depth 1 lacks the width -> width layer (claim docstring)
         flat[f"w32 b{batch}"] = (v.max() - v.min()) / v.min() <= FLAT_TOLERANCE
-    expected = ("holds" if all(flat.values()) else "does not hold" if not any(flat.values())
-                else "holds only where " + "; ".join(k for k, ok in flat.items() if ok))
+    expected = (
+        "holds"
+        if all(flat.values())
+        else "does not hold"
+        if not any(flat.values())
+        else "holds only where " + "; ".join(k for k, ok in flat.items() if ok)
+    )
     v = _verdict(made["report"], "ff_activation_memory_flat_in_depth")
     assert v.verdict == expected
     assert set(v.numbers["series"]) == set(flat)
@@ -187,13 +279,16 @@ def test_claim_1_matches_the_table(made):
 def test_claim_2_lists_where_ff_is_below_bp(made):
     df = results.load(made["sweep"])
     ok = df[df["status"] == "ok"].set_index(["trainer", "depth", "batch_size"])["tensor_peak_bytes"]
-    below = [f"w32 d{d} b{b}" for b in GRID["batch_sizes"] for d in GRID["depths"]
-             if ok[("ff", d, b)] < ok[("bp", d, b)]]
+    below = [
+        f"w32 d{d} b{b}"
+        for b in GRID["batch_sizes"]
+        for d in GRID["depths"]
+        if ok[("ff", d, b)] < ok[("bp", d, b)]
+    ]
     v = _verdict(made["report"], "ff_less_peak_than_bp")
     assert sorted(v.numbers["ff_less"]) == sorted(below)
     n = len(GRID["batch_sizes"]) * len(GRID["depths"])
-    expected = ("holds" if len(below) == n else "does not hold" if not below
-                else "holds only where ")
+    expected = "holds" if len(below) == n else "does not hold" if not below else "holds only where "
     assert v.verdict.startswith(expected)
     for config in below:
         assert config in v.verdict
@@ -206,7 +301,8 @@ def test_claim_5_time_ratio_is_taken_within_one_run(made):
     for b in GRID["batch_sizes"]:
         for d in GRID["depths"]:
             assert v.numbers["ratio_ff_over_bp"][f"w32 d{d} b{b}"] == pytest.approx(
-                t[("ff", d, b)] / t[("bp", d, b)])
+                t[("ff", d, b)] / t[("bp", d, b)]
+            )
 
 
 def test_every_claim_has_a_verdict_test_figure_chunk_and_convention(made):
@@ -260,8 +356,9 @@ def test_absent_analytic_columns_omit_the_figure_with_a_note(made, tmp_path):
     """Records without analytic_* metrics (a plain folder of record files)."""
     loose = tmp_path / "loose"
     loose.mkdir()
-    for src in sorted((made["sweep"] / "records").glob("ff*-d[12]-*b8-*.json")) + \
-            sorted((made["sweep"] / "records").glob("bp-d[12]-*b8-*.json")):
+    for src in sorted((made["sweep"] / "records").glob("ff*-d[12]-*b8-*.json")) + sorted(
+        (made["sweep"] / "records").glob("bp-d[12]-*b8-*.json")
+    ):
         doc = results.read_json(src, "record")
         doc["metrics"] = {k: v for k, v in doc["metrics"].items() if not k.startswith("analytic_")}
         doc.pop("timeline", None)
@@ -284,8 +381,9 @@ def test_cli_report_writes_and_prints(made, tmp_path, capsys):
     assert (tmp_path / "r" / "acc_files" / "accuracy.svg").exists()
 
 
-@pytest.mark.parametrize("kind", ["missing", "not-json", "foreign-json", "empty-folder",
-                                  "empty-results-folder", "not-html"])
+@pytest.mark.parametrize(
+    "kind", ["missing", "not-json", "foreign-json", "empty-folder", "empty-results-folder", "not-html"]
+)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(made, tmp_path, capsys, kind):
     inputs = tmp_path / "in"
     inputs.mkdir()

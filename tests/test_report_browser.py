@@ -8,6 +8,7 @@ itself and inline data, and a screenshot can be taken.
 Under CI (`CI` set) a missing browser, driver or selenium FAILS this test; elsewhere it
 skips. .ci/run installs `chromium chromium-driver`; selenium is in the `test` extra.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,21 +23,32 @@ from test_report import InProcessExecutor, make_sweep, make_train_records  # noq
 
 from ffbench.report import build_report  # noqa: E402
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--disable-dev-shm-usage", "--window-size=1300,1000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1300,1000",
+]
 
 
 def _missing(what: str) -> None:
     if os.environ.get("CI"):
-        pytest.fail(f"{what} is required under CI (.ci/run installs chromium chromium-driver; "
-                    f"selenium comes with the 'test' extra)")
+        pytest.fail(
+            f"{what} is required under CI (.ci/run installs chromium chromium-driver; "
+            f"selenium comes with the 'test' extra)"
+        )
     pytest.skip(f"{what} not installed (apt-get install chromium chromium-driver; pip install selenium)")
 
 
 def _browser() -> tuple[str, str]:
-    binary = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
-                   if shutil.which(n)), None)
+    binary = next(
+        (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+    )
     driver = shutil.which("chromedriver")
     if binary is None:
         _missing("chromium")
@@ -70,8 +82,10 @@ def driver(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
-    sweep = make_sweep(root / "sweep", {"trainers": ["bp", "ff", "ff-summed"], "depths": [1, 2],
-                                        "batch_sizes": [8, 32], "widths": [16]})
+    sweep = make_sweep(
+        root / "sweep",
+        {"trainers": ["bp", "ff", "ff-summed"], "depths": [1, 2], "batch_sizes": [8, 32], "widths": [16]},
+    )
     train = make_train_records(root)
     return build_report([sweep, *train], root / "reports" / "browser.html")
 
@@ -85,7 +99,8 @@ def test_report_renders_without_console_errors(driver, report, tmp_path):
     assert driver.title.startswith("ffbench report")
     drawn = [f for f in report.figures if f.file is not None]
     state = driver.execute_script(
-        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt]);")
+        "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt]);"
+    )
     assert len(state) == len(drawn) >= 8
     for complete, width, alt in state:
         assert complete and width > 0, f"figure not rendered: {alt}"
@@ -101,8 +116,7 @@ def test_report_renders_without_console_errors(driver, report, tmp_path):
     page = [u for u in urls if not u.startswith(("chrome:", "chrome-extension:", "about:"))]
     assert page and all(u.startswith(("file://", "data:")) for u in page), page
     shot = tmp_path / "report.png"
-    driver.set_window_size(1300, min(20000, driver.execute_script(
-        "return document.body.scrollHeight") + 50))
+    driver.set_window_size(1300, min(20000, driver.execute_script("return document.body.scrollHeight") + 50))
     assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     if os.environ.get("FFBENCH_SCREENSHOT"):
         shutil.copy(shot, os.environ["FFBENCH_SCREENSHOT"])

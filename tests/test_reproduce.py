@@ -1,4 +1,5 @@
 """`ffbench reproduce` end to end on a tiny profile (real sweep, search, training, report)."""
+
 import json
 
 import pytest
@@ -20,18 +21,42 @@ def offline_digits(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_profile(monkeypatch):
     tiny = reproduce.Profile(
-        name="tiny", trainers=("bp", "ff", "ff-summed"), depths=(1, 3), batch_sizes=(32,), width=32,
-        timing_steps=1, maxbatch_budget="64MiB", maxbatch_trainers=("ff",), maxbatch_depths=(1,),
-        accuracy_runs=(RunConfig(trainer="ff", depth=1, width=64, epochs=2, lr=5e-3, batch_size=32),
-                       RunConfig(trainer="bp", depth=1, width=64, epochs=2, lr=3e-3, batch_size=32)),
-        seeds=(0,), description="test profile")
+        name="tiny",
+        trainers=("bp", "ff", "ff-summed"),
+        depths=(1, 3),
+        batch_sizes=(32,),
+        width=32,
+        timing_steps=1,
+        maxbatch_budget="64MiB",
+        maxbatch_trainers=("ff",),
+        maxbatch_depths=(1,),
+        accuracy_runs=(
+            RunConfig(trainer="ff", depth=1, width=64, epochs=2, lr=5e-3, batch_size=32),
+            RunConfig(trainer="bp", depth=1, width=64, epochs=2, lr=3e-3, batch_size=32),
+        ),
+        seeds=(0,),
+        description="test profile",
+    )
     monkeypatch.setitem(reproduce.PROFILES, "tiny", tiny)
     return tiny
 
 
 def test_reproduce_writes_results_report_and_verdicts(tmp_path, offline_digits, tiny_profile, capsys):
-    code = main(["reproduce", "--profile", "tiny", "--device", "cpu", "--name", "run",
-                 "--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports")])
+    code = main(
+        [
+            "reproduce",
+            "--profile",
+            "tiny",
+            "--device",
+            "cpu",
+            "--name",
+            "run",
+            "--results",
+            str(tmp_path / "results"),
+            "--reports",
+            str(tmp_path / "reports"),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     summary = json.loads((tmp_path / "results" / "run" / "reproduce.json").read_text())
@@ -44,14 +69,39 @@ def test_reproduce_writes_results_report_and_verdicts(tmp_path, offline_digits, 
     for claim in summary["claims"]:
         assert claim["claim"] in out
     # a second run resumes: nothing is measured again
-    code = main(["reproduce", "--profile", "tiny", "--device", "cpu", "--name", "run", "--quiet",
-                 "--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports")])
+    code = main(
+        [
+            "reproduce",
+            "--profile",
+            "tiny",
+            "--device",
+            "cpu",
+            "--name",
+            "run",
+            "--quiet",
+            "--results",
+            str(tmp_path / "results"),
+            "--reports",
+            str(tmp_path / "reports"),
+        ]
+    )
     assert code == 0
 
 
 def test_full_profile_on_cpu_needs_yes_and_writes_nothing(tmp_path, offline_digits, capsys):
-    code = main(["reproduce", "--profile", "full", "--device", "cpu",
-                 "--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports")])
+    code = main(
+        [
+            "reproduce",
+            "--profile",
+            "full",
+            "--device",
+            "cpu",
+            "--results",
+            str(tmp_path / "results"),
+            "--reports",
+            str(tmp_path / "reports"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "hours" in err and "--yes" in err
@@ -66,5 +116,6 @@ def test_unknown_profile_is_one_line(tmp_path, capsys):
 
 def test_estimate_grows_with_the_profile():
     speed = 1e-2
-    assert reproduce.estimate_seconds(reproduce.PROFILES["full"], speed) > \
-        20 * reproduce.estimate_seconds(reproduce.PROFILES["quick"], speed)
+    assert reproduce.estimate_seconds(reproduce.PROFILES["full"], speed) > 20 * reproduce.estimate_seconds(
+        reproduce.PROFILES["quick"], speed
+    )

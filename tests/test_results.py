@@ -1,5 +1,6 @@
 """Results store: record files -> tidy DataFrames, with a stable schema. Real records only:
 one real sweep worker run and one real `fit` on the bundled digits."""
+
 import json
 import shutil
 
@@ -15,41 +16,118 @@ from ffbench.sweep import ResultsFolder, SweepSettings
 # The columns a caller may rely on. Adding a column is fine; removing or renaming one
 # breaks reports and notebooks: change this list, SCHEMA_VERSION and docs/results-schema.md together.
 REQUIRED = [
-    "run_id", "config_hash", "kind", "source", "isolated", "status", "error",
-    "trainer", "depth", "width", "batch_size", "epochs", "lr", "optimizer", "optimizer_impl",
-    "device", "dtype", "seed", "threads", "dataset", "dataset_requested", "synthetic",
-    "memory_limit_bytes", "timing_steps", "timeout_seconds", "worker_seconds",
-    "tensor_peak_bytes", "tensor_start_bytes", "tensor_transient_bytes",
-    "tensor_peak_parameters_bytes", "tensor_peak_gradients_bytes", "tensor_peak_optimizer_state_bytes",
-    "tensor_peak_activations_bytes", "tensor_peak_inputs_bytes", "tensor_peak_other_bytes",
-    "tensor_first_step_peak_bytes", "tensor_eval_peak_bytes", "tensor_whole_run_peak_bytes",
-    "rss_start_bytes", "rss_peak_bytes", "rss_rise_bytes",
-    "cuda_start_allocated_bytes", "cuda_peak_allocated_bytes", "cuda_rise_allocated_bytes",
+    "run_id",
+    "config_hash",
+    "kind",
+    "source",
+    "isolated",
+    "status",
+    "error",
+    "trainer",
+    "depth",
+    "width",
+    "batch_size",
+    "epochs",
+    "lr",
+    "optimizer",
+    "optimizer_impl",
+    "device",
+    "dtype",
+    "seed",
+    "threads",
+    "dataset",
+    "dataset_requested",
+    "synthetic",
+    "memory_limit_bytes",
+    "timing_steps",
+    "timeout_seconds",
+    "worker_seconds",
+    "tensor_peak_bytes",
+    "tensor_start_bytes",
+    "tensor_transient_bytes",
+    "tensor_peak_parameters_bytes",
+    "tensor_peak_gradients_bytes",
+    "tensor_peak_optimizer_state_bytes",
+    "tensor_peak_activations_bytes",
+    "tensor_peak_inputs_bytes",
+    "tensor_peak_other_bytes",
+    "tensor_first_step_peak_bytes",
+    "tensor_eval_peak_bytes",
+    "tensor_whole_run_peak_bytes",
+    "rss_start_bytes",
+    "rss_peak_bytes",
+    "rss_rise_bytes",
+    "cuda_start_allocated_bytes",
+    "cuda_peak_allocated_bytes",
+    "cuda_rise_allocated_bytes",
     "cuda_peak_reserved_bytes",
-    "step_seconds_median", "step_seconds_min", "examples_per_second", "eval_seconds",
-    "val_accuracy", "test_accuracy", "train_seconds", "wall_seconds",
-    "device_name", "cpu_model", "cores", "torch", "cuda", "git_revision", "path",
+    "step_seconds_median",
+    "step_seconds_min",
+    "examples_per_second",
+    "eval_seconds",
+    "val_accuracy",
+    "test_accuracy",
+    "train_seconds",
+    "wall_seconds",
+    "device_name",
+    "cpu_model",
+    "cores",
+    "torch",
+    "cuda",
+    "git_revision",
+    "path",
 ]
-PHASE_REQUIRED = ["run_id", "config_hash", "source", "status", "trainer", "depth", "width",
-                  "batch_size", "dataset", "device", "step", "index", "phase", "layer",
-                  "start_bytes", "peak_bytes", "rise_bytes", "path"]
+PHASE_REQUIRED = [
+    "run_id",
+    "config_hash",
+    "source",
+    "status",
+    "trainer",
+    "depth",
+    "width",
+    "batch_size",
+    "dataset",
+    "device",
+    "step",
+    "index",
+    "phase",
+    "layer",
+    "start_bytes",
+    "peak_bytes",
+    "rise_bytes",
+    "path",
+]
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """A results folder with one real sweep record (ff, 2 layers) and a real train record."""
     root = tmp_path_factory.mktemp("store")
-    base = RunConfig(trainer="ff", depth=2, width=32, batch_size=16, dataset="synthetic",
-                     device="cpu", threads=1)
+    base = RunConfig(
+        trainer="ff", depth=2, width=32, batch_size=16, dataset="synthetic", device="cpu", threads=1
+    )
     settings = SweepSettings(timing_steps=1)
-    folder = ResultsFolder.open(root / "sweep", command="sweep", grid={"trainers": ["ff"]},
-                                base_config=base, settings=settings,
-                                environment={"device_name": "cpu", "torch": "x", "cuda": None})
+    folder = ResultsFolder.open(
+        root / "sweep",
+        command="sweep",
+        grid={"trainers": ["ff"]},
+        base_config=base,
+        settings=settings,
+        environment={"device_name": "cpu", "torch": "x", "cuda": None},
+    )
     records = list(folder.run([base]))
     assert records[0]["status"] == "ok", records[0].get("error")
     folder.write_csv()
-    train_cfg = RunConfig(trainer="bp", depth=1, width=32, batch_size=64, dataset="digits",
-                          device="cpu", threads=1, val_size=100)
+    train_cfg = RunConfig(
+        trainer="bp",
+        depth=1,
+        width=32,
+        batch_size=64,
+        dataset="digits",
+        device="cpu",
+        threads=1,
+        val_size=100,
+    )
     record = fit(train_cfg, load_dataset("digits", val_size=100), progress=False, echo=lambda s: None)
     results.write_json_atomic(root / "train.json", record)
     return root
@@ -57,7 +135,7 @@ def store(tmp_path_factory):
 
 def test_required_columns_are_present_in_order(store):
     df = results.load(store / "sweep")
-    assert list(df.columns[:len(results.ROW_COLUMNS)]) == list(results.ROW_COLUMNS)
+    assert list(df.columns[: len(results.ROW_COLUMNS)]) == list(results.ROW_COLUMNS)
     assert set(REQUIRED) <= set(df.columns)
     empty = results.load([])
     assert set(REQUIRED) <= set(empty.columns) and len(empty) == 0
@@ -89,7 +167,7 @@ def test_train_record_supplies_accuracy_and_several_paths_load_together(store):
 
 def test_load_phases_is_long_format_per_layer(store):
     ph = results.load_phases(store / "sweep")
-    assert list(ph.columns[:len(PHASE_REQUIRED)]) == PHASE_REQUIRED
+    assert list(ph.columns[: len(PHASE_REQUIRED)]) == PHASE_REQUIRED
     assert set(ph.phase) >= {"forward", "backward", "optimizer"}
     assert sorted(ph.layer.dropna().unique()) == [0, 1]  # FF: per layer
     assert (ph.rise_bytes == ph.peak_bytes - ph.start_bytes).all()
@@ -98,6 +176,7 @@ def test_load_phases_is_long_format_per_layer(store):
 
 def test_csv_export_round_trips(store, tmp_path):
     import pandas as pd
+
     out = results.to_csv([store / "sweep", store / "train.json"], tmp_path / "all.csv")
     back = pd.read_csv(out)
     assert list(back.columns) == list(results.load([store / "sweep", store / "train.json"]).columns)
@@ -107,13 +186,22 @@ def test_csv_export_round_trips(store, tmp_path):
 
 def test_a_new_record_kind_is_one_function(store, tmp_path):
     doc = tmp_path / "toy.json"
-    doc.write_text(json.dumps({"toy_runs": [
-        {"name": "a", "trainer": "bp", "peak": 5}, {"name": "b", "trainer": "ff"}]}))
+    doc.write_text(
+        json.dumps({"toy_runs": [{"name": "a", "trainer": "bp", "peak": 5}, {"name": "b", "trainer": "ff"}]})
+    )
 
     def rows(document, path):
-        return [{"run_id": f"toy:{b['name']}", "source": "toy", "isolated": False,
-                 "trainer": b["trainer"], "status": "ok",
-                 "tensor_peak_bytes": b.get("peak")} for b in document["toy_runs"]]
+        return [
+            {
+                "run_id": f"toy:{b['name']}",
+                "source": "toy",
+                "isolated": False,
+                "trainer": b["trainer"],
+                "status": "ok",
+                "tensor_peak_bytes": b.get("peak"),
+            }
+            for b in document["toy_runs"]
+        ]
 
     results.register_kind("toy", rows, detect=lambda d: "toy_runs" in d)
     try:
@@ -138,7 +226,9 @@ def test_unknown_or_missing_files_are_clear_errors(tmp_path):
 
 def test_record_names_are_stable_and_distinct():
     a = RunConfig(trainer="bp", depth=2, width=8, batch_size=4)
-    assert results.record_name(a) == results.record_name(RunConfig(trainer="bp", depth=2, width=8, batch_size=4))
+    assert results.record_name(a) == results.record_name(
+        RunConfig(trainer="bp", depth=2, width=8, batch_size=4)
+    )
     assert results.record_name(a) != results.record_name(a.replace(batch_size=5))
     assert results.record_name(a).startswith("bp-d2-w8-b4-")
     assert results.config_hash(a) == results.config_hash(a.to_dict())

@@ -1,4 +1,5 @@
 """`ffbench sweep` end to end: real worker subprocesses, a real kill -9, a real OOM, bad input."""
+
 import json
 import os
 import signal
@@ -48,8 +49,9 @@ def env():
 def test_kill_9_then_resume_gives_exactly_one_row_per_configuration(tmp_path):
     out = tmp_path / "sweep"
     grid = ["--trainers", "bp", "--depths", "1", "--widths", "16", "--batch-sizes", "8,16,32"]
-    proc = subprocess.Popen(sweep_cmd(out, *grid), env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        sweep_cmd(out, *grid), env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     records = out / "records"
     deadline = time.time() + 120
     while time.time() < deadline and not any(records.glob("*.json")):
@@ -83,8 +85,25 @@ def test_over_budget_allocation_is_recorded_as_oom_and_the_sweep_finishes(tmp_pa
     out = tmp_path / "oom"
     # b16 (a few MiB) fits a 96 MiB budget; b20000 needs a 62 MiB input batch plus ~80 MiB
     # of activations: the allocator fails for real under RLIMIT_DATA.
-    code = main(["sweep", *TINY, "--trainers", "bp", "--depths", "2", "--widths", "256",
-                 "--batch-sizes", "16,20000", "--memory-limit", "96MiB", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "sweep",
+            *TINY,
+            "--trainers",
+            "bp",
+            "--depths",
+            "2",
+            "--widths",
+            "256",
+            "--batch-sizes",
+            "16,20000",
+            "--memory-limit",
+            "96MiB",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     df = results.load(out).set_index("batch_size")
     assert df.loc[16, "status"] == "ok"
@@ -99,28 +118,59 @@ def test_over_budget_allocation_is_recorded_as_oom_and_the_sweep_finishes(tmp_pa
 
 def test_timeout_is_a_result(tmp_path):
     out = tmp_path / "slow"
-    assert main(["sweep", *TINY, "--trainers", "bp", "--depths", "1", "--widths", "16",
-                 "--batch-sizes", "4", "--timeout", "0.5", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                *TINY,
+                "--trainers",
+                "bp",
+                "--depths",
+                "1",
+                "--widths",
+                "16",
+                "--batch-sizes",
+                "4",
+                "--timeout",
+                "0.5",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     df = results.load(out)
     assert list(df.status) == ["timeout"]
     assert "0.5 s" in df.error[0]
 
 
 def _fresh_grid(**kw):
-    return ["--trainers", kw.get("t", "bp"), "--depths", kw.get("d", "1"), "--widths", kw.get("w", "16"),
-            "--batch-sizes", kw.get("b", "4")]
+    return [
+        "--trainers",
+        kw.get("t", "bp"),
+        "--depths",
+        kw.get("d", "1"),
+        "--widths",
+        kw.get("w", "16"),
+        "--batch-sizes",
+        kw.get("b", "4"),
+    ]
 
 
-@pytest.mark.parametrize("args,fragment", [
-    (["--trainers", "bp,magic"], "unknown trainer 'magic'"),
-    (["--depths", "1,0"], "depths: expected positive integers"),
-    (["--batch-sizes", "-4"], "batch-sizes: expected positive integers"),
-    (["--widths", "wide"], "widths: expected positive integers"),
-    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
-    (["--memory-limit", "lots"], "cannot read size 'lots'"),
-    (["--memory-limit", "0GiB"], "size must be positive"),
-    (["--device", "tpu"], "unknown device 'tpu'"),
-])
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--trainers", "bp,magic"], "unknown trainer 'magic'"),
+        (["--depths", "1,0"], "depths: expected positive integers"),
+        (["--batch-sizes", "-4"], "batch-sizes: expected positive integers"),
+        (["--widths", "wide"], "widths: expected positive integers"),
+        (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--memory-limit", "lots"], "cannot read size 'lots'"),
+        (["--memory-limit", "0GiB"], "size must be positive"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, fragment):
     out = tmp_path / "never"
     code = main(["sweep", *TINY, *_fresh_grid(), *args, "--out", str(out), "--quiet"])
@@ -143,18 +193,34 @@ def test_non_positive_steps_and_timeout_are_refused_by_argparse(tmp_path, capsys
 
 def test_cuda_without_gpu_is_refused(tmp_path, capsys):
     import torch
+
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     out = tmp_path / "never"
-    assert main(["sweep", *_fresh_grid(), "--device", "cuda", "--dataset", "synthetic",
-                 "--out", str(out), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                *_fresh_grid(),
+                "--device",
+                "cuda",
+                "--dataset",
+                "synthetic",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "no CUDA GPU" in err and len(err.splitlines()) == 1
     assert not out.exists()
 
 
-@pytest.mark.parametrize("make", ["foreign", "corrupt-manifest", "other-schema", "corrupt-record",
-                                  "a-file", "other-settings"])
+@pytest.mark.parametrize(
+    "make", ["foreign", "corrupt-manifest", "other-schema", "corrupt-record", "a-file", "other-settings"]
+)
 def test_unusable_out_folder_is_refused_and_left_untouched(tmp_path, capsys, make):
     out = tmp_path / "out"
     if make == "a-file":
@@ -168,9 +234,18 @@ def test_unusable_out_folder_is_refused_and_left_untouched(tmp_path, capsys, mak
         elif make == "other-schema":
             (out / "manifest.json").write_text(json.dumps({"format": "something-else"}))
         else:
-            (out / "manifest.json").write_text(json.dumps(
-                {"format": results.FORMAT, "schema_version": 1, "command": "sweep",
-                 "settings": {"timing_steps": 99}, "base_config": {}, "grids": []}))
+            (out / "manifest.json").write_text(
+                json.dumps(
+                    {
+                        "format": results.FORMAT,
+                        "schema_version": 1,
+                        "command": "sweep",
+                        "settings": {"timing_steps": 99},
+                        "base_config": {},
+                        "grids": [],
+                    }
+                )
+            )
             (out / "environment.json").write_text("{}")
             if make == "corrupt-record":
                 (out / "records").mkdir()
@@ -184,11 +259,20 @@ def test_unusable_out_folder_is_refused_and_left_untouched(tmp_path, capsys, mak
 
 def test_sweep_file_toml_and_json(tmp_path):
     toml = tmp_path / "grid.toml"
-    toml.write_text('trainers = ["bp", "ff"]\ndepths = [1, 2]\nbatch-sizes = "8,16"\nwidths = 32\n'
-                    'steps = 2\nmemory_limit = "1GiB"\nlr = 0.01\n')
+    toml.write_text(
+        'trainers = ["bp", "ff"]\ndepths = [1, 2]\nbatch-sizes = "8,16"\nwidths = 32\n'
+        'steps = 2\nmemory_limit = "1GiB"\nlr = 0.01\n'
+    )
     data = read_sweep_file(toml)
-    assert data == {"trainers": ["bp", "ff"], "depths": [1, 2], "batch_sizes": [8, 16], "widths": [32],
-                    "steps": 2, "memory_limit": "1GiB", "lr": 0.01}
+    assert data == {
+        "trainers": ["bp", "ff"],
+        "depths": [1, 2],
+        "batch_sizes": [8, 16],
+        "widths": [32],
+        "steps": 2,
+        "memory_limit": "1GiB",
+        "lr": 0.01,
+    }
     js = tmp_path / "grid.json"
     js.write_text(json.dumps({"trainers": "bp", "depths": [3]}))
     assert read_sweep_file(js) == {"trainers": ["bp"], "depths": [3]}
@@ -200,8 +284,11 @@ def test_sweep_file_errors_are_one_line(tmp_path, capsys):
     bad.write_text("trainers = [bp")
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"trainerz": ["bp"]}))
-    for f, fragment in ((bad, "not valid TOML"), (wrong, "unknown key 'trainerz'"),
-                        (tmp_path / "missing.json", "cannot read sweep file")):
+    for f, fragment in (
+        (bad, "not valid TOML"),
+        (wrong, "unknown key 'trainerz'"),
+        (tmp_path / "missing.json", "cannot read sweep file"),
+    ):
         assert main(["sweep", "--sweep-file", str(f), "--out", str(tmp_path / "o"), "--quiet"]) == 2
         err = capsys.readouterr().err.strip()
         assert fragment in err and len(err.splitlines()) == 1

@@ -1,4 +1,5 @@
 """Trainer behaviour: registry, seeding, schedules, exact equivalences, negatives."""
+
 import pytest
 import torch
 

@@ -6,15 +6,34 @@ Every result is a small frozen dataclass with sizes in bytes (ints) and a
 blended. Trackers know nothing about trainers; the harness passes them what
 they need (parameters, optimizers, inputs, device) and owns resets and syncs.
 """
+
 from .cuda import CudaMemory, CudaPeakTracker
-from .process import (ProcessMemory, ProcessPeakTracker, RssSampler, RssTimeline,
-                      allocator_setting, set_malloc_mmap_threshold)
+from .process import (
+    ProcessMemory,
+    ProcessPeakTracker,
+    RssSampler,
+    RssTimeline,
+    allocator_setting,
+    set_malloc_mmap_threshold,
+)
 from .tensors import CATEGORIES, PhasePeak, TensorMemory, TensorTracker
 from .timer import StepTime, StepTimer, available_cores, set_threads
 
 __all__ = [
-    "CATEGORIES", "CudaMemory", "CudaPeakTracker", "PhasePeak", "ProcessMemory",
-    "ProcessPeakTracker", "RssSampler", "RssTimeline", "StepTime", "StepTimer",
-    "TensorMemory", "TensorTracker", "allocator_setting", "available_cores",
-    "set_malloc_mmap_threshold", "set_threads",
+    "CATEGORIES",
+    "CudaMemory",
+    "CudaPeakTracker",
+    "PhasePeak",
+    "ProcessMemory",
+    "ProcessPeakTracker",
+    "RssSampler",
+    "RssTimeline",
+    "StepTime",
+    "StepTimer",
+    "TensorMemory",
+    "TensorTracker",
+    "allocator_setting",
+    "available_cores",
+    "set_malloc_mmap_threshold",
+    "set_threads",
 ]

@@ -23,6 +23,7 @@ What is measured
 These three figures are kept in separate fields and never combined. The CUDA
 context is in neither allocated nor reserved.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ import torch
 
 from ..errors import DeviceUnavailableError
 
-METHOD = ("torch.cuda caching-allocator stats: synchronize, reset_peak_memory_stats, "
-          "max_memory_allocated/max_memory_reserved; mem_get_info for the device")
+METHOD = (
+    "torch.cuda caching-allocator stats: synchronize, reset_peak_memory_stats, "
+    "max_memory_allocated/max_memory_reserved; mem_get_info for the device"
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class CudaMemory:
     *_allocated_*: live tensor blocks (512 B granularity); *_reserved_*: allocator
     segments incl. cache; device_*: total - free from the driver (whole device).
     """
+
     method: str
     device: str
     start_allocated_bytes: int
@@ -60,7 +64,8 @@ def cuda_device(device: torch.device | str | int | None = None) -> torch.device:
     if not torch.cuda.is_available():
         raise DeviceUnavailableError(
             "CUDA memory tracking needs a CUDA device, but torch.cuda.is_available() is False "
-            f"(torch {torch.__version__})")
+            f"(torch {torch.__version__})"
+        )
     if device is None:
         dev = torch.device("cuda", torch.cuda.current_device())
     elif isinstance(device, int):
@@ -73,7 +78,8 @@ def cuda_device(device: torch.device | str | int | None = None) -> torch.device:
         dev = torch.device("cuda", torch.cuda.current_device())
     if dev.index >= torch.cuda.device_count():
         raise DeviceUnavailableError(
-            f"{dev} requested but only {torch.cuda.device_count()} CUDA device(s) are visible")
+            f"{dev} requested but only {torch.cuda.device_count()} CUDA device(s) are visible"
+        )
     return dev
 
 

@@ -27,6 +27,7 @@ holds the largest footprint the process ever had).
 `RssSampler` polls RSS from a background thread for a timeline; polling misses
 short spikes (several MiB at 5 ms, more at 20 ms), so never use it for the peak.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -61,6 +62,7 @@ class ProcessMemory:
     (then peak_rss_bytes is the process's lifetime peak). allocator_setting
     describes the malloc configuration in force (see allocator_setting()).
     """
+
     method: str
     start_rss_bytes: int
     peak_rss_bytes: int
@@ -87,7 +89,7 @@ def _read_status_kib(*fields: str) -> Optional[dict[str, int]]:
         if name in fields:
             parts = rest.split()
             if parts and parts[0].isdigit():
-                found[name] = int(parts[0]) * 1024   # the kernel reports kB (KiB)
+                found[name] = int(parts[0]) * 1024  # the kernel reports kB (KiB)
     return found if len(found) == len(fields) else None
 
 
@@ -110,7 +112,7 @@ def _maxrss_bytes() -> Optional[int]:
     except ImportError:
         return None
     value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return value if sys.platform == "darwin" else value * 1024   # Linux: KiB
+    return value if sys.platform == "darwin" else value * 1024  # Linux: KiB
 
 
 def _current_rss_bytes() -> Optional[int]:
@@ -282,6 +284,7 @@ def _glibc_version() -> Optional[str]:
 @dataclass(frozen=True)
 class RssTimeline:
     """RSS samples (seconds since start, rss bytes). Polling: misses short spikes."""
+
     method: str
     interval_s: float
     samples: list[tuple[float, int]]
@@ -307,6 +310,7 @@ class RssSampler:
 
     def __enter__(self) -> "RssSampler":
         import psutil
+
         self._proc = psutil.Process()
         self._samples = []
         self._result = None
@@ -331,7 +335,9 @@ class RssSampler:
         self._take()
         self._result = RssTimeline(
             method=f"psutil RSS polled every {self.interval_s:g} s (misses short spikes)",
-            interval_s=self.interval_s, samples=list(self._samples))
+            interval_s=self.interval_s,
+            samples=list(self._samples),
+        )
 
     def result(self) -> RssTimeline:
         if self._result is None:

@@ -78,6 +78,7 @@ With ``timeline=True`` the live total is sampled after every op as
 keeping the maximum, so every point is the highest value within a bucket of
 consecutive ops and the timeline's maximum equals the peak.
 """
+
 from __future__ import annotations
 
 import weakref
@@ -107,6 +108,7 @@ _LIFT_OPS = frozenset(
 @dataclass(frozen=True)
 class PhasePeak:
     """One occurrence of a phase: live bytes when it began and the most inside it."""
+
     name: str
     layer: Optional[int]
     start_bytes: int
@@ -122,6 +124,7 @@ class TensorMemory:
     aten ops seen; untracked_outputs counts outputs without a trackable storage.
     device is the device filter ("all" when every device was counted together).
     """
+
     method: str
     start_bytes: int
     peak_bytes: int
@@ -169,7 +172,8 @@ def _check_storage_preservation() -> None:
     if not alive:
         raise RuntimeError(
             "TensorTracker needs storage PyObject preservation (torch >= 2.1); "
-            f"torch {torch.__version__} drops the Python storage object early")
+            f"torch {torch.__version__} drops the Python storage object early"
+        )
     _preservation_checked = True
 
 
@@ -202,10 +206,15 @@ class TensorTracker:
     Single-threaded use; the tracker can be entered again for a new measurement.
     """
 
-    def __init__(self, params: Iterable[torch.Tensor] = (),
-                 optimizers: Iterable[torch.optim.Optimizer] = (),
-                 inputs: Iterable[torch.Tensor] = (), *, timeline: bool = False,
-                 device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] = (),
+        optimizers: Iterable[torch.optim.Optimizer] = (),
+        inputs: Iterable[torch.Tensor] = (),
+        *,
+        timeline: bool = False,
+        device: torch.device | str | None = None,
+    ) -> None:
         self._optimizers = list(optimizers)
         params = list(params)
         seen = {id(p) for p in params}
@@ -226,15 +235,15 @@ class TensorTracker:
 
     # -- state ---------------------------------------------------------------------------
     def _reset(self) -> None:
-        self._live: dict[int, list] = {}   # id(storage) -> [weakref, nbytes]
+        self._live: dict[int, list] = {}  # id(storage) -> [weakref, nbytes]
         self._live_bytes = 0
         self._peak = 0
         self._start = 0
         self._discovered = 0
         self._untracked = 0
         self._ops = 0
-        self._dirty = True                 # live set == peak set, not yet classified
-        self._pending: list[tuple[int, weakref.ref]] = []   # frees not yet applied
+        self._dirty = True  # live set == peak set, not yet classified
+        self._pending: list[tuple[int, weakref.ref]] = []  # frees not yet applied
         self._breakdown: dict[str, int] = dict.fromkeys(CATEGORIES, 0)
         self._saved: set[int] = set()
         self._saved_bytes = 0
@@ -284,7 +293,7 @@ class TensorTracker:
             if self._dirty:
                 self._classify()
             end = self._live_bytes
-            self._open = []   # a phase still open ends here with what it saw
+            self._open = []  # a phase still open ends here with what it saw
             self._result = TensorMemory(
                 method=METHOD,
                 start_bytes=self._start,
@@ -402,7 +411,7 @@ class TensorTracker:
         rec = self._live.get(key)
         if rec is not None:
             n = st.nbytes()
-            if n != rec[1]:              # resized (e.g. an out= op)
+            if n != rec[1]:  # resized (e.g. an out= op)
                 delta = n - rec[1]
                 if delta < 0 and self._dirty:
                     self._classify()
@@ -475,7 +484,7 @@ class TensorTracker:
             if rec is None or rec[0] is not ref:
                 continue
             del live[key]
-            self._preexisting.discard(key)   # the id may be reused by a new storage
+            self._preexisting.discard(key)  # the id may be reused by a new storage
             if key in self._saved:
                 self._saved.discard(key)
                 self._saved_bytes -= rec[1]
@@ -496,8 +505,7 @@ class TensorTracker:
         rec = self._live.get(key)
         # rec[0]() is st: the record is this storage's, not a dead one's whose id was reused
         # (its free may still be pending until the next safe point).
-        if (rec is not None and rec[0]() is st and key not in self._saved
-                and key not in self._preexisting):
+        if rec is not None and rec[0]() is st and key not in self._saved and key not in self._preexisting:
             self._saved.add(key)
             self._saved_bytes += rec[1]
             self._saved_peak = max(self._saved_peak, self._saved_bytes)

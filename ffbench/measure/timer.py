@@ -9,6 +9,7 @@ the interval. The result is integer nanoseconds.
 record: on shared machines oversubscribed threads can make small steps orders
 of magnitude slower, so timings are only comparable at a recorded thread count.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,6 +23,7 @@ import torch
 @dataclass(frozen=True)
 class StepTime:
     """Result of a StepTimer: elapsed wall-clock nanoseconds and how they were taken."""
+
     method: str
     elapsed_ns: int
 
@@ -31,7 +33,7 @@ def _synchronizer(device: torch.device) -> Optional[Callable[[], None]]:
         return lambda: torch.cuda.synchronize(device)
     if device.type == "cpu":
         return None
-    backend = getattr(torch, device.type, None)       # e.g. torch.mps, torch.xpu
+    backend = getattr(torch, device.type, None)  # e.g. torch.mps, torch.xpu
     sync = getattr(backend, "synchronize", None)
     return (lambda: sync()) if callable(sync) else None
 

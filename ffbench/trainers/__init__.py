@@ -1,4 +1,5 @@
 """Trainer registry: adding a trainer is one class and one line here."""
+
 from __future__ import annotations
 
 import torch
@@ -10,13 +11,20 @@ from .ff import FFSummedTrainer, FFTrainer
 from .frugal_bp import BPAccumTrainer, BPInBackwardTrainer, BPLocalTrainer
 
 REGISTRY: dict[str, type[Trainer]] = {
-    cls.name: cls for cls in (BPTrainer, BPCheckpointTrainer, FFTrainer, FFSummedTrainer,
-                              BPAccumTrainer, BPInBackwardTrainer, BPLocalTrainer)
+    cls.name: cls
+    for cls in (
+        BPTrainer,
+        BPCheckpointTrainer,
+        FFTrainer,
+        FFSummedTrainer,
+        BPAccumTrainer,
+        BPInBackwardTrainer,
+        BPLocalTrainer,
+    )
 }
 
 
-def build_trainer(config: RunConfig, in_features: int, num_classes: int,
-                  device: torch.device) -> Trainer:
+def build_trainer(config: RunConfig, in_features: int, num_classes: int, device: torch.device) -> Trainer:
     """Seed, then build: the same seed gives the same initial weights for a trainer."""
     torch.manual_seed(config.seed)
     return REGISTRY[config.trainer](config, in_features, num_classes, device)

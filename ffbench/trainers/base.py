@@ -12,6 +12,7 @@ Conventions shared by all trainers:
 - One optimizer class and implementation for all trainers (RunConfig.optimizer /
   optimizer_impl; single-tensor `foreach=False` by default, the smallest temporaries).
 """
+
 from __future__ import annotations
 
 import abc
@@ -27,9 +28,9 @@ from ..phases import phase
 
 def make_optimizer(params: Iterable[nn.Parameter], config: RunConfig) -> torch.optim.Optimizer:
     """The one optimizer factory: same class and implementation for every trainer."""
-    impl = {"single-tensor": dict(foreach=False),
-            "foreach": dict(foreach=True),
-            "fused": dict(fused=True)}[config.optimizer_impl]
+    impl = {"single-tensor": dict(foreach=False), "foreach": dict(foreach=True), "fused": dict(fused=True)}[
+        config.optimizer_impl
+    ]
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, **impl)
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, **impl)
@@ -40,8 +41,7 @@ class Trainer(abc.ABC):
 
     name: str = ""
 
-    def __init__(self, config: RunConfig, in_features: int, num_classes: int,
-                 device: torch.device) -> None:
+    def __init__(self, config: RunConfig, in_features: int, num_classes: int, device: torch.device) -> None:
         self.config = config
         self.in_features = in_features
         self.num_classes = num_classes
@@ -88,8 +88,10 @@ class Trainer(abc.ABC):
         was_training = self.model.training
         self.model.eval()
         try:
-            parts = [self.predict_chunk(x[i:i + self.config.chunk].to(self.device, self.dtype))
-                     for i in range(0, len(x), self.config.chunk)]
+            parts = [
+                self.predict_chunk(x[i : i + self.config.chunk].to(self.device, self.dtype))
+                for i in range(0, len(x), self.config.chunk)
+            ]
         finally:
             self.model.train(was_training)
         return torch.cat(parts) if parts else torch.empty(0, dtype=torch.long, device=self.device)

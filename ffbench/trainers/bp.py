@@ -9,6 +9,7 @@ not (FF reads labels from goodness, see ff.py); it adds width x classes paramete
 segment boundaries are kept from the forward pass, each segment is recomputed during
 backward. It is the memory saver a practitioner reaches for first.
 """
+
 from __future__ import annotations
 
 import torch

@@ -26,6 +26,7 @@ Evaluation (section 3.3): try every label, sum goodness over the chosen layers
 (`ff_eval_layers`), pick the highest. All labels of a chunk are forwarded at once,
 so evaluation holds num_classes x chunk rows: the label replication cost.
 """
+
 from __future__ import annotations
 
 import torch
@@ -93,7 +94,8 @@ class FFNet(nn.Module):
     def __init__(self, in_features: int, width: int, depth: int, norm: str) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            FFLayer(in_features if i == 0 else width, width, norm) for i in range(depth))
+            FFLayer(in_features if i == 0 else width, width, norm) for i in range(depth)
+        )
 
 
 def embed_label(x: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:

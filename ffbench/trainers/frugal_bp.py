@@ -14,6 +14,7 @@
   FF's locality and schedule, with an ordinary supervised objective instead of FF's
   goodness. Prediction reads the last layer's classifier.
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,7 +33,7 @@ class BPAccumTrainer(BPTrainer):
         n, micro = len(x), self.config.micro
         total = torch.zeros((), device=self.device)
         for i in range(0, n, micro):
-            xm, ym = x[i:i + micro], y[i:i + micro]
+            xm, ym = x[i : i + micro], y[i : i + micro]
             with phase("forward", layer=None):
                 # mean over the micro-batch, weighted by its share: sum = mean over the batch
                 loss = F.cross_entropy(self.net(xm), ym) * (len(xm) / n)
@@ -76,8 +77,7 @@ class LocalNet(nn.Module):
 
     def __init__(self, in_features: int, width: int, depth: int, num_classes: int) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(
-            nn.Linear(in_features if i == 0 else width, width) for i in range(depth))
+        self.layers = nn.ModuleList(nn.Linear(in_features if i == 0 else width, width) for i in range(depth))
         self.heads = nn.ModuleList(nn.Linear(width, num_classes) for _ in range(depth))
 
 
@@ -89,7 +89,8 @@ class BPLocalTrainer(Trainer):
         self.net = LocalNet(in_features, config.width, config.depth, num_classes).to(device, self.dtype)
         self._optimizers = [
             make_optimizer(list(layer.parameters()) + list(head.parameters()), config)
-            for layer, head in zip(self.net.layers, self.net.heads)]
+            for layer, head in zip(self.net.layers, self.net.heads)
+        ]
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h, total = x, torch.zeros((), device=self.device)
