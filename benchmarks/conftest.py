@@ -44,10 +44,11 @@ from __future__ import annotations
 
 import gc
 import os
-from dataclasses import asdict
 import statistics
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch

@@ -87,7 +87,7 @@ class Dataset:
     def in_features(self) -> int:
         return self.train_x.shape[1]
 
-    def to(self, device: torch.device | str) -> "Dataset":
+    def to(self, device: torch.device | str) -> Dataset:
         moved = {
             f.name: getattr(self, f.name).to(device)
             for f in dataclasses.fields(self)

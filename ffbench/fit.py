@@ -8,7 +8,7 @@ apart); the trainer only sees batches. Accuracy is measured on the validation sp
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm

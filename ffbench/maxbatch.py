@@ -13,9 +13,9 @@ so an interrupted search resumes without re-measuring.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .config import RunConfig
 from .results import write_json_atomic

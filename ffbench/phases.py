@@ -9,11 +9,11 @@ Phase names used by the trainers: "forward", "backward", "optimizer" (and "eval"
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
 
 # listener(event, name, layer) with event in {"enter", "exit"}
-Listener = Callable[[str, str, Optional[int]], None]
+Listener = Callable[[str, str, int | None], None]
 _listeners: list[Listener] = []
 
 

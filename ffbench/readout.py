@@ -7,7 +7,7 @@ control, because random ReLU features alone already score high on MNIST.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

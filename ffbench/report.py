@@ -26,9 +26,10 @@ import datetime as _dt
 import html
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 from . import results
 from .claims import BATCH_CONVENTION, Verdict, evaluate
@@ -590,7 +591,7 @@ def render_html(
     tables: dict,
     probes: int = 0,
 ) -> str:
-    now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
     counts = runs["status"].value_counts(dropna=False).to_dict() if len(runs) else {}
     parts = [
         "<!DOCTYPE html>",

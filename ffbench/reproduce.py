@@ -27,9 +27,9 @@ import datetime as _dt
 import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .config import TRAINERS, RunConfig
 from .errors import ConfigError
@@ -237,7 +237,7 @@ def reproduce(
     previous = out / "reproduce.json"
     history = json.loads(previous.read_text()).get("invocations", []) if previous.exists() else []
     history.append(
-        {"finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "seconds": timings}
+        {"finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "seconds": timings}
     )
     summary = {
         "profile": profile.name,

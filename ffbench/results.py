@@ -23,9 +23,10 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .errors import ConfigError
 from .measure.tensors import CATEGORIES

@@ -21,9 +21,10 @@ import hashlib
 import json
 import platform
 import signal
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .config import TRAINERS, RunConfig, expand_grid
 from .errors import ConfigError
@@ -174,7 +175,7 @@ def default_out_dir(device_type: str, label: str, *identity: Any, root: str | Pa
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def comparable_base(config: RunConfig) -> dict:
@@ -249,7 +250,7 @@ class ResultsFolder:
         settings: SweepSettings,
         environment: dict,
         source: str | None = None,
-    ) -> "ResultsFolder":
+    ) -> ResultsFolder:
         path = Path(path)
         manifest = cls.check(
             path, command=command, base_config=base_config, settings=settings, environment=environment

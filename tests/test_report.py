@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 import gc
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,11 +21,10 @@ import pytest
 from ffbench import results
 from ffbench.claims import CLAIMS, FLAT_TOLERANCE, MIN_DEPTH, Verdict
 from ffbench.cli import main
-from ffbench.config import RunConfig
+from ffbench.config import BATCH_CONVENTION, RunConfig
 from ffbench.data import load_dataset
 from ffbench.device import resolve_device
 from ffbench.executor import JobResult
-from ffbench.config import BATCH_CONVENTION
 from ffbench.fit import fit
 from ffbench.report import build_report, load_runs, load_timelines, print_claims
 from ffbench.sweep import ResultsFolder, SweepSettings, environment_metadata, grid_configs

@@ -27,7 +27,6 @@ context is in neither allocated nor reserved.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
@@ -92,9 +91,9 @@ class CudaPeakTracker:
 
     def __init__(self, device: torch.device | str | int | None = None) -> None:
         self.device = cuda_device(device)
-        self._result: Optional[CudaMemory] = None
+        self._result: CudaMemory | None = None
 
-    def __enter__(self) -> "CudaPeakTracker":
+    def __enter__(self) -> CudaPeakTracker:
         dev = self.device
         self._result = None
         torch.cuda.synchronize(dev)

@@ -34,12 +34,11 @@ import ctypes
 import ctypes.util
 import os
 import sys
-
-from torch.utils._python_dispatch import TorchDispatchMode
 import threading
 import time
 from dataclasses import dataclass
-from typing import Optional
+
+from torch.utils._python_dispatch import TorchDispatchMode
 
 _STATUS = "/proc/self/status"
 _CLEAR_REFS = "/proc/self/clear_refs"
@@ -51,7 +50,7 @@ METHOD_HWM = "VmHWM after clear_refs reset (/proc/self/status)"
 METHOD_RUSAGE = "getrusage ru_maxrss (peak since process start; cannot be reset)"
 METHOD_NONE = "unavailable"
 
-_mallopt_value: Optional[int] = None
+_mallopt_value: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,11 +72,11 @@ class ProcessMemory:
     # On kernels with per-CPU RSS counters (Linux >= 6.2) VmHWM is updated from an
     # approximate count and can miss a short peak by tens of MiB; an exact VmRSS read
     # after each op does not (it misses only memory freed inside a single op).
-    op_sampled_peak_rss_bytes: Optional[int] = None
-    op_sampled_rise_bytes: Optional[int] = None
+    op_sampled_peak_rss_bytes: int | None = None
+    op_sampled_rise_bytes: int | None = None
 
 
-def _read_status_kib(*fields: str) -> Optional[dict[str, int]]:
+def _read_status_kib(*fields: str) -> dict[str, int] | None:
     try:
         with open(_STATUS, "rb") as f:
             text = f.read().decode("ascii", "replace")
@@ -106,7 +105,7 @@ def _reset_hwm() -> bool:
     return values is not None and values["VmHWM"] - values["VmRSS"] <= 4 * 2**20
 
 
-def _maxrss_bytes() -> Optional[int]:
+def _maxrss_bytes() -> int | None:
     try:
         import resource
     except ImportError:
@@ -115,7 +114,7 @@ def _maxrss_bytes() -> Optional[int]:
     return value if sys.platform == "darwin" else value * 1024  # Linux: KiB
 
 
-def _current_rss_bytes() -> Optional[int]:
+def _current_rss_bytes() -> int | None:
     values = _read_status_kib("VmRSS")
     if values is not None:
         return values["VmRSS"]
@@ -150,13 +149,13 @@ class ProcessPeakTracker:
     """
 
     def __init__(self, sample_ops: bool = False) -> None:
-        self._result: Optional[ProcessMemory] = None
+        self._result: ProcessMemory | None = None
         self._method = METHOD_NONE
         self._start = 0
         self._sample_ops = sample_ops
-        self._sampler: Optional[_OpRssSampler] = None
+        self._sampler: _OpRssSampler | None = None
 
-    def __enter__(self) -> "ProcessPeakTracker":
+    def __enter__(self) -> ProcessPeakTracker:
         self._result = None
         if _reset_hwm():
             self._method = METHOD_HWM
@@ -173,12 +172,12 @@ class ProcessPeakTracker:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        sampled: Optional[int] = None
+        sampled: int | None = None
         if self._sampler is not None:
             self._sampler.__exit__(*exc)
             sampled = self._sampler.peak
             self._sampler = None
-        peak: Optional[int] = None
+        peak: int | None = None
         if self._method == METHOD_HWM:
             values = _read_status_kib("VmHWM")
             peak = values["VmHWM"] if values is not None else None
@@ -272,7 +271,7 @@ def allocator_setting() -> str:
     return ", ".join(parts)
 
 
-def _glibc_version() -> Optional[str]:
+def _glibc_version() -> str | None:
     try:
         version = os.confstr("CS_GNU_LIBC_VERSION")
     except (AttributeError, ValueError, OSError):
@@ -305,10 +304,10 @@ class RssSampler:
         self.interval_s = float(interval_s)
         self._samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-        self._result: Optional[RssTimeline] = None
+        self._thread: threading.Thread | None = None
+        self._result: RssTimeline | None = None
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         import psutil
 
         self._proc = psutil.Process()

@@ -82,9 +82,10 @@ consecutive ops and the timeline's maximum equals the peak.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Iterable, Optional
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -110,7 +111,7 @@ class PhasePeak:
     """One occurrence of a phase: live bytes when it began and the most inside it."""
 
     name: str
-    layer: Optional[int]
+    layer: int | None
     start_bytes: int
     peak_bytes: int
 
@@ -132,7 +133,7 @@ class TensorMemory:
     transient_bytes: int
     peak_breakdown: dict[str, int]
     phases: list[PhasePeak]
-    timeline: Optional[list[tuple[int, int]]]
+    timeline: list[tuple[int, int]] | None
     discovered_bytes: int = 0
     untracked_outputs: int = 0
     op_count: int = 0
@@ -145,7 +146,7 @@ class TensorMemory:
 @dataclass
 class _OpenPhase:
     name: str
-    layer: Optional[int]
+    layer: int | None
     start: int
     peak: int
 
@@ -178,7 +179,7 @@ def _check_storage_preservation() -> None:
 
 
 class _Mode(TorchDispatchMode):
-    def __init__(self, tracker: "TensorTracker") -> None:
+    def __init__(self, tracker: TensorTracker) -> None:
         super().__init__()
         self._tracker = tracker
 
@@ -229,7 +230,7 @@ class TensorTracker:
         self._want_timeline = timeline
         self._device = torch.device(device) if device is not None else None
         self._active = False
-        self._result: Optional[TensorMemory] = None
+        self._result: TensorMemory | None = None
         self._suspended = 0
         self._reset()
 
@@ -252,11 +253,11 @@ class TensorTracker:
         self._input_keys: set[int] = set()
         self._phase_log: list[_OpenPhase] = []
         self._open: list[_OpenPhase] = []
-        self._tl: Optional[list[tuple[int, int]]] = [] if self._want_timeline else None
+        self._tl: list[tuple[int, int]] | None = [] if self._want_timeline else None
         self._tl_stride = 1
 
     # -- context manager -----------------------------------------------------------------
-    def __enter__(self) -> "TensorTracker":
+    def __enter__(self) -> TensorTracker:
         if self._active:
             raise RuntimeError("TensorTracker is already active")
         _check_storage_preservation()
@@ -361,7 +362,7 @@ class TensorTracker:
         # "cuda" without an index matches any CUDA device.
         return device.type == want.type and (want.index is None or device.index == want.index)
 
-    def _register_known(self, t: torch.Tensor) -> Optional[int]:
+    def _register_known(self, t: torch.Tensor) -> int | None:
         st = self._storage(t)
         if st is None:
             return None
@@ -511,7 +512,7 @@ class TensorTracker:
             self._saved_peak = max(self._saved_peak, self._saved_bytes)
         return packed
 
-    def _on_phase(self, event: str, name: str, layer: Optional[int]) -> None:
+    def _on_phase(self, event: str, name: str, layer: int | None) -> None:
         self._flush()
         if event == "enter":
             rec = _OpenPhase(name, layer, self._live_bytes, self._live_bytes)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 
@@ -28,7 +28,7 @@ class StepTime:
     elapsed_ns: int
 
 
-def _synchronizer(device: torch.device) -> Optional[Callable[[], None]]:
+def _synchronizer(device: torch.device) -> Callable[[], None] | None:
     if device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
     if device.type == "cpu":
@@ -48,9 +48,9 @@ class StepTimer:
             self.method = "time.perf_counter_ns (cpu: ops complete before returning, no sync)"
         else:
             self.method = f"time.perf_counter_ns, {self.device.type} synchronize before start and stop"
-        self._result: Optional[StepTime] = None
+        self._result: StepTime | None = None
 
-    def __enter__(self) -> "StepTimer":
+    def __enter__(self) -> StepTimer:
         self._result = None
         if self._sync is not None:
             self._sync()
@@ -77,7 +77,7 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def set_threads(n: Optional[int] = None) -> int:
+def set_threads(n: int | None = None) -> int:
     """Set torch's intra-op threads to ``n`` (default: available_cores()) and
     return the count torch reports, to be recorded with every timing."""
     if n is None:

@@ -16,7 +16,7 @@ Conventions shared by all trainers:
 from __future__ import annotations
 
 import abc
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
