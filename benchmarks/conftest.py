@@ -20,7 +20,7 @@ What each benchmark measures
   tracker slows small steps several-fold. The timed rounds carry no tensor tracker: the
   process high-water mark (VmHWM reset in the untimed ``setup``, read in the untimed
   ``teardown``) and, on CUDA, the caching-allocator peaks bracket each timed round.
-* ``test_accuracy`` (grid "accuracy"): one epoch of ``ffbench.fit.fit`` on MNIST (the
+* ``test_accuracy`` (grid "accuracy"): one epoch of ``ffbench.run.fit.fit`` on MNIST (the
   bundled digits when MNIST is not found; ``extra_info["dataset"]`` says which), timed as
   a whole (rounds=1), with validation/test accuracy, the whole-run process (and CUDA)
   peak, and the tensor-level peak of the same configuration measured beforehand.
@@ -28,7 +28,7 @@ What each benchmark measures
   untimed setup times an untracked step on the same trainer, so the two alternate.
 
 Every figure is in bytes or seconds and goes into ``benchmark.extra_info`` (mutated, never
-rebound); ``ffbench.benchjson.load_benchmark_json`` turns the ``--benchmark-json`` file
+rebound); ``ffbench.analysis.benchjson.load_benchmark_json`` turns the ``--benchmark-json`` file
 into ffbench records.
 
 Memory gate
@@ -58,8 +58,6 @@ from ffbench.data import Dataset, load_dataset
 from ffbench.device import resolve_device, synchronize
 from ffbench.environment import describe_device, environment
 from ffbench.errors import ConfigError, DataUnavailableError
-from ffbench.fit import fit
-from ffbench.harness import Prepared, prepare
 from ffbench.measure import (
     CudaPeakTracker,
     ProcessPeakTracker,
@@ -68,6 +66,8 @@ from ffbench.measure import (
     set_malloc_mmap_threshold,
 )
 from ffbench.measure.tensors import CATEGORIES
+from ffbench.run.fit import fit
+from ffbench.run.harness import Prepared, prepare
 from ffbench.units import MiB, parse_size
 
 BENCH_DIR = Path(__file__).resolve().parent

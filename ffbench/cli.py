@@ -132,10 +132,10 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .analysis.results import write_json_atomic
     from .data import load_dataset
     from .device import resolve_device
-    from .fit import fit
-    from .results import write_json_atomic
+    from .run.fit import fit
 
     config = config_from_args(args)
     resolve_device(config.device)  # fail before loading anything
@@ -154,10 +154,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
+    from .analysis.results import write_json_atomic
     from .device import resolve_device
-    from .harness import HarnessSettings, run_one
     from .measure import CATEGORIES
-    from .results import write_json_atomic
+    from .run.harness import HarnessSettings, run_one
     from .units import format_bytes
 
     config = config_from_args(args)
@@ -213,7 +213,7 @@ def positive_float(text: str) -> float:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import plan_sweep, run_plan
+    from .run.sweep import plan_sweep, run_plan
 
     plan = plan_sweep(
         grid_cli={
@@ -240,8 +240,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_maxbatch(args: argparse.Namespace) -> int:
-    from .maxbatch import run_maxbatch, table
-    from .sweep import parse_list
+    from .run.maxbatch import run_maxbatch, table
+    from .run.sweep import parse_list
     from .units import parse_size
 
     budget = parse_size(args.memory_limit)
@@ -269,7 +269,7 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import reproduce
+    from .run.reproduce import reproduce
 
     reproduce(
         args.profile,
@@ -286,7 +286,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import build_report, print_claims
+    from .analysis.report import build_report, print_claims
 
     first = Path(args.results[0]).resolve()
     out = (

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 # Imported here, before pytester changes the working directory, so the inner runs find them.
-import ffbench.fit  # noqa: F401
-import ffbench.harness  # noqa: F401
-from ffbench.benchjson import load_benchmark_json
+import ffbench.run.fit  # noqa: F401
+import ffbench.run.harness  # noqa: F401
+from ffbench.analysis.benchjson import load_benchmark_json
 from ffbench.config import TRAINERS
 from ffbench.units import MiB
 
@@ -51,8 +51,8 @@ def _import_lazy_modules() -> None:
     optimizer imports torch._dynamo (hundreds of modules), and importing those a second time
     fails (duplicate TORCH_LIBRARY registration). Import them once out here."""
     from ffbench.config import RunConfig
-    from ffbench.harness import prepare
     from ffbench.measure import StepTimer  # noqa: F401
+    from ffbench.run.harness import prepare
 
     run = prepare(
         RunConfig(

@@ -8,7 +8,7 @@ import pytest
 
 from ffbench.config import RunConfig
 from ffbench.data import load_dataset
-from ffbench.harness import HarnessSettings, run_one
+from ffbench.run.harness import HarnessSettings, run_one
 
 FAST = HarnessSettings(warmup_steps=1, timing_steps=1, timeline=False, compare_allocator=False)
 

@@ -6,7 +6,7 @@ import pytest
 
 from ffbench import results
 from ffbench.cli import main
-from ffbench.maxbatch import MaxBatch, search, table
+from ffbench.run.maxbatch import MaxBatch, search, table
 
 
 def oracle(limit, calls):

@@ -19,8 +19,8 @@ import torch
 
 from ffbench.config import RunConfig
 from ffbench.data import load_dataset
-from ffbench.harness import prepare
 from ffbench.memory_model import MemoryPrediction, max_batch_size, predict
+from ffbench.run.harness import prepare
 
 TOL = 0.02
 BASE_TRAINERS = ("bp", "bp-checkpoint", "ff", "ff-summed")

@@ -1,4 +1,4 @@
-"""`ffbench report` on real results made here: a small sweep through `ffbench.sweep`
+"""`ffbench report` on real results made here: a small sweep through `ffbench.run.sweep`
 (ResultsFolder.run, each configuration measured by the worker's own `run_spec`, in this
 process to keep the test fast), a real `ffbench maxbatch` through the CLI, and real
 `fit` records on the bundled digits. Checks the content, not the look: figures inline,
@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from ffbench import results
-from ffbench.claims import CLAIMS, FLAT_TOLERANCE, MIN_DEPTH, Verdict
+from ffbench.analysis import results
+from ffbench.analysis.claims import CLAIMS, FLAT_TOLERANCE, MIN_DEPTH, Verdict
+from ffbench.analysis.report import build_report, load_runs, load_timelines, print_claims
 from ffbench.cli import main
 from ffbench.config import BATCH_CONVENTION, RunConfig
 from ffbench.data import load_dataset
 from ffbench.device import resolve_device
-from ffbench.executor import JobResult
-from ffbench.fit import fit
-from ffbench.report import build_report, load_runs, load_timelines, print_claims
-from ffbench.sweep import ResultsFolder, SweepSettings, environment_metadata, grid_configs
-from ffbench.worker import run_spec
+from ffbench.run.executor import JobResult
+from ffbench.run.fit import fit
+from ffbench.run.sweep import ResultsFolder, SweepSettings, environment_metadata, grid_configs
+from ffbench.run.worker import run_spec
 
 TRAINERS = ["bp", "bp-checkpoint", "ff", "ff-summed", "bp-inbackward", "bp-local"]
 GRID = {"trainers": TRAINERS, "depths": [1, 2, 3], "batch_sizes": [8, 64], "widths": [32]}
@@ -82,7 +82,7 @@ def make_sweep(out: Path, grid: dict, **base_fields) -> Path:
     settings = SweepSettings(timing_steps=1, warmup_steps=0)
     data = load_dataset("synthetic", val_size=base.val_size)
     env = environment_metadata(resolve_device("cpu"), data.describe(), base, settings)
-    env["isolation"] = "in-process (test): ffbench.worker.run_spec per configuration"
+    env["isolation"] = "in-process (test): ffbench.run.worker.run_spec per configuration"
     folder = ResultsFolder.open(
         out, command="sweep", grid=grid, base_config=base, settings=settings, environment=env
     )

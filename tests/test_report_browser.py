@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_report import InProcessExecutor, make_sweep, make_train_records  # noqa: E402,F401
 
-from ffbench.report import build_report  # noqa: E402
+from ffbench.analysis.report import build_report  # noqa: E402
 
 FLAGS = [
     "--headless",

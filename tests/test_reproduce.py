@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from ffbench import data, reproduce
+from ffbench import data
+from ffbench.run import reproduce
 from ffbench.cli import main
 from ffbench.config import RunConfig
 

@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 
-from ffbench import results
+from ffbench.analysis import results
 from ffbench.config import RunConfig
 from ffbench.data import load_dataset
 from ffbench.errors import ConfigError
-from ffbench.fit import fit
-from ffbench.sweep import ResultsFolder, SweepSettings
+from ffbench.run.fit import fit
+from ffbench.run.sweep import ResultsFolder, SweepSettings
 
 # The columns a caller may rely on. Adding a column is fine; removing or renaming one
 # breaks reports and notebooks: change this list, SCHEMA_VERSION and docs/results-schema.md together.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ffbench import results
+from ffbench.analysis import results
 from ffbench.cli import main
-from ffbench.sweep import parse_list, read_sweep_file
+from ffbench.run.sweep import parse_list, read_sweep_file
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "synthetic", "--device", "cpu", "--threads", "1", "--steps", "1"]
@@ -30,14 +30,14 @@ def sweep_cmd(out, *args):
 
 
 def workers_of(out: Path) -> list[int]:
-    """Live `ffbench.worker` processes working for the sweep in `out`."""
+    """Live `ffbench.run.worker` processes working for the sweep in `out`."""
     pids = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "ffbench.worker" in cmd and str(out) in cmd:
+        if "ffbench.run.worker" in cmd and str(out) in cmd:
             pids.append(int(proc.name))
     return pids
 

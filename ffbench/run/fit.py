@@ -13,13 +13,13 @@ from collections.abc import Callable
 import torch
 from tqdm.auto import tqdm
 
-from .config import BATCH_CONVENTION, RunConfig
-from .data import Dataset
-from .device import resolve_device, synchronize
-from .environment import environment
-from .measure.timer import set_threads
+from ..config import BATCH_CONVENTION, RunConfig
+from ..data import Dataset
+from ..device import resolve_device, synchronize
+from ..environment import environment
+from ..measure.timer import set_threads
+from ..trainers import build_trainer
 from .readout import linear_readout_accuracy
-from .trainers import build_trainer
 
 
 def fit(

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..errors import ConfigError
+from ..units import MiB
 from . import results
 from .claims import BATCH_CONVENTION, Verdict, evaluate
-from .errors import ConfigError
-from .units import MiB
 
 MAXBATCH_NAME = "maxbatch.json"
 

@@ -1,6 +1,6 @@
 """The report's figures: seaborn on matplotlib's Agg backend, one question per figure.
 
-Every function takes the report's tables (see `ffbench.report`) and returns a `Plot`:
+Every function takes the report's tables (see `ffbench.analysis.report`) and returns a `Plot`:
 the figure titled with the question it answers, or no figure and a note saying why
 (the data it needs is absent). Bytes are bytes in the tables; axes are labelled in MiB
 (2^20 bytes) or GiB (2^30) -- `axis_unit` picks one per figure.
@@ -24,10 +24,10 @@ matplotlib.use("Agg")  # no display, deterministic: before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from ..config import TRAINERS  # noqa: E402
+from ..measure.tensors import CATEGORIES  # noqa: E402
+from ..units import GiB, MiB  # noqa: E402
 from .claims import ARITHMETIC_FLOOR, _ok, paired  # noqa: E402
-from .config import TRAINERS  # noqa: E402
-from .measure.tensors import CATEGORIES  # noqa: E402
-from .units import GiB, MiB  # noqa: E402
 
 RC = {
     "svg.fonttype": "none",  # text stays text (searchable, small); the browser picks the font

@@ -2,7 +2,7 @@
 
 Each benchmark written by the ffbench suite carries its RunConfig, dataset and every memory
 figure in ``extra_info`` (see ``benchmarks/conftest.py``). ``load_benchmark_json(path)``
-turns each into a record shaped like the harness's (``ffbench.harness.run_one``)::
+turns each into a record shaped like the harness's (``ffbench.run.harness.run_one``)::
 
     {"kind": "measure", "source": "benchmark", "isolated": False, "status": "ok",
      "config": {...every RunConfig field...}, "metrics": {...flat numbers...},
@@ -32,8 +32,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
-from .errors import ConfigError
+from ..config import RunConfig
+from ..errors import ConfigError
 
 SOURCE = "benchmark"
 _STAT_NAMES = ("median", "min", "max", "mean", "stddev", "iqr")

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import RunConfig
-from .results import write_json_atomic
+from ..analysis.results import write_json_atomic
+from ..config import RunConfig
+from ..units import format_bytes
 from .sweep import ResultsFolder
-from .units import format_bytes
 
 DEFAULT_START = 16
 SEED_STEP = 0.05  # first step away from an analytic seed, as a fraction of it
@@ -53,7 +53,7 @@ def predict(
 ) -> int | None:
     """The analytic model's prediction, or None when the model is absent or cannot say."""
     try:
-        from . import memory_model  # written separately; optional
+        from .. import memory_model  # written separately; optional
     except Exception:  # noqa: BLE001 - ImportError or a broken module: no seed
         return None
     try:
@@ -139,7 +139,7 @@ def find_max_batches(
 ) -> list[MaxBatch]:
     from tqdm.auto import tqdm
 
-    from .device import resolve_device
+    from ..device import resolve_device
     from .worker import BUDGET_METRIC
 
     metric = BUDGET_METRIC[resolve_device(base.device).type]
@@ -244,8 +244,8 @@ def run_maxbatch(
     out_root: str | Path = "results",
 ) -> list[MaxBatch]:
     """Check everything, open (or resume) the results folder, search, export the CSV."""
-    from .data import load_dataset
-    from .device import resolve_device
+    from ..data import load_dataset
+    from ..device import resolve_device
     from .sweep import SweepSettings, comparable_base, default_out_dir, environment_metadata
 
     for t in trainers:

@@ -1,7 +1,7 @@
 """Where worker runs happen. The sweep hands an executor `Job`s and reads back `JobResult`s.
 
 `LocalExecutor` (the default) runs each job as a fresh local subprocess
-(`python -m ffbench.worker SPEC OUT`), one at a time so runs never share cores or memory.
+(`python -m ffbench.run.worker SPEC OUT`), one at a time so runs never share cores or memory.
 A cluster executor implements the same `run(jobs)` generator: submit the same command
 line, wait, and yield a `JobResult` per job as it finishes (any order). Nothing else in
 ffbench needs to change.
@@ -25,13 +25,13 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 @dataclass(frozen=True)
 class Job:
     key: str  # the record file name this job produces
-    spec: dict  # what ffbench.worker reads (config, settings, budget, source)
+    spec: dict  # what ffbench.run.worker reads (config, settings, budget, source)
     spec_path: Path  # where to write the spec
     out_path: Path  # where the worker writes its record
     timeout_seconds: float | None = None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "ffbench.worker", str(self.spec_path), str(self.out_path)]
+        return [sys.executable, "-m", "ffbench.run.worker", str(self.spec_path), str(self.out_path)]
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import TRAINERS, RunConfig, expand_grid
-from .errors import ConfigError
-from .executor import Executor, Job, JobResult, LocalExecutor
-from .results import (
+from ..analysis.results import (
     ENVIRONMENT,
     FORMAT,
     MANIFEST,
@@ -42,7 +39,10 @@ from .results import (
     write_csv_next_to_records,
     write_json_atomic,
 )
-from .units import parse_size
+from ..config import TRAINERS, RunConfig, expand_grid
+from ..errors import ConfigError
+from ..units import parse_size
+from .executor import Executor, Job, JobResult, LocalExecutor
 
 # sweep-file / CLI list keys -> RunConfig field
 GRID_KEYS = {"trainers": "trainer", "depths": "depth", "widths": "width", "batch_sizes": "batch_size"}
@@ -398,7 +398,7 @@ def _diff(old: dict, new: dict) -> str:
 def environment_metadata(device, dataset_description: dict, base: RunConfig, settings: SweepSettings) -> dict:
     import os
 
-    from .environment import environment
+    from ..environment import environment
 
     env = environment(device)
     env.update(
@@ -426,7 +426,7 @@ def environment_metadata(device, dataset_description: dict, base: RunConfig, set
                 )
                 if k in os.environ
             },
-            "isolation": "one fresh worker process per configuration (python -m ffbench.worker)",
+            "isolation": "one fresh worker process per configuration (python -m ffbench.run.worker)",
         }
     )
     return env
@@ -474,8 +474,8 @@ def plan_sweep(
     """Resolve grid, base configuration, settings, device, dataset and the results folder.
 
     Precedence: a command-line value given explicitly > the sweep file > the defaults."""
-    from .data import load_dataset
-    from .device import resolve_device
+    from ..data import load_dataset
+    from ..device import resolve_device
 
     file = read_sweep_file(sweep_file) if sweep_file else {}
     grid = {}

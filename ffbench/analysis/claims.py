@@ -2,11 +2,11 @@
 
 Every claim is a function `(runs, epochs) -> Verdict`:
 
-- `runs`: `ffbench.report.load_runs(paths)`, i.e. `ffbench.results.load` (one row per run,
+- `runs`: `ffbench.analysis.report.load_runs(paths)`, i.e. `ffbench.results.load` (one row per run,
   bytes and seconds) plus a `group` column (the results folder and device a row was
   measured in: ratios are only ever taken between rows of one group, never across
   devices or folders) and `num_classes` / `in_features` read from the records;
-- `epochs`: `ffbench.report.load_epochs(paths)` (one row per epoch of each `train` record).
+- `epochs`: `ffbench.analysis.report.load_epochs(paths)` (one row per epoch of each `train` record).
 
 The test and its threshold are written in each function's docstring (first paragraph:
 the claim; "Test:" paragraph: how it is decided) and fixed before any result is looked
@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .config import BATCH_CONVENTION
+from ..config import BATCH_CONVENTION
 
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"

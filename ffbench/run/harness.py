@@ -40,11 +40,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .config import BATCH_CONVENTION, RunConfig
-from .data import Dataset, load_dataset
-from .device import resolve_device
-from .environment import environment
-from .measure import (
+from ..config import BATCH_CONVENTION, RunConfig
+from ..data import Dataset, load_dataset
+from ..device import resolve_device
+from ..environment import environment
+from ..measure import (
     CATEGORIES,
     CudaPeakTracker,
     ProcessPeakTracker,
@@ -54,7 +54,7 @@ from .measure import (
     set_malloc_mmap_threshold,
     set_threads,
 )
-from .trainers import build_trainer
+from ..trainers import build_trainer
 
 
 @dataclass(frozen=True)
@@ -167,8 +167,8 @@ def time_with_default_malloc(config: RunConfig, settings: HarnessSettings) -> tu
     """Step times with glibc's default allocator settings, in a fresh child process
     (the mmap threshold cannot be un-set in this one). Returns (times, error line)."""
     code = (
-        "import json, sys; from ffbench.worker import die_with_parent; die_with_parent(int(sys.argv[3])); "
-        "from ffbench.config import RunConfig; from ffbench.harness import HarnessSettings, time_steps; "
+        "import json, sys; from ffbench.run.worker import die_with_parent; die_with_parent(int(sys.argv[3])); "
+        "from ffbench.config import RunConfig; from ffbench.run.harness import HarnessSettings, time_steps; "
         "c = RunConfig.from_dict(json.loads(sys.argv[1])); s = HarnessSettings(**json.loads(sys.argv[2])); "
         "print(json.dumps(time_steps(c, s, mmap_threshold=False)))"
     )
@@ -192,7 +192,7 @@ def time_with_default_malloc(config: RunConfig, settings: HarnessSettings) -> tu
 
 def _analytic_fields(config: RunConfig, data: Dataset, n_eval: int) -> dict:
     """The analytic model's prediction for this run, beside the measurement."""
-    from . import memory_model
+    from .. import model as memory_model
 
     try:
         pred = memory_model.predict(config, data.in_features, data.num_classes, eval_examples=n_eval)

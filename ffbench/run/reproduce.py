@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import TRAINERS, RunConfig
-from .errors import ConfigError
+from ..config import TRAINERS, RunConfig
+from ..errors import ConfigError
 
 FF_RECIPE = dict(lr=5e-3, ff_threshold=8.0, batch_size=100)
 BP_RECIPE = dict(lr=1e-3, batch_size=100)
@@ -149,14 +149,14 @@ def reproduce(
     name: str | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict:
-    from .data import load_dataset
-    from .device import resolve_device
+    from ..analysis.report import build_report, print_claims, verdicts_json
+    from ..analysis.results import write_json_atomic
+    from ..data import load_dataset
+    from ..device import resolve_device
+    from ..units import parse_size
     from .fit import fit
     from .maxbatch import run_maxbatch, table
-    from .report import build_report, print_claims, verdicts_json
-    from .results import write_json_atomic
     from .sweep import plan_sweep, run_plan
-    from .units import parse_size
 
     if profile_name not in PROFILES:
         raise ConfigError(f"unknown profile {profile_name!r}; choose from {', '.join(PROFILES)}")
@@ -236,9 +236,7 @@ def reproduce(
     # Each invocation's timings are kept: a resumed run measures only what was missing.
     previous = out / "reproduce.json"
     history = json.loads(previous.read_text()).get("invocations", []) if previous.exists() else []
-    history.append(
-        {"finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "seconds": timings}
-    )
+    history.append({"finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "seconds": timings})
     summary = {
         "profile": profile.name,
         "device": str(dev),

@@ -1,0 +1,1 @@
+"""From records to answers: tables (`results.load`), claims with verdicts, figures, the HTML report."""
