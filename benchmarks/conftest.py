@@ -53,7 +53,8 @@ from typing import Any
 import pytest
 import torch
 
-from ffbench.config import TRAINERS, RunConfig
+from ffbench.config import RunConfig
+from ffbench.schema import TRAINER_ORDER as TRAINERS
 from ffbench.data import Dataset, load_dataset
 from ffbench.device import resolve_device, synchronize
 from ffbench.environment import describe_device, environment

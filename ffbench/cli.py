@@ -1,34 +1,30 @@
 """`ffbench` command line: argument parsing and one-line errors only.
 
-Every command is a thin call into the library. Bad input ends with one line on stderr
-(`ffbench: error: ...`) and exit status 2, before anything is written.
+Every configuration flag is derived from a `RunConfig` field (its help, group, choices and
+validation live in the field's metadata). Flags have no argparse default: only the flags a
+user gives reach the namespace, so precedence is by order of application -- field defaults,
+then a sweep file, then the flags -- never by comparing a value with its default.
+
+Bad input ends with one line on stderr (`ffbench: error: ...`) and exit status 2, before
+anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import (
-    DATASETS,
-    DEVICES,
-    DTYPES,
-    FF_GOODNESS,
-    FF_NEGATIVES,
-    FF_NORMS,
-    OPTIMIZER_IMPLS,
-    OPTIMIZERS,
-    TRAINERS,
-    RunConfig,
-)
+from . import __version__
+from .config import GROUPS, RunConfig, config_fields, config_keys, flag
 from .errors import ConfigError, FfbenchError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+GRID_FIELDS = ("trainer", "depth", "width", "batch_size")  # swept with plural flags
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -38,73 +34,76 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"ffbench: error: {message} (see '{self.prog} --help')\n")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+# -- value parsers (argparse `type=`) ------------------------------------------------------
 
 
-def add_config_flags(p: argparse.ArgumentParser) -> None:
-    """Flags for one RunConfig (singular names). Choices are validated by RunConfig."""
-    d = RunConfig()
-    p.add_argument("--trainer", default=d.trainer, help=f"one of {', '.join(TRAINERS)} (default %(default)s)")
-    p.add_argument("--depth", type=int, default=d.depth, help="hidden layers (default %(default)s)")
-    p.add_argument("--width", type=int, default=d.width, help="units per hidden layer (default %(default)s)")
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=d.batch_size,
-        help="real examples per optimizer step; FF also forwards as many negatives (default %(default)s)",
-    )
-    add_shared_flags(p)
+def _int_type(low: int, limit: int | None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (limit is not None and value > limit):
+            upper = f" and at most {limit}" if limit is not None else ""
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}{upper}, got {text!r}")
+        return value
+
+    return parse
 
 
-def add_shared_flags(p: argparse.ArgumentParser) -> None:
-    d = RunConfig()
-    p.add_argument("--epochs", type=int, default=d.epochs, help="default %(default)s")
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default %(default)s)")
-    p.add_argument("--optimizer", default=d.optimizer, help=f"{'|'.join(OPTIMIZERS)} (default %(default)s)")
-    p.add_argument(
-        "--optimizer-impl",
-        default=d.optimizer_impl,
-        help=f"{'|'.join(OPTIMIZER_IMPLS)}; moves the memory peak (default %(default)s)",
-    )
-    p.add_argument("--dataset", default=d.dataset, help=f"{'|'.join(DATASETS)} (default %(default)s)")
-    p.add_argument("--data-dir", default=None, help="folder holding MNIST/Fashion-MNIST raw files")
-    p.add_argument("--device", default=d.device, help=f"{'|'.join(DEVICES)} (default %(default)s)")
-    p.add_argument("--dtype", default=d.dtype, help=f"{'|'.join(DTYPES)} (default %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
-    p.add_argument(
-        "--val-size", type=int, default=d.val_size, help="validation examples carved from training set"
-    )
-    p.add_argument("--eval-chunk", type=int, default=None, help="evaluation chunk size (default: batch size)")
-    p.add_argument("--ff-threshold", type=float, default=d.ff_threshold, help="FF goodness threshold theta")
-    p.add_argument("--ff-goodness", default=d.ff_goodness, help=f"{'|'.join(FF_GOODNESS)}")
-    p.add_argument("--ff-norm", default=d.ff_norm, help=f"{'|'.join(FF_NORMS)}")
-    p.add_argument("--ff-negatives", default=d.ff_negatives, help=f"{'|'.join(FF_NEGATIVES)}")
-    p.add_argument(
-        "--ff-eval-layers",
-        default=d.ff_eval_layers,
-        help="layers whose goodness is summed at test time: all, skip-first, or e.g. 1,2",
-    )
-    p.add_argument(
-        "--checkpoint-segments", type=int, default=None, help="bp-checkpoint segments (default ~sqrt(depth))"
-    )
-    p.add_argument(
-        "--micro-batch",
-        type=int,
-        default=None,
-        help="bp-accum examples per micro-batch (default batch size / 4)",
-    )
+def _float_type(strict: bool):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or (value <= 0 if strict else value < 0):
+            raise argparse.ArgumentTypeError(
+                f"expected a finite number {'>' if strict else '>='} 0, got {text!r}"
+            )
+        return value
+
+    return parse
 
 
-# Every RunConfig field a flag can set (all but the free-form `extra`).
-CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "extra")
+positive_int = _int_type(1, None)
+positive_float = _float_type(strict=True)
+
+
+def _field_argument(f) -> dict:
+    meta = f.metadata
+    kind = meta["kind"]
+    kwargs: dict = {"dest": f.name, "default": argparse.SUPPRESS}
+    default = f"default {f.default}" if f.default is not None else None
+    if kind == "choice":
+        kwargs["choices"] = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+    elif kind in ("int", "int0"):
+        kwargs["type"] = _int_type(1 if kind == "int" else 0, meta["limit"])
+    elif kind in ("float", "float0"):
+        kwargs["type"] = _float_type(strict=kind == "float")
+    kwargs["help"] = meta["help"] + (f" ({default})" if default else "")
+    return kwargs
+
+
+def add_config_flags(parser: argparse.ArgumentParser, exclude: Sequence[str] = ()) -> None:
+    """One flag per RunConfig field (except `exclude`), in argument groups."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in config_fields():
+        if f.name in exclude:
+            continue
+        group = f.metadata["group"]
+        if group not in groups:
+            groups[group] = parser.add_argument_group(GROUPS[group])
+        groups[group].add_argument(flag(f.name), **_field_argument(f))
+
+
+def given(args: argparse.Namespace, keys: Sequence[str]) -> dict:
+    """The values of the flags the user gave (flags have no argparse default)."""
+    return {k: getattr(args, k) for k in keys if hasattr(args, k)}
+
+
+def config_from_args(args: argparse.Namespace, **overrides) -> RunConfig:
+    return RunConfig(**{**given(args, config_keys()), **overrides})
 
 
 def check_out_file(path: str | None, example: str) -> Path | None:
@@ -122,26 +121,24 @@ def check_out_file(path: str | None, example: str) -> Path | None:
     return out
 
 
-def config_from_args(args: argparse.Namespace, **overrides) -> RunConfig:
-    values = {k: getattr(args, k) for k in CONFIG_KEYS if hasattr(args, k)}
-    values.update(overrides)
-    return RunConfig(**values)
+def _echo(args: argparse.Namespace):
+    return (lambda s: None) if args.quiet else print
 
 
 # -- commands -------------------------------------------------------------------------
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .analysis.results import write_json_atomic
     from .data import load_dataset
     from .device import resolve_device
     from .run.fit import fit
+    from .store import write_json_atomic
 
     config = config_from_args(args)
     resolve_device(config.device)  # fail before loading anything
     out = check_out_file(args.out, "run.json")
     dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
-    echo = (lambda s: None) if args.quiet else print
+    echo = _echo(args)
     echo(
         f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "
         f"{config.epochs} epoch(s), seed {config.seed}"
@@ -154,88 +151,67 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from .analysis.results import write_json_atomic
     from .device import resolve_device
-    from .measure import CATEGORIES
     from .run.harness import HarnessSettings, run_one
-    from .units import format_bytes
+    from .store import write_json_atomic
 
     config = config_from_args(args)
     resolve_device(config.device)
     out = check_out_file(args.out, "measure.json")
     record = run_one(config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps))
-    m = record["metrics"]
     if not args.quiet:
-        print(
-            f"{config.short_name()} on {record['dataset']['name']} ({record['environment']['device']}, "
-            f"{record['threads']} threads; batch = real examples, FF forwards as many negatives)"
-        )
-        print(
-            f"  tensor-level peak {format_bytes(m['tensor_peak_bytes'])}, alive at step start "
-            f"{format_bytes(m['tensor_start_bytes'])}, transient {format_bytes(m['tensor_transient_bytes'])}"
-        )
-        parts = ", ".join(f"{c} {format_bytes(m[f'tensor_peak_{c}_bytes'])}" for c in CATEGORIES)
-        print(f"  at the peak: {parts}")
-        print(
-            f"  first step peak {format_bytes(m['tensor_first_step_peak_bytes'])}, evaluation peak "
-            f"{format_bytes(m['tensor_eval_peak_bytes'])} (chunk {config.chunk}), whole run "
-            f"{format_bytes(m['tensor_whole_run_peak_bytes'])}"
-        )
-        print(f"  process RSS rise {format_bytes(m['rss_rise_bytes'])} ({record['allocator_setting']})")
-        if "cuda_peak_allocated_bytes" in m:
-            print(
-                f"  CUDA allocator: peak {format_bytes(m['cuda_peak_allocated_bytes'])}, rise "
-                f"{format_bytes(m['cuda_rise_allocated_bytes'])}, reserved {format_bytes(m['cuda_peak_reserved_bytes'])}"
-            )
-        print(
-            f"  step {1000 * m['step_seconds_median']:.1f} ms (median of {len(record['step_seconds'])}), "
-            f"{m['examples_per_second']:.0f} examples/s"
-        )
+        print(_describe_measurement(config, record))
     if out is not None:
         write_json_atomic(out, record)
     return 0
 
 
-def _given_config_keys(args: argparse.Namespace) -> set[str]:
-    """Configuration flags whose value differs from the default (they override a sweep file)."""
-    d = RunConfig().to_dict()
-    return {k for k in CONFIG_KEYS if hasattr(args, k) and getattr(args, k) != d.get(k)}
+def _describe_measurement(config: RunConfig, record: dict) -> str:
+    from .schema import CATEGORIES
+    from .units import format_bytes as fb
+
+    m = record["metrics"]
+    lines = [
+        f"{config.short_name()} on {record['dataset']['name']} ({record['environment']['device']}, "
+        f"{record['threads']} threads; batch = real examples, FF forwards as many negatives)",
+        f"  tensor-level peak {fb(m['tensor_peak_bytes'])}, alive at step start "
+        f"{fb(m['tensor_start_bytes'])}, transient {fb(m['tensor_transient_bytes'])}",
+        "  at the peak: " + ", ".join(f"{c} {fb(m[f'tensor_peak_{c}_bytes'])}" for c in CATEGORIES),
+        f"  first step peak {fb(m['tensor_first_step_peak_bytes'])}, evaluation peak "
+        f"{fb(m['tensor_eval_peak_bytes'])} (chunk {config.chunk}), whole run "
+        f"{fb(m['tensor_whole_run_peak_bytes'])}",
+        f"  process RSS rise {fb(m['rss_rise_bytes'])} ({record['allocator_setting']})",
+    ]
+    if "cuda_peak_allocated_bytes" in m:
+        lines.append(
+            f"  CUDA allocator: peak {fb(m['cuda_peak_allocated_bytes'])}, rise "
+            f"{fb(m['cuda_rise_allocated_bytes'])}, reserved {fb(m['cuda_peak_reserved_bytes'])}"
+        )
+    lines.append(
+        f"  step {1000 * m['step_seconds_median']:.1f} ms (median of {len(record['step_seconds'])}), "
+        f"{m['examples_per_second']:.0f} examples/s"
+    )
+    return "\n".join(lines)
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+def sweep_plan(args: argparse.Namespace):
+    """The sweep a command line asks for: defaults, then the sweep file, then the flags given."""
+    from .run.sweep import GRID_KEYS, SETTING_KEYS, plan_sweep
+
+    return plan_sweep(
+        grid_flags=given(args, tuple(GRID_KEYS)),
+        config_flags=given(args, config_keys()),
+        setting_flags=given(args, SETTING_KEYS),
+        sweep_file=args.sweep_file,
+        out=args.out,
+    )
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .run.sweep import plan_sweep, run_plan
+    from .run.sweep import run_plan
 
-    plan = plan_sweep(
-        grid_cli={
-            "trainers": args.trainers,
-            "depths": args.depths,
-            "widths": args.widths,
-            "batch_sizes": args.batch_sizes,
-        },
-        config_cli={k: getattr(args, k) for k in CONFIG_KEYS if hasattr(args, k)},
-        config_explicit=_given_config_keys(args),
-        sweep_file=args.sweep_file,
-        steps=args.steps,
-        memory_limit=args.memory_limit,
-        timeout=args.timeout,
-        out=args.out,
-    )
-    run_plan(
-        plan,
-        progress=not args.quiet,
-        retry_errors=args.retry_errors,
-        echo=(lambda s: None) if args.quiet else print,
-    )
+    plan = sweep_plan(args)
+    run_plan(plan, progress=not args.quiet, retry_errors=args.retry_errors, echo=_echo(args))
     return 0
 
 
@@ -247,10 +223,10 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
     budget = parse_size(args.memory_limit)
     trainers = parse_list(args.trainers, "trainers")
     depths = parse_list(args.depths, "depths")
-    base = config_from_args(args, width=args.width, batch_size=1)
+    base = config_from_args(args, batch_size=1)
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance!r}")
-    echo = (lambda s: None) if args.quiet else print
+    echo = _echo(args)
     results = run_maxbatch(
         base,
         trainers,
@@ -280,7 +256,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         yes=args.yes,
         progress=not args.quiet,
         name=args.name,
-        echo=(lambda s: None) if args.quiet else print,
+        echo=_echo(args),
     )
     return 0
 
@@ -302,43 +278,52 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="ffbench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+# -- the parser -----------------------------------------------------------------------
 
+
+def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train one configuration and report accuracy per epoch")
     add_config_flags(p)
     p.add_argument("--out", help="write a JSON record of the run to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=cmd_train)
 
+
+def _add_measure(sub) -> None:
     p = sub.add_parser("measure", help="measure memory and time of one configuration's training step")
-    add_config_flags(p)
+    add_config_flags(p, exclude=("epochs",))
     p.add_argument("--steps", type=positive_int, default=3, help="timed steps (default %(default)s)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps (default %(default)s)")
+    p.add_argument(
+        "--warmup", type=_int_type(0, None), default=1, help="untimed warm-up steps (default %(default)s)"
+    )
     p.add_argument("--out", help="write the JSON record to this file")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_measure)
 
+
+def _add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="measure a grid of configurations, each in a fresh process (resumable)")
-    p.add_argument("--trainers", help="comma list, e.g. bp,ff (default: every trainer)")
-    p.add_argument("--depths", help="comma list of hidden-layer counts (default 2)")
-    p.add_argument("--widths", help="comma list of layer widths (default 500)")
-    p.add_argument("--batch-sizes", dest="batch_sizes", help="comma list of batch sizes (default 100)")
+    s = argparse.SUPPRESS
+    p.add_argument("--trainers", default=s, help="comma list, e.g. bp,ff (default: every trainer)")
+    p.add_argument("--depths", default=s, help="comma list of hidden-layer counts (default 2)")
+    p.add_argument("--widths", default=s, help="comma list of layer widths (default 500)")
+    p.add_argument(
+        "--batch-sizes", dest="batch_sizes", default=s, help="comma list of batch sizes (default 100)"
+    )
     p.add_argument(
         "--sweep-file",
-        help="JSON or TOML file with the same keys (trainers, depths, widths, "
-        "batch_sizes, steps, memory_limit, timeout, configuration fields); flags override it",
+        help="JSON or TOML file with the same keys (trainers, depths, widths, batch_sizes, steps, "
+        "memory_limit, timeout, configuration fields); flags given on the command line win",
     )
-    add_shared_flags(p)
+    add_config_flags(p, exclude=(*GRID_FIELDS, "epochs"))
+    p.add_argument("--steps", type=positive_int, default=s, help="timed steps per configuration (default 3)")
     p.add_argument(
-        "--steps", type=positive_int, default=None, help="timed steps per configuration (default 3)"
+        "--memory-limit", default=s, help="budget per configuration, e.g. 2GiB: over it is status 'oom'"
     )
-    p.add_argument("--memory-limit", help="budget per configuration, e.g. 2GiB: over it is status 'oom'")
     p.add_argument(
         "--timeout",
         type=positive_float,
-        default=None,
+        default=s,
         help="seconds per configuration (worker start included): over it is status 'timeout'",
     )
     p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
@@ -346,16 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=cmd_sweep)
 
+
+def _add_maxbatch(sub) -> None:
     p = sub.add_parser(
         "maxbatch", help="largest batch that fits a memory budget, per trainer and depth (measured)"
     )
     p.add_argument("--memory-limit", required=True, help="budget, e.g. 8GiB (IEC units)")
     p.add_argument("--trainers", default="bp,ff,bp-inbackward", help="comma list (default %(default)s)")
     p.add_argument("--depths", default="2", help="comma list (default %(default)s)")
-    p.add_argument(
-        "--width", type=int, default=RunConfig().width, help="units per hidden layer (default %(default)s)"
-    )
-    add_shared_flags(p)
+    add_config_flags(p, exclude=("trainer", "depth", "batch_size", "epochs"))
     p.add_argument(
         "--steps", type=positive_int, default=1, help="timed steps per probe (default %(default)s)"
     )
@@ -377,11 +361,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_maxbatch)
+
+
+def _add_reproduce(sub) -> None:
+    from .run.reproduce import PROFILES
+
     p = sub.add_parser("reproduce", help="re-run the memory and accuracy claims and write a report")
     p.add_argument(
-        "--profile", default="quick", help="quick (CPU, < 20 min) or full (GPU, the paper's setting)"
+        "--profile",
+        default="quick",
+        choices=tuple(PROFILES),
+        help="quick (CPU, within 25 min on 2 cores) or full (GPU, the paper's setting)",
     )
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda (default %(default)s)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default %(default)s")
     p.add_argument("--data-dir", default=None, help="folder holding MNIST raw files (else the usual search)")
     p.add_argument("--results", default="results", help="results root (default %(default)s)")
     p.add_argument("--reports", default="reports", help="reports root (default %(default)s)")
@@ -390,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_reproduce)
 
+
+def _add_report(sub) -> None:
     p = sub.add_parser(
         "report", help="one self-contained HTML report (figures, tables, claims with verdicts)"
     )
@@ -397,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
         "results",
         nargs="+",
         metavar="RESULTS",
-        help="results folders, record JSON files or pytest-benchmark JSON files",
+        help="results folders, run folders of 'ffbench reproduce', record JSON files or pytest-benchmark JSON files",
     )
     p.add_argument(
         "--out",
@@ -405,6 +399,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="print nothing (no claim summary)")
     p.set_defaults(func=cmd_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="ffbench",
+        description="Does Forward-Forward train with less memory than backprop? Matched trainers, "
+        "exact memory accounting, reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"ffbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    for add in (_add_train, _add_measure, _add_sweep, _add_maxbatch, _add_reproduce, _add_report):
+        add(sub)
     return parser
 
 

@@ -1,21 +1,28 @@
 """RunConfig: everything that defines one run, validated once, frozen, serialisable.
 
+Each field carries its own command-line help, group and validation rule in its metadata
+(`option(...)`): the CLI flags, the results table's configuration columns and the report's
+configuration table are all derived from this one class. Adding a configuration field is
+one `option(...)` line here.
+
 `batch_size` is the number of real examples per optimizer step for every trainer.
 Forward-Forward additionally forwards one negative per real example, so an FF layer
 sees 2 x batch_size rows per step.
+
+This module imports no torch; only validating a trainer name loads the trainer registry.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
 
-TRAINERS = ("bp", "bp-checkpoint", "ff", "ff-summed", "bp-accum", "bp-inbackward", "bp-local")
 DATASETS = ("auto", "mnist", "fashion-mnist", "digits", "synthetic")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("adam", "sgd")
@@ -28,75 +35,138 @@ BATCH_CONVENTION = (
     "batch_size = real examples per optimizer step; FF also forwards one "
     "negative per example (2 x batch_size rows per layer)"
 )
+# Flag groups, in --help order.
+GROUPS = {
+    "model": "model",
+    "training": "training",
+    "data": "data",
+    "ff": "Forward-Forward (ignored by the BP trainers)",
+    "bp": "backprop variants",
+    "measurement": "device and measurement",
+}
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit value
+MAX_ROWS = 2**31 - 1  # a batch or evaluation chunk larger than this cannot be indexed by int32 kernels
+
+
+def trainer_choices() -> tuple[str, ...]:
+    from .trainers.registry import trainer_names  # loads the trainer modules (torch)
+
+    return trainer_names()
+
+
+def option(
+    default: Any,
+    help: str,  # noqa: A002 - argparse's word
+    *,
+    group: str,
+    kind: str,
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
+    limit: int | None = None,
+    shown: bool = True,
+) -> Any:
+    """A RunConfig field. kind: 'choice', 'int' (>= 1), 'int0' (>= 0), 'float' (> 0, finite),
+    'float0' (>= 0, finite), 'text' (free text, may be None). `limit`: largest integer allowed.
+    `shown`: listed in the report's configuration table."""
+    meta = {"help": help, "group": group, "kind": kind, "choices": choices, "limit": limit, "shown": shown}
+    return dataclasses.field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    trainer: str = "bp"
-    depth: int = 2  # hidden layers
-    width: int = 500  # units per hidden layer
-    batch_size: int = 100  # real examples per optimizer step (FF adds as many negatives)
-    epochs: int = 1
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    optimizer_impl: str = "single-tensor"  # foreach=False: smallest temporaries; moves the peak
-    momentum: float = 0.9  # sgd only
-    dataset: str = "auto"
-    data_dir: str | None = None
-    device: str = "auto"
-    dtype: str = "float32"
-    seed: int = 0
-    val_size: int = 5000  # carved from the training set (capped for small datasets)
-    threads: int | None = None  # torch intra-op threads; None = all cores. Recorded.
-    # Forward-Forward (ignored by the BP trainers)
-    ff_threshold: float = 8.0  # theta in sigma(goodness - theta); chosen on MNIST validation
-    # (theta 1..16 tried with RMS norm, mean goodness: 2 lags 8 by ~2 points)
-    ff_goodness: str = "mean"  # mean or sum of squared ReLU activities
-    ff_norm: str = "rms"  # rms: unit mean square; l2: unit length
-    ff_negatives: str = "random"  # random wrong label, or hardest wrong label from the model
-    ff_eval_layers: str = "all"  # 'all', 'skip-first', or 1-based layer list such as '1,2'
-    eval_chunk: int | None = None  # examples per evaluation chunk; None = batch_size
-    # bp-checkpoint
-    checkpoint_segments: int | None = None  # None = round(sqrt(depth))
-    # bp-accum: examples per micro-batch (gradients accumulated over batch_size / micro_batch)
-    micro_batch: int | None = None  # None = batch_size // 4 (at least 1)
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # model
+    trainer: str = option(
+        "bp", "algorithm and schedule", group="model", kind="choice", choices=trainer_choices
+    )
+    depth: int = option(2, "hidden layers", group="model", kind="int", limit=10_000)
+    width: int = option(500, "units per hidden layer", group="model", kind="int", limit=2**24)
+    # training
+    batch_size: int = option(
+        100,
+        "real examples per optimizer step; FF also forwards as many negatives",
+        group="training",
+        kind="int",
+        limit=MAX_ROWS,
+    )
+    epochs: int = option(
+        1, "passes over the training split (train)", group="training", kind="int", limit=10**6
+    )
+    lr: float = option(1e-3, "learning rate", group="training", kind="float")
+    optimizer: str = option("adam", "optimizer", group="training", kind="choice", choices=OPTIMIZERS)
+    optimizer_impl: str = option(
+        "single-tensor",
+        "optimizer implementation; moves the memory peak (single-tensor: smallest temporaries)",
+        group="training",
+        kind="choice",
+        choices=OPTIMIZER_IMPLS,
+    )
+    momentum: float = option(0.9, "SGD momentum", group="training", kind="float0", shown=False)
+    seed: int = option(
+        0, "seed of weights, negatives and data order", group="training", kind="int0", limit=MAX_SEED
+    )
+    dtype: str = option(
+        "float32", "parameter and activation dtype", group="training", kind="choice", choices=DTYPES
+    )
+    # data
+    dataset: str = option("auto", "dataset", group="data", kind="choice", choices=DATASETS)
+    data_dir: str | None = option(
+        None, "folder holding MNIST/Fashion-MNIST raw files", group="data", kind="text", shown=False
+    )
+    val_size: int = option(
+        5000, "validation examples carved from the training split", group="data", kind="int0", limit=MAX_ROWS
+    )
+    # device and measurement
+    device: str = option(
+        "auto", "device (auto: CUDA when available)", group="measurement", kind="choice", choices=DEVICES
+    )
+    threads: int | None = option(
+        None, "torch CPU threads (default: all cores); recorded", group="measurement", kind="int", limit=4096
+    )
+    eval_chunk: int | None = option(
+        None,
+        "examples per evaluation chunk (default: the batch size)",
+        group="measurement",
+        kind="int",
+        limit=MAX_ROWS,
+    )
+    # Forward-Forward
+    ff_threshold: float = option(
+        8.0, "goodness threshold theta (chosen on MNIST validation)", group="ff", kind="float"
+    )
+    ff_goodness: str = option(
+        "mean", "mean or sum of squared activities", group="ff", kind="choice", choices=FF_GOODNESS
+    )
+    ff_norm: str = option(
+        "rms", "normalisation before each layer", group="ff", kind="choice", choices=FF_NORMS
+    )
+    ff_negatives: str = option(
+        "random",
+        "random wrong label, or the model's hardest",
+        group="ff",
+        kind="choice",
+        choices=FF_NEGATIVES,
+    )
+    ff_eval_layers: str = option(
+        "all",
+        "layers whose goodness is summed at test time: all, skip-first, or e.g. 1,2",
+        group="ff",
+        kind="text",
+    )
+    # backprop variants
+    checkpoint_segments: int | None = option(
+        None, "bp-checkpoint segments (default about sqrt(depth))", group="bp", kind="int", limit=10_000
+    )
+    micro_batch: int | None = option(
+        None, "bp-accum examples per micro-batch (default batch / 4)", group="bp", kind="int", limit=MAX_ROWS
+    )
 
     def __post_init__(self) -> None:
         self.validate()
 
     # -- validation -------------------------------------------------------------
     def validate(self) -> None:
-        def choice(name: str, allowed: Iterable[str]) -> None:
-            value = getattr(self, name)
-            if value not in allowed:
-                raise ConfigError(
-                    f"unknown {name.replace('_', '-')} {value!r}; choose from {', '.join(allowed)}"
-                )
-
-        choice("trainer", TRAINERS)
-        choice("dataset", DATASETS)
-        choice("device", DEVICES)
-        choice("optimizer", OPTIMIZERS)
-        choice("optimizer_impl", OPTIMIZER_IMPLS)
-        choice("dtype", DTYPES)
-        choice("ff_goodness", FF_GOODNESS)
-        choice("ff_norm", FF_NORMS)
-        choice("ff_negatives", FF_NEGATIVES)
-        for name in ("depth", "width", "batch_size", "epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        for name in ("eval_chunk", "checkpoint_segments", "threads", "micro_batch"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value <= 0):
-                raise ConfigError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be positive, got {self.lr!r}")
-        if self.val_size < 0:
-            raise ConfigError(f"val-size must be >= 0, got {self.val_size!r}")
-        if not self.ff_threshold > 0:
-            raise ConfigError(f"ff-threshold must be positive, got {self.ff_threshold!r}")
+        for f in dataclasses.fields(self):
+            value = _checked(f, getattr(self, f.name))
+            object.__setattr__(self, f.name, value)  # floats given as ints are stored as floats
         self.eval_layer_indices()  # raises on a malformed list
 
     # -- derived values ---------------------------------------------------------
@@ -146,8 +216,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
+        unknown = set(data) - set(config_keys())
         if unknown:
             raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
         return cls(**data)
@@ -159,11 +228,73 @@ class RunConfig:
         return f"{self.trainer}-d{self.depth}-w{self.width}-b{self.batch_size}"
 
 
+def flag(name: str) -> str:
+    """The command-line spelling of a field: batch_size -> --batch-size."""
+    return "--" + name.replace("_", "-")
+
+
+def _checked(f: dataclasses.Field, value: Any) -> Any:
+    """The field's value if it is valid (floats normalised to float); ConfigError otherwise."""
+    meta, name = f.metadata, flag(f.name)[2:]
+    kind = meta["kind"]
+    if kind == "choice":
+        choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+        if value not in choices:
+            raise ConfigError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
+        return value
+    if kind == "text":
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{name} must be text, got {value!r}")
+        return value
+    if value is None and f.default is None:
+        return None
+    if kind in ("int", "int0"):
+        low = 1 if kind == "int" else 0
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            what = "a positive integer" if low else "an integer >= 0"
+            raise ConfigError(f"{name} must be {what}, got {value!r}")
+        if meta["limit"] is not None and value > meta["limit"]:
+            raise ConfigError(f"{name} must be at most {meta['limit']}, got {value}")
+        return value
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= 0 if kind == "float" else value < 0):
+        what = "a positive finite number" if kind == "float" else "a finite number >= 0"
+        raise ConfigError(f"{name} must be {what}, got {value!r}")
+    return float(value)
+
+
+def config_fields() -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(RunConfig)
+
+
+def config_keys() -> tuple[str, ...]:
+    """Every configuration field, in declaration order: the results table's config columns."""
+    return tuple(f.name for f in config_fields())
+
+
+def config_defaults() -> dict[str, Any]:
+    """Field -> default value, without building (or validating) a RunConfig."""
+    return {f.name: f.default for f in config_fields()}
+
+
+def shown_keys() -> tuple[str, ...]:
+    """The fields listed in the report's configuration table."""
+    return tuple(f.name for f in config_fields() if f.metadata["shown"])
+
+
+def non_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a configuration dict that differ from the field defaults (unknown keys
+    kept): what identifies a configuration, so a field added later at its default changes
+    no existing identity."""
+    defaults = config_defaults()
+    return {k: v for k, v in data.items() if k not in defaults or v != defaults[k]}
+
+
 def expand_grid(base: RunConfig, **axes: Iterable[Any]) -> list[RunConfig]:
     """Cartesian product over the given fields, e.g. expand_grid(cfg, trainer=[...], depth=[...])."""
     names = list(axes)
     for name in names:
-        if name not in {f.name for f in dataclasses.fields(RunConfig)}:
+        if name not in config_keys():
             raise ConfigError(f"cannot sweep over unknown field {name!r}")
     values = [list(axes[name]) for name in names]
     for name, vals in zip(names, values):

@@ -15,7 +15,7 @@ import pytest
 import ffbench.run.fit  # noqa: F401
 import ffbench.run.harness  # noqa: F401
 from ffbench.analysis.benchjson import load_benchmark_json
-from ffbench.config import TRAINERS
+from ffbench.schema import TRAINER_ORDER as TRAINERS
 from ffbench.units import MiB
 
 pytest_plugins = ["pytester"]

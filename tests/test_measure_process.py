@@ -1,4 +1,4 @@
-"""ProcessPeakTracker / mallopt / RssSampler. Memory bands, not wall-clock checks."""
+"""ProcessPeakTracker / mallopt. Memory bands, not wall-clock checks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import torch
 from ffbench.measure import (
     ProcessMemory,
     ProcessPeakTracker,
-    RssSampler,
     allocator_setting,
     set_malloc_mmap_threshold,
 )
@@ -70,18 +69,3 @@ def test_fallback_without_clear_refs(monkeypatch):
 def test_result_before_exit_raises():
     with pytest.raises(RuntimeError):
         ProcessPeakTracker().result()
-
-
-def test_rss_sampler_timeline():
-    with RssSampler(interval_s=0.005) as s:
-        a = torch.ones(4 * MiB // 4)
-        torch.ones(1000).sum()
-    tl = s.result()
-    assert "misses short spikes" in tl.method
-    assert len(tl.samples) >= 2
-    times = [t for t, _ in tl.samples]
-    assert times == sorted(times) and times[0] >= 0
-    assert all(isinstance(b, int) and b > 0 for _, b in tl.samples)
-    del a
-    with pytest.raises(ValueError):
-        RssSampler(0)

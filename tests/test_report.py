@@ -1,5 +1,5 @@
 """`ffbench report` on real results made here: a small sweep through `ffbench.run.sweep`
-(ResultsFolder.run, each configuration measured by the worker's own `run_spec`, in this
+(ffbench.run.sweep.measure, each configuration measured by the worker's own `run_spec`, in this
 process to keep the test fast), a real `ffbench maxbatch` through the CLI, and real
 `fit` records on the bundled digits. Checks the content, not the look: figures inline,
 claims recomputed from the tables, no external resource, bad input writes nothing."""
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from ffbench import store
 from ffbench.analysis import results
 from ffbench.analysis.claims import CLAIMS, FLAT_TOLERANCE, MIN_DEPTH, Verdict
 from ffbench.analysis.report import build_report, load_runs, load_timelines, print_claims
@@ -27,8 +28,9 @@ from ffbench.data import load_dataset
 from ffbench.device import resolve_device
 from ffbench.run.executor import JobResult
 from ffbench.run.fit import fit
-from ffbench.run.sweep import ResultsFolder, SweepSettings, environment_metadata, grid_configs
+from ffbench.run.sweep import SweepSettings, environment_metadata, grid_configs, measure, write_csv
 from ffbench.run.worker import run_spec
+from ffbench.store import ResultsFolder
 
 TRAINERS = ["bp", "bp-checkpoint", "ff", "ff-summed", "bp-inbackward", "bp-local"]
 GRID = {"trainers": TRAINERS, "depths": [1, 2, 3], "batch_sizes": [8, 64], "widths": [32]}
@@ -84,11 +86,16 @@ def make_sweep(out: Path, grid: dict, **base_fields) -> Path:
     env = environment_metadata(resolve_device("cpu"), data.describe(), base, settings)
     env["isolation"] = "in-process (test): ffbench.run.worker.run_spec per configuration"
     folder = ResultsFolder.open(
-        out, command="sweep", grid=grid, base_config=base, settings=settings, environment=env
+        out,
+        command="sweep",
+        grid=grid,
+        base_config=base.to_dict(),
+        settings=settings.to_dict(),
+        environment=env,
     )
-    records = list(folder.run(grid_configs(base, grid), executor=InProcessExecutor()))
+    records = list(measure(folder, grid_configs(base, grid), settings, executor=InProcessExecutor()))
     assert all(r["status"] == "ok" for r in records), [r.get("error") for r in records]
-    folder.write_csv()
+    write_csv(folder)
     return out
 
 
@@ -112,7 +119,7 @@ def make_train_records(out: Path, seeds=(0,)) -> list[Path]:
             )
             record = fit(cfg, data, progress=False, echo=lambda s: None)
             path = out / f"train-{trainer}-s{seed}.json"
-            results.write_json_atomic(path, record)
+            store.write_json_atomic(path, record)
             paths.append(path)
     return paths
 
@@ -358,10 +365,10 @@ def test_absent_analytic_columns_omit_the_figure_with_a_note(made, tmp_path):
     for src in sorted((made["sweep"] / "records").glob("ff*-d[12]-*b8-*.json")) + sorted(
         (made["sweep"] / "records").glob("bp-d[12]-*b8-*.json")
     ):
-        doc = results.read_json(src, "record")
+        doc = store.read_json(src, "record")
         doc["metrics"] = {k: v for k, v in doc["metrics"].items() if not k.startswith("analytic_")}
         doc.pop("timeline", None)
-        results.write_json_atomic(loose / src.name, doc)
+        store.write_json_atomic(loose / src.name, doc)
     report = build_report([loose], tmp_path / "out" / "loose.html")
     fig = report.figure("measured_vs_analytic")
     assert fig.file is None and "analytic" in fig.note

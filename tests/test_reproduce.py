@@ -5,9 +5,9 @@ import json
 import pytest
 
 from ffbench import data
-from ffbench.run import reproduce
 from ffbench.cli import main
 from ffbench.config import RunConfig
+from ffbench.run import reproduce
 
 
 @pytest.fixture
@@ -110,8 +110,11 @@ def test_full_profile_on_cpu_needs_yes_and_writes_nothing(tmp_path, offline_digi
 
 
 def test_unknown_profile_is_one_line(tmp_path, capsys):
-    assert main(["reproduce", "--profile", "huge", "--results", str(tmp_path / "r")]) == 2
-    assert "unknown profile 'huge'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--profile", "huge", "--results", str(tmp_path / "r")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "argument --profile: invalid choice: 'huge'" in err
     assert not (tmp_path / "r").exists()
 
 

@@ -6,12 +6,14 @@ import shutil
 
 import pytest
 
+from ffbench import store as results_store
 from ffbench.analysis import results
 from ffbench.config import RunConfig
 from ffbench.data import load_dataset
 from ffbench.errors import ConfigError
 from ffbench.run.fit import fit
-from ffbench.run.sweep import ResultsFolder, SweepSettings
+from ffbench.run.sweep import SweepSettings, measure, write_csv
+from ffbench.store import ResultsFolder
 
 # The columns a caller may rely on. Adding a column is fine; removing or renaming one
 # breaks reports and notebooks: change this list, SCHEMA_VERSION and docs/results-schema.md together.
@@ -111,13 +113,13 @@ def store(tmp_path_factory):
         root / "sweep",
         command="sweep",
         grid={"trainers": ["ff"]},
-        base_config=base,
-        settings=settings,
+        base_config=base.to_dict(),
+        settings=settings.to_dict(),
         environment={"device_name": "cpu", "torch": "x", "cuda": None},
     )
-    records = list(folder.run([base]))
+    records = list(measure(folder, [base], settings))
     assert records[0]["status"] == "ok", records[0].get("error")
-    folder.write_csv()
+    write_csv(folder)
     train_cfg = RunConfig(
         trainer="bp",
         depth=1,
@@ -129,7 +131,7 @@ def store(tmp_path_factory):
         val_size=100,
     )
     record = fit(train_cfg, load_dataset("digits", val_size=100), progress=False, echo=lambda s: None)
-    results.write_json_atomic(root / "train.json", record)
+    results_store.write_json_atomic(root / "train.json", record)
     return root
 
 
@@ -226,16 +228,16 @@ def test_unknown_or_missing_files_are_clear_errors(tmp_path):
 
 def test_record_names_are_stable_and_distinct():
     a = RunConfig(trainer="bp", depth=2, width=8, batch_size=4)
-    assert results.record_name(a) == results.record_name(
+    assert results_store.record_name(a) == results_store.record_name(
         RunConfig(trainer="bp", depth=2, width=8, batch_size=4)
     )
-    assert results.record_name(a) != results.record_name(a.replace(batch_size=5))
-    assert results.record_name(a).startswith("bp-d2-w8-b4-")
-    assert results.config_hash(a) == results.config_hash(a.to_dict())
+    assert results_store.record_name(a) != results_store.record_name(a.replace(batch_size=5))
+    assert results_store.record_name(a).startswith("bp-d2-w8-b4-")
+    assert results_store.config_hash(a) == results_store.config_hash(a.to_dict())
 
 
 def test_write_json_atomic_leaves_no_temporaries(tmp_path):
-    results.write_json_atomic(tmp_path / "a" / "r.json", {"x": float("nan")})
+    results_store.write_json_atomic(tmp_path / "a" / "r.json", {"x": float("nan")})
     assert json.loads((tmp_path / "a" / "r.json").read_text()) == {"x": None}
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["r.json"]
     shutil.rmtree(tmp_path / "a")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ffbench import store
 from ffbench.analysis import results
 from ffbench.cli import main
 from ffbench.run.sweep import parse_list, read_sweep_file
@@ -165,15 +166,18 @@ def _fresh_grid(**kw):
         (["--depths", "1,0"], "depths: expected positive integers"),
         (["--batch-sizes", "-4"], "batch-sizes: expected positive integers"),
         (["--widths", "wide"], "widths: expected positive integers"),
-        (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
         (["--memory-limit", "lots"], "cannot read size 'lots'"),
         (["--memory-limit", "0GiB"], "size must be positive"),
-        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, fragment):
     out = tmp_path / "never"
-    code = main(["sweep", *TINY, *_fresh_grid(), *args, "--out", str(out), "--quiet"])
+    try:
+        code = main(["sweep", *TINY, *_fresh_grid(), *args, "--out", str(out), "--quiet"])
+    except SystemExit as exc:  # argparse-level errors
+        code = exc.code
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith("ffbench: error:")
@@ -237,7 +241,7 @@ def test_unusable_out_folder_is_refused_and_left_untouched(tmp_path, capsys, mak
             (out / "manifest.json").write_text(
                 json.dumps(
                     {
-                        "format": results.FORMAT,
+                        "format": store.FORMAT,
                         "schema_version": 1,
                         "command": "sweep",
                         "settings": {"timing_steps": 99},

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from ffbench import phases
-from ffbench.config import TRAINERS, RunConfig
-from ffbench.trainers import REGISTRY, build_trainer
+from ffbench.config import RunConfig
+from ffbench.schema import TRAINER_ORDER as TRAINERS
+from ffbench.trainers import build_trainer, trainer_names
 from ffbench.trainers.ff import embed_label, random_wrong_labels
 
 CPU = torch.device("cpu")
@@ -22,7 +23,7 @@ def batch(n=16, d=64, seed=0):
 
 
 def test_registry_matches_config_choices():
-    assert set(REGISTRY) == set(TRAINERS)
+    assert set(trainer_names()) == set(TRAINERS)
 
 
 @pytest.mark.parametrize("trainer", TRAINERS)

@@ -84,7 +84,7 @@ def _verdict_from(passes: dict[str, bool]) -> str:
 # -- helpers over the runs table ----------------------------------------------------------
 
 
-def _ok(runs):
+def ok_runs(runs):
     """Measure rows that finished (status ok), tensor-level peak present."""
     if runs is None or len(runs) == 0:
         return runs
@@ -115,7 +115,7 @@ def paired(runs, a: str, b: str, metric: str):
     import pandas as pd
 
     keys = ["group", "width", "depth", "batch_size"]
-    df = _ok(runs)
+    df = ok_runs(runs)
     if df is None or len(df) == 0 or metric not in df.columns:
         return pd.DataFrame(columns=keys + [a, b, "ratio"])
     sub = df[df["trainer"].isin([a, b]) & df[metric].notna()]
@@ -169,7 +169,7 @@ def ff_activation_memory_flat_in_depth(runs, epochs=None) -> Verdict:
         detail="",
         figure="activations_vs_depth",
     )
-    df = _ok(runs)
+    df = ok_runs(runs)
     if df is None or not _has(df, "ff"):
         v.verdict = not_evaluated("no ff measurement")
         return v
@@ -179,7 +179,7 @@ def ff_activation_memory_flat_in_depth(runs, epochs=None) -> Verdict:
         metric = "tensor_transient_bytes"
     v.eval_chunk = _chunks(ff)
     passes, numbers, lines = {}, {"metric": metric, "tolerance": FLAT_TOLERANCE, "series": {}}, []
-    for (group, width, batch), s in ff.groupby(["group", "width", "batch_size"]):
+    for (_group, width, batch), s in ff.groupby(["group", "width", "batch_size"]):
         every = s.dropna(subset=[metric]).groupby("depth")[metric].mean().astype("float64")
         s = every[every.index >= MIN_DEPTH]
         if len(s) < 2:
@@ -207,7 +207,7 @@ def ff_activation_memory_flat_in_depth(runs, epochs=None) -> Verdict:
 
 def _less_than(runs, other: str, claim: str, figure: str, metric="tensor_peak_bytes") -> Verdict:
     v = Verdict(claim=claim, verdict="", detail="", figure=figure)
-    if not _has(_ok(runs), "ff") or not _has(_ok(runs), other):
+    if not _has(ok_runs(runs), "ff") or not _has(ok_runs(runs), other):
         v.verdict = not_evaluated(f"needs ff and {other} measurements")
         return v
     pairs = paired(runs, "ff", other, metric)
@@ -217,7 +217,7 @@ def _less_than(runs, other: str, claim: str, figure: str, metric="tensor_peak_by
     pairs["ok"] = pairs["ff"] < pairs[other]
     passes = _where(pairs, "ok")
     v.verdict = _verdict_from(passes)
-    v.eval_chunk = _chunks(_ok(runs)[_ok(runs)["trainer"] == "ff"])
+    v.eval_chunk = _chunks(ok_runs(runs)[ok_runs(runs)["trainer"] == "ff"])
     v.numbers = {
         "metric": metric,
         "ratio_ff_over_" + other: {_cfg(r.width, r.depth, r.batch_size): r.ratio for r in pairs.itertuples()},
@@ -258,7 +258,7 @@ def ff_summed_loses_saving(runs, epochs=None) -> Verdict:
         detail="",
         figure="activations_vs_depth",
     )
-    df = _ok(runs)
+    df = ok_runs(runs)
     if not _has(df, "ff-summed") or not _has(df, "ff"):
         v.verdict = not_evaluated("needs ff and ff-summed measurements")
         return v
@@ -266,7 +266,7 @@ def ff_summed_loses_saving(runs, epochs=None) -> Verdict:
     pairs = paired(runs, "ff-summed", "ff", metric)
     v.eval_chunk = _chunks(df[df["trainer"] == "ff-summed"])
     passes, numbers, lines = {}, {"metric": metric, "growth_threshold": GROWTH_THRESHOLD, "series": {}}, []
-    for (group, width, batch), s in pairs.groupby(["group", "width", "batch_size"]):
+    for (_group, width, batch), s in pairs.groupby(["group", "width", "batch_size"]):
         s = s.sort_values("depth")
         if len(s) < 2:
             continue
@@ -317,7 +317,7 @@ def ff_eval_costs_extra(runs, epochs=None) -> Verdict:
         detail="",
         figure="eval_vs_train",
     )
-    df = _ok(runs)
+    df = ok_runs(runs)
     if not _has(df, "ff"):
         v.verdict = not_evaluated("no ff measurement")
         return v
@@ -375,7 +375,7 @@ def ff_slower_per_step(runs, epochs=None) -> Verdict:
     is also compared with that floor (reported, not part of the verdict).
     """
     v = Verdict(claim="FF is slower than BP per step", verdict="", detail="", figure="ff_bp_time_ratio")
-    if not _has(_ok(runs), "ff") or not _has(_ok(runs), "bp"):
+    if not _has(ok_runs(runs), "ff") or not _has(ok_runs(runs), "bp"):
         v.verdict = not_evaluated("needs ff and bp measurements")
         return v
     pairs = paired(runs, "ff", "bp", "step_seconds_median")
@@ -385,7 +385,7 @@ def ff_slower_per_step(runs, epochs=None) -> Verdict:
     pairs["ok"] = pairs["ratio"] > 1
     passes = _where(pairs, "ok")
     v.verdict = _verdict_from(passes)
-    v.eval_chunk = _chunks(_ok(runs)[_ok(runs)["trainer"] == "ff"])
+    v.eval_chunk = _chunks(ok_runs(runs)[ok_runs(runs)["trainer"] == "ff"])
     above = int((pairs["ratio"] >= ARITHMETIC_FLOOR).sum())
     v.numbers = {
         "ratio_ff_over_bp": {_cfg(r.width, r.depth, r.batch_size): r.ratio for r in pairs.itertuples()},
@@ -498,7 +498,7 @@ def ff_less_peak_than_frugal_bp(runs, epochs=None) -> Verdict:
         detail="",
         figure="peak_vs_depth",
     )
-    df = _ok(runs)
+    df = ok_runs(runs)
     present = [t for t in FRUGAL_BP if _has(df, t)]
     if not _has(df, "ff") or not present:
         v.verdict = not_evaluated("needs ff and at least one of " + ", ".join(FRUGAL_BP))
@@ -552,7 +552,7 @@ def analytic_model_predicts_peak(runs, epochs=None) -> Verdict:
         detail="",
         figure="measured_vs_analytic",
     )
-    df = _ok(runs)
+    df = ok_runs(runs)
     if (
         df is None
         or len(df) == 0

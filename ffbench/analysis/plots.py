@@ -24,10 +24,9 @@ matplotlib.use("Agg")  # no display, deterministic: before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from ..config import TRAINERS  # noqa: E402
-from ..measure.tensors import CATEGORIES  # noqa: E402
+from ..schema import CATEGORIES, TRAINER_ORDER  # noqa: E402
 from ..units import GiB, MiB  # noqa: E402
-from .claims import ARITHMETIC_FLOOR, _ok, paired  # noqa: E402
+from .claims import ARITHMETIC_FLOOR, ok_runs, paired  # noqa: E402
 
 RC = {
     "svg.fonttype": "none",  # text stays text (searchable, small); the browser picks the font
@@ -56,17 +55,17 @@ class Plot:
 
 def palette(trainers) -> dict:
     """One fixed colour per trainer, the same in every figure."""
-    colours = sns.color_palette("tab10", len(TRAINERS) + 2)
-    known = {t: colours[i] for i, t in enumerate(TRAINERS)}
+    colours = sns.color_palette("tab10", len(TRAINER_ORDER) + 2)
+    known = {t: colours[i] for i, t in enumerate(TRAINER_ORDER)}
     extra = [t for t in trainers if t not in known]
     for i, t in enumerate(extra):
-        known[t] = colours[(len(TRAINERS) + i) % len(colours)]
+        known[t] = colours[(len(TRAINER_ORDER) + i) % len(colours)]
     return {t: known[t] for t in trainers}
 
 
 def trainer_order(trainers) -> list[str]:
     present = list(dict.fromkeys(trainers))
-    return [t for t in TRAINERS if t in present] + sorted(t for t in present if t not in TRAINERS)
+    return [t for t in TRAINER_ORDER if t in present] + sorted(t for t in present if t not in TRAINER_ORDER)
 
 
 def axis_unit(values) -> tuple[float, str]:
@@ -101,7 +100,7 @@ def _float(df, cols):
 def chosen_config(runs) -> tuple[int, int, int] | None:
     """(width, depth, batch_size) of the largest configuration measured: the largest depth,
     then the largest batch at that depth, then the largest width."""
-    df = _ok(runs)
+    df = ok_runs(runs)
     if df is None or len(df) == 0:
         return None
     d = int(df["depth"].max())
@@ -169,7 +168,7 @@ def _memory_facets(df, metrics: dict[str, str], question: str, name: str, note: 
 
 def peak_vs_depth(runs, **_) -> Plot:
     question = "How does peak memory grow with depth, for each trainer?"
-    df = _ok(runs)
+    df = ok_runs(runs)
     if df is None or len(df) == 0:
         return Plot("peak_vs_depth", question, None, "no successful measure runs")
     metrics = {"tensor_peak_bytes": "tensor-level peak"}
@@ -190,7 +189,7 @@ def peak_vs_depth(runs, **_) -> Plot:
 
 def activations_vs_depth(runs, **_) -> Plot:
     question = "Does the memory held for backward grow with depth?"
-    df = _ok(runs)
+    df = ok_runs(runs)
     if df is None or len(df) == 0:
         return Plot("activations_vs_depth", question, None, "no successful measure runs")
     return _memory_facets(
@@ -211,7 +210,7 @@ def memory_breakdown(runs, **_) -> Plot:
         )
     w, d, b = cfg
     question = f"Where does the memory go at the peak? (depth {d}, batch {b}, width {w})"
-    df = _ok(runs)
+    df = ok_runs(runs)
     df = df[(df["width"] == w) & (df["depth"] == d) & (df["batch_size"] == b)]
     cols = [f"tensor_peak_{c}_bytes" for c in CATEGORIES]
     table = _float(df, cols).groupby("trainer")[cols].mean()
@@ -280,7 +279,7 @@ def ff_bp_memory_ratio(runs, **_) -> Plot:
             ax.set_xlabel("batch size (real examples)")
             ax.set_ylabel("depth (hidden layers)")
             ax.set_title(
-                f"width {int(width)}" + (f"\n{_short(group)}" if len(panels) > 1 else ""), fontsize=10
+                f"width {int(width)}" + (f"\n{short_group(group)}" if len(panels) > 1 else ""), fontsize=10
             )
         _title(fig, question)
     note = (
@@ -299,7 +298,7 @@ def ff_bp_memory_ratio(runs, **_) -> Plot:
     return Plot("ff_bp_memory_ratio", question, fig, note)
 
 
-def _short(group: str) -> str:
+def short_group(group: str) -> str:
     return str(group).split("|")[0].rstrip("/").split("/")[-1] + (
         " (" + str(group).split("|")[1] + ")" if "|" in str(group) else ""
     )
@@ -307,7 +306,7 @@ def _short(group: str) -> str:
 
 def step_time(runs, **_) -> list[Plot]:
     """One figure per device: absolute times are never mixed across devices."""
-    df = _ok(runs)
+    df = ok_runs(runs)
     question = "How do step time and throughput change with depth?"
     if df is None or len(df) == 0 or df["step_seconds_median"].isna().all():
         return [Plot("step_time", question, None, "no step times in the records")]
@@ -365,7 +364,7 @@ def ff_bp_time_ratio(runs, **_) -> Plot:
         return Plot(
             "ff_bp_time_ratio", question, None, "needs step times of ff and bp at the same configuration"
         )
-    pairs = pairs.assign(batch=pairs["batch_size"].astype(int).astype(str), run=pairs["group"].map(_short))
+    pairs = pairs.assign(batch=pairs["batch_size"].astype(int).astype(str), run=pairs["group"].map(short_group))
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(7, 4))
         sns.lineplot(
@@ -452,7 +451,7 @@ def accuracy(runs, epochs=None, **_) -> Plot:
 
 def measured_vs_analytic(runs, **_) -> Plot:
     question = "Does the analytic memory model predict the measured peak?"
-    df = _ok(runs)
+    df = ok_runs(runs)
     if (
         df is None
         or len(df) == 0
@@ -571,7 +570,7 @@ def timeline(runs, timelines=None, **_) -> Plot:
 def eval_vs_train(runs, **_) -> Plot:
     cfg = chosen_config(runs)
     base = "Does evaluation need more memory than a training step?"
-    df = _ok(runs)
+    df = ok_runs(runs)
     if cfg is None or df["tensor_eval_peak_bytes"].isna().all():
         return Plot("eval_vs_train", base, None, "no evaluation figures in the records")
     w, d, _b = cfg

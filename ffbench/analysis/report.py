@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .. import store
+from ..config import shown_keys
 from ..errors import ConfigError
 from ..units import MiB
 from . import results
@@ -58,10 +60,6 @@ def _group(folder: Path, device_name: Any) -> str:
     return f"{folder.resolve()}|{device_name or 'unknown device'}"
 
 
-def _is_maxbatch(doc: Any) -> bool:
-    return isinstance(doc, dict) and isinstance(doc.get("results"), list) and "budget_bytes" in doc
-
-
 def _device_name(doc: dict) -> Any:
     env = doc.get("environment") or (doc.get("machine_info") or {}).get("ffbench") or {}
     return env.get("device_name") or env.get("device")
@@ -76,7 +74,7 @@ def _dataset_of(doc: dict) -> dict:
 
 
 def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
-    """Read every input; ConfigError (nothing written anywhere) for anything unusable."""
+    """Read every input (`ffbench.store.walk`); ConfigError (nothing written) for anything unusable."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [Path(p) for p in paths]
@@ -85,45 +83,20 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
             "no results given: name results folders, record files or pytest-benchmark JSON files"
         )
     inp = Inputs(given=[str(p) for p in paths])
-    files: list[tuple[Path, Path]] = []  # (file, folder it belongs to)
-    for p in paths:
-        if not p.exists():
-            raise ConfigError(f"{p} does not exist")
-        if p.is_dir():
-            if (p / results.MANIFEST).exists():
-                manifest = results.read_manifest(p)
-                env = (
-                    results.read_json(p / results.ENVIRONMENT, "environment")
-                    if (p / results.ENVIRONMENT).exists()
-                    else {}
-                )
-                inp.folders.append((p, manifest, env if isinstance(env, dict) else {}))
-                files.extend(
-                    (f, p) for f in sorted((p / results.RECORDS).glob("*.json")) if not f.name.startswith(".")
-                )
-                if (p / MAXBATCH_NAME).exists():
-                    files.append((p / MAXBATCH_NAME, p))
-            else:
-                found = sorted(f for f in p.glob("*.json") if not f.name.startswith("."))
-                files.extend((f, p) for f in found)
-        else:
-            files.append((p, p.parent))
-    seen: set[Path] = set()
-    for f, folder in files:
-        key = f.resolve()
-        if key in seen:
-            continue
-        seen.add(key)
-        doc = results.read_json(f, "input")
-        if results._kind_of(doc) is not None:
-            inp.records.append((f, doc, _group(folder, _device_name(doc))))
-        elif _is_maxbatch(doc):
-            inp.maxbatch.append((f, doc, _group(folder, None)))
-        elif f.name in (results.MANIFEST, results.ENVIRONMENT):
-            continue
-        else:
+    folders: dict[Path, dict] = {}
+    for doc in store.walk(paths):
+        if doc.manifest is not None and doc.folder not in folders:
+            env_path = doc.folder / store.ENVIRONMENT
+            env = store.read_json(env_path, "environment") if env_path.exists() else {}
+            folders[doc.folder] = env
+            inp.folders.append((doc.folder, doc.manifest, env if isinstance(env, dict) else {}))
+        if results.kind_of(doc.data) is not None:
+            inp.records.append((doc.path, doc.data, _group(doc.folder, _device_name(doc.data))))
+        elif results.is_maxbatch(doc.data):
+            inp.maxbatch.append((doc.path, doc.data, _group(doc.folder, None)))
+        elif not results.is_run_summary(doc.data, doc.path):
             raise ConfigError(
-                f"{f} is not ffbench results (not a record, a results folder, "
+                f"{doc.path} is not ffbench results (not a record, a results folder, "
                 f"maxbatch.json or pytest-benchmark JSON)"
             )
     return inp
@@ -145,7 +118,7 @@ def runs_from(inp: Inputs):
         df["in_features"] = df["path"].map(lambda p: extra.get(p, (None, None, None))[2])
         frames.append(df)
     if not frames:
-        return results._frame([], results.ROW_COLUMNS).assign(group=None, num_classes=None, in_features=None)
+        return results.frame([], results.ROW_COLUMNS).assign(group=None, num_classes=None, in_features=None)
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     for c in ("num_classes", "in_features"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
@@ -312,9 +285,9 @@ ENV_KEYS = (
 
 
 def _short_group(group: str) -> str:
-    from .plots import _short
+    from .plots import short_group
 
-    return _short(group)
+    return short_group(group)
 
 
 def environment_table(inp: Inputs, runs):
@@ -326,7 +299,7 @@ def environment_table(inp: Inputs, runs):
         for g in runs["group"].dropna().unique():
             if g.startswith(str(folder.resolve()) + "|"):
                 envs.setdefault(g, {}).update(env)
-    for f, doc, group in inp.records:
+    for _path, doc, group in inp.records:
         env = doc.get("environment") or (doc.get("machine_info") or {}).get("ffbench") or {}
         target = envs.setdefault(group, {})
         for k, v in env.items():
@@ -346,30 +319,8 @@ def environment_table(inp: Inputs, runs):
     return pd.DataFrame(data)
 
 
-CONFIG_SHOWN = (
-    "trainer",
-    "depth",
-    "width",
-    "batch_size",
-    "epochs",
-    "lr",
-    "optimizer",
-    "optimizer_impl",
-    "dtype",
-    "seed",
-    "threads",
-    "dataset",
-    "eval_chunk",
-    "ff_threshold",
-    "ff_goodness",
-    "ff_norm",
-    "ff_negatives",
-    "ff_eval_layers",
-    "checkpoint_segments",
-    "timing_steps",
-    "memory_limit_bytes",
-    "timeout_seconds",
-)
+# The configuration table: every field marked `shown` in RunConfig, then the sweep settings.
+CONFIG_SHOWN = (*shown_keys(), "timing_steps", "memory_limit_bytes", "timeout_seconds")
 
 
 def configuration_table(runs):
@@ -472,16 +423,6 @@ def _check_out(out_html: Path) -> None:
             break
 
 
-def _write_public(path: Path, text: str) -> None:
-    """Atomic write, readable by others (as the umask allows): a report is for sharing."""
-    import os
-
-    results._write_text_atomic(path, text)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def figures_dir_for(out_html: Path) -> Path:
     out_html = Path(out_html)
     return out_html.with_name(out_html.stem + "_files")
@@ -547,8 +488,8 @@ def build_report(paths, out_html: str | Path, *, title: str | None = None) -> Re
             old.unlink()
     for f in figures:
         if f.svg is not None:
-            _write_public(f.file, f.svg)
-    _write_public(out_html, text)
+            store.write_text_atomic(f.file, f.svg)
+    store.write_text_atomic(out_html, text)
     return Report(out_html, files_dir, figures, verdicts, runs, tables)
 
 
@@ -579,6 +520,40 @@ def _table_html(df, index: bool, cls: str = "data") -> str:
         '<div class="tablewrap">'
         + df.to_html(index=index, border=0, na_rep="–", escape=True, classes=cls)
         + "</div>"
+    )
+
+
+def _claim_rows(verdicts: list[Verdict], fig_names: set[str]) -> list[str]:
+    rows = []
+    for i, v in enumerate(verdicts, 1):
+        cls = v.status.replace(" ", "")
+        fig = (
+            f'<a href="#fig-{_e(v.figure)}">{_e(v.figure)}</a>'
+            if v.figure and v.figure in fig_names
+            else _e(v.figure or "–")
+        )
+        rows.append(
+            f'<tr id="claim-{_e(v.key)}"><td>{i}</td><td>{_e(v.claim)}</td>'
+            f'<td class="verdict {cls}">{_e(v.verdict)}</td><td>{_e(v.detail)}</td>'
+            f'<td class="small">{_e(v.test)}</td><td>{_e(v.eval_chunk)}</td>'
+            f'<td class="small">{_e(v.batch_convention)}</td><td>{fig}</td></tr>'
+        )
+    rows.append("</tbody></table></div>")
+    return rows
+
+
+def _figure_html(f: FigureOut) -> str:
+    if f.svg is None:
+        return (
+            f'<figure id="fig-{_e(f.name)}" class="omitted"><figcaption><b>'
+            f"{_e(f.question)}</b> Figure omitted: {_e(f.note)}</figcaption></figure>"
+        )
+    data = base64.b64encode(f.svg.encode("utf-8")).decode("ascii")
+    return (
+        f'<figure id="fig-{_e(f.name)}"><img alt="{_e(f.question)}" '
+        f'src="data:image/svg+xml;base64,{data}"><figcaption><b>{_e(f.question)}</b> '
+        f'{_e(f.note)} <span class="small">(also {_e(f.file.parent.name)}/'
+        f"{_e(f.file.name)})</span></figcaption></figure>"
     )
 
 
@@ -625,36 +600,9 @@ def render_html(
         "<th>verdict</th><th>numbers</th><th>test and threshold</th><th>evaluation chunk</th>"
         "<th>batch convention</th><th>figure</th></tr></thead><tbody>",
     ]
-    fig_names = {f.name for f in figures}
-    for i, v in enumerate(verdicts, 1):
-        cls = v.status.replace(" ", "")
-        fig = (
-            f'<a href="#fig-{_e(v.figure)}">{_e(v.figure)}</a>'
-            if v.figure and v.figure in fig_names
-            else _e(v.figure or "–")
-        )
-        parts.append(
-            f'<tr id="claim-{_e(v.key)}"><td>{i}</td><td>{_e(v.claim)}</td>'
-            f'<td class="verdict {cls}">{_e(v.verdict)}</td><td>{_e(v.detail)}</td>'
-            f'<td class="small">{_e(v.test)}</td><td>{_e(v.eval_chunk)}</td>'
-            f'<td class="small">{_e(v.batch_convention)}</td><td>{fig}</td></tr>'
-        )
-    parts.append("</tbody></table></div>")
+    parts += _claim_rows(verdicts, {f.name for f in figures})
     parts.append('<h2 id="figures">Figures</h2>')
-    for f in figures:
-        if f.svg is None:
-            parts.append(
-                f'<figure id="fig-{_e(f.name)}" class="omitted"><figcaption><b>'
-                f"{_e(f.question)}</b> Figure omitted: {_e(f.note)}</figcaption></figure>"
-            )
-            continue
-        data = base64.b64encode(f.svg.encode("utf-8")).decode("ascii")
-        parts.append(
-            f'<figure id="fig-{_e(f.name)}"><img alt="{_e(f.question)}" '
-            f'src="data:image/svg+xml;base64,{data}"><figcaption><b>{_e(f.question)}</b> '
-            f'{_e(f.note)} <span class="small">(also {_e(f.file.parent.name)}/'
-            f"{_e(f.file.name)})</span></figcaption></figure>"
-        )
+    parts += [_figure_html(f) for f in figures]
     parts.append('<h2 id="environment">Environment</h2>')
     parts.append(_table_html(tables["environment"], index=True))
     parts.append('<h2 id="configuration">Configuration</h2>')

@@ -1,171 +1,26 @@
-"""Result records on disk, and the tidy tables made from them.
+"""Tables from records: one row per run (`load`), one row per phase (`load_phases`).
 
-A *results folder* (what `ffbench sweep` and `ffbench maxbatch` write)::
+`load(paths)` accepts results folders, run folders of `ffbench reproduce`, folders of record
+files, record files and pytest-benchmark JSON files (the walker is `ffbench.store.walk`).
+Each record *kind* ("measure", "train", "benchmark") becomes rows through one function
+registered with `register_kind`; a new kind is one call. Documents that describe a run
+rather than record one (`maxbatch.json`, `reproduce.json`) are skipped.
 
-    DIR/manifest.json      identifies the folder: format, schema version, command, grid, settings
-    DIR/environment.json   where it ran: torch/CUDA, device, CPU model, cores, threads, dataset, git
-    DIR/records/*.json     one record per configuration, written atomically when it finishes
-    DIR/results.csv        `load(DIR)` exported (derived; regenerated at the end of every run)
-
-Records are the source of truth; everything else can be rebuilt from them. The schema
-is documented in docs/results-schema.md.
-
-`load(paths)` -> one row per run (a pandas DataFrame with a fixed column set);
-`load_phases(paths)` -> one row per phase (and layer) of the measured steady-state step.
-Each record *kind* ("measure", "train", ...) is turned into rows by one function
-registered with `register_kind`; a new kind (e.g. pytest-benchmark JSON) is one call.
+This module imports no torch (`python -c "import ffbench.results"` stays light).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import config_keys
 from ..errors import ConfigError
-from ..measure.tensors import CATEGORIES
-
-FORMAT = "ffbench-results"
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
-ENVIRONMENT = "environment.json"
-RECORDS = "records"
-CSV_NAME = "results.csv"
-STATUSES = ("ok", "oom", "timeout", "error")
-SOURCES = ("sweep", "maxbatch", "measure", "train", "benchmark")
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN: store missing numbers as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """JSON (NaN stored as null), written atomically (see _write_text_atomic)."""
-    _write_text_atomic(Path(path), json.dumps(_clean(data), indent=2, sort_keys=True))
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# -- identity of a configuration ------------------------------------------------------
-
-
-def config_hash(config: Any) -> str:
-    """Stable 12-hex-digit id of a configuration (a RunConfig or its dict; `extra` ignored)."""
-    data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    data = {k: v for k, v in data.items() if k != "extra"}
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def record_name(config: Any) -> str:
-    """File name of a configuration's record: readable prefix + hash, e.g. bp-d2-w500-b64-<hash>.json."""
-    data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    short = f"{data['trainer']}-d{data['depth']}-w{data['width']}-b{data['batch_size']}"
-    return f"{short}-{config_hash(data)}.json"
-
-
-# -- the results folder ---------------------------------------------------------------
-
-
-def read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{what} {path} is not readable JSON ({type(exc).__name__})") from None
-
-
-def read_manifest(folder: Path) -> dict:
-    """The manifest of an existing results folder; ConfigError if it is not one of ours."""
-    manifest = read_json(folder / MANIFEST, "manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ConfigError(
-            f"{folder} is not an ffbench results folder ({MANIFEST} has no 'format': '{FORMAT}')"
-        )
-    version = manifest.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise ConfigError(
-            f"{folder} uses results schema version {version!r}; this ffbench reads up to {SCHEMA_VERSION}"
-        )
-    return manifest
-
-
-def check_results_folder(folder: Path) -> dict | None:
-    """Validate `folder` as a place to write results, without writing anything.
-
-    Returns its manifest when it is an existing ffbench results folder, None when it does
-    not exist or is empty; raises ConfigError for a file, a foreign or a corrupt folder."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--out {folder} is a file, not a results folder")
-    if not folder.exists() or not any(folder.iterdir()):
-        return None
-    if not (folder / MANIFEST).exists():
-        raise ConfigError(
-            f"--out {folder} exists and is not an ffbench results folder "
-            f"(no {MANIFEST}); choose a new or empty folder"
-        )
-    manifest = read_manifest(folder)
-    records = folder / RECORDS
-    if records.exists():
-        for path in records.glob("*.json"):
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                raise ConfigError(
-                    f"--out {folder}: record {path.name} is corrupt; move it away "
-                    f"to re-run that configuration"
-                ) from None
-            if not isinstance(data, dict) or "config" not in data:
-                raise ConfigError(f"--out {folder}: {path.name} is not an ffbench record")
-    return manifest
-
-
-def existing_records(folder: Path) -> dict[str, dict]:
-    """Record file name -> record, for every finished configuration in a results folder."""
-    out = {}
-    for path in sorted((Path(folder) / RECORDS).glob("*.json")):
-        out[path.name] = json.loads(path.read_text())
-    return out
-
-
-def remove_stale_temporaries(folder: Path) -> None:
-    """Delete half-written files a killed run left behind (never a finished record)."""
-    for path in list((Path(folder) / RECORDS).glob(".*.tmp")) + list(Path(folder).glob(".*.tmp")):
-        path.unlink(missing_ok=True)
-    work = Path(folder) / ".work"
-    if work.exists():
-        for path in work.iterdir():
-            if path.is_file():
-                path.unlink(missing_ok=True)
-
+from ..schema import CATEGORIES, TENSOR_PREFIXES
+from ..store import RUN_SUMMARY, config_hash, walk, write_text_atomic
 
 # -- record kinds -> rows -------------------------------------------------------------
 
@@ -199,7 +54,7 @@ def register_kind(
     _KINDS[name] = RecordKind(name, rows, phases, detect)
 
 
-def _kind_of(document: Any) -> RecordKind | None:
+def kind_of(document: Any) -> RecordKind | None:
     if not isinstance(document, dict):
         return None
     kind = document.get("kind")
@@ -212,34 +67,13 @@ def _kind_of(document: Any) -> RecordKind | None:
 
 
 # Columns every table from `load` has, in this order (tests pin this list).
-CONFIG_COLUMNS = (
-    "trainer",
-    "depth",
-    "width",
-    "batch_size",
-    "epochs",
-    "lr",
-    "optimizer",
-    "optimizer_impl",
-    "device",
-    "dtype",
-    "seed",
-    "threads",
-    "val_size",
-    "eval_chunk",
-    "ff_threshold",
-    "ff_goodness",
-    "ff_norm",
-    "ff_negatives",
-    "ff_eval_layers",
-    "checkpoint_segments",
-    "micro_batch",
-)
+# Every configuration field; `dataset` is the dataset that ran (`dataset_requested` the
+# field's value) and `device` the device that ran.
+CONFIG_COLUMNS = tuple(k for k in config_keys() if k != "dataset")
 ID_COLUMNS = ("run_id", "config_hash", "kind", "source", "isolated", "status", "error")
 DATA_COLUMNS = ("dataset", "dataset_requested", "synthetic")
 SETTING_COLUMNS = ("memory_limit_bytes", "timing_steps", "timeout_seconds", "worker_seconds")
 ENV_COLUMNS = ("device_name", "cpu_model", "cores", "torch", "cuda", "git_revision")
-TENSOR_PREFIXES = ("tensor", "tensor_first_step", "tensor_eval")
 METRIC_COLUMNS = tuple(
     [f"{p}_{s}_bytes" for p in TENSOR_PREFIXES for s in ("peak", "start", "transient")]
     + [f"{p}_peak_{c}_bytes" for p in TENSOR_PREFIXES for c in CATEGORIES]
@@ -456,40 +290,34 @@ register_kind("benchmark", _benchmark_rows, phases=_benchmark_phases, detect=_is
 # -- loading ----------------------------------------------------------------------------
 
 
-def _documents(paths: str | Path | Iterable[str | Path]) -> list[tuple[Path, dict, RecordKind]]:
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    files: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            if (p / MANIFEST).exists():
-                read_manifest(p)
-                files.extend(sorted((p / RECORDS).glob("*.json")))
-            else:  # a plain folder of record files
-                files.extend(sorted(q for q in p.glob("*.json") if not q.name.startswith(".")))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise ConfigError(f"{p} does not exist")
-    seen: set[Path] = set()
-    docs = []
-    for f in files:
-        key = f.resolve()
-        if key in seen:
-            continue
-        seen.add(key)
-        document = read_json(f, "record")
-        kind = _kind_of(document)
-        if kind is None:
-            if f.name in (MANIFEST, ENVIRONMENT):
-                continue
-            raise ConfigError(f"{f} is not a record ffbench can read (no known 'kind')")
-        docs.append((f, document, kind))
-    return docs
+def is_maxbatch(document: Any) -> bool:
+    """`maxbatch.json` of a results folder: the searches' answers, not a record."""
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("results"), list)
+        and "budget_bytes" in document
+    )
 
 
-def _frame(rows: list[dict], columns: tuple[str, ...]):
+def is_run_summary(document: Any, path: Path) -> bool:
+    """`reproduce.json` of a run folder: timings and verdicts, not a record."""
+    return path.name == RUN_SUMMARY and isinstance(document, dict) and "invocations" in document
+
+
+def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Any, RecordKind]]:
+    """(store.Document, its kind) for every record under `paths`; the documents that describe
+    a run (maxbatch.json, reproduce.json) are skipped; anything else is an error."""
+    out = []
+    for doc in walk(paths):
+        kind = kind_of(doc.data)
+        if kind is not None:
+            out.append((doc, kind))
+        elif not (is_maxbatch(doc.data) or is_run_summary(doc.data, doc.path)):
+            raise ConfigError(f"{doc.path} is not a record ffbench can read (no known 'kind')")
+    return out
+
+
+def frame(rows: list[dict], columns: tuple[str, ...]):
     import pandas as pd
 
     extra = sorted({k for r in rows for k in r} - set(columns))
@@ -525,9 +353,9 @@ def load(paths: str | Path | Iterable[str | Path]):
     Columns: ROW_COLUMNS (always, in that order; NaN where a record has no such figure)
     followed by any extra metric a record carries. Byte counts are nullable integers."""
     rows: list[dict] = []
-    for path, document, kind in _documents(paths):
-        rows.extend(kind.rows(document, path))
-    df = _frame(rows, ROW_COLUMNS)
+    for doc, kind in records(paths):
+        rows.extend(kind.rows(doc.data, doc.path))
+    df = frame(rows, ROW_COLUMNS)
     return df.drop_duplicates(subset=["run_id"], keep="last").reset_index(drop=True)
 
 
@@ -535,12 +363,12 @@ def load_phases(paths: str | Path | Iterable[str | Path]):
     """Long format: one row per phase occurrence (forward/backward/optimizer, per layer for FF)
     of each run's measured steady-state step. Columns: PHASE_COLUMNS."""
     rows: list[dict] = []
-    for path, document, kind in _documents(paths):
+    for doc, kind in records(paths):
         if kind.phases is not None:
-            rows.extend(kind.phases(document, path))
+            rows.extend(kind.phases(doc.data, doc.path))
     import pandas as pd
 
-    df = _frame(rows, PHASE_COLUMNS)
+    df = frame(rows, PHASE_COLUMNS)
     for c in ("index", "layer"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
     return df
@@ -549,10 +377,5 @@ def load_phases(paths: str | Path | Iterable[str | Path]):
 def to_csv(paths: str | Path | Iterable[str | Path], out: str | Path) -> Path:
     """Write `load(paths)` to `out` as CSV (atomically). Returns the path written."""
     out = Path(out)
-    _write_text_atomic(out, load(paths).to_csv(index=False))
+    write_text_atomic(out, load(paths).to_csv(index=False))
     return out
-
-
-def write_csv_next_to_records(folder: str | Path) -> Path:
-    """Regenerate DIR/results.csv from DIR's records."""
-    return to_csv(folder, Path(folder) / CSV_NAME)

@@ -11,8 +11,6 @@ from .cuda import CudaMemory, CudaPeakTracker
 from .process import (
     ProcessMemory,
     ProcessPeakTracker,
-    RssSampler,
-    RssTimeline,
     allocator_setting,
     set_malloc_mmap_threshold,
 )
@@ -26,8 +24,6 @@ __all__ = [
     "PhasePeak",
     "ProcessMemory",
     "ProcessPeakTracker",
-    "RssSampler",
-    "RssTimeline",
     "StepTime",
     "StepTimer",
     "TensorMemory",

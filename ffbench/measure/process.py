@@ -24,8 +24,8 @@ peak since process start that cannot be reset; the result then says so in
 ``method`` and has ``supported=False`` (its rise is only meaningful if this block
 holds the largest footprint the process ever had).
 
-`RssSampler` polls RSS from a background thread for a timeline; polling misses
-short spikes (several MiB at 5 ms, more at 20 ms), so never use it for the peak.
+Polling RSS from a thread (psutil) misses short spikes (several MiB at 5 ms, more at 20 ms),
+so it is never used for a peak.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ import ctypes
 import ctypes.util
 import os
 import sys
-import threading
-import time
 from dataclasses import dataclass
 
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -277,68 +275,3 @@ def _glibc_version() -> str | None:
     except (AttributeError, ValueError, OSError):
         return None
     return version if version and version.startswith("glibc") else None
-
-
-# -- polling timeline ------------------------------------------------------------------
-@dataclass(frozen=True)
-class RssTimeline:
-    """RSS samples (seconds since start, rss bytes). Polling: misses short spikes."""
-
-    method: str
-    interval_s: float
-    samples: list[tuple[float, int]]
-
-
-class RssSampler:
-    """Context manager polling the process RSS every ``interval_s`` seconds from a
-    background thread (psutil), for a "memory over time" plot.
-
-    Not a peak measurement: a spike shorter than the interval is missed (an 82 MiB
-    step rise was under-read by 3.4 MiB at 5 ms, 13 MiB at 20 ms). The sampling
-    thread also competes for the GIL and a core; keep it out of timed runs.
-    """
-
-    def __init__(self, interval_s: float = 0.01) -> None:
-        if not interval_s > 0:
-            raise ValueError(f"interval_s must be positive, got {interval_s!r}")
-        self.interval_s = float(interval_s)
-        self._samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._result: RssTimeline | None = None
-
-    def __enter__(self) -> RssSampler:
-        import psutil
-
-        self._proc = psutil.Process()
-        self._samples = []
-        self._result = None
-        self._stop.clear()
-        self._t0 = time.perf_counter()
-        self._take()
-        self._thread = threading.Thread(target=self._run, name="RssSampler", daemon=True)
-        self._thread.start()
-        return self
-
-    def _take(self) -> None:
-        self._samples.append((time.perf_counter() - self._t0, int(self._proc.memory_info().rss)))
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._take()
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._take()
-        self._result = RssTimeline(
-            method=f"psutil RSS polled every {self.interval_s:g} s (misses short spikes)",
-            interval_s=self.interval_s,
-            samples=list(self._samples),
-        )
-
-    def result(self) -> RssTimeline:
-        if self._result is None:
-            raise RuntimeError("RssSampler.result() is available after the with-block ends")
-        return self._result

@@ -91,10 +91,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .. import phases as _phases
+from ..schema import CATEGORIES
 
 METHOD = "torch_dispatch storage tracking"
-# The breakdown's categories, in display order (a storage is matched in the order of _classify).
-CATEGORIES = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
 MAX_TIMELINE_POINTS = 2000
 
 # Ops whose output aliases an input that was built outside the dispatcher

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..analysis.results import write_json_atomic
 from ..config import RunConfig
+from ..store import ResultsFolder, write_json_atomic
 from ..units import format_bytes
-from .sweep import ResultsFolder
 
 DEFAULT_START = 16
 SEED_STEP = 0.05  # first step away from an analytic seed, as a fraction of it
@@ -123,6 +122,7 @@ def search(
 
 def find_max_batches(
     folder: ResultsFolder,
+    settings,
     base: RunConfig,
     trainers: list[str],
     depths: list[int],
@@ -140,6 +140,7 @@ def find_max_batches(
     from tqdm.auto import tqdm
 
     from ..device import resolve_device
+    from .sweep import measure
     from .worker import BUDGET_METRIC
 
     metric = BUDGET_METRIC[resolve_device(base.device).type]
@@ -168,7 +169,7 @@ def find_max_batches(
                     record = folder.get(config)
                     if record is None:
                         bar.set_postfix_str(f"{trainer} d{depth} b{batch}", refresh=True)
-                        record = list(folder.run([config], executor=executor))[0]
+                        record = next(measure(folder, [config], settings, executor=executor))
                         bar.update(1)
                     status = record.get("status")
                     peak = (record.get("metrics") or {}).get(metric)
@@ -246,7 +247,7 @@ def run_maxbatch(
     """Check everything, open (or resume) the results folder, search, export the CSV."""
     from ..data import load_dataset
     from ..device import resolve_device
-    from .sweep import SweepSettings, comparable_base, default_out_dir, environment_metadata
+    from .sweep import SweepSettings, default_out_dir, environment_metadata, write_csv
 
     for t in trainers:
         for d in depths:
@@ -265,16 +266,15 @@ def run_maxbatch(
         Path(out)
         if out
         else default_out_dir(
-            device.type, f"{dataset.name}-maxbatch", comparable_base(base), settings.to_dict(), root=out_root
+            device.type, f"{dataset.name}-maxbatch", base.to_dict(), settings.to_dict(), root=out_root
         )
     )
-    ResultsFolder.check(out, command="maxbatch", base_config=base, settings=settings, environment=env)
     folder = ResultsFolder.open(
         out,
         command="maxbatch",
         grid={"trainers": trainers, "depths": depths},
-        base_config=base,
-        settings=settings,
+        base_config=base.to_dict(),
+        settings=settings.to_dict(),
         environment=env,
     )
     echo(
@@ -284,6 +284,7 @@ def run_maxbatch(
     try:
         return find_max_batches(
             folder,
+            settings,
             base,
             trainers,
             depths,
@@ -296,4 +297,4 @@ def run_maxbatch(
             num_classes=dataset.num_classes,
         )
     finally:
-        folder.write_csv()
+        write_csv(folder)

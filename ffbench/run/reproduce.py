@@ -30,9 +30,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ..config import TRAINERS, RunConfig
+from ..config import RunConfig
 from ..errors import ConfigError
+from ..schema import TRAINER_ORDER as TRAINERS  # the profiles compare the built-in trainers
 
 FF_RECIPE = dict(lr=5e-3, ff_threshold=8.0, batch_size=100)
 BP_RECIPE = dict(lr=1e-3, batch_size=100)
@@ -137,26 +139,90 @@ def measure_cpu_speed() -> float:
     return (time.perf_counter() - t0) / (3 * 2 * 1024 * 2000 * 2000 / 1e9)
 
 
-def reproduce(
-    profile_name: str = "quick",
-    *,
-    device: str = "auto",
-    data_dir: str | None = None,
-    results_root: str | Path = "results",
-    reports_root: str | Path = "reports",
-    yes: bool = False,
-    progress: bool = True,
-    name: str | None = None,
-    echo: Callable[[str], None] = print,
-) -> dict:
-    from ..analysis.report import build_report, print_claims, verdicts_json
-    from ..analysis.results import write_json_atomic
+@dataclass
+class ReproduceRun:
+    """One invocation of `reproduce`: what every stage needs."""
+
+    profile: Profile
+    device: str  # as requested ("auto", "cpu", "cuda")
+    dev: Any  # the resolved torch.device
+    data_dir: str | None
+    dataset: Any  # the accuracy runs' Dataset
+    out: Path  # results/<run>/
+    report_path: Path
+    progress: bool
+    echo: Callable[[str], None]
+
+    @property
+    def threads(self) -> int | None:
+        return 1 if self.dev.type == "cpu" else None  # memory runs: one thread on a shared CPU
+
+
+def stage_memory_sweep(run: ReproduceRun) -> None:
+    from .sweep import plan_sweep, run_plan
+
+    p = run.profile
+    plan = plan_sweep(
+        grid_flags={
+            "trainers": list(p.trainers),
+            "depths": list(p.depths),
+            "batch_sizes": list(p.batch_sizes),
+            "widths": [p.width],
+        },
+        config_flags={"dataset": "synthetic", "device": run.device, "threads": run.threads},
+        setting_flags={"steps": p.timing_steps},
+        out=str(run.out / "sweep"),
+    )
+    run_plan(plan, progress=run.progress, echo=run.echo)
+
+
+def stage_maxbatch(run: ReproduceRun) -> None:
+    from ..units import parse_size
+    from .maxbatch import run_maxbatch, table
+
+    p = run.profile
+    base = RunConfig(dataset="synthetic", device=run.device, width=p.width, batch_size=1, threads=run.threads)
+    found = run_maxbatch(
+        base,
+        list(p.maxbatch_trainers),
+        list(p.maxbatch_depths),
+        parse_size(p.maxbatch_budget),
+        out=run.out / "maxbatch",
+        progress=run.progress,
+        tolerance=p.maxbatch_tolerance,
+        echo=run.echo,
+    )
+    run.echo(table(found))
+
+
+def stage_accuracy(run: ReproduceRun) -> None:
+    from ..store import write_json_atomic
+    from .fit import fit
+
+    train_dir = run.out / "train"
+    for seed in run.profile.seeds:
+        for cfg in run.profile.accuracy_runs:
+            cfg = cfg.replace(seed=seed, device=run.device, dataset=run.dataset.name, data_dir=run.data_dir)
+            path = train_dir / f"{cfg.short_name()}-s{seed}.json"
+            if path.exists():
+                run.echo(f"{path.name}: already recorded")
+                continue
+            run.echo(f"accuracy: {cfg.short_name()} seed {seed}, {cfg.epochs} epochs on {run.dataset.name}")
+            write_json_atomic(path, fit(cfg, run.dataset, progress=run.progress, echo=run.echo))
+
+
+# The stages, in order; each is timed, and a re-run skips what is already recorded.
+STAGES: dict[str, Callable[[ReproduceRun], None]] = {
+    "memory_sweep": stage_memory_sweep,
+    "maxbatch": stage_maxbatch,
+    "accuracy": stage_accuracy,
+}
+
+
+def _prepare(profile_name: str, device: str, data_dir, results_root, reports_root, yes, name, progress, echo):
+    """Check everything a run needs before anything is written."""
     from ..data import load_dataset
     from ..device import resolve_device
-    from ..units import parse_size
-    from .fit import fit
-    from .maxbatch import run_maxbatch, table
-    from .sweep import plan_sweep, run_plan
 
     if profile_name not in PROFILES:
         raise ConfigError(f"unknown profile {profile_name!r}; choose from {', '.join(PROFILES)}")
@@ -169,86 +235,66 @@ def reproduce(
             f"{hours:.0f} hours (estimated from a matmul timing); add --yes to run it anyway"
         )
     run = name or run_name(profile.name, dev.type)
-    out = Path(results_root) / run
-    report_path = Path(reports_root) / f"{run}.html"
-    dataset = load_dataset("auto", data_dir=data_dir)  # fails here, before anything is written
-    echo(f"ffbench reproduce --profile {profile.name}: {profile.description}")
-    echo(
-        f"device {dev}; accuracy on {dataset.name} ({dataset.source}); results -> {out}, report -> {report_path}"
-    )
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
+    dataset = load_dataset("auto", data_dir=data_dir)
+    out, report_path = Path(results_root) / run, Path(reports_root) / f"{run}.html"
+    return ReproduceRun(profile, device, dev, data_dir, dataset, out, report_path, progress, echo)
 
-    t0 = time.perf_counter()
-    plan = plan_sweep(
-        grid_cli={
-            "trainers": ",".join(profile.trainers),
-            "depths": ",".join(map(str, profile.depths)),
-            "batch_sizes": ",".join(map(str, profile.batch_sizes)),
-            "widths": str(profile.width),
-        },
-        config_cli={"dataset": "synthetic", "device": device, "threads": 1 if dev.type == "cpu" else None},
-        config_explicit=set(),
-        steps=profile.timing_steps,
-        out=str(out / "sweep"),
-    )
-    run_plan(plan, progress=progress, echo=echo)
-    timings["memory_sweep"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    base = RunConfig(
-        dataset="synthetic",
-        device=device,
-        width=profile.width,
-        batch_size=1,
-        threads=1 if dev.type == "cpu" else None,
-    )
-    found = run_maxbatch(
-        base,
-        list(profile.maxbatch_trainers),
-        list(profile.maxbatch_depths),
-        parse_size(profile.maxbatch_budget),
-        out=out / "maxbatch",
-        progress=progress,
-        tolerance=profile.maxbatch_tolerance,
-        echo=echo,
-    )
-    echo(table(found))
-    timings["maxbatch"] = time.perf_counter() - t0
+def _summary(run: ReproduceRun, report, timings: dict[str, float]) -> dict:
+    """reproduce.json: every invocation's timings are kept (a resumed run measures only what
+    was missing), and the verdicts."""
+    from ..analysis.report import verdicts_json
+    from ..store import RUN_SUMMARY
 
-    t0 = time.perf_counter()
-    train_dir = out / "train"
-    for seed in profile.seeds:
-        for cfg in profile.accuracy_runs:
-            cfg = cfg.replace(seed=seed, device=device, dataset=dataset.name, data_dir=data_dir)
-            path = train_dir / f"{cfg.short_name()}-s{seed}.json"
-            if path.exists():
-                echo(f"{path.name}: already recorded")
-                continue
-            echo(f"accuracy: {cfg.short_name()} seed {seed}, {cfg.epochs} epochs on {dataset.name}")
-            write_json_atomic(path, fit(cfg, dataset, progress=progress, echo=echo))
-    timings["accuracy"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    report = build_report([out / "sweep", out / "maxbatch", train_dir], report_path)
-    timings["report"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - started
-    # Each invocation's timings are kept: a resumed run measures only what was missing.
-    previous = out / "reproduce.json"
+    previous = run.out / RUN_SUMMARY
     history = json.loads(previous.read_text()).get("invocations", []) if previous.exists() else []
     history.append({"finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "seconds": timings})
-    summary = {
-        "profile": profile.name,
-        "device": str(dev),
-        "dataset": dataset.describe(),
-        "run": run,
-        "report": str(report_path),
+    return {
+        "profile": run.profile.name,
+        "device": str(run.dev),
+        "dataset": run.dataset.describe(),
+        "run": run.out.name,
+        "report": str(run.report_path),
         "invocations": history,
         "claims": json.loads(verdicts_json(report.verdicts)),
     }
-    write_json_atomic(out / "reproduce.json", summary)
+
+
+def reproduce(
+    profile_name: str = "quick",
+    *,
+    device: str = "auto",
+    data_dir: str | None = None,
+    results_root: str | Path = "results",
+    reports_root: str | Path = "reports",
+    yes: bool = False,
+    progress: bool = True,
+    name: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    from ..analysis.report import build_report, print_claims
+    from ..store import RUN_SUMMARY, write_json_atomic
+
+    run = _prepare(profile_name, device, data_dir, results_root, reports_root, yes, name, progress, echo)
+    echo(f"ffbench reproduce --profile {run.profile.name}: {run.profile.description}")
+    echo(
+        f"device {run.dev}; accuracy on {run.dataset.name} ({run.dataset.source}); "
+        f"results -> {run.out}, report -> {run.report_path}"
+    )
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    for stage, fn in STAGES.items():
+        t0 = time.perf_counter()
+        fn(run)
+        timings[stage] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = build_report([run.out], run.report_path)
+    timings["report"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+    summary = _summary(run, report, timings)
+    write_json_atomic(run.out / RUN_SUMMARY, summary)
     text = io.StringIO()
     print_claims(report.verdicts, file=text)
     echo(text.getvalue().rstrip())
-    echo(f"total {timings['total'] / 60:.1f} min; report {report_path}")
+    echo(f"total {timings['total'] / 60:.1f} min; report {run.report_path}")
     return summary

@@ -1,9 +1,7 @@
 """Sweeps: a grid of configurations, each measured in a fresh worker process, resumable.
 
-    folder = ResultsFolder.open(out, command="sweep", grid=..., base_config=..., settings=...,
-                                environment=...)
-    for record in folder.run(configs, executor=LocalExecutor()):
-        ...
+    plan = plan_sweep(grid_flags=..., config_flags=..., setting_flags=..., sweep_file=...)
+    run_plan(plan)                       # or: for record in measure(folder, configs): ...
 
 Each finished configuration's record is written atomically to DIR/records/<name>.json
 the moment its worker ends, so a killed sweep (kill -9 included) loses at most the
@@ -17,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import hashlib
 import json
 import platform
 import signal
@@ -26,21 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..analysis.results import (
-    ENVIRONMENT,
-    FORMAT,
-    MANIFEST,
-    RECORDS,
-    SCHEMA_VERSION,
-    check_results_folder,
-    config_hash,
-    record_name,
-    remove_stale_temporaries,
-    write_csv_next_to_records,
-    write_json_atomic,
-)
-from ..config import TRAINERS, RunConfig, expand_grid
+from ..config import RunConfig, config_keys, expand_grid
 from ..errors import ConfigError
+from ..store import RECORDS, WORK, ResultsFolder, record_name, stable_hash
 from ..units import parse_size
 from .executor import Executor, Job, JobResult, LocalExecutor
 
@@ -120,26 +105,25 @@ def parse_list(value: Any, key: str) -> list:
 def read_sweep_file(path: str | Path) -> dict:
     """A JSON or TOML file with keys trainers, depths, widths, batch_sizes (lists or comma
     strings), optionally steps, memory_limit, timeout and any RunConfig field (a scalar)."""
+    import tomllib
+
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read sweep file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"sweep file {path} is not UTF-8 text") from None
     try:
-        if path.suffix.lower() == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - TOMLDecodeError / JSONDecodeError
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(
             f"sweep file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: "
             f"{' '.join(str(exc).split())[:200]}"
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"sweep file {path} must hold a table/object of keys")
-    fields = {f.name for f in dataclasses.fields(RunConfig)} - {"extra"}
+    fields = set(config_keys())
     out: dict = {}
     for key, value in data.items():
         norm = key.replace("-", "_")
@@ -159,237 +143,107 @@ def grid_configs(base: RunConfig, grid: dict[str, list]) -> list[RunConfig]:
     return expand_grid(base, **{GRID_KEYS[k]: v for k, v in grid.items()})
 
 
-def short_hash(*parts: Any) -> str:
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:6]
-
-
 def default_out_dir(device_type: str, label: str, *identity: Any, root: str | Path = "results") -> Path:
     """results/<date>-<device>-<label>-<hash of the grid and settings>/: the same command on
     the same day resumes into the same folder."""
     date = _dt.date.today().isoformat()
-    return Path(root) / f"{date}-{device_type}-{label}-{short_hash(*identity)}"
+    return Path(root) / f"{date}-{device_type}-{label}-{stable_hash(identity, 6)}"
 
 
-# -- the results folder ---------------------------------------------------------------
+# -- measuring into a results folder ----------------------------------------------------
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+def job_for(folder: ResultsFolder, config: RunConfig, settings: SweepSettings) -> Job:
+    work = folder.path / WORK
+    name = record_name(config)
+    spec = {
+        "config": config.to_dict(),
+        "settings": settings.harness(),
+        "memory_limit_bytes": settings.memory_limit_bytes,
+        "source": folder.source,
+    }
+    return Job(name, spec, work / f"{name}.spec", work / name, settings.timeout_seconds)
 
 
-def comparable_base(config: RunConfig) -> dict:
-    d = config.to_dict()
-    for k in ("trainer", "depth", "width", "batch_size", "extra"):
-        d.pop(k, None)
-    return d
-
-
-class ResultsFolder:
-    """A results folder being written. Use `open` (validates before writing anything)."""
-
-    def __init__(self, path: Path, manifest: dict, settings: SweepSettings, source: str):
-        self.path = Path(path)
-        self.manifest = manifest
-        self.settings = settings
-        self.source = source
-
-    # -- opening --------------------------------------------------------------------
-    @classmethod
-    def check(
-        cls,
-        path: str | Path,
-        *,
-        command: str,
-        base_config: RunConfig,
-        settings: SweepSettings,
-        environment: dict,
-    ) -> dict | None:
-        """Raise ConfigError if `path` cannot take these results; writes nothing."""
-        path = Path(path)
-        manifest = check_results_folder(path)
-        if manifest is None:
-            return None
-        if manifest.get("command") != command:
-            raise ConfigError(
-                f"--out {path} holds results of 'ffbench {manifest.get('command')}', "
-                f"not '{command}'; choose another folder"
-            )
-        if manifest.get("settings") != settings.to_dict():
-            raise ConfigError(
-                f"--out {path} was measured with other settings "
-                f"({_diff(manifest.get('settings') or {}, settings.to_dict())}); "
-                f"choose another folder"
-            )
-        if manifest.get("base_config") != comparable_base(base_config):
-            raise ConfigError(
-                f"--out {path} was measured with another base configuration "
-                f"({_diff(manifest.get('base_config') or {}, comparable_base(base_config))}); "
-                f"choose another folder"
-            )
-        try:
-            old_env = json.loads((path / ENVIRONMENT).read_text())
-        except (OSError, json.JSONDecodeError):
-            raise ConfigError(f"--out {path}: {ENVIRONMENT} is missing or corrupt") from None
-        for key in ("device_name", "torch", "cuda"):
-            if old_env.get(key) != environment.get(key):
-                raise ConfigError(
-                    f"--out {path} was measured with {key} {old_env.get(key)!r}, this "
-                    f"run has {environment.get(key)!r}; choose another folder"
-                )
-        return manifest
-
-    @classmethod
-    def open(
-        cls,
-        path: str | Path,
-        *,
-        command: str,
-        grid: dict,
-        base_config: RunConfig,
-        settings: SweepSettings,
-        environment: dict,
-        source: str | None = None,
-    ) -> ResultsFolder:
-        path = Path(path)
-        manifest = cls.check(
-            path, command=command, base_config=base_config, settings=settings, environment=environment
+def _record_without_result(result: JobResult) -> dict:
+    """What happened to a worker that wrote no record."""
+    job = result.job
+    record = {"kind": "measure", "config": job.spec["config"]}
+    if result.timed_out:
+        record["status"] = "timeout"
+        record["error"] = f"no result within {job.timeout_seconds:g} s (worker killed)"
+    elif result.returncode is not None and result.returncode == -signal.SIGKILL:
+        record["status"] = "oom"
+        record["error"] = "worker killed by SIGKILL (the kernel's out-of-memory killer does this)"
+    else:
+        record["status"] = "error"
+        last = [ln for ln in result.stderr_tail.strip().splitlines() if ln.strip()]
+        record["error"] = f"worker exited with status {result.returncode}" + (
+            f": {last[-1][:500]}" if last else ""
         )
-        now = _now()
-        if manifest is None:
-            manifest = {
-                "format": FORMAT,
-                "schema_version": SCHEMA_VERSION,
-                "command": command,
-                "created": now,
-                "grids": [],
-                "base_config": comparable_base(base_config),
-                "settings": settings.to_dict(),
-                "records": RECORDS,
-            }
-            write_json_atomic(path / ENVIRONMENT, {**environment, "created": now})
-        if grid not in manifest["grids"]:
-            manifest["grids"].append(grid)
-        manifest["grid"] = grid
-        manifest["updated"] = now
-        write_json_atomic(path / MANIFEST, manifest)
-        (path / RECORDS).mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
-        return cls(path, manifest, settings, source or command)
+        record["worker_output"] = result.stderr_tail
+    return record
 
-    # -- records --------------------------------------------------------------------
-    def record_path(self, config: RunConfig) -> Path:
-        return self.path / RECORDS / record_name(config)
 
-    def get(self, config: RunConfig) -> dict | None:
-        p = self.record_path(config)
-        return json.loads(p.read_text()) if p.exists() else None
-
-    def pending(self, configs: Iterable[RunConfig], retry_errors: bool = False) -> list[RunConfig]:
-        out = []
-        for c in configs:
-            rec = self.get(c)
-            if rec is None or (retry_errors and rec.get("status") == "error"):
-                out.append(c)
-        return out
-
-    def job(self, config: RunConfig) -> Job:
-        work = self.path / ".work"
-        name = record_name(config)
-        spec = {
-            "config": config.to_dict(),
-            "settings": self.settings.harness(),
-            "memory_limit_bytes": self.settings.memory_limit_bytes,
-            "source": self.source,
+def finalize(folder: ResultsFolder, result: JobResult, settings: SweepSettings) -> dict:
+    """The worker's record (or one describing why there is none) + the sweep's fields."""
+    record = result.record if result.record is not None else _record_without_result(result)
+    record.update({"source": folder.source, "isolated": True, "settings": settings.to_dict()})
+    record.setdefault("worker", {}).update(
+        {
+            "wall_seconds": result.wall_seconds,
+            "returncode": result.returncode,
+            "timed_out": result.timed_out,
+            "executor": "local subprocess",
         }
-        return Job(name, spec, work / f"{name}.spec", work / name, self.settings.timeout_seconds)
+    )
+    return record
 
-    def finalize(self, result: JobResult) -> dict:
-        """The worker's record (or one describing why there is none) + sweep fields."""
-        job = result.job
-        record = result.record
-        if record is None:
-            record = {"kind": "measure", "config": job.spec["config"]}
-            if result.timed_out:
-                record["status"] = "timeout"
-                record["error"] = f"no result within {job.timeout_seconds:g} s (worker killed)"
-            elif result.returncode is not None and result.returncode == -signal.SIGKILL:
-                record["status"] = "oom"
-                record["error"] = "worker killed by SIGKILL (the kernel's out-of-memory killer does this)"
-            else:
-                record["status"] = "error"
-                last = [ln for ln in result.stderr_tail.strip().splitlines() if ln.strip()]
-                record["error"] = f"worker exited with status {result.returncode}" + (
-                    f": {last[-1][:500]}" if last else ""
-                )
-                record["worker_output"] = result.stderr_tail
-        record.update(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "source": self.source,
-                "isolated": True,
-                "config_hash": config_hash(job.spec["config"]),
-                "settings": self.settings.to_dict(),
-            }
-        )
-        record.setdefault("worker", {}).update(
-            {
-                "wall_seconds": result.wall_seconds,
-                "returncode": result.returncode,
-                "timed_out": result.timed_out,
-                "executor": "local subprocess",
-            }
-        )
-        return record
 
-    def run(
-        self,
-        configs: list[RunConfig],
-        *,
-        executor: Executor | None = None,
-        progress: bool = False,
-        retry_errors: bool = False,
-        on_record: Callable[[RunConfig, dict], None] | None = None,
-    ) -> Iterator[dict]:
-        """Measure every configuration without a record; yield each record as written."""
-        executor = executor or LocalExecutor()
-        todo = self.pending(configs, retry_errors)
-        by_name = {record_name(c): c for c in todo}
-        from tqdm.auto import tqdm
+def measure(
+    folder: ResultsFolder,
+    configs: list[RunConfig],
+    settings: SweepSettings,
+    *,
+    executor: Executor | None = None,
+    progress: bool = False,
+    retry_errors: bool = False,
+) -> Iterator[dict]:
+    """Measure every configuration without a record; yield each record as it is written."""
+    from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=len(configs),
-            initial=len(configs) - len(todo),
-            unit="config",
-            disable=not progress,
-            dynamic_ncols=True,
-            desc=self.source,
-        )
+    executor = executor or LocalExecutor()
+    todo = folder.pending(configs, retry_errors)
+    by_name = {record_name(c): c for c in todo}
+    bar = tqdm(
+        total=len(configs),
+        initial=len(configs) - len(todo),
+        unit="config",
+        disable=not progress,
+        dynamic_ncols=True,
+        desc=folder.source,
+    )
+    try:
+        for result in executor.run(job_for(folder, c, settings) for c in todo):
+            record = finalize(folder, result, settings)
+            folder.save(record)
+            bar.update(1)
+            bar.set_postfix_str(f"{by_name[result.job.key].short_name()}: {record['status']}", refresh=True)
+            yield record
+    finally:
+        bar.close()
         try:
-            jobs = (self.job(c) for c in todo)
-            for result in executor.run(jobs):
-                record = self.finalize(result)
-                write_json_atomic(self.path / RECORDS / result.job.key, record)
-                config = by_name[result.job.key]
-                bar.update(1)
-                bar.set_postfix_str(f"{config.short_name()}: {record['status']}", refresh=True)
-                if on_record:
-                    on_record(config, record)
-                yield record
-        finally:
-            bar.close()
-            try:
-                (self.path / ".work").rmdir()  # only when empty
-            except OSError:
-                pass
-
-    def write_csv(self) -> Path:
-        return write_csv_next_to_records(self.path)
+            (folder.path / WORK).rmdir()  # only when empty
+        except OSError:
+            pass
 
 
-def _diff(old: dict, new: dict) -> str:
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    return ", ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys[:3]) or "?"
+def write_csv(folder: ResultsFolder) -> Path:
+    """Rebuild DIR/results.csv from the folder's records."""
+    from ..analysis.results import to_csv
+    from ..store import CSV_NAME
+
+    return to_csv(folder.path, folder.path / CSV_NAME)
 
 
 # -- environment metadata ----------------------------------------------------------------
@@ -441,7 +295,14 @@ def status_counts(records: Iterable[dict]) -> dict[str, int]:
 
 # -- planning a sweep from command-line values (validates everything; writes nothing) --------
 
-DEFAULT_GRID = {"trainers": list(TRAINERS), "depths": [2], "widths": [500], "batch_sizes": [100]}
+
+def default_grid() -> dict[str, list]:
+    from ..trainers import trainer_names
+
+    return {"trainers": list(trainer_names()), "depths": [2], "widths": [500], "batch_sizes": [100]}
+
+
+DEFAULT_SETTINGS = {"steps": 3, "memory_limit": None, "timeout": None}
 
 
 @dataclass
@@ -455,74 +316,62 @@ class Plan:
     command: str = "sweep"
 
 
-def _setting(name: str, cli: Any, file_value: Any, default: Any) -> Any:
-    return cli if cli is not None else (file_value if file_value is not None else default)
+def _settings(values: dict) -> SweepSettings:
+    limit, timeout = values["memory_limit"], values["timeout"]
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
+        raise ConfigError(f"timeout must be a number of seconds, got {timeout!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, str))):
+        raise ConfigError(f"memory_limit must be a size such as 2GiB, got {limit!r}")
+    return SweepSettings(
+        timing_steps=values["steps"],
+        memory_limit_bytes=None if limit is None else parse_size(limit),
+        timeout_seconds=None if timeout is None else float(timeout),
+    )
 
 
 def plan_sweep(
     *,
-    grid_cli: dict[str, str | None],
-    config_cli: dict,
-    config_explicit: set[str],
+    grid_flags: dict | None = None,
+    config_flags: dict | None = None,
+    setting_flags: dict | None = None,
     sweep_file: str | None = None,
-    steps: int | None = None,
-    memory_limit: str | None = None,
-    timeout: float | None = None,
     out: str | None = None,
     out_root: str | Path = "results",
 ) -> Plan:
-    """Resolve grid, base configuration, settings, device, dataset and the results folder.
+    """Resolve grid, base configuration, settings, device, dataset and the results folder;
+    validate everything and write nothing.
 
-    Precedence: a command-line value given explicitly > the sweep file > the defaults."""
+    Precedence by order of application: defaults, then the sweep file, then the flags given
+    (each `*_flags` dict holds only what was given on the command line)."""
     from ..data import load_dataset
     from ..device import resolve_device
 
     file = read_sweep_file(sweep_file) if sweep_file else {}
-    grid = {}
-    for key in GRID_KEYS:
-        if grid_cli.get(key) is not None:
-            grid[key] = parse_list(grid_cli[key], key)
-        elif key in file:
-            grid[key] = file[key]
-        else:
-            grid[key] = DEFAULT_GRID[key]
-    values = dict(config_cli)
-    for key, value in file.items():
-        if key not in GRID_KEYS and key not in SETTING_KEYS and key not in config_explicit:
-            values[key] = value
-    try:
-        base = RunConfig(**values)
-    except TypeError as exc:
-        raise ConfigError(f"bad configuration value: {exc}") from None
+    layers = (file, grid_flags or {}, config_flags or {}, setting_flags or {})
+    grid = default_grid()
+    values: dict = {}
+    settings_values = dict(DEFAULT_SETTINGS)
+    for layer in layers:
+        for key, value in layer.items():
+            if key in GRID_KEYS:
+                grid[key] = parse_list(value, key)
+            elif key in SETTING_KEYS:
+                settings_values[key] = value
+            else:
+                values[key] = value
+    base = RunConfig(**values)
     configs = grid_configs(base, grid)  # validates every name and size
-    raw_limit = _setting("memory_limit", memory_limit, file.get("memory_limit"), None)
-    raw_steps = _setting("steps", steps, file.get("steps"), 3)
-    raw_timeout = _setting("timeout", timeout, file.get("timeout"), None)
-    try:
-        timeout_value = None if raw_timeout is None else float(raw_timeout)
-    except (TypeError, ValueError):
-        raise ConfigError(f"timeout must be a number of seconds, got {raw_timeout!r}") from None
-    settings = SweepSettings(
-        timing_steps=raw_steps,
-        memory_limit_bytes=None if raw_limit is None else parse_size(raw_limit),
-        timeout_seconds=timeout_value,
-    )
+    settings = _settings(settings_values)
     device = resolve_device(base.device)
     dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
     env = environment_metadata(device, dataset.describe(), base, settings)
+    identity = (grid, base.to_dict(), settings.to_dict())
     folder = (
-        Path(out)
-        if out
-        else default_out_dir(
-            device.type,
-            f"{dataset.name}-sweep",
-            grid,
-            comparable_base(base),
-            settings.to_dict(),
-            root=out_root,
-        )
+        Path(out) if out else default_out_dir(device.type, f"{dataset.name}-sweep", *identity, root=out_root)
     )
-    ResultsFolder.check(folder, command="sweep", base_config=base, settings=settings, environment=env)
+    ResultsFolder.check(
+        folder, command="sweep", base_config=base.to_dict(), settings=settings.to_dict(), environment=env
+    )
     return Plan(folder, configs, grid, base, settings, env)
 
 
@@ -539,8 +388,8 @@ def run_plan(
         plan.out,
         command=plan.command,
         grid=plan.grid,
-        base_config=plan.base,
-        settings=plan.settings,
+        base_config=plan.base.to_dict(),
+        settings=plan.settings.to_dict(),
         environment=plan.environment,
     )
     todo = folder.pending(plan.configs, retry_errors)
@@ -550,11 +399,18 @@ def run_plan(
         + (f" ({done} already recorded, {len(todo)} to run)" if done else "")
     )
     try:
-        for _ in folder.run(plan.configs, executor=executor, progress=progress, retry_errors=retry_errors):
+        for _ in measure(
+            folder,
+            plan.configs,
+            plan.settings,
+            executor=executor,
+            progress=progress,
+            retry_errors=retry_errors,
+        ):
             pass
     finally:
         if any((plan.out / RECORDS).glob("*.json")):
-            folder.write_csv()
+            write_csv(folder)
     counts = status_counts(folder.get(c) or {} for c in plan.configs)
     echo(
         "done: "

@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     record = run_spec(spec)
     record["worker"] = {"pid": os.getpid(), "seconds_in_worker": time.perf_counter() - started}
-    from ..analysis.results import write_json_atomic
+    from ..store import write_json_atomic
 
     write_json_atomic(out_path, record)
     return 0

@@ -19,6 +19,7 @@ from torch.utils.checkpoint import checkpoint_sequential
 
 from ..phases import phase
 from .base import Trainer, make_optimizer
+from .registry import register_trainer
 
 
 class MLP(nn.Module):
@@ -40,6 +41,7 @@ class MLP(nn.Module):
         return self.head(h)
 
 
+@register_trainer
 class BPTrainer(Trainer):
     name = "bp"
     checkpoint_segments = 0  # 0: plain backprop, every activation kept for backward
@@ -61,6 +63,7 @@ class BPTrainer(Trainer):
             return self.net(x).argmax(dim=1)
 
 
+@register_trainer
 class BPCheckpointTrainer(BPTrainer):
     name = "bp-checkpoint"
 

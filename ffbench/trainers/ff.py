@@ -35,6 +35,7 @@ from torch import nn
 
 from ..phases import phase
 from .base import Trainer, make_optimizer
+from .registry import register_trainer
 
 EPS = 1e-8
 
@@ -118,6 +119,7 @@ def random_wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Gene
     return (y + shift) % num_classes
 
 
+@register_trainer
 class FFTrainer(Trainer):
     name = "ff"
     summed = False  # True: one backward over the summed layer losses (ff-summed)
@@ -142,6 +144,11 @@ class FFTrainer(Trainer):
             return torch.multinomial(probs, 1, generator=self.generator).squeeze(1)
 
     # -- training ----------------------------------------------------------------
+    def layer_loss(self, g_pos: torch.Tensor, g_neg: torch.Tensor) -> torch.Tensor:
+        """One layer's loss from the goodness of its positive and negative rows (a variant
+        of FF overrides this; see docs/adding-a-trainer.md)."""
+        return ff_loss(g_pos, g_neg, self.config.ff_threshold)
+
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         cfg, n = self.config, len(x)
         y_neg = self.negative_labels(x, y)
@@ -154,7 +161,7 @@ class FFTrainer(Trainer):
                 out = layer(h)
                 del h  # the layer saved its normalised copy; the input itself is not needed
                 g = goodness(out, cfg.ff_goodness)
-                loss = ff_loss(g[:n], g[n:], cfg.ff_threshold)
+                loss = self.layer_loss(g[:n], g[n:])
             if self.summed:
                 pending.append(loss)
             else:
@@ -201,6 +208,7 @@ class FFTrainer(Trainer):
         return torch.cat(feats, dim=1)
 
 
+@register_trainer
 class FFSummedTrainer(FFTrainer):
     name = "ff-summed"
     summed = True

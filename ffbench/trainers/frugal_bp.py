@@ -24,8 +24,10 @@ from torch import nn
 from ..phases import phase
 from .base import Trainer, make_optimizer
 from .bp import BPTrainer
+from .registry import register_trainer
 
 
+@register_trainer
 class BPAccumTrainer(BPTrainer):
     name = "bp-accum"
 
@@ -47,6 +49,7 @@ class BPAccumTrainer(BPTrainer):
         return total
 
 
+@register_trainer
 class BPInBackwardTrainer(BPTrainer):
     name = "bp-inbackward"
 
@@ -81,6 +84,7 @@ class LocalNet(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(width, num_classes) for _ in range(depth))
 
 
+@register_trainer
 class BPLocalTrainer(Trainer):
     name = "bp-local"
 

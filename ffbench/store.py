@@ -1,0 +1,386 @@
+"""Results on disk: the folder layout, atomic writes, configuration identity, one walker.
+
+A *results folder* (what `ffbench sweep` and `ffbench maxbatch` write)::
+
+    DIR/manifest.json      identifies the folder: format, schema version, command, grid, settings
+    DIR/environment.json   where it ran: torch/CUDA, device, CPU model, cores, threads, dataset, git
+    DIR/records/*.json     one record per configuration, written atomically when it finishes
+    DIR/results.csv        the records as one table (derived; rebuilt at the end of every run)
+
+A *run folder* (what `ffbench reproduce` writes) holds results folders and a folder of
+`train` records beside its `reproduce.json`. Records are the source of truth; everything
+else can be rebuilt from them. The schema is documented in docs/results-schema.md.
+
+A record's file name is `<trainer>-d<depth>-w<width>-b<batch>-<hash>.json`, the hash taken
+over the configuration fields that differ from their defaults (`config_hash`), so adding a
+configuration field (at its default) changes no existing name. Schema version 1 folders
+hashed every field; `migrate` renames their records in place.
+
+No torch is imported here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import non_defaults
+from .errors import ConfigError
+
+FORMAT = "ffbench-results"
+SCHEMA_VERSION = 2
+MANIFEST = "manifest.json"
+ENVIRONMENT = "environment.json"
+RECORDS = "records"
+CSV_NAME = "results.csv"
+WORK = ".work"  # scratch files of the workers in flight
+RUN_SUMMARY = "reproduce.json"  # a run folder's summary (not a record)
+FILE_MODE = 0o644
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: store missing numbers as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`
+    (readable by everyone, like any file the user creates: mode 0644 less the umask)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """JSON (NaN stored as null), written atomically."""
+    write_text_atomic(path, json.dumps(_clean(data), indent=2, sort_keys=True))
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+# -- identity -----------------------------------------------------------------------------
+
+
+def stable_hash(value: Any, digits: int = 12) -> str:
+    """Hex digest of a JSON-able value, independent of dict order."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:digits]
+
+
+def config_hash(config: Any) -> str:
+    """12-hex-digit id of a configuration (a RunConfig or its dict): the hash of the fields
+    that differ from their defaults."""
+    data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    return stable_hash(non_defaults(data))
+
+
+def record_name(config: Any) -> str:
+    """File name of a configuration's record: readable prefix + hash, e.g. bp-d2-w500-b64-<hash>.json."""
+    data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    short = f"{data['trainer']}-d{data['depth']}-w{data['width']}-b{data['batch_size']}"
+    return f"{short}-{config_hash(data)}.json"
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{what} {path} is not readable JSON ({type(exc).__name__})") from None
+
+
+def read_manifest(folder: Path) -> dict:
+    """The manifest of an existing results folder; ConfigError if it is not one of ours."""
+    manifest = read_json(Path(folder) / MANIFEST, "manifest")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ConfigError(
+            f"{folder} is not an ffbench results folder ({MANIFEST} has no 'format': '{FORMAT}')"
+        )
+    version = manifest.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA_VERSION:
+        raise ConfigError(
+            f"{folder} uses results schema version {version!r}; this ffbench reads 1 to {SCHEMA_VERSION}"
+        )
+    return manifest
+
+
+def is_results_folder(path: Path) -> bool:
+    return path.is_dir() and (path / MANIFEST).exists()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One JSON file found under the paths given: `folder` is the results folder (or plain
+    folder) it belongs to, `manifest` that folder's manifest when it is a results folder."""
+
+    path: Path
+    data: Any
+    folder: Path
+    manifest: dict | None = None
+
+
+MAX_FOLDER_DEPTH = 3  # plain folders are searched this deep for results folders and records
+
+
+def _folder_files(folder: Path, depth: int = 0) -> Iterator[tuple[Path, Path, dict | None]]:
+    """(file, folder, manifest) for a results folder, or for a plain folder of JSON files and
+    the folders below it (a run folder of `ffbench reproduce`, a folder of train records)."""
+    if is_results_folder(folder):
+        manifest = read_manifest(folder)
+        for f in sorted((folder / RECORDS).glob("*.json")):
+            if not f.name.startswith("."):
+                yield f, folder, manifest
+        for f in sorted(folder.glob("*.json")):
+            if f.name not in (MANIFEST, ENVIRONMENT):
+                yield f, folder, manifest
+        return
+    for f in sorted(folder.glob("*.json")):
+        if not f.name.startswith("."):
+            yield f, folder, None
+    if depth < MAX_FOLDER_DEPTH:
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            yield from _folder_files(sub, depth + 1)
+
+
+def walk(paths: str | Path | Iterable[str | Path]) -> list[Document]:
+    """Every JSON document under `paths` (files, results folders, run folders, plain folders),
+    each read once, in a stable order. ConfigError for a path that does not exist or a file
+    that is not JSON. What each document *is* is for the caller to decide."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found: list[tuple[Path, Path, dict | None]] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(_folder_files(p))
+        elif p.exists():
+            found.append((p, p.parent, None))
+        else:
+            raise ConfigError(f"{p} does not exist")
+    seen: set[Path] = set()
+    docs = []
+    for f, folder, manifest in found:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            docs.append(Document(f, read_json(f, "input"), folder, manifest))
+    return docs
+
+
+# -- a results folder being written -------------------------------------------------------
+
+
+def check_results_folder(folder: Path) -> dict | None:
+    """Validate `folder` as a place to write results, without writing anything.
+
+    Returns its manifest when it is an existing ffbench results folder, None when it does
+    not exist or is empty; raises ConfigError for a file, a foreign or a corrupt folder."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out {folder} is a file, not a results folder")
+    if not folder.exists() or not any(folder.iterdir()):
+        return None
+    if not (folder / MANIFEST).exists():
+        raise ConfigError(
+            f"--out {folder} exists and is not an ffbench results folder (no {MANIFEST}); "
+            f"choose a new or empty folder"
+        )
+    manifest = read_manifest(folder)
+    for path in sorted((folder / RECORDS).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise ConfigError(
+                f"--out {folder}: record {path.name} is corrupt; move it away to re-run that configuration"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+            raise ConfigError(f"--out {folder}: {path.name} is not an ffbench record")
+    return manifest
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete half-written files a killed run left behind (never a finished record)."""
+    folder = Path(folder)
+    for path in [*(folder / RECORDS).glob(".*.tmp"), *folder.glob(".*.tmp")]:
+        path.unlink(missing_ok=True)
+    work = folder / WORK
+    if work.exists():
+        for path in work.iterdir():
+            if path.is_file():
+                path.unlink(missing_ok=True)
+
+
+def migrate(folder: Path, manifest: dict) -> dict:
+    """Bring a schema-1 folder to the current schema in place: the removed configuration
+    field `extra` dropped, records renamed to the non-default hash (their `config_hash`
+    updated). Returns the updated manifest."""
+    folder = Path(folder)
+    if manifest.get("schema_version") == SCHEMA_VERSION:
+        return manifest
+    for path in sorted((folder / RECORDS).glob("*.json")):
+        record = read_json(path, "record")
+        record["config"].pop("extra", None)
+        new = folder / RECORDS / record_name(record["config"])
+        record["config_hash"] = config_hash(record["config"])
+        record["schema_version"] = SCHEMA_VERSION
+        write_json_atomic(new, record)
+        if new != path:
+            path.unlink()
+    base = {k: v for k, v in (manifest.get("base_config") or {}).items() if k != "extra"}
+    manifest = {**manifest, "base_config": base, "schema_version": SCHEMA_VERSION, "migrated": now()}
+    write_json_atomic(folder / MANIFEST, manifest)
+    return manifest
+
+
+def comparable(base_config: dict) -> dict:
+    """What must match for new records to join a folder: the base configuration's fields
+    that differ from their defaults (so fields added later at their default match)."""
+    return non_defaults({k: v for k, v in base_config.items() if k not in GRID_FIELDS})
+
+
+GRID_FIELDS = ("trainer", "depth", "width", "batch_size")  # the axes a folder's records vary over
+
+
+def _diff(old: dict, new: dict) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys[:3]) or "?"
+
+
+@dataclass
+class ResultsFolder:
+    """A results folder records are written to. Use `open` (validates before writing)."""
+
+    path: Path
+    manifest: dict
+    source: str
+
+    @staticmethod
+    def check(
+        path: str | Path, *, command: str, base_config: dict, settings: dict, environment: dict
+    ) -> dict | None:
+        """Raise ConfigError if `path` cannot take these results; writes nothing. Returns the
+        existing manifest (None for a new folder)."""
+        path = Path(path)
+        manifest = check_results_folder(path)
+        if manifest is None:
+            return None
+        if manifest.get("command") != command:
+            raise ConfigError(
+                f"--out {path} holds results of 'ffbench {manifest.get('command')}', not '{command}'; "
+                f"choose another folder"
+            )
+        for what, old, new in (
+            ("settings", manifest.get("settings") or {}, settings),
+            ("base configuration", comparable(manifest.get("base_config") or {}), comparable(base_config)),
+        ):
+            if old != new:
+                raise ConfigError(
+                    f"--out {path} was measured with other {what} ({_diff(old, new)}); choose another folder"
+                )
+        old_env = read_json(path / ENVIRONMENT, f"--out {path}:")
+        for key in ("device_name", "torch", "cuda"):
+            if not isinstance(old_env, dict) or old_env.get(key) != environment.get(key):
+                found = old_env.get(key) if isinstance(old_env, dict) else None
+                raise ConfigError(
+                    f"--out {path} was measured with {key} {found!r}, this run has "
+                    f"{environment.get(key)!r}; choose another folder"
+                )
+        return manifest
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        command: str,
+        grid: dict,
+        base_config: dict,
+        settings: dict,
+        environment: dict,
+        source: str | None = None,
+    ) -> ResultsFolder:
+        path = Path(path)
+        manifest = cls.check(
+            path, command=command, base_config=base_config, settings=settings, environment=environment
+        )
+        if manifest is None:
+            manifest = {
+                "format": FORMAT,
+                "schema_version": SCHEMA_VERSION,
+                "command": command,
+                "created": now(),
+                "grids": [],
+                "base_config": {k: v for k, v in base_config.items() if k not in GRID_FIELDS},
+                "settings": settings,
+                "records": RECORDS,
+            }
+            write_json_atomic(path / ENVIRONMENT, {**environment, "created": manifest["created"]})
+        manifest = migrate(path, manifest)
+        if grid not in manifest["grids"]:
+            manifest["grids"].append(grid)
+        manifest.update(grid=grid, updated=now())
+        write_json_atomic(path / MANIFEST, manifest)
+        (path / RECORDS).mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        return cls(path, manifest, source or command)
+
+    def record_path(self, config: Any) -> Path:
+        return self.path / RECORDS / record_name(config)
+
+    def get(self, config: Any) -> dict | None:
+        p = self.record_path(config)
+        return read_json(p, "record") if p.exists() else None
+
+    def pending(self, configs: Iterable[Any], retry_errors: bool = False) -> list:
+        """The configurations without a record (and, with retry_errors, those in error)."""
+        out = []
+        for c in configs:
+            rec = self.get(c)
+            if rec is None or (retry_errors and rec.get("status") == "error"):
+                out.append(c)
+        return out
+
+    def save(self, record: dict) -> Path:
+        """Write a configuration's record (atomically), stamped with the schema and its hash."""
+        record.update(schema_version=SCHEMA_VERSION, config_hash=config_hash(record["config"]))
+        path = self.path / RECORDS / record_name(record["config"])
+        write_json_atomic(path, record)
+        return path

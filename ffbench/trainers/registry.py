@@ -1,0 +1,82 @@
+"""Which trainers exist: the built-in ones in this package and any a user's package adds.
+
+A trainer class registers itself with `@register_trainer` (its `name` is what `--trainer`
+takes). Built-in trainers are found by importing every module of this package; another
+package adds trainers through the `ffbench.trainers` entry-point group, whose entries name
+a trainer class or a module that registers its classes (see docs/adding-a-trainer.md).
+So adding a trainer is its module (and, for the analytic model, its ledger): no list to edit.
+
+Names of Forward-Forward trainers start with "ff" (`RunConfig.is_ff`): the report groups
+trainers by that prefix.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import pkgutil
+
+from ..errors import ConfigError
+
+ENTRY_POINT_GROUP = "ffbench.trainers"
+_NOT_TRAINERS = {"base", "registry"}
+_registry: dict[str, type] = {}
+_loaded = False
+
+
+def register_trainer(cls: type) -> type:
+    """Class decorator: make `cls` available as `--trainer cls.name`."""
+    name = getattr(cls, "name", "")
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"trainer class {cls.__qualname__} needs a non-empty string `name`")
+    known = _registry.get(name)
+    if known is not None and known is not cls:
+        raise ConfigError(f"two trainers are named {name!r}: {known.__module__} and {cls.__module__}")
+    _registry[name] = cls
+    return cls
+
+
+def _load_entry_point(ep: importlib.metadata.EntryPoint) -> None:
+    try:
+        obj = ep.load()
+    except Exception as exc:  # noqa: BLE001 - a broken plugin: say which, in one line
+        raise ConfigError(f"trainer plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from None
+    if isinstance(obj, type):
+        register_trainer(obj)
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for module in pkgutil.iter_modules(_package_path()):
+        if module.name not in _NOT_TRAINERS:
+            importlib.import_module(f"{__package__}.{module.name}")
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        _load_entry_point(ep)
+    _loaded = True
+
+
+def _package_path() -> list[str]:
+    return list(importlib.import_module(__package__).__path__)
+
+
+def trainer_names() -> tuple[str, ...]:
+    """Every registered trainer name, built-in ones first (in module order)."""
+    _load()
+    return tuple(_registry)
+
+
+def trainer_class(name: str) -> type:
+    _load()
+    try:
+        return _registry[name]
+    except KeyError:
+        raise ConfigError(f"unknown trainer {name!r}; choose from {', '.join(_registry)}") from None
+
+
+def reload_plugins() -> None:
+    """Look at the entry points again (after a package was installed in this process)."""
+    global _loaded
+    _loaded = False
+    _load()
