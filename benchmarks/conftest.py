@@ -54,7 +54,6 @@ import pytest
 import torch
 
 from ffbench.config import RunConfig
-from ffbench.schema import TRAINER_ORDER as TRAINERS
 from ffbench.data import Dataset, load_dataset
 from ffbench.device import resolve_device, synchronize
 from ffbench.environment import describe_device, environment
@@ -69,6 +68,7 @@ from ffbench.measure import (
 from ffbench.measure.tensors import CATEGORIES
 from ffbench.run.fit import fit
 from ffbench.run.harness import Prepared, prepare
+from ffbench.schema import TRAINER_ORDER as TRAINERS
 from ffbench.units import MiB, parse_size
 
 BENCH_DIR = Path(__file__).resolve().parent

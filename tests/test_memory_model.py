@@ -233,7 +233,10 @@ def test_bp_optimizer_peak_closed_form():
 def test_frugal_bp_closed_forms():
     """Shape of the frugal-BP predictions at B=1024, W=2000, Adam single-tensor."""
     base = RunConfig(width=2000, batch_size=1024)
-    P = lambda d: 784 * 2000 + 2000 + (d - 1) * (2000 * 2000 + 2000) + 2000 * 10 + 10
+
+    def P(d):
+        return 784 * 2000 + 2000 + (d - 1) * (2000 * 2000 + 2000) + 2000 * 10 + 10
+
     for d in (4, 8):
         bp = predict(base.replace(trainer="bp", depth=d))
         # accumulation keeps every gradient until the step: the optimizer peak is bp's

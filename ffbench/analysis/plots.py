@@ -364,7 +364,9 @@ def ff_bp_time_ratio(runs, **_) -> Plot:
         return Plot(
             "ff_bp_time_ratio", question, None, "needs step times of ff and bp at the same configuration"
         )
-    pairs = pairs.assign(batch=pairs["batch_size"].astype(int).astype(str), run=pairs["group"].map(short_group))
+    pairs = pairs.assign(
+        batch=pairs["batch_size"].astype(int).astype(str), run=pairs["group"].map(short_group)
+    )
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(7, 4))
         sns.lineplot(
