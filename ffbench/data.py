@@ -143,7 +143,7 @@ def load_dataset(
     if download:
         try:
             return _download(name, cache, val_size)
-        except Exception as exc:  # offline, proxy, bad mirror, ...: all end in the same advice
+        except Exception as exc:  # noqa: BLE001 - offline, proxy, bad mirror, ...: all end in the same advice
             detail = " ".join(str(exc).split()) or type(exc).__name__  # one line
             reason = f"download failed ({detail[:200]})"
     raise DataUnavailableError(

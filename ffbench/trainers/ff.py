@@ -167,7 +167,7 @@ class FFTrainer(Trainer):
             else:
                 self.update(loss, opt, layer=i)
             total += loss.detach()
-            h = out.detach()  # the next layer gets no gradient path back to this one
+            h = out.detach()  # noqa: F841 - the next input (and, after the loop, alive to the end)
             del out, g, loss
         if self.summed:
             with phase("backward"):
