@@ -6,7 +6,8 @@ import pytest
 
 from ffbench import results
 from ffbench.cli import main
-from ffbench.run.maxbatch import MaxBatch, search, table
+from ffbench.run.maxbatch import MaxBatch, table
+from ffbench.search import search
 
 
 def oracle(limit, calls):

@@ -104,6 +104,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config import RunConfig
+from ..search import search
 
 CATEGORIES = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
 _DTYPE_BYTES = {"float32": 4, "bfloat16": 2}
@@ -421,7 +422,7 @@ def _bp_pass(
     mods = _bp_modules(D)
     segs = _bp_segments(cfg)
     seg_of = {}
-    for si, (a, b, ck) in enumerate(segs):
+    for si, (a, b, _) in enumerate(segs):
         for m in range(a, b + 1):
             seg_of[m] = si
 
@@ -508,7 +509,6 @@ def _bp_pass(
     _bp_grads(L, cfg, grads, [("bh", C), ("Wh", C * W)], s, first)
     # hD was saved by the head addmm (and by relu D if not checkpointed)
 
-    pending_free_after_relu: dict[int, str] = {}
     recomputed: set[int] = set()
     for m in range(len(mods) - 1, -1, -1):
         kind, k = mods[m]
@@ -987,27 +987,16 @@ def max_batch_size(
     eval_examples: int | None = None,
     limit: int = 1 << 24,
 ) -> int:
-    """Largest batch_size whose predicted whole-run peak (first step, steady step,
-    evaluation of one chunk -- the chunk follows batch_size unless eval_chunk is set)
-    fits `budget_bytes`; 0 if even batch 1 does not fit. The peak grows monotonically
-    with the batch (every batch-dependent term is a positive multiple of B), so a
-    doubling + bisection search over the closed-form prediction is exact."""
+    """Largest batch_size <= limit whose predicted whole-run peak (first step, steady
+    step, evaluation of one chunk -- the chunk follows batch_size unless eval_chunk is
+    set) fits `budget_bytes`; 0 if even batch 1 does not fit. The peak grows
+    monotonically with the batch (every batch-dependent term is a positive multiple of
+    B), so a gallop + bisection over the closed-form prediction with tolerance 0
+    (`ffbench.search.search`) is exact."""
 
     def fits(b: int) -> bool:
         p = predict(config.replace(batch_size=b), in_features, num_classes, eval_examples)
         return p.whole_run_peak_bytes <= budget_bytes
 
-    if not fits(1):
-        return 0
-    lo, hi = 1, 2
-    while hi <= limit and fits(hi):
-        lo, hi = hi, hi * 2
-    if hi > limit:
-        return lo
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    largest, _, _ = search(fits, start=1, cap=limit, tolerance=0)
+    return largest
