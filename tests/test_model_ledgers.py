@@ -1,6 +1,6 @@
 """The memory model's dispatch: built-in ledgers, no silent fallback, plugin ledgers
 from the `ffbench.ledgers` entry-point group, torch-free import, max_batch_size's
-exactness."""
+exactness, and the harness recording why a run has no prediction."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import importlib
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 
@@ -112,3 +113,14 @@ def test_max_batch_size_is_exact_and_respects_the_limit(trainer):
     assert model.max_batch_size(cfg, budget, limit=30) == 30
     assert model.max_batch_size(cfg, budget - 1) == 36
     assert model.max_batch_size(cfg, 1) == 0
+
+
+def test_harness_records_why_there_is_no_prediction_and_lets_bugs_surface():
+    from ffbench.run.harness import _analytic_fields
+
+    data = types.SimpleNamespace(in_features=784, num_classes=10)
+    fields = _analytic_fields(with_trainer("no-such-trainer"), data, 100)
+    assert fields == {"analytic_note": "no memory ledger for trainer 'no-such-trainer'"}
+    assert _analytic_fields(RunConfig(trainer="bp"), data, 100)["analytic_peak_bytes"] > 0
+    with pytest.raises(ValueError):  # FF cannot embed 10 labels in 5 inputs: an error, not "no model"
+        _analytic_fields(RunConfig(trainer="ff"), types.SimpleNamespace(in_features=5, num_classes=10), 100)
