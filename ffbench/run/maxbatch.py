@@ -193,9 +193,7 @@ def run_maxbatch(
     out_root: str | Path = "results",
 ) -> list[MaxBatch]:
     """Check everything, open (or resume) the results folder, search, export the CSV."""
-    from ..data import load_dataset
-    from ..device import resolve_device
-    from .sweep import SweepSettings, comparable_base, default_out_dir, environment_metadata
+    from .sweep import SweepSettings, locate_results
 
     for t in trainers:
         for d in depths:
@@ -207,28 +205,19 @@ def run_maxbatch(
         timeout_seconds=timeout,
         timeline=False,
     )
-    device = resolve_device(base.device)
-    dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
-    env = environment_metadata(device, dataset.describe(), base, settings)
-    out = (
-        Path(out)
-        if out
-        else default_out_dir(
-            device.type, f"{dataset.name}-maxbatch", comparable_base(base), settings.to_dict(), root=out_root
-        )
-    )
-    ResultsFolder.check(out, command="maxbatch", base_config=base, settings=settings, environment=env)
+    found = locate_results("maxbatch", base, settings, out=out, out_root=out_root)
+    out, dataset = found.out, found.dataset
     folder = ResultsFolder.open(
         out,
         command="maxbatch",
         grid={"trainers": trainers, "depths": depths},
         base_config=base,
         settings=settings,
-        environment=env,
+        environment=found.environment,
     )
     echo(
         f"ffbench maxbatch: budget {format_bytes(budget_bytes)} ({budget_bytes} bytes), width {base.width}, "
-        f"{dataset.name}, {device} -> {out}"
+        f"{dataset.name}, {found.device} -> {out}"
     )
     try:
         return find_max_batches(

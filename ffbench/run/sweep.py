@@ -439,6 +439,51 @@ def status_counts(records: Iterable[dict]) -> dict[str, int]:
     return counts
 
 
+# -- where a command's results go (validates; writes nothing) ---------------------------
+
+
+@dataclass
+class Located:
+    out: Path
+    environment: dict
+    dataset: Any
+    device: Any
+
+
+def locate_results(
+    command: str,
+    base: RunConfig,
+    settings: SweepSettings,
+    *identity: Any,
+    out: str | Path | None = None,
+    out_root: str | Path = "results",
+) -> Located:
+    """Resolve the device and the dataset, describe the environment, and choose the
+    results folder of `command`: `out`, or results/<date>-<device>-<dataset>-<command>-
+    <hash of identity, the comparable base configuration and the settings>/; check that
+    it can be created or resumed."""
+    from ..data import load_dataset
+    from ..device import resolve_device
+
+    device = resolve_device(base.device)
+    dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
+    env = environment_metadata(device, dataset.describe(), base, settings)
+    folder = (
+        Path(out)
+        if out
+        else default_out_dir(
+            device.type,
+            f"{dataset.name}-{command}",
+            *identity,
+            comparable_base(base),
+            settings.to_dict(),
+            root=out_root,
+        )
+    )
+    ResultsFolder.check(folder, command=command, base_config=base, settings=settings, environment=env)
+    return Located(folder, env, dataset, device)
+
+
 # -- planning a sweep from command-line values (validates everything; writes nothing) --------
 
 DEFAULT_GRID = {"trainers": list(TRAINERS), "depths": [2], "widths": [500], "batch_sizes": [100]}
@@ -474,9 +519,6 @@ def plan_sweep(
     """Resolve grid, base configuration, settings, device, dataset and the results folder.
 
     Precedence: a command-line value given explicitly > the sweep file > the defaults."""
-    from ..data import load_dataset
-    from ..device import resolve_device
-
     file = read_sweep_file(sweep_file) if sweep_file else {}
     grid = {}
     for key in GRID_KEYS:
@@ -507,23 +549,8 @@ def plan_sweep(
         memory_limit_bytes=None if raw_limit is None else parse_size(raw_limit),
         timeout_seconds=timeout_value,
     )
-    device = resolve_device(base.device)
-    dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
-    env = environment_metadata(device, dataset.describe(), base, settings)
-    folder = (
-        Path(out)
-        if out
-        else default_out_dir(
-            device.type,
-            f"{dataset.name}-sweep",
-            grid,
-            comparable_base(base),
-            settings.to_dict(),
-            root=out_root,
-        )
-    )
-    ResultsFolder.check(folder, command="sweep", base_config=base, settings=settings, environment=env)
-    return Plan(folder, configs, grid, base, settings, env)
+    found = locate_results("sweep", base, settings, grid, out=out, out_root=out_root)
+    return Plan(found.out, configs, grid, base, settings, found.environment)
 
 
 def run_plan(
