@@ -6,7 +6,10 @@ import pytest
 
 from ffbench import results
 from ffbench.cli import main
-from ffbench.run.maxbatch import MaxBatch, search, table
+from ffbench.config import RunConfig
+from ffbench.model import max_batch_size
+from ffbench.run.maxbatch import MaxBatch, analytic_seed, table
+from ffbench.search import search
 
 
 def oracle(limit, calls):
@@ -115,6 +118,20 @@ def test_maxbatch_bad_budget_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("ffbench: error:") and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_the_seed_is_the_models_prediction_or_says_why_there_is_none():
+    cfg = RunConfig(trainer="bp", depth=2, width=64)
+    assert analytic_seed(cfg, 2**26, 784, 10) == (max_batch_size(cfg, 2**26), "memory_model")
+    assert analytic_seed(cfg, 1) == (
+        None,
+        "default start (no seed: the model predicts that not even batch 1 fits)",
+    )
+    object.__setattr__(cfg, "trainer", "no-such-trainer")  # RunConfig would refuse the name
+    seed, source = analytic_seed(cfg, 2**26)
+    assert (
+        seed is None and source == "default start (no seed: no memory ledger for trainer 'no-such-trainer')"
+    )
 
 
 def test_table_sentence():

@@ -1,28 +1,29 @@
-"""The largest batch that fits a memory budget, measured: per trainer and depth, an
-exponential then binary search over batch size in which every probe is a worker run
-(`ffbench.worker`) under the budget (see worker.py for how the budget is enforced).
+"""The largest batch that fits a memory budget, measured: per trainer and depth, a
+gallop then bisection over batch size (`ffbench.search.search`) in which every probe is
+a worker run (`ffbench.worker`) under the budget (see worker.py for how the budget is
+enforced).
 
 A probe *fits* when its record's status is `ok`: no allocation failed and the measured
 peak (tensor level on CPU, allocator on CUDA) is within the budget. The search is seeded
-with the analytic prediction of `ffbench.memory_model.max_batch_size(config, budget)`
-when that module is importable (probing around it with small steps first), else it
-starts from a small batch and doubles. Probes are ordinary records in a results folder,
-so an interrupted search resumes without re-measuring.
+with the analytic model's prediction (`ffbench.model.max_batch_size(config, budget)`),
+probing around it with small steps first; a trainer the model has no ledger for starts
+from a small batch and doubles (the seed_source says why). Probes are ordinary records
+in a results folder, so an interrupted search resumes without re-measuring.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import model
 from ..config import RunConfig
+from ..search import search
 from ..store import ResultsFolder, write_json_atomic
 from ..units import format_bytes
 
 DEFAULT_START = 16
-SEED_STEP = 0.05  # first step away from an analytic seed, as a fraction of it
 
 
 @dataclass
@@ -42,82 +43,67 @@ class MaxBatch:
     first_failing: int | None  # smallest batch measured not to fit (None: hit the cap)
     capped: bool  # the search stopped at --max-batch while still fitting
     seed: int | None  # analytic prediction used to start, if any
-    seed_source: str  # 'memory_model' or 'default start'
+    seed_source: str  # 'memory_model', or 'default start (no seed: why)'
     note: str | None = None
     probes: list[Probe] = field(default_factory=list)
 
 
-def predict(
+def analytic_seed(
     config: RunConfig, budget_bytes: int, in_features: int | None = None, num_classes: int | None = None
-) -> int | None:
-    """The analytic model's prediction, or None when the model is absent or cannot say."""
+) -> tuple[int | None, str]:
+    """The analytic model's largest fitting batch as the search's seed, and its source."""
+    shapes = {"in_features": in_features, "num_classes": num_classes}
     try:
-        from .. import memory_model  # written separately; optional
-    except Exception:  # noqa: BLE001 - ImportError or a broken module: no seed
-        return None
-    try:
-        if in_features is not None and num_classes is not None:
-            try:
-                value = memory_model.max_batch_size(
-                    config, budget_bytes, in_features=in_features, num_classes=num_classes
-                )
-            except TypeError:  # an older signature: (config, budget_bytes)
-                value = memory_model.max_batch_size(config, budget_bytes)
-        else:
-            value = memory_model.max_batch_size(config, budget_bytes)
-    except Exception:  # noqa: BLE001 - NotImplementedError, anything: no seed
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        return None
-    return value
+        value = model.max_batch_size(
+            config, budget_bytes, **{k: v for k, v in shapes.items() if v is not None}
+        )
+    except NotImplementedError as exc:
+        return None, f"default start (no seed: {exc})"
+    if value <= 0:
+        return None, "default start (no seed: the model predicts that not even batch 1 fits)"
+    return value, "memory_model"
 
 
-def search(
-    fits: Callable[[int], bool | None], *, start: int, seeded: bool, cap: int, tolerance: float
-) -> tuple[int, int | None, bool]:
-    """Largest b in [1, cap] with fits(b), assuming monotonicity. fits may return None
-    (inconclusive: the search stops there). Returns (largest fitting, smallest failing, capped)."""
-    start = max(1, min(start, cap))
-    step = max(1, math.ceil(start * SEED_STEP)) if seeded else max(1, start)
-    ok = fits(start)
-    if ok is None:
-        return 0, None, False
-    lo, hi = (start, None) if ok else (0, start)
-    if ok:  # gallop up
-        while hi is None:
-            nxt = min(lo + step, cap)
-            if nxt == lo:
-                return lo, None, True
-            res = fits(nxt)
-            if res is None:
-                return lo, None, False
-            if res:
-                lo, step = nxt, step * 2
-            else:
-                hi = nxt
-    else:  # gallop down
-        step = step if seeded else max(1, start // 2)
-        while lo == 0 and hi > 1:
-            nxt = max(1, hi - step)
-            res = fits(nxt)
-            if res is None:
-                return 0, hi, False
-            if res:
-                lo = nxt
-            else:
-                hi, step = nxt, step * 2
-        if lo == 0:
-            return 0, hi, False
-    while hi - lo > max(1, math.floor(lo * tolerance)):
-        mid = (lo + hi) // 2
-        res = fits(mid)
-        if res is None:
-            break
-        if res:
-            lo = mid
-        else:
-            hi = mid
-    return lo, hi, False
+def _search_one(
+    folder: ResultsFolder,
+    settings,
+    config0: RunConfig,
+    entry: MaxBatch,
+    metric: str,
+    bar,
+    executor,
+    start: int,
+    cap: int,
+    tolerance: float,
+) -> None:
+    """Search one trainer and depth, each probe a record of `folder` (measured unless
+    already there); fills `entry` (result, probes, and a note if a probe errored)."""
+    from .sweep import measure
+
+    bad: list[str] = []
+
+    def fits(batch: int) -> bool | None:
+        config = config0.replace(batch_size=batch)
+        record = folder.get(config)
+        if record is None:
+            bar.set_postfix_str(f"{config0.trainer} d{config0.depth} b{batch}", refresh=True)
+            record = next(measure(folder, [config], settings, executor=executor))
+            bar.update(1)
+        status = record.get("status")
+        peak = (record.get("metrics") or {}).get(metric)
+        entry.probes.append(Probe(batch, status, peak))
+        if status == "ok":
+            return True
+        if status in ("oom", "timeout"):
+            return False
+        bad.append(f"batch {batch}: {record.get('error')}")
+        return None
+
+    seed = entry.seed
+    lo, hi, capped = search(fits, start=seed or start, seeded=seed is not None, cap=cap, tolerance=tolerance)
+    entry.max_batch_size, entry.first_failing, entry.capped = lo, hi, capped
+    if bad:
+        entry.note = "stopped on an error: " + bad[0][:300]
 
 
 def find_max_batches(
@@ -140,7 +126,6 @@ def find_max_batches(
     from tqdm.auto import tqdm
 
     from ..device import resolve_device
-    from .sweep import measure
     from .worker import BUDGET_METRIC
 
     metric = BUDGET_METRIC[resolve_device(base.device).type]
@@ -150,47 +135,13 @@ def find_max_batches(
         for trainer in trainers:
             for depth in depths:
                 config0 = base.replace(trainer=trainer, depth=depth)
-                seed = predict(config0, budget_bytes, in_features, num_classes)
-                entry = MaxBatch(
-                    trainer,
-                    depth,
-                    base.width,
-                    budget_bytes,
-                    0,
-                    None,
-                    False,
-                    seed,
-                    "memory_model" if seed else "default start",
-                )
-                bad: list[str] = []
-
-                def fits(batch: int) -> bool | None:
-                    config = config0.replace(batch_size=batch)
-                    record = folder.get(config)
-                    if record is None:
-                        bar.set_postfix_str(f"{trainer} d{depth} b{batch}", refresh=True)
-                        record = next(measure(folder, [config], settings, executor=executor))
-                        bar.update(1)
-                    status = record.get("status")
-                    peak = (record.get("metrics") or {}).get(metric)
-                    entry.probes.append(Probe(batch, status, peak))
-                    if status == "ok":
-                        return True
-                    if status in ("oom", "timeout"):
-                        return False
-                    bad.append(f"batch {batch}: {record.get('error')}")
-                    return None
-
-                lo, hi, capped = search(
-                    fits, start=seed or start, seeded=seed is not None, cap=cap, tolerance=tolerance
-                )
-                entry.max_batch_size, entry.first_failing, entry.capped = lo, hi, capped
-                if bad:
-                    entry.note = "stopped on an error: " + bad[0][:300]
+                seed, source = analytic_seed(config0, budget_bytes, in_features, num_classes)
+                entry = MaxBatch(trainer, depth, base.width, budget_bytes, 0, None, False, seed, source)
+                _search_one(folder, settings, config0, entry, metric, bar, executor, start, cap, tolerance)
                 results.append(entry)
                 echo(
-                    f"{trainer} depth {depth}: fits batch {lo}{' (cap reached)' if capped else ''}"
-                    f" ({len(entry.probes)} probes)"
+                    f"{trainer} depth {depth}: fits batch {entry.max_batch_size}"
+                    f"{' (cap reached)' if entry.capped else ''} ({len(entry.probes)} probes)"
                 )
     finally:
         bar.close()
@@ -245,9 +196,7 @@ def run_maxbatch(
     out_root: str | Path = "results",
 ) -> list[MaxBatch]:
     """Check everything, open (or resume) the results folder, search, export the CSV."""
-    from ..data import load_dataset
-    from ..device import resolve_device
-    from .sweep import SweepSettings, default_out_dir, environment_metadata, write_csv
+    from .sweep import SweepSettings, locate_results, write_csv
 
     for t in trainers:
         for d in depths:
@@ -259,27 +208,19 @@ def run_maxbatch(
         timeout_seconds=timeout,
         timeline=False,
     )
-    device = resolve_device(base.device)
-    dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
-    env = environment_metadata(device, dataset.describe(), base, settings)
-    out = (
-        Path(out)
-        if out
-        else default_out_dir(
-            device.type, f"{dataset.name}-maxbatch", base.to_dict(), settings.to_dict(), root=out_root
-        )
-    )
+    found = locate_results("maxbatch", base, settings, out=out, out_root=out_root)
+    out, dataset = found.out, found.dataset
     folder = ResultsFolder.open(
         out,
         command="maxbatch",
         grid={"trainers": trainers, "depths": depths},
         base_config=base.to_dict(),
         settings=settings.to_dict(),
-        environment=env,
+        environment=found.environment,
     )
     echo(
         f"ffbench maxbatch: budget {format_bytes(budget_bytes)} ({budget_bytes} bytes), width {base.width}, "
-        f"{dataset.name}, {device} -> {out}"
+        f"{dataset.name}, {found.device} -> {out}"
     )
     try:
         return find_max_batches(

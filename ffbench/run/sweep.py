@@ -293,6 +293,53 @@ def status_counts(records: Iterable[dict]) -> dict[str, int]:
     return counts
 
 
+# -- where a command's results go (validates; writes nothing) ---------------------------
+
+
+@dataclass
+class Located:
+    out: Path
+    environment: dict
+    dataset: Any
+    device: Any
+
+
+def locate_results(
+    command: str,
+    base: RunConfig,
+    settings: SweepSettings,
+    *identity: Any,
+    out: str | Path | None = None,
+    out_root: str | Path = "results",
+) -> Located:
+    """Resolve the device and the dataset, describe the environment, and choose the
+    results folder of `command`: `out`, or results/<date>-<device>-<dataset>-<command>-
+    <hash of identity, the comparable base configuration and the settings>/; check that
+    it can be created or resumed."""
+    from ..data import load_dataset
+    from ..device import resolve_device
+
+    device = resolve_device(base.device)
+    dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
+    env = environment_metadata(device, dataset.describe(), base, settings)
+    folder = (
+        Path(out)
+        if out
+        else default_out_dir(
+            device.type,
+            f"{dataset.name}-{command}",
+            *identity,
+            base.to_dict(),
+            settings.to_dict(),
+            root=out_root,
+        )
+    )
+    ResultsFolder.check(
+        folder, command=command, base_config=base.to_dict(), settings=settings.to_dict(), environment=env
+    )
+    return Located(folder, env, dataset, device)
+
+
 # -- planning a sweep from command-line values (validates everything; writes nothing) --------
 
 
@@ -343,9 +390,6 @@ def plan_sweep(
 
     Precedence by order of application: defaults, then the sweep file, then the flags given
     (each `*_flags` dict holds only what was given on the command line)."""
-    from ..data import load_dataset
-    from ..device import resolve_device
-
     file = read_sweep_file(sweep_file) if sweep_file else {}
     layers = (file, grid_flags or {}, config_flags or {}, setting_flags or {})
     grid = default_grid()
@@ -362,17 +406,8 @@ def plan_sweep(
     base = RunConfig(**values)
     configs = grid_configs(base, grid)  # validates every name and size
     settings = _settings(settings_values)
-    device = resolve_device(base.device)
-    dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
-    env = environment_metadata(device, dataset.describe(), base, settings)
-    identity = (grid, base.to_dict(), settings.to_dict())
-    folder = (
-        Path(out) if out else default_out_dir(device.type, f"{dataset.name}-sweep", *identity, root=out_root)
-    )
-    ResultsFolder.check(
-        folder, command="sweep", base_config=base.to_dict(), settings=settings.to_dict(), environment=env
-    )
-    return Plan(folder, configs, grid, base, settings, env)
+    found = locate_results("sweep", base, settings, grid, out=out, out_root=out_root)
+    return Plan(found.out, configs, grid, base, settings, found.environment)
 
 
 def run_plan(
