@@ -13,19 +13,20 @@ import types
 import pytest
 
 from ffbench import model
-from ffbench.config import TRAINERS, RunConfig
+from ffbench.config import RunConfig
 from ffbench.model import registry
+from ffbench.trainers import trainer_names
 
 
 def with_trainer(name: str, **fields) -> RunConfig:
-    """A RunConfig naming a trainer that `config.TRAINERS` does not list."""
+    """A RunConfig naming a trainer that no registered trainer has."""
     cfg = RunConfig(**fields)
     object.__setattr__(cfg, "trainer", name)
     return cfg
 
 
 def test_every_trainer_has_a_built_in_ledger():
-    assert set(registry.known_trainers()) == set(TRAINERS)
+    assert set(registry.known_trainers()) == set(trainer_names())
 
 
 def test_a_trainer_without_a_ledger_raises_instead_of_falling_back_to_bp():

@@ -70,6 +70,7 @@ def test_the_cli_measures_a_plugin_trainer_and_says_the_model_has_no_ledger(symb
     assert record["config"]["trainer"] == "ff-symba"
     assert record["metrics"]["tensor_peak_bytes"] > 0
     assert "analytic_peak_bytes" not in record["metrics"]  # never another trainer's ledger
+    assert "no memory ledger for trainer 'ff-symba'" in record["metrics"]["analytic_note"]
 
 
 def test_a_broken_plugin_is_one_clear_error(tmp_path):
