@@ -39,7 +39,7 @@ import os
 import statistics
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -231,7 +231,7 @@ class MemoryMeasurement:
     steady: TensorMemory
     evaluation: TensorMemory
     eval_examples: int
-    analytic: dict
+    analytic: dict = field(default_factory=dict)  # empty for a trainer the model does not cover
     cuda_first: CudaMemory | None = None
     cuda_steady: CudaMemory | None = None
     cuda_evaluation: CudaMemory | None = None
