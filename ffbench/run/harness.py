@@ -27,7 +27,7 @@ Every figure is in bytes or seconds. `transient` = step peak - bytes alive at th
 start of the step: what a bigger batch or a deeper net must find room for.
 The whole-run peak is the maximum over the first step, the steady step and the
 evaluation pass (all other steps have the steady step's shapes); on CUDA the
-allocator's whole-run peak covers the same steps.
+allocator's whole-run peak covers the same steps (the steady one untracked: step 3).
 """
 
 from __future__ import annotations
@@ -257,6 +257,8 @@ class MemoryMeasurement:
         }
 
     def cuda_fields(self, steady: CudaMemory | None) -> dict:
+        """The `cuda_*` columns (none off a GPU): steady-step figures from `steady`, the
+        whole-run peak over it, the first step and the evaluation chunk."""
         if steady is None or self.cuda_first is None or self.cuda_evaluation is None:
             return {}
         peaks = (steady, self.cuda_first, self.cuda_evaluation)
