@@ -1,5 +1,5 @@
 """A short, fixed training budget per trainer on real data (MNIST, else digits), timed as
-a whole, with validation/test accuracy and the whole-run peaks. See conftest.py."""
+a whole, with validation/test accuracy and the whole-run peaks. See ffbench/pytest_plugin.py."""
 
 import math
 

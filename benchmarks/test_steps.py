@@ -1,5 +1,5 @@
 """One optimizer step per grid point: time (tracker-free rounds) and memory (separate
-tracked steps, process/CUDA peaks around every timed round). See conftest.py."""
+tracked steps, process/CUDA peaks around every timed round). See ffbench/pytest_plugin.py."""
 
 import pytest
 

@@ -1,7 +1,8 @@
-"""The benchmarks/ suite's plugin (memory gate, grids, collection) and its JSON loader.
+"""ffbench's pytest plugin (memory gate, grids, collection, fixtures) and its JSON loader.
 
-The plugin is benchmarks/conftest.py itself: each pytester test copies it into a scratch
-project and runs a tiny benchmark file through it and the real pytest-benchmark plugin.
+The plugin is ffbench/pytest_plugin.py, loaded through its pytest11 entry point (so every
+pytester run below has it, with the real pytest-benchmark plugin); the grid tests copy
+benchmarks/conftest.py (the suite's grid) into a scratch project.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 # Imported here, before pytester changes the working directory, so the inner runs find them.
+import ffbench.pytest_plugin  # noqa: F401
 import ffbench.run.fit  # noqa: F401
 import ffbench.run.harness  # noqa: F401
 from ffbench.analysis.benchjson import load_benchmark_json
@@ -30,12 +32,12 @@ CONFIG = RunConfig(trainer="bp", depth=1, width=16, batch_size=8, dataset="synth
                    device="cpu", threads=1, val_size=0)
 
 
-@pytest.mark.limit_memory("1KiB")
+@pytest.mark.ffbench_memory("1KiB")
 def test_over_budget(step_bench):
     step_bench(CONFIG, rounds=2)
 
 
-@pytest.mark.limit_memory("1GiB")
+@pytest.mark.ffbench_memory("1GiB")
 def test_within_budget(step_bench):
     step_bench(CONFIG, rounds=2)
 
@@ -50,30 +52,11 @@ def _import_lazy_modules() -> None:
     """pytester's in-process runs drop every module first imported inside them; building an
     optimizer imports torch._dynamo (hundreds of modules), and importing those a second time
     fails (duplicate TORCH_LIBRARY registration). Import them once out here."""
-    from ffbench.config import RunConfig
-    from ffbench.measure import StepTimer  # noqa: F401
-    from ffbench.run.harness import prepare
-
-    run = prepare(
-        RunConfig(
-            trainer="bp",
-            depth=1,
-            width=4,
-            batch_size=2,
-            dataset="synthetic",
-            device="cpu",
-            threads=1,
-            val_size=0,
-        )
-    )
-    x, y = next(run.batches)
-    with run.tensor_tracker(inputs=(x, y)):
-        run.trainer.train_step(x, y)
+    ffbench.pytest_plugin.import_lazy_modules("cpu")
 
 
 @pytest.fixture
 def bench_project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeconftest(CONFTEST.read_text())
     pytester.makepyfile(test_tiny=TINY)
     return pytester
 
@@ -132,12 +115,11 @@ def test_gate_also_works_with_benchmarks_disabled(bench_project: pytest.Pytester
 
 
 def test_marker_without_a_peak_fails(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(CONFTEST.read_text())
     pytester.makepyfile(
         test_plain="""
 import pytest
 
-@pytest.mark.limit_memory("10MiB")
+@pytest.mark.ffbench_memory("10MiB")
 def test_records_nothing(benchmark):
     benchmark.pedantic(lambda: None, rounds=1)
 """
@@ -145,6 +127,91 @@ def test_records_nothing(benchmark):
     result = pytester.runpytest_subprocess("--benchmark-only", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*recorded no tensor-level peak*"])
+
+
+def test_limit_memory_is_left_to_pytest_memray(pytester: pytest.Pytester) -> None:
+    """ffbench's gate is the ffbench_memory marker; limit_memory is pytest-memray's name."""
+    result = pytester.runpytest("--markers", "-p", "no:cacheprovider", "-p", "no:memray")
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.ffbench_memory(size): *", "@pytest.mark.ffbench_grid(name): *"]
+    )
+    result.stdout.no_fnmatch_line("*limit_memory*")
+
+
+def test_ffbench_memory_beside_pytest_memray(pytester: pytest.Pytester) -> None:
+    """With pytest-memray installed (not a dependency), both gates work on one benchmark."""
+    pytest.importorskip("pytest_memray")
+    pytester.makepyfile(
+        test_both=TINY.split("@pytest.mark")[0]
+        + """
+@pytest.mark.limit_memory("200 MB")
+@pytest.mark.ffbench_memory("1KiB")
+def test_both(step_bench):
+    step_bench(CONFIG, rounds=1)
+"""
+    )
+    result = pytester.runpytest_subprocess("--benchmark-disable", "--memray", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*test_both*exceeds the memory budget*ffbench_memory('1KiB') marker*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+SAME_CONFIG = """
+import pytest
+from ffbench.config import RunConfig
+
+CONFIGS = {configs!r}
+
+
+@pytest.mark.parametrize("trainer", sorted(CONFIGS))
+def test_step(step_bench, trainer):
+    step_bench(RunConfig.from_dict(CONFIGS[trainer]), rounds=1)
+"""
+
+
+def test_benchmark_and_sweep_records_carry_the_same_memory_columns(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """One configuration measured by the benchmark plugin and by the sweep worker: every
+    tensor-level and analytic byte count is the same (one measurement function), and both
+    carry process figures."""
+    from ffbench.config import RunConfig
+    from ffbench.results import load
+    from ffbench.run.worker import run_spec
+
+    configs = {
+        t: RunConfig(
+            trainer=t, depth=2, width=64, batch_size=32, dataset="synthetic", device="cpu", threads=1
+        ).to_dict()
+        for t in ("bp", "ff")
+    }
+    pytester.makepyfile(test_same=SAME_CONFIG.format(configs=configs))
+    bench_json = tmp_path / "bench.json"
+    result = pytester.runpytest_subprocess(
+        "--benchmark-only", f"--benchmark-json={bench_json}", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=2)
+    bench = load(bench_json).set_index("trainer")
+    for trainer, config in configs.items():
+        spec = {"config": config, "settings": {"timing_steps": 1, "compare_allocator": False}}
+        record = run_spec(spec)
+        assert record["status"] == "ok", record.get("error")
+        path = tmp_path / f"sweep-{trainer}.json"
+        path.write_text(json.dumps(record))
+        sweep = load(path).iloc[0]
+        memory = [c for c in sweep.index if c.startswith(("tensor_", "analytic_")) and c.endswith("_bytes")]
+        assert "tensor_saved_activations_bytes" in memory and "analytic_peak_bytes" in memory
+        assert "tensor_eval_peak_bytes" in memory and "tensor_whole_run_peak_bytes" in memory
+        row = bench.loc[trainer]
+        assert sorted(
+            c for c in row.index if c.startswith(("tensor_", "analytic_")) and c.endswith("_bytes")
+        ) == sorted(memory)
+        assert {c: int(row[c]) for c in memory} == {c: int(sweep[c]) for c in memory}, trainer
+        assert row["eval_examples"] == sweep["eval_examples"]
+        # process figures in both (a step this small may not raise RSS: a rise of 0 is fine)
+        for c in ("rss_start_bytes", "rss_peak_bytes"):
+            assert row[c] > 0 and sweep[c] > 0, c
+        assert row["rss_rise_bytes"] >= 0 and sweep["rss_rise_bytes"] >= 0
 
 
 GRID_FILE = """
@@ -181,7 +248,7 @@ def test_grid_default_small_full_by_option_or_env(
 def test_plain_pytest_skips_benchmarks_in_testpaths(pytester: pytest.Pytester) -> None:
     """With testpaths = ["tests", "benchmarks"], plain pytest runs only tests/ and
     `pytest --benchmark-only` runs only the benchmarks."""
-    pytester.makeini("[pytest]\ntestpaths = tests benchmarks\n")
+    pytester.makeini("[pytest]\ntestpaths = tests benchmarks\nffbench_benchmark_paths = benchmarks\n")
     pytester.makepyfile(
         **{
             "benchmarks/conftest": CONFTEST.read_text(),

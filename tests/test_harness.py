@@ -4,11 +4,14 @@ Sizes are small (width 256, batch 64) so the suite stays fast; the same assertio
 B=1024, W=2000 are reported in the closing notes and the reference runs.
 """
 
+import dataclasses
+
 import pytest
 
 from ffbench.config import RunConfig
 from ffbench.data import load_dataset
-from ffbench.run.harness import HarnessSettings, run_one
+from ffbench.measure import CudaMemory
+from ffbench.run.harness import HarnessSettings, measure_memory, prepare, run_one
 
 FAST = HarnessSettings(warmup_steps=1, timing_steps=1, timeline=False, compare_allocator=False)
 
@@ -116,3 +119,29 @@ def test_cpu_resident_rise_matches_tensor_level_rise(synthetic, trainer):
     tensor_rise = m["tensor_transient_bytes"]
     rss_rise = m["rss_op_sampled_rise_bytes"]
     assert abs(rss_rise - tensor_rise) <= 0.05 * tensor_rise, (rss_rise, tensor_rise)
+
+
+def test_measure_memory_fields_are_the_records_and_cuda_whole_run_takes_the_untracked_step(synthetic):
+    """measure_memory (the harness's and the pytest plugin's measurement) gives the record's
+    tensor/analytic columns; on a GPU its whole-run allocator peak spans the first step, the
+    steady step (the untracked one when given) and the evaluation chunk (faked here: CPU)."""
+    cfg = RunConfig(
+        trainer="ff", depth=2, width=64, batch_size=32, dataset="synthetic", device="cpu", threads=1
+    )
+    mem = measure_memory(prepare(cfg, synthetic), FAST)
+    record = run_one(cfg, FAST, dataset=synthetic)["metrics"]
+    fields = mem.fields()
+    assert mem.eval_examples == cfg.chunk and not any(k.startswith("cuda_") for k in fields)
+    assert fields == {k: record[k] for k in fields}
+    assert "tensor_saved_activations_bytes" in fields and "analytic_peak_bytes" in fields
+
+    def cuda(peak: int) -> CudaMemory:
+        return CudaMemory("m", "cuda:0", 100, peak, peak - 100, 200, peak + 50, 0, 0, 10**9)
+
+    gpu = dataclasses.replace(mem, cuda_first=cuda(500), cuda_steady=cuda(900), cuda_evaluation=cuda(700))
+    assert gpu.fields()["cuda_whole_run_peak_allocated_bytes"] == 900
+    untracked = gpu.fields(steady_cuda=cuda(600))
+    assert untracked["cuda_whole_run_peak_allocated_bytes"] == 700
+    assert untracked["cuda_peak_allocated_bytes"] == 600 and untracked["cuda_rise_allocated_bytes"] == 500
+    assert untracked["cuda_first_step_peak_allocated_bytes"] == 500
+    assert untracked["cuda_eval_peak_allocated_bytes"] == 700

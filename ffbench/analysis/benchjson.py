@@ -1,7 +1,7 @@
 """Load a pytest-benchmark ``--benchmark-json`` file (from ``benchmarks/``) as ffbench records.
 
 Each benchmark written by the ffbench suite carries its RunConfig, dataset and every memory
-figure in ``extra_info`` (see ``benchmarks/conftest.py``). ``load_benchmark_json(path)``
+figure in ``extra_info`` (see ``ffbench/pytest_plugin.py``). ``load_benchmark_json(path)``
 turns each into a record shaped like the harness's (``ffbench.run.harness.run_one``)::
 
     {"kind": "measure", "source": "benchmark", "isolated": False, "status": "ok",

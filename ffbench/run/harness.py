@@ -4,27 +4,30 @@ The harness, not the trainer, owns every clock, device sync and tracker reset
 (as in MLCommons' algorithmic-efficiency). On CPU it first lowers glibc's mmap
 threshold to 64 KiB, before anything is built (see `prepare`). Then, in order:
 
-1. the first step under the tensor tracker (optimizer state is allocated lazily here,
-   so its peak differs from later steps);
-2. warm-up steps (untimed, untracked);
-3. timing steps with no tensor tracker attached (the dispatch mode costs 3-14x on
+1. `measure_memory` (shared with the pytest plugin, `ffbench.pytest_plugin`), each
+   step measured on its own under the tensor tracker and, on a GPU, the CUDA
+   allocator tracker (composed with `contextlib.ExitStack`):
+   a. the first step (optimizer state is allocated lazily here, so its peak differs
+      from later steps);
+   b. warm-up steps (untracked);
+   c. one steady-state step (peak, categories, phases, timeline);
+   d. an evaluation pass over one chunk (`settings.eval_examples or config.chunk`
+      examples; test rows repeated when the split is smaller);
+2. timing steps with no tensor tracker attached (the dispatch mode costs 3-14x on
    small layers), each bracketed by device syncs; on CPU the same steps are also
    timed in a child process with glibc's default settings, so the record says
    whether the allocator setting changed step time;
-4. one steady-state step under the tensor tracker (peak, categories, phases, timeline);
-5. one steady-state step under the process tracker (VmHWM reset through
+3. one steady-state step under the process tracker (VmHWM reset through
    /proc/self/clear_refs, plus VmRSS read after every op, because this kernel's
-   VmHWM can lag short peaks) and, on CUDA, the allocator tracker;
-6. an evaluation pass over one chunk (`config.chunk` examples; test rows repeated when the
-   split is smaller), measured on its own.
-
-Steps 1, 4 and 6 also run under the CUDA allocator tracker on a GPU, so the CUDA
-whole-run peak covers the same steps as the tensor-level one.
+   VmHWM can lag short peaks) and, on CUDA, the allocator tracker: the record's
+   steady-step `cuda_*` figures come from this untracked step;
+4. the evaluation chunk again, timed.
 
 Every figure is in bytes or seconds. `transient` = step peak - bytes alive at the
 start of the step: what a bigger batch or a deeper net must find room for.
 The whole-run peak is the maximum over the first step, the steady step and the
-evaluation pass (all other steps have the steady step's shapes).
+evaluation pass (all other steps have the steady step's shapes); on CUDA the
+allocator's whole-run peak covers the same steps (the steady one untracked: step 3).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import os
 import statistics
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -46,9 +49,12 @@ from ..device import resolve_device
 from ..environment import environment
 from ..measure import (
     CATEGORIES,
+    CudaMemory,
     CudaPeakTracker,
+    ProcessMemory,
     ProcessPeakTracker,
     StepTimer,
+    TensorMemory,
     TensorTracker,
     allocator_setting,
     set_malloc_mmap_threshold,
@@ -95,7 +101,9 @@ def _repeat_rows(t: torch.Tensor, n: int) -> torch.Tensor:
     return (t.repeat(reps, *([1] * (t.dim() - 1))) if reps > 1 else t)[:n]
 
 
-def _tensor_fields(prefix: str, mem) -> dict:
+def tensor_fields(prefix: str, mem: TensorMemory) -> dict[str, int]:
+    """A TensorMemory as record columns: `{prefix}_peak_bytes`, `_start_bytes`,
+    `_transient_bytes`, `_saved_activations_bytes` and one `_peak_{category}_bytes` each."""
     out = {
         f"{prefix}_peak_bytes": mem.peak_bytes,
         f"{prefix}_start_bytes": mem.start_bytes,
@@ -105,6 +113,11 @@ def _tensor_fields(prefix: str, mem) -> dict:
     for cat in CATEGORIES:
         out[f"{prefix}_peak_{cat}_bytes"] = mem.peak_breakdown.get(cat, 0)
     return out
+
+
+def cuda_tracker(stack: contextlib.ExitStack, device: torch.device) -> CudaPeakTracker | None:
+    """Enter a CUDA allocator tracker on `stack` when `device` is a GPU; None elsewhere."""
+    return stack.enter_context(CudaPeakTracker(device)) if device.type == "cuda" else None
 
 
 @dataclass
@@ -208,107 +221,178 @@ def _analytic_fields(config: RunConfig, data: Dataset, n_eval: int) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class MemoryMeasurement:
+    """What `measure_memory` measured: tensor-level figures of the first step, a steady
+    step and one evaluation chunk (and, on a GPU, the CUDA allocator's over the same
+    blocks), with the analytic model's prediction for the same run."""
+
+    first: TensorMemory
+    steady: TensorMemory
+    evaluation: TensorMemory
+    eval_examples: int
+    analytic: dict = field(default_factory=dict)  # empty for a trainer the model does not cover
+    cuda_first: CudaMemory | None = None
+    cuda_steady: CudaMemory | None = None
+    cuda_evaluation: CudaMemory | None = None
+
+    @property
+    def whole_run_peak_bytes(self) -> int:
+        return max(self.first.peak_bytes, self.steady.peak_bytes, self.evaluation.peak_bytes)
+
+    def fields(self, steady_cuda: CudaMemory | None = None) -> dict:
+        """Record columns with the harness's names: `analytic_*`, every `tensor_*`
+        (steady step, `_first_step`, `_eval`, `tensor_whole_run_peak_bytes`),
+        `eval_examples` and, on a GPU, `cuda_*`. `steady_cuda`: allocator figures of a
+        steady step run without the tensor tracker (the harness's process-tracker step);
+        they replace the tracked steady step's, in the whole-run peak too."""
+        return {
+            **self.analytic,
+            **tensor_fields("tensor", self.steady),
+            **tensor_fields("tensor_first_step", self.first),
+            **tensor_fields("tensor_eval", self.evaluation),
+            "tensor_whole_run_peak_bytes": self.whole_run_peak_bytes,
+            "eval_examples": self.eval_examples,  # one full chunk (test rows repeated when fewer)
+            **self.cuda_fields(steady_cuda or self.cuda_steady),
+        }
+
+    def cuda_fields(self, steady: CudaMemory | None) -> dict:
+        """The `cuda_*` columns (none off a GPU): steady-step figures from `steady`, the
+        whole-run peak over it, the first step and the evaluation chunk."""
+        if steady is None or self.cuda_first is None or self.cuda_evaluation is None:
+            return {}
+        peaks = (steady, self.cuda_first, self.cuda_evaluation)
+        return {
+            "cuda_start_allocated_bytes": steady.start_allocated_bytes,
+            "cuda_peak_allocated_bytes": steady.peak_allocated_bytes,
+            "cuda_rise_allocated_bytes": steady.rise_allocated_bytes,
+            "cuda_peak_reserved_bytes": steady.peak_reserved_bytes,
+            "cuda_first_step_peak_allocated_bytes": self.cuda_first.peak_allocated_bytes,
+            "cuda_eval_peak_allocated_bytes": self.cuda_evaluation.peak_allocated_bytes,
+            "cuda_whole_run_peak_allocated_bytes": max(m.peak_allocated_bytes for m in peaks),
+            "cuda_device_used_bytes": steady.device_used_bytes_after,
+            "cuda_device_total_bytes": steady.device_total_bytes,
+        }
+
+
+def eval_batch(run: Prepared, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One evaluation chunk of n test examples on the device, each owning its storage (test
+    rows repeated when the split is smaller, so a full chunk's label replication is measured)."""
+    ex = _repeat_rows(run.data.test_x, n).to(run.device, run.trainer.dtype, copy=True)
+    ey = _repeat_rows(run.data.test_y, n).to(run.device, copy=True)
+    return ex, ey
+
+
+def _tracked(run: Prepared, fn, inputs, timeline: bool = False) -> tuple[TensorMemory, CudaMemory | None]:
+    """fn() under the tensor tracker and, on a GPU, the CUDA allocator tracker (outside it)."""
+    gc.collect()  # reference cycles would otherwise die at an arbitrary point
+    with contextlib.ExitStack() as stack:
+        cuda = cuda_tracker(stack, run.device)
+        tensor = stack.enter_context(run.tensor_tracker(inputs=inputs, timeline=timeline))
+        fn()
+    return tensor.result(), (cuda.result() if cuda else None)
+
+
+def _tracked_step(run: Prepared, timeline: bool = False) -> tuple[TensorMemory, CudaMemory | None]:
+    x, y = next(run.batches)  # dies on return: no batch outlives its step
+    return _tracked(run, lambda: run.trainer.train_step(x, y), (x, y), timeline)
+
+
+def _tracked_eval(run: Prepared, n: int) -> tuple[TensorMemory, CudaMemory | None]:
+    ex, ey = eval_batch(run, n)
+    return _tracked(run, lambda: run.trainer.predict(ex), (ex, ey))
+
+
+def measure_memory(run: Prepared, settings: HarnessSettings = HarnessSettings()) -> MemoryMeasurement:
+    """The memory measurement of one prepared run, shared by `run_one` and the pytest plugin:
+    the first step, `settings.warmup_steps` untracked steps, one steady step (with a timeline
+    if `settings.timeline`), then one evaluation chunk of `settings.eval_examples or
+    config.chunk` examples, each under its own trackers."""
+    first, cuda_first = _tracked_step(run)
+    for _ in range(settings.warmup_steps):
+        run.trainer.train_step(*next(run.batches))
+    steady, cuda_steady = _tracked_step(run, timeline=settings.timeline)
+    n_eval = settings.eval_examples or run.config.chunk
+    evaluation, cuda_evaluation = _tracked_eval(run, n_eval)
+    return MemoryMeasurement(
+        first=first,
+        steady=steady,
+        evaluation=evaluation,
+        eval_examples=n_eval,
+        analytic=_analytic_fields(run.config, run.data, n_eval),
+        cuda_first=cuda_first,
+        cuda_steady=cuda_steady,
+        cuda_evaluation=cuda_evaluation,
+    )
+
+
+def _process_step(run: Prepared) -> tuple[ProcessMemory, CudaMemory | None]:
+    """Process high-water (and CUDA allocator) figures of one steady step, no tensor tracker."""
+    x, y = next(run.batches)
+    gc.collect()
+    with contextlib.ExitStack() as stack:
+        proc = stack.enter_context(ProcessPeakTracker(sample_ops=run.device.type == "cpu"))
+        cuda = cuda_tracker(stack, run.device)
+        run.trainer.train_step(x, y)
+    return proc.result(), (cuda.result() if cuda else None)
+
+
+def _eval_seconds(run: Prepared, n: int) -> float:
+    ex, _ = eval_batch(run, n)
+    with StepTimer(run.device) as timer:
+        run.trainer.predict(ex)
+    return timer.result().elapsed_ns / 1e9
+
+
+def _timing_fields(
+    config: RunConfig, times: list[float], times_default: list[float], error: str | None
+) -> dict:
+    step_median = statistics.median(times)
+    out = {
+        "step_seconds_median": step_median,
+        "step_seconds_min": min(times),
+        "examples_per_second": config.batch_size / step_median,
+    }
+    if error:
+        out["step_seconds_default_malloc_error"] = error
+    if times_default:
+        out["step_seconds_median_default_malloc"] = statistics.median(times_default)
+        out["malloc_setting_time_ratio"] = step_median / statistics.median(times_default)
+    return out
+
+
 def run_one(
     config: RunConfig, settings: HarnessSettings = HarnessSettings(), dataset: Dataset | None = None
 ) -> dict:
     """Measure one configuration; returns a JSON-serialisable record."""
     run = prepare(config, dataset)
-    device, threads, data, trainer, batches = run.device, run.threads, run.data, run.trainer, run.batches
-
-    cuda = device.type == "cuda"
-
-    def tracked(fn, inputs, timeline: bool = False):
-        """Run fn() under the tensor tracker (and, on CUDA, the allocator tracker)."""
-        gc.collect()  # reference cycles would otherwise die at an arbitrary point
-        with CudaPeakTracker(device) if cuda else contextlib.nullcontext() as cuda_tracker:
-            with run.tensor_tracker(inputs=inputs, timeline=timeline) as tracker:
-                fn()
-        return tracker.result(), (cuda_tracker.result() if cuda else None)
-
-    def tracked_step(timeline: bool = False):
-        x, y = next(batches)
-        return tracked(lambda: trainer.train_step(x, y), (x, y), timeline)
-
-    first, cuda_first = tracked_step()
-    for _ in range(settings.warmup_steps):
-        trainer.train_step(*next(batches))
+    device = run.device
+    memory = measure_memory(run, settings)
 
     times = _timed_steps(run, settings.timing_steps)
     times_default, default_error = [], None
     if settings.compare_allocator and device.type == "cpu":
         times_default, default_error = time_with_default_malloc(config, settings)
 
-    steady, _ = tracked_step(timeline=settings.timeline)
-
-    # Process high-water and CUDA allocator peak of a steady step, no tensor tracker attached.
-    x, y = next(batches)
-    gc.collect()
-    cuda_mem = None
-    with ProcessPeakTracker(sample_ops=device.type == "cpu") as proc:
-        with CudaPeakTracker(device) if cuda else contextlib.nullcontext() as cuda_tracker:
-            trainer.train_step(x, y)
-    process_mem = proc.result()
-    cuda_mem = cuda_tracker.result() if cuda else None
-    del x, y
-
-    # Evaluation pass, on its own: one chunk (test rows repeated if the split is smaller,
-    # so the label replication of a full chunk is measured), tensor-level peak, then time.
-    n_eval = settings.eval_examples or config.chunk
-    ex = _repeat_rows(data.test_x, n_eval).to(device, trainer.dtype, copy=True)
-    ey = _repeat_rows(data.test_y, n_eval).to(device, copy=True)
-    eval_mem, cuda_eval = tracked(lambda: trainer.predict(ex), (ex, ey))
-    with StepTimer(device) as eval_timer:
-        trainer.predict(ex)
-    eval_seconds = eval_timer.result().elapsed_ns / 1e9
-
-    step_median = statistics.median(times)
+    process_mem, cuda_mem = _process_step(run)
     metrics = {
-        **_analytic_fields(config, data, n_eval),
-        **_tensor_fields("tensor", steady),
-        **_tensor_fields("tensor_first_step", first),
-        **_tensor_fields("tensor_eval", eval_mem),
-        "tensor_whole_run_peak_bytes": max(first.peak_bytes, steady.peak_bytes, eval_mem.peak_bytes),
+        **memory.fields(steady_cuda=cuda_mem),
         "rss_start_bytes": process_mem.start_rss_bytes,
         "rss_peak_bytes": process_mem.peak_rss_bytes,
         "rss_rise_bytes": process_mem.rise_bytes,
         "rss_op_sampled_rise_bytes": process_mem.op_sampled_rise_bytes,
-        "step_seconds_median": step_median,
-        "step_seconds_min": min(times),
-        "examples_per_second": config.batch_size / step_median,
-        "eval_examples": n_eval,  # one full chunk (test rows repeated when fewer)
-        "eval_seconds": eval_seconds,
+        **_timing_fields(config, times, times_default, default_error),
+        "eval_seconds": _eval_seconds(run, memory.eval_examples),
     }
-    if default_error:
-        metrics["step_seconds_default_malloc_error"] = default_error
-    if times_default:
-        metrics["step_seconds_median_default_malloc"] = statistics.median(times_default)
-        metrics["malloc_setting_time_ratio"] = step_median / statistics.median(times_default)
-    if cuda_mem is not None:
-        metrics.update(
-            {
-                "cuda_start_allocated_bytes": cuda_mem.start_allocated_bytes,
-                "cuda_peak_allocated_bytes": cuda_mem.peak_allocated_bytes,
-                "cuda_rise_allocated_bytes": cuda_mem.rise_allocated_bytes,
-                "cuda_peak_reserved_bytes": cuda_mem.peak_reserved_bytes,
-                "cuda_first_step_peak_allocated_bytes": cuda_first.peak_allocated_bytes,
-                "cuda_eval_peak_allocated_bytes": cuda_eval.peak_allocated_bytes,
-                "cuda_whole_run_peak_allocated_bytes": max(
-                    cuda_mem.peak_allocated_bytes,
-                    cuda_first.peak_allocated_bytes,
-                    cuda_eval.peak_allocated_bytes,
-                ),
-                "cuda_device_used_bytes": cuda_mem.device_used_bytes_after,
-                "cuda_device_total_bytes": cuda_mem.device_total_bytes,
-            }
-        )
+    steady = memory.steady
     return {
         "kind": "measure",
         "status": "ok",
         "config": config.to_dict(),
-        "dataset": data.describe(),
+        "dataset": run.data.describe(),
         "batch_convention": BATCH_CONVENTION,
         "eval_chunk": config.chunk,
-        "threads": threads,
+        "threads": run.threads,
         "allocator_setting": allocator_setting() if device.type == "cpu" else "n/a",
         "metrics": metrics,
         "step_seconds": times,

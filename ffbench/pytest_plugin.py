@@ -1,0 +1,680 @@
+"""ffbench's pytest plugin: the machinery of the pytest-benchmark suite in ``benchmarks/``.
+
+Registered through the ``pytest11`` entry point (``pyproject.toml``), so it is loaded by every
+pytest run where ffbench is installed. Loading it costs nothing (no torch import): it only
+registers the ``--ffbench-*`` options, the ``ffbench_memory`` and ``ffbench_grid`` markers, the
+memory gate and the fixtures below; none of them runs unless a test asks for it. The suite's
+``benchmarks/conftest.py`` holds only its grid (``GRIDS`` and the parametrisation by the
+``ffbench_grid`` marker).
+
+Run (from the repository root)::
+
+    python -m pytest --benchmark-only --benchmark-json=bench.json
+    FFBENCH_GRID=full python -m pytest --benchmark-only      # or --ffbench-grid full
+    python -m pytest --benchmark-only --ffbench-memory-limit 200MiB
+
+Plain ``pytest`` does not run the benchmarks: with arguments taken from ``testpaths``, the
+folders named by the ``ffbench_benchmark_paths`` ini option are not collected unless
+``--benchmark-only`` is given (``pytest benchmarks`` runs them, naming them explicitly).
+
+Fixtures
+--------
+* ``step_bench(config=None, *, rounds=None, warmup_rounds=1, dataset=None)``: one optimizer
+  step, timed with ``benchmark.pedantic(rounds=N, warmup_rounds=1, iterations=1)``. The
+  memory is measured before the timed rounds by the harness's own
+  ``ffbench.run.harness.measure_memory`` (first step, a steady-state step after one untracked
+  step, one full evaluation chunk; on a GPU the CUDA allocator too), so every ``tensor_*``
+  and ``analytic_*`` figure equals the sweep record's of the same configuration to the byte.
+  The timed rounds carry no tensor tracker: the process high-water mark (VmHWM reset in the
+  untimed ``setup``, read in the untimed ``teardown``) and, on CUDA, the caching-allocator
+  peaks bracket each timed round (``RoundTrackers``).
+* ``accuracy_bench(config=None, *, dataset=None)``: one epoch of ``ffbench.run.fit.fit`` on
+  MNIST (the bundled digits when MNIST is not found; ``extra_info["dataset"]`` says which),
+  timed as a whole (rounds=1), with validation/test accuracy, the whole-run process (and
+  CUDA) peak, and the memory of the same configuration measured beforehand as above.
+* ``overhead_bench(config=None, *, rounds=None, warmup_rounds=1, dataset=None)``: the tracked
+  step is timed by pedantic; the untimed setup (or teardown) times an untracked step on the
+  same trainer, so the two alternate.
+
+Without ``config`` a fixture uses the test's grid point (parameters ``trainer``, ``depth``,
+``width``, ``batch``) on the session's data (MNIST found locally, else synthetic data for
+steps and digits for accuracy); with a config and no dataset, ``config.dataset`` is loaded.
+Every figure is in bytes or seconds and goes into ``benchmark.extra_info`` (mutated, never
+rebound); ``ffbench.results.load`` reads the ``--benchmark-json`` file
+(``ffbench.analysis.benchjson``).
+
+Memory gate
+-----------
+``@pytest.mark.ffbench_memory("200MiB")`` or ``--ffbench-memory-limit 200MiB`` fails a
+benchmark whose tensor-level peak (``extra_info["tensor_whole_run_peak_bytes"]``: the largest
+tensor-level peak it measured) exceeds the budget. The marker wins over the option. A
+benchmark with the marker but no tensor-level peak fails; the option skips benchmarks that
+record none. Sizes: bytes, KiB/MiB/GiB (1024) or kB/MB/GB (1000). (``limit_memory`` is
+pytest-memray's marker; ffbench leaves it alone.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .errors import ConfigError
+from .units import MiB, parse_size
+
+if TYPE_CHECKING:  # the plugin imports torch only when a fixture runs
+    import torch
+
+    from .config import RunConfig
+    from .data import Dataset
+    from .measure import CudaMemory
+    from .run.harness import MemoryMeasurement, Prepared
+
+MARKER = "ffbench_memory"
+LIMIT_KEY = "tensor_whole_run_peak_bytes"
+FIXTURES = ("step_bench", "accuracy_bench", "overhead_bench")
+ACCURACY_EPOCHS = 1
+OVERHEAD_ROUNDS = 10  # even: as many untracked steps before as after their tracked one
+
+MEMORY_METHOD_STEP = (
+    "tensor-level: ffbench.run.harness.measure_memory on separate untimed steps before the timed "
+    "rounds (first step, a steady-state step after one untracked step, one full evaluation "
+    "chunk), as in harness records; timed rounds run without the tensor tracker. process: VmHWM "
+    "reset in pedantic's untimed setup and read in its untimed teardown around every timed round "
+    "(max over rounds). cuda: caching-allocator peaks around every timed round, same way (the "
+    "round with the largest peak)."
+)
+MEMORY_METHOD_ACCURACY = (
+    "tensor-level: ffbench.run.harness.measure_memory on separate untimed steps of the same "
+    "configuration before the timed run (first step, steady-state step, one full evaluation "
+    "chunk; the FF linear read-out is not included); process/cuda: peaks over the whole timed "
+    "fit() run (reset in untimed setup, read in untimed teardown)."
+)
+
+
+# -- options, markers, collection, machine info ----------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ffbench", "ffbench benchmarks")
+    group.addoption(
+        "--ffbench-grid",
+        default=None,
+        metavar="NAME",
+        help="benchmark grid, a name from the suite's GRIDS (default: $FFBENCH_GRID, else 'default')",
+    )
+    group.addoption(
+        "--ffbench-memory-limit",
+        default=None,
+        metavar="SIZE",
+        help="fail every benchmark whose tensor-level peak exceeds SIZE "
+        f"(e.g. 200MiB); a {MARKER} marker takes precedence",
+    )
+    group.addoption(
+        "--ffbench-device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="device for the benchmarks (default auto: CUDA if available)",
+    )
+    group.addoption(
+        "--ffbench-threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads on CPU (default 1: timings stay comparable on shared machines); recorded",
+    )
+    group.addoption(
+        "--ffbench-rounds", type=int, default=5, help="timed rounds per step benchmark (default 5)"
+    )
+    group.addoption(
+        "--ffbench-data-dir",
+        default=None,
+        help="folder holding MNIST (default: $FFBENCH_DATA, ../shared/data, ...)",
+    )
+    parser.addini(
+        "ffbench_benchmark_paths",
+        "folders that plain pytest (arguments from testpaths) leaves alone unless --benchmark-only",
+        type="paths",
+        default=[],
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(size): fail the benchmark if its tensor-level peak exceeds size, e.g. {MARKER}('200MiB')",
+    )
+    config.addinivalue_line("markers", "ffbench_grid(name): parametrise from the grid section name")
+    text = config.getoption("ffbench_memory_limit", None)
+    if text:
+        try:
+            parse_size(text)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"--ffbench-memory-limit: {exc}") from None
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Keep plain `pytest` (arguments taken from testpaths) off the benchmark folders."""
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return None
+    if config.getoption("benchmark_only", False):
+        return None
+    path = collection_path.resolve()
+    if any(path.is_relative_to(Path(p).resolve()) for p in config.getini("ffbench_benchmark_paths")):
+        return True
+    return None
+
+
+def selected_grid(config: pytest.Config) -> str:
+    """The grid's name: --ffbench-grid, else $FFBENCH_GRID, else 'default'."""
+    return config.getoption("ffbench_grid", None) or os.environ.get("FFBENCH_GRID") or "default"
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    if not any(set(FIXTURES) & set(getattr(item, "fixturenames", ())) for item in items):
+        return []  # no ffbench benchmark collected: nothing to say
+    return [
+        f"ffbench grid: {selected_grid(config)} (--ffbench-grid / FFBENCH_GRID), "
+        f"device {config.getoption('ffbench_device', 'auto')}, "
+        f"threads {config.getoption('ffbench_threads', 1)}"
+    ]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    import torch
+
+    from .device import resolve_device
+    from .environment import environment
+    from .measure import allocator_setting
+
+    device = resolve_device(config.getoption("ffbench_device", "auto") or "auto")
+    env = environment(device)
+    env["cuda_available"] = torch.cuda.is_available()
+    env["allocator_setting"] = allocator_setting()
+    env["ffbench_grid"] = selected_grid(config)
+    machine_info["ffbench"] = env
+    machine_info["torch"] = torch.__version__
+    machine_info["cuda"] = torch.version.cuda
+    machine_info["device"] = env["device"]
+    machine_info["device_name"] = env["device_name"]
+
+
+# -- memory gate -----------------------------------------------------------------------------
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    memory_limit(item)  # a malformed size fails before the benchmark runs
+
+
+def memory_limit(item: pytest.Item) -> tuple[int | None, str]:
+    """(budget in bytes, where it comes from): the ffbench_memory marker, else the option."""
+    marker = item.get_closest_marker(MARKER)
+    if marker is not None:
+        if len(marker.args) != 1:
+            raise pytest.UsageError(f"{item.nodeid}: use {MARKER}('200MiB') (one size)")
+        try:
+            return parse_size(marker.args[0]), f"{MARKER}({marker.args[0]!r}) marker"
+        except ConfigError as exc:
+            raise pytest.UsageError(f"{item.nodeid}: {MARKER}: {exc}") from None
+    text = item.config.getoption("ffbench_memory_limit", None)
+    if text:
+        return parse_size(text), f"--ffbench-memory-limit {text}"
+    return None, ""
+
+
+def _mib(n: int) -> str:
+    return f"{n / MiB:.2f} MiB ({n:,} B)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    result = yield  # the test body ran without raising
+    limit, source = memory_limit(item)
+    if limit is None:
+        return result
+    bench = getattr(item, "funcargs", {}).get("benchmark")
+    info = bench.extra_info if bench is not None else {}
+    peak = info.get(LIMIT_KEY, info.get("tensor_peak_bytes"))
+    if peak is None:
+        if item.get_closest_marker(MARKER) is not None:
+            pytest.fail(
+                f"{item.nodeid}: has a memory budget ({source}) but recorded no "
+                f"tensor-level peak (extra_info[{LIMIT_KEY!r}])",
+                pytrace=False,
+            )
+        return result
+    info["memory_limit_bytes"] = limit
+    info["memory_limit_source"] = source
+    info["memory_limit_exceeded"] = peak > limit
+    if peak > limit:
+        pytest.fail(
+            f"benchmark {item.nodeid}: tensor-level peak {_mib(peak)} exceeds "
+            f"the memory budget {_mib(limit)} ({source})",
+            pytrace=False,
+        )
+    return result
+
+
+# -- session set-up --------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ffbench_device(pytestconfig: pytest.Config) -> torch.device:
+    from .device import resolve_device
+    from .measure import set_malloc_mmap_threshold
+
+    device = resolve_device(pytestconfig.getoption("ffbench_device", "auto") or "auto")
+    if device.type == "cpu":
+        # RSS then follows live memory (see ffbench/measure/process.py); recorded per benchmark.
+        set_malloc_mmap_threshold(65536)
+    # Later gc.collect()s (the benchmarks collect before every measured step) only scan
+    # objects the benchmarks create: everything alive now moves to the permanent generation.
+    import_lazy_modules(device.type)
+    gc.collect()
+    gc.freeze()
+    return device
+
+
+def import_lazy_modules(device: str = "cpu") -> None:
+    """One step of a tiny trainer under the tensor tracker: building the first optimizer
+    imports torch._dynamo (~900 modules, after which one gc.collect() takes ~0.4 s), and
+    pytester's in-process runs cannot import those a second time (duplicate TORCH_LIBRARY
+    registration), so a session imports them once, up front."""
+    from .config import RunConfig
+    from .run.harness import prepare
+
+    tiny = dict(trainer="bp", depth=1, width=4, batch_size=2, threads=1, val_size=0)
+    run = prepare(RunConfig(dataset="synthetic", device=device, **tiny))
+    x, y = next(run.batches)
+    with run.tensor_tracker(inputs=(x, y)):
+        run.trainer.train_step(x, y)
+
+
+@pytest.fixture(scope="session")
+def ffbench_mnist(pytestconfig: pytest.Config) -> tuple[Dataset | None, str]:
+    """MNIST if found locally (never downloads; ../shared/data beside the rootdir counts),
+    else (None, why not)."""
+    from .data import load_dataset
+    from .errors import DataUnavailableError
+
+    data_dir = pytestconfig.getoption("ffbench_data_dir", None)
+    shared = pytestconfig.rootpath.parent / "shared" / "data"  # the project's read-only MNIST
+    if data_dir is None and shared.is_dir() and not os.environ.get("FFBENCH_DATA"):
+        data_dir = str(shared)
+    try:
+        return load_dataset("mnist", data_dir=data_dir, download=False), ""
+    except DataUnavailableError as exc:
+        return None, str(exc)
+
+
+def _mnist_or(mnist: tuple[Dataset | None, str], fallback: str, what: str) -> tuple[Dataset, str]:
+    from .data import load_dataset
+
+    data, why = mnist
+    if data is not None:
+        return data, "mnist found locally"
+    return load_dataset(fallback), f"{what} because MNIST is absent: {why}"
+
+
+@pytest.fixture(scope="session")
+def ffbench_step_data(ffbench_mnist) -> tuple[Dataset, str]:
+    """Step benchmarks: MNIST, else synthetic data of MNIST's shape (784 features)."""
+    return _mnist_or(ffbench_mnist, "synthetic", "synthetic (784 features)")
+
+
+@pytest.fixture(scope="session")
+def ffbench_accuracy_data(ffbench_mnist) -> tuple[Dataset, str]:
+    """Accuracy benchmarks: MNIST, else scikit-learn's bundled digits (real data)."""
+    return _mnist_or(ffbench_mnist, "digits", "digits")
+
+
+# -- one benchmark's set-up --------------------------------------------------------------------
+def _data(
+    request: pytest.FixtureRequest, fixture: str, config: RunConfig | None, dataset: Dataset | None
+) -> tuple[Dataset, str]:
+    """The given dataset; config.dataset when only a config is given; else the session's."""
+    from .data import load_dataset
+
+    if dataset is not None:
+        return dataset, "given by the benchmark"
+    if config is not None:
+        return (
+            load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size),
+            f"config.dataset={config.dataset!r}",
+        )
+    return request.getfixturevalue(fixture)
+
+
+def _grid_config(request: pytest.FixtureRequest, device: torch.device, data: Dataset, **extra) -> RunConfig:
+    """The test's grid point (parameters trainer, depth, width, batch) as a RunConfig."""
+    from .config import RunConfig
+
+    p = request.node.callspec.params
+    threads = request.config.getoption("ffbench_threads", 1) if device.type == "cpu" else None
+    return RunConfig(
+        trainer=p["trainer"],
+        depth=p["depth"],
+        width=p["width"],
+        batch_size=p["batch"],
+        device=device.type,
+        dataset=data.name,
+        threads=threads,
+        **extra,
+    )
+
+
+_DATA_FIXTURE = {"accuracy": "ffbench_accuracy_data"}  # every other kind: ffbench_step_data
+
+
+def _begin(benchmark, request, device, kind: str, method: str, config, dataset, **extra) -> Prepared:
+    """Data, config (the grid point's unless given), a prepared run, and the benchmark's
+    descriptive extra_info."""
+    import torch
+
+    from .environment import describe_device
+    from .measure import allocator_setting
+    from .run.harness import prepare
+
+    data, note = _data(request, _DATA_FIXTURE.get(kind, "ffbench_step_data"), config, dataset)
+    config = config or _grid_config(request, device, data, **extra)
+    run = prepare(config, data)
+    benchmark.extra_info.update(
+        {
+            "config": config.to_dict(),
+            "dataset": run.data.describe(),
+            "dataset_choice": note,
+            "device": str(run.device),
+            "device_name": describe_device(run.device),
+            "threads": run.threads,
+            "allocator_setting": allocator_setting(),
+            "torch": torch.__version__,
+            "gc": "gc.freeze() at session start; gc.collect() before every measured step",
+            "ffbench_kind": kind,
+            "memory_method": method,
+            "timed_rounds_tensor_tracker": kind == "tracker_overhead",
+        }
+    )
+    return run
+
+
+def _measure(run: Prepared, info: dict) -> MemoryMeasurement:
+    """The harness's memory measurement of `run`, its figures written into `info`."""
+    from .run.harness import HarnessSettings, measure_memory
+
+    mem = measure_memory(run, HarnessSettings(warmup_steps=1, timeline=False))
+    info.update(mem.fields())
+    info["tensor_op_count"] = mem.steady.op_count
+    info["tensor_method"] = mem.steady.method
+    info["phases"] = [asdict(p) for p in mem.steady.phases]  # steady-state step, as in harness records
+    return mem
+
+
+class RoundTrackers:
+    """Process high-water (and CUDA allocator) peaks around pedantic rounds: entered in the
+    untimed setup, exited in the untimed teardown (composed with an ExitStack); warm-up rounds
+    are dropped."""
+
+    def __init__(self, device: torch.device, warmup_rounds: int) -> None:
+        self.device = device
+        self.skip = warmup_rounds
+        self.process: list = []
+        self.cuda: list = []
+        self._stack: contextlib.ExitStack | None = None
+        self._open: tuple = ()
+
+    def enter(self) -> None:
+        from .measure import ProcessPeakTracker
+        from .run.harness import cuda_tracker
+
+        self.close()
+        gc.collect()
+        stack = contextlib.ExitStack()
+        proc = stack.enter_context(ProcessPeakTracker())
+        self._open = (proc, cuda_tracker(stack, self.device))
+        self._stack = stack
+
+    def exit(self) -> None:
+        if self._stack is None:
+            return
+        proc, cuda = self._open
+        self.close()
+        if self.skip > 0:
+            self.skip -= 1
+            return
+        self.process.append(proc.result())
+        if cuda is not None:
+            self.cuda.append(cuda.result())
+
+    def close(self) -> None:
+        """Exit open trackers without recording them (a round whose teardown never ran:
+        pytest-benchmark skips teardown under --benchmark-disable)."""
+        stack, self._stack, self._open = self._stack, None, ()
+        if stack is not None:
+            stack.close()
+
+    def steady_cuda(self) -> CudaMemory | None:
+        """The allocator figures of the round with the largest peak (None off CUDA)."""
+        return max(self.cuda, key=lambda r: r.peak_allocated_bytes, default=None)
+
+    def fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.process:
+            worst = max(self.process, key=lambda r: r.rise_bytes)
+            out.update(
+                {
+                    "rss_start_bytes": worst.start_rss_bytes,
+                    "rss_peak_bytes": max(r.peak_rss_bytes for r in self.process),
+                    "rss_rise_bytes": worst.rise_bytes,
+                    "rss_rise_bytes_per_round": [r.rise_bytes for r in self.process],
+                    "process_method": worst.method,
+                    "process_supported": worst.supported,
+                }
+            )
+        if self.cuda:
+            out["cuda_rise_allocated_bytes_per_round"] = [r.rise_allocated_bytes for r in self.cuda]
+            out["cuda_method"] = self.cuda[0].method
+        return out
+
+
+# -- fixtures --------------------------------------------------------------------------------
+@pytest.fixture
+def step_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
+    """``step_bench(config=None, *, rounds=None, warmup_rounds=1, dataset=None)``: one
+    step benchmark (see the module docstring)."""
+    from .device import synchronize
+
+    def run_it(config=None, *, rounds: int | None = None, warmup_rounds: int = 1, dataset=None) -> dict:
+        info = benchmark.extra_info
+        run = _begin(benchmark, request, ffbench_device, "step", MEMORY_METHOD_STEP, config, dataset)
+        mem = _measure(run, info)
+        rounds = rounds or request.config.getoption("ffbench_rounds", 5)
+        trackers = RoundTrackers(run.device, warmup_rounds)
+        trainer, device = run.trainer, run.device
+
+        def setup():
+            holder = list(next(run.batches))  # the batch dies in teardown, not mid-round
+            trackers.enter()
+            return (holder,), {}
+
+        def step(holder):
+            trainer.train_step(holder[0], holder[1])
+            synchronize(device)
+
+        def teardown(holder):
+            trackers.exit()
+            holder.clear()
+
+        config = run.config
+        benchmark.group = f"step d{config.depth} w{config.width} b{config.batch_size}"
+        benchmark.pedantic(
+            step, setup=setup, teardown=teardown, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1
+        )
+        trackers.close()
+        info.update(trackers.fields())
+        info.update(mem.cuda_fields(trackers.steady_cuda() or mem.cuda_steady))
+        info["timed_rounds"] = rounds
+        info["warmup_rounds"] = warmup_rounds
+        return info
+
+    return run_it
+
+
+@pytest.fixture
+def accuracy_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
+    """``accuracy_bench(config=None, *, dataset=None)``: one timed fit() run."""
+    from .run.fit import fit
+
+    def run_it(config=None, *, dataset=None) -> dict:
+        info = benchmark.extra_info
+        run = _begin(
+            benchmark,
+            request,
+            ffbench_device,
+            "accuracy",
+            MEMORY_METHOD_ACCURACY,
+            config,
+            dataset,
+            epochs=ACCURACY_EPOCHS,
+        )
+        mem = _measure(run, info)
+        config, data, device = run.config, run.data, run.device
+        del run
+        gc.collect()
+
+        trackers = RoundTrackers(device, warmup_rounds=0)
+        records: list[dict] = []
+
+        def train():
+            records.append(fit(config, data, progress=False, echo=lambda _line: None))
+
+        benchmark.group = "accuracy (fixed budget)"
+        benchmark.pedantic(
+            train, setup=trackers.enter, teardown=trackers.exit, rounds=1, warmup_rounds=0, iterations=1
+        )
+        trackers.close()
+        info.update(trackers.fields())
+        info.update(mem.cuda_fields(trackers.steady_cuda() or mem.cuda_steady))
+        info.update(_accuracy_fields(records[-1], config))
+        return info
+
+    return run_it
+
+
+def _accuracy_fields(rec: dict, config: RunConfig) -> dict[str, Any]:
+    out = {
+        "val_accuracy": rec["val_accuracy"],
+        "test_accuracy": rec["test_accuracy"],
+        "train_loss": rec["epochs"][-1]["train_loss"],
+        "train_seconds": sum(e["train_seconds"] for e in rec["epochs"]),
+        "eval_seconds": sum(e["eval_seconds"] for e in rec["epochs"]),
+        "fit_wall_seconds": rec["wall_seconds"],
+        "epochs": config.epochs,
+        "parameters": rec["parameters"],
+        "whole_run_peak": "rss_peak_bytes/rss_rise_bytes (and cuda_peak_*) cover the whole fit() run; "
+        "tensor_whole_run_peak_bytes is the tensor-level maximum over first step, steady step "
+        "and one eval chunk",
+    }
+    if "readout" in rec:
+        out["readout_accuracy"] = rec["readout"]["trained"]
+        out["readout_untrained_control_accuracy"] = rec["readout"]["untrained_control"]
+    if "ff_evaluation" in rec:
+        out["ff_evaluation"] = rec["ff_evaluation"]
+    return out
+
+
+class _Interleaved:
+    """Tracked, timed rounds with an untracked step timed in the untimed setup of even rounds
+    and the untimed teardown of odd ones (warm-up rounds included): U T | T U | U T ... so
+    neither kind of step always runs first."""
+
+    def __init__(self, run: Prepared) -> None:
+        self.run = run
+        self.untracked: list[float] = []
+        self.tracked: list = []
+        self.calls = 0
+
+    def untracked_step(self) -> None:
+        from .measure import StepTimer
+
+        x, y = next(self.run.batches)
+        gc.collect()
+        with StepTimer(self.run.device) as timer:
+            self.run.trainer.train_step(x, y)
+        self.untracked.append(timer.result().elapsed_ns / 1e9)
+
+    def setup(self):
+        self.calls += 1
+        if self.calls % 2 == 1:
+            self.untracked_step()
+        holder = list(next(self.run.batches))
+        gc.collect()
+        return (holder,), {}
+
+    def tracked_step(self, holder: list) -> None:
+        from .device import synchronize
+
+        synchronize(self.run.device)
+        with self.run.tensor_tracker(inputs=holder) as tracker:
+            self.run.trainer.train_step(holder[0], holder[1])
+        synchronize(self.run.device)
+        self.tracked.append(tracker)
+
+    def teardown(self, holder: list) -> None:
+        holder.clear()
+        if self.calls % 2 == 0:
+            self.untracked_step()
+
+
+@pytest.fixture
+def overhead_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
+    """``overhead_bench(config=None, *, rounds=None, warmup_rounds=1, dataset=None)``: the
+    timed round is a step under the TensorTracker; an untracked step is timed beside it."""
+    from .run.harness import tensor_fields
+
+    def run_it(config=None, *, rounds: int | None = None, warmup_rounds: int = 1, dataset=None) -> dict:
+        method = "tensor-level: TensorTracker on the timed (tracked) rounds"
+        run = _begin(benchmark, request, ffbench_device, "tracker_overhead", method, config, dataset)
+        rounds = rounds or OVERHEAD_ROUNDS
+        run.trainer.train_step(*next(run.batches))  # first step: lazy optimizer state
+        steps = _Interleaved(run)
+        benchmark.group = "tracker overhead"
+        benchmark.pedantic(
+            steps.tracked_step,
+            setup=steps.setup,
+            teardown=steps.teardown,
+            rounds=rounds,
+            warmup_rounds=warmup_rounds,
+            iterations=1,
+        )
+        info = benchmark.extra_info
+        mem = steps.tracked[-1].result()
+        info.update(tensor_fields("tensor", mem))
+        info["tensor_whole_run_peak_bytes"] = max(t.result().peak_bytes for t in steps.tracked)
+        info["tensor_op_count"] = mem.op_count
+        stats = getattr(benchmark, "stats", None)
+        info.update(
+            _overhead_fields(steps.untracked[warmup_rounds:], list(stats.stats.data) if stats else [])
+        )
+        info["timed_rounds"] = rounds
+        info["warmup_rounds"] = warmup_rounds
+        return info
+
+    return run_it
+
+
+def _overhead_fields(untracked: list[float], tracked: list[float]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "untracked_step_seconds": untracked,
+        "tracked_step_seconds": tracked,
+        "interleaving": "untracked step in the untimed setup (even rounds) or teardown "
+        "(odd rounds) of each tracked, timed round",
+    }
+    if tracked and len(untracked) == len(tracked):
+        out["untracked_step_seconds_median"] = statistics.median(untracked)
+        out["tracked_step_seconds_median"] = statistics.median(tracked)
+        out["tracker_overhead_factor"] = statistics.median(tracked) / statistics.median(untracked)
+        out["tracker_overhead_factor_pairwise_median"] = statistics.median(
+            t / u for t, u in zip(tracked, untracked)
+        )
+    return out
