@@ -31,6 +31,9 @@ DTYPES = ("float32", "bfloat16")
 FF_GOODNESS = ("mean", "sum")
 FF_NORMS = ("rms", "l2")
 FF_NEGATIVES = ("random", "hard")
+FF_PASSES = ("together", "sequential")
+FF_EVALS = ("label-loop", "replicated")
+DEFAULT_EVAL_CHUNK = 256  # examples per evaluation chunk, whatever the training batch
 BATCH_CONVENTION = (
     "batch_size = real examples per optimizer step; FF also forwards one "
     "negative per example (2 x batch_size rows per layer)"
@@ -121,9 +124,9 @@ class RunConfig:
     threads: int | None = option(
         None, "torch CPU threads (default: all cores); recorded", group="measurement", kind="int", limit=4096
     )
-    eval_chunk: int | None = option(
-        None,
-        "examples per evaluation chunk (default: the batch size)",
+    eval_chunk: int = option(
+        DEFAULT_EVAL_CHUNK,
+        "examples per evaluation chunk, independent of the training batch",
         group="measurement",
         kind="int",
         limit=MAX_ROWS,
@@ -144,6 +147,22 @@ class RunConfig:
         group="ff",
         kind="choice",
         choices=FF_NEGATIVES,
+    )
+    ff_pass: str | None = option(
+        None,
+        "row blocks per layer: positives and negatives together (2B rows) or one after the other "
+        "(same update; default: the trainer's, together for ff, sequential for ff-frugal)",
+        group="ff",
+        kind="choice",
+        choices=FF_PASSES,
+    )
+    ff_eval: str = option(
+        "label-loop",
+        "evaluation: one label at a time (memory constant in the number of classes) or all "
+        "labels of a chunk at once (replicated; same predictions)",
+        group="ff",
+        kind="choice",
+        choices=FF_EVALS,
     )
     ff_eval_layers: str = option(
         "all",
@@ -176,8 +195,8 @@ class RunConfig:
 
     @property
     def chunk(self) -> int:
-        """Evaluation chunk size actually used (recorded with every accuracy)."""
-        return self.eval_chunk or self.batch_size
+        """Evaluation chunk size (recorded with every accuracy)."""
+        return self.eval_chunk
 
     @property
     def segments(self) -> int:
@@ -237,6 +256,8 @@ def _checked(f: dataclasses.Field, value: Any) -> Any:
     """The field's value if it is valid (floats normalised to float); ConfigError otherwise."""
     meta, name = f.metadata, flag(f.name)[2:]
     kind = meta["kind"]
+    if value is None and f.default is None:
+        return None
     if kind == "choice":
         choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
         if value not in choices:
@@ -246,8 +267,6 @@ def _checked(f: dataclasses.Field, value: Any) -> Any:
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{name} must be text, got {value!r}")
         return value
-    if value is None and f.default is None:
-        return None
     if kind in ("int", "int0"):
         low = 1 if kind == "int" else 0
         if not isinstance(value, int) or isinstance(value, bool) or value < low:

@@ -30,7 +30,7 @@ def test_registry_matches_config_choices():
 def test_state_dict_holds_every_layer(trainer):
     t = make(trainer, depth=4)
     # BP variants have one classifier head, bp-local one per layer, FF none
-    linears = {"ff": 4, "ff-summed": 4, "bp-local": 8}.get(trainer, 5)
+    linears = {"ff": 4, "ff-frugal": 4, "ff-summed": 4, "bp-local": 8}.get(trainer, 5)
     assert len(t.model.state_dict()) == 2 * linears
     assert sum(p.numel() for p in t.model.parameters()) == t.parameter_count()
 

@@ -22,9 +22,17 @@ Schedules (the one detail the memory claim rests on):
   pattern of many public FF codes; every layer's graph stays alive until then. The
   parameter update is mathematically identical (inputs are detached either way).
 
+Row blocks (`ff_pass`): `together` forwards the 2B positive and negative rows as one
+block; `sequential` forwards and back-propagates the B positive rows, then the B negative
+rows (gradients accumulate), then takes the one optimizer step. The same update: the layer
+loss separates into a positive and a negative sum and a row's goodness depends on that row
+alone, and every layer's forward uses the weights from before the step.
+
 Evaluation (section 3.3): try every label, sum goodness over the chosen layers
-(`ff_eval_layers`), pick the highest. All labels of a chunk are forwarded at once,
-so evaluation holds num_classes x chunk rows: the label replication cost.
+(`ff_eval_layers`), pick the highest. `ff_eval="label-loop"` (default) runs one label at a
+time, so evaluation memory does not grow with the number of classes; `replicated` forwards
+all labels of a chunk at once (num_classes x chunk rows: the label replication cost). Both
+give bit-identical scores (the same rows through the same kernels).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from ..phases import phase
 from .base import Trainer, make_optimizer
 from .registry import register_trainer
@@ -123,6 +132,7 @@ def random_wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Gene
 class FFTrainer(Trainer):
     name = "ff"
     summed = False  # True: one backward over the summed layer losses (ff-summed)
+    default_pass = "together"  # --ff-pass when not given
 
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
@@ -132,6 +142,12 @@ class FFTrainer(Trainer):
         # One optimizer per layer: a layer's step must be able to run on its own.
         self._optimizers = [make_optimizer(layer.parameters(), config) for layer in self.net.layers]
         self.eval_layers = config.eval_layer_indices()
+        self.ff_pass = config.ff_pass or self.default_pass
+        if self.ff_pass == "sequential" and type(self).layer_loss is not FFTrainer.layer_loss:
+            raise ConfigError(
+                f"--ff-pass sequential needs FF's loss, which separates into a positive and a negative "
+                f"part; {self.name} defines its own layer_loss: use --ff-pass together"
+            )
 
     # -- data ------------------------------------------------------------------
     def negative_labels(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -150,6 +166,38 @@ class FFTrainer(Trainer):
         return ff_loss(g_pos, g_neg, self.config.ff_threshold)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.ff_pass == "sequential" and not self.summed:
+            return self._train_step_sequential(x, y)
+        return self._train_step_together(x, y)
+
+    def _train_step_sequential(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per layer: positives forward + backward, negatives forward + backward (gradients
+        accumulate), one optimizer step. The blocks are separate tensors, so each dies on its own."""
+        cfg = self.config
+        y_neg = self.negative_labels(x, y)
+        blocks = [embed_label(x, y, self.num_classes), embed_label(x, y_neg, self.num_classes)]
+        total = torch.zeros((), device=self.device)
+        for i, (layer, opt) in enumerate(zip(self.net.layers, self._optimizers)):
+            outs = []
+            for k in range(2):
+                with phase("forward", layer=i):
+                    out = layer(blocks[k])
+                    blocks[k] = None  # the layer saved its normalised copy
+                    g = goodness(out, cfg.ff_goodness)
+                    # this block's share of the batch-mean loss (B rows each: mean = sum / B)
+                    loss = F.softplus(cfg.ff_threshold - g if k == 0 else g - cfg.ff_threshold).mean()
+                with phase("backward", layer=i):
+                    loss.backward()
+                total += loss.detach()
+                outs.append(out.detach())
+                del out, g, loss
+            with phase("optimizer", layer=i):
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            blocks = outs
+        return total
+
+    def _train_step_together(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         cfg, n = self.config, len(x)
         y_neg = self.negative_labels(x, y)
         # 2 x batch_size rows: positives then negatives.
@@ -181,7 +229,29 @@ class FFTrainer(Trainer):
 
     # -- evaluation --------------------------------------------------------------
     def label_scores(self, x: torch.Tensor) -> torch.Tensor:
-        """Summed goodness of the evaluation layers for every label: [n, num_classes]."""
+        """Summed goodness of the evaluation layers for every label: [n, num_classes] float32."""
+        if self.config.ff_eval == "replicated":
+            return self._label_scores_replicated(x)
+        return self._label_scores_loop(x)
+
+    def _label_scores_loop(self, x: torch.Tensor) -> torch.Tensor:
+        """One label at a time through the layers' own ops: one chunk-sized forward alive."""
+        n, c = len(x), self.num_classes
+        scores = torch.zeros(n, c, device=x.device, dtype=torch.float32)
+        value = x[:, c:].amax(dim=1, keepdim=True)
+        for label in range(c):
+            h = x.clone()  # a fresh copy per label; it dies once the first layer's output exists
+            h[:, :c].zero_()
+            h[:, label : label + 1].copy_(value)
+            for i, layer in enumerate(self.net.layers):
+                h = layer(h)
+                if i in self.eval_layers:
+                    scores[:, label].add_(goodness(h, self.config.ff_goodness))
+            del h
+        return scores
+
+    def _label_scores_replicated(self, x: torch.Tensor) -> torch.Tensor:
+        """All labels of the chunk at once: num_classes x n rows (the label replication)."""
         n, c = len(x), self.num_classes
         labels = torch.arange(c, device=x.device).repeat_interleave(n)
         h = embed_label(x.repeat(c, 1), labels, c)  # c x n rows: the label replication
