@@ -262,8 +262,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .analysis import readme
     from .analysis.report import build_report, print_claims
 
+    if args.readme:
+        readme.section(Path(args.readme).read_text(encoding="utf-8"))  # markers present: checked first
     first = Path(args.results[0]).resolve()
     out = (
         Path(args.out)
@@ -275,6 +278,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         drawn = sum(1 for f in report.figures if f.file is not None)
         print(f"wrote {report.html_path} ({drawn} figures inline; also in {report.figures_dir}/)")
         print_claims(report.verdicts)
+    if args.readme:
+        readme.update(args.readme, report.verdicts, run=first.name)
+        if not args.quiet:
+            print(f"updated the verdicts in {args.readme}")
     return 0
 
 
@@ -396,6 +403,11 @@ def _add_report(sub) -> None:
     p.add_argument(
         "--out",
         help="the HTML file (default reports/<first RESULTS name>.html); figures also go to <name>_files/",
+    )
+    p.add_argument(
+        "--readme",
+        metavar="FILE",
+        help="also rewrite the verdict paragraph between FILE's ffbench:verdicts markers",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing (no claim summary)")
     p.set_defaults(func=cmd_report)

@@ -10,7 +10,16 @@ from __future__ import annotations
 CATEGORIES = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
 
 # The built-in trainers in display order (figures, tables); a plugin's trainer comes after.
-TRAINER_ORDER = ("bp", "bp-checkpoint", "ff", "ff-frugal", "ff-summed", "bp-accum", "bp-inbackward", "bp-local")
+TRAINER_ORDER = (
+    "bp",
+    "bp-checkpoint",
+    "ff",
+    "ff-frugal",
+    "ff-summed",
+    "bp-accum",
+    "bp-inbackward",
+    "bp-local",
+)
 
 # Tensor-level figures are measured on three occasions: the steady-state step, the first
 # step (optimizer state is created lazily inside it) and one evaluation chunk.

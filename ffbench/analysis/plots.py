@@ -26,7 +26,8 @@ import seaborn as sns  # noqa: E402
 
 from ..schema import CATEGORIES, TRAINER_ORDER  # noqa: E402
 from ..units import GiB, MiB  # noqa: E402
-from .claims import ARITHMETIC_FLOOR, ok_runs, paired  # noqa: E402
+from .claims.tables import ok_runs, paired  # noqa: E402
+from .thresholds import ARITHMETIC_FLOOR  # noqa: E402
 
 RC = {
     "svg.fonttype": "none",  # text stays text (searchable, small); the browser picks the font

@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import store
-from ..config import shown_keys
+from ..config import BATCH_CONVENTION, shown_keys
 from ..errors import ConfigError
 from ..units import MiB
-from . import results
-from .claims import BATCH_CONVENTION, Verdict, evaluate
+from . import results, thresholds
+from .claims import GROUPS, Verdict, evaluate
 
 MAXBATCH_NAME = "maxbatch.json"
 
@@ -229,6 +229,7 @@ def maxbatch_from(inp: Inputs):
                     "width": r.get("width", doc.get("width")),
                     "budget_bytes": r.get("budget_bytes", doc.get("budget_bytes")),
                     "criterion": doc.get("criterion"),
+                    "budget_kind": doc.get("budget_kind", "process"),
                     "max_batch_size": r.get("max_batch_size"),
                     "first_failing": r.get("first_failing"),
                     "capped": bool(r.get("capped")),
@@ -464,7 +465,7 @@ def build_report(paths, out_html: str | Path, *, title: str | None = None) -> Re
     probes = int((runs["source"] == "maxbatch").sum()) if len(runs) else 0
     runs = runs[runs["source"] != "maxbatch"].reset_index(drop=True) if probes else runs
     timelines = timelines[timelines["run_id"].isin(set(runs["run_id"]))] if len(timelines) else timelines
-    verdicts = evaluate(runs, epochs)
+    verdicts = evaluate(runs, epochs, maxbatch)
     plots = draw_figures(runs, epochs, timelines, maxbatch)
     figures = []
     files_dir = figures_dir_for(out_html)
@@ -523,9 +524,40 @@ def _table_html(df, index: bool, cls: str = "data") -> str:
     )
 
 
-def _claim_rows(verdicts: list[Verdict], fig_names: set[str]) -> list[str]:
+CLAIMS_HEAD = (
+    '<div class="tablewrap"><table class="claims"><thead><tr><th>#</th><th>claim</th>'
+    "<th>verdict</th><th>numbers</th><th>test and threshold</th><th>evaluation chunk</th>"
+    "<th>batch convention</th><th>figure</th></tr></thead><tbody>"
+)
+
+
+def _claims_html(verdicts: list[Verdict], fig_names: set[str]) -> list[str]:
+    """Findings and checks of the instrument as two tables, then the thresholds with the
+    revision that last changed each."""
+    parts = ['<h2 id="claims">Claims</h2>']
+    numbered = list(enumerate(verdicts, 1))
+    for group, title in GROUPS.items():
+        parts.append(f'<h3 id="claims-{group}">{_e(title)}</h3>')
+        parts.append(CLAIMS_HEAD)
+        parts += _claim_rows([(i, v) for i, v in numbered if v.group == group], fig_names)
+    revisions = thresholds.revisions()
+    rows = "".join(
+        f"<tr><td><code>{_e(name)}</code></td><td>{_e(getattr(thresholds, name))}</td><td>{_e(revisions[name])}</td></tr>"
+        for name in thresholds.NAMES
+    )
+    parts.append(
+        '<p class="small">Each claim is decided by one function in <code>ffbench/analysis/claims/</code>; its '
+        "thresholds live in <code>ffbench/analysis/thresholds.py</code>, written before the run. The revision "
+        "that last changed each threshold is shown, so a change after the results were seen is visible.</p>"
+        f'<table class="thresholds"><thead><tr><th>threshold</th><th>value</th><th>last changed in</th></tr>'
+        f"</thead><tbody>{rows}</tbody></table>"
+    )
+    return parts
+
+
+def _claim_rows(verdicts: list[tuple[int, Verdict]], fig_names: set[str]) -> list[str]:
     rows = []
-    for i, v in enumerate(verdicts, 1):
+    for i, v in verdicts:
         cls = v.status.replace(" ", "")
         fig = (
             f'<a href="#fig-{_e(v.figure)}">{_e(v.figure)}</a>'
@@ -593,14 +625,8 @@ def render_html(
         '<nav><a href="#claims">Claims</a><a href="#figures">Figures</a>'
         '<a href="#environment">Environment</a><a href="#configuration">Configuration</a>'
         '<a href="#results">Results</a></nav>',
-        '<h2 id="claims">Claims</h2>',
-        '<p class="small">Each claim is decided by one function in <code>ffbench/claims.py</code>; '
-        "its test and threshold were written before the results were looked at.</p>",
-        '<div class="tablewrap"><table class="claims"><thead><tr><th>#</th><th>claim</th>'
-        "<th>verdict</th><th>numbers</th><th>test and threshold</th><th>evaluation chunk</th>"
-        "<th>batch convention</th><th>figure</th></tr></thead><tbody>",
     ]
-    parts += _claim_rows(verdicts, {f.name for f in figures})
+    parts += _claims_html(verdicts, {f.name for f in figures})
     parts.append('<h2 id="figures">Figures</h2>')
     parts += [_figure_html(f) for f in figures]
     parts.append('<h2 id="environment">Environment</h2>')
@@ -621,21 +647,24 @@ def render_html(
 
 
 def print_claims(verdicts: list[Verdict], file: TextIO | None = None) -> None:
-    """One block per claim: verdict, the numbers, the test, chunk and batch convention."""
+    """The findings, then the checks of the instrument: verdict, numbers, test, chunk."""
     file = file or sys.stdout
-    for i, v in enumerate(verdicts, 1):
-        print(
-            f"({i}) {v.claim}: {v.verdict.upper() if v.verdict in ('holds', 'does not hold') else v.verdict}",
-            file=file,
-        )
-        if v.detail:
-            print(f"    numbers: {v.detail}", file=file)
-        print(f"    test: {v.test}", file=file)
-        print(
-            f"    evaluation chunk: {v.eval_chunk}; {v.batch_convention}"
-            + (f"; figure: {v.figure}" if v.figure else ""),
-            file=file,
-        )
+    numbered = list(enumerate(verdicts, 1))
+    for group, title in GROUPS.items():
+        chosen = [(i, v) for i, v in numbered if v.group == group]
+        if chosen:
+            print(f"{title}:", file=file)
+        for i, v in chosen:
+            shown = v.verdict.upper() if v.verdict in ("holds", "does not hold") else v.verdict
+            print(f"({i}) {v.claim}: {shown}", file=file)
+            if v.detail:
+                print(f"    numbers: {v.detail}", file=file)
+            print(f"    test: {v.test}", file=file)
+            print(
+                f"    evaluation chunk: {v.eval_chunk}; {v.batch_convention}"
+                + (f"; figure: {v.figure}" if v.figure else ""),
+                file=file,
+            )
 
 
 def verdicts_json(verdicts: list[Verdict]) -> str:

@@ -1,6 +1,7 @@
 """Ledgers of the Forward-Forward trainers `ff` and `ff-summed` (ffbench/trainers/ff.py):
-negatives, label embedding, normalisation, goodness, the layer loss, and the
-label-scoring pass (evaluation, and `ff_negatives="hard"`).
+negatives, label embedding, normalisation, goodness, the layer loss (both row-block passes),
+and the label-scoring passes (evaluation, and `ff_negatives="hard"`): the label loop and
+the replicated pass.
 
 Closed forms (steady state, Adam single-tensor; notation in the package docstring)
 ---------------------------------------------------------------------------------
@@ -10,8 +11,13 @@ ff:   per layer j (in_j = I for j = 0 else W) the optimizer peak is
       + s*(|W_j| + W) (this layer's gradients) + 2*s*|W_j| (Adam temporaries);
       the backward peak has s*R*in_j (normalised input saved by addmm) and
       2 x s*R*W (goodness backward h * grad, then threshold_backward) on top of h and o.
+ff, sequential: the same ledger on B rows per block, both embedded inputs made up front,
+      and an AccumulateGrad temporary s*(|W_j| + W) for the negative block.
 ff-summed: every layer's normalised input and ReLU output stay saved until the one
       backward; all gradients are alive when the first optimizer steps.
+label loop, per chunk of n: scores (4*n*C) + value (s*n) + one label's largest layer,
+      s*n*(2*in_j + W) (input, normalised copy, pre-activation), independent of C;
+      replicated: C*n rows through every layer.
 FF's `total` is float32 whatever the model dtype; evaluation copies each bfloat16
 goodness to float32 (`.float()`, C*chunk*4 bytes).
 """
@@ -193,7 +199,7 @@ def _negatives(L: Ledger, cfg: RunConfig, I: int, C: int, s: int) -> None:
         L.alloc("y_neg", B * I64, "other", "remainder")
         L.free(r, a)
     else:
-        _scores(L, cfg, I, C, s, B, prefix="hard:")
+        _score_chunk(L, cfg, I, C, s, B, prefix="hard:")
         L.alloc("y_neg", B * I64, "other", "multinomial (approx.)")
         L.free("hard:argmax")
 
@@ -239,8 +245,19 @@ def _summed_backward(L: Ledger, cfg: RunConfig, I: int, s: int, groups: list[Par
         optim.step(L, cfg, groups[j], s, first, tag=str(j))
 
 
+def effective_pass(cfg: RunConfig) -> str:
+    """The row-block pass a trainer runs (`ff_pass`, else the trainer's default;
+    ff-summed always forwards both blocks together)."""
+    if cfg.trainer == "ff-summed":
+        return "together"
+    return cfg.ff_pass or ("sequential" if cfg.trainer == "ff-frugal" else "together")
+
+
 def _ff_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
     """`FFTrainer.train_step` / `FFSummedTrainer.train_step`."""
+    if effective_pass(cfg) == "sequential":
+        _sequential_step(L, cfg, I, C, s, first)
+        return
     summed = cfg.trainer == "ff-summed"
     groups = _ff_params(cfg, I, C)
     _negatives(L, cfg, I, C, s)
@@ -260,6 +277,79 @@ def _ff_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> 
             L.free(f"loss{j}")  # del loss
     if summed:
         _summed_backward(L, cfg, I, s, groups, first)
+    L.phase = "end"
+
+
+# --------------------------------------------------------------------------------------
+# ff with ff_pass="sequential": FFLayer's own code on B rows at a time (autograd)
+# --------------------------------------------------------------------------------------
+def _sequential_block(L: Ledger, cfg: RunConfig, j: int, k: int, fan_in: int, s: int, inp: str) -> str:
+    """`FFTrainer._train_step_sequential`, one block (k = 0 positives, 1 negatives).
+
+    forward: normalise (`_normalise`; the quotient is saved by addmm), addmm (B*W*s, dies
+    after relu), relu (saved), the input block dies (`blocks[k] = None`), goodness (g,
+    B*s), rsub (k = 0) or sub (k = 1) (B*s, saved by softplus), softplus (B*s, dies after
+    mean), mean (the loss, s). backward: ones_like (s), mean backward (B*s), softplus_backward
+    (B*s; the mean's grad dies, then the saved z), neg (k = 0 only: rsub backward), goodness
+    backward (mul B*s, mul B*W*s), threshold_backward (B*W*s), addmm backward: grad weight
+    (mm) and bias (sum); the saved normalised input dies; the first block's gradients are
+    stolen by AccumulateGrad, the second block's are added in place and die. Then
+    `del out, g, loss`: g and the loss die; the output lives on (detached) as the next input."""
+    B, W = cfg.batch_size, cfg.width
+    L.phase = f"forward (layer {j + 1})"
+    _normalise(L, cfg, B, fan_in, s, f"n{j}.{k}", "activations")
+    a = L.alloc(L.tmp(), B * W * s, "other", f"addmm layer {j + 1}")
+    o = L.alloc(f"o{j}.{k}", B * W * s, "activations", f"relu layer {j + 1}")
+    L.free(a, inp)
+    g = L.tmp()
+    _goodness(L, B, s, g, f"layer {j + 1}")
+    z = L.alloc(L.tmp(), B * s, "activations", "rsub" if k == 0 else "sub")
+    sp = L.alloc(L.tmp(), B * s, "other", "softplus")
+    loss = L.alloc(L.tmp(), s, "other", "mean (loss)")
+    L.free(sp)
+    L.phase = f"backward (layer {j + 1})"
+    one = L.alloc(L.tmp(), s, "other", "ones_like(loss)")
+    d = L.alloc(L.tmp(), B * s, "other", "mean backward")
+    gg = L.alloc(L.tmp(), B * s, "other", "softplus_backward")
+    L.free(d, z)
+    if k == 0:
+        ng = L.alloc(L.tmp(), B * s, "other", "neg (rsub backward)")
+        L.free(gg)
+        gg = ng
+    t = L.alloc(L.tmp(), B * s, "other", f"goodness backward: grad * 2scale layer {j + 1}")
+    go = L.alloc(L.tmp(), B * W * s, "other", f"goodness backward: h * grad layer {j + 1}")
+    L.free(t, gg)
+    ga = L.alloc(L.tmp(), B * W * s, "other", f"threshold_backward layer {j + 1}")
+    L.free(go)
+    gname = "grad" if k == 0 else "new"
+    L.alloc(f"{gname}:W{j}", W * fan_in * s, "other", f"grad weight layer {j + 1}")
+    L.alloc(f"{gname}:b{j}", W * s, "other", f"grad bias layer {j + 1}")
+    L.free(ga)
+    if k == 0:
+        accumulated(L, f"grad:W{j}", f"grad:b{j}")
+    else:
+        L.free(f"new:W{j}", f"new:b{j}")  # AccumulateGrad: p.grad += new (in place)
+    L.free(f"n{j}.{k}", one)
+    L.free(g, loss)
+    return o
+
+
+def _sequential_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    """Both blocks embedded up front (B rows each), `total`; per layer the two blocks, then
+    the layer's optimizer step; the outputs are the next layer's blocks."""
+    B, W = cfg.batch_size, cfg.width
+    groups = _ff_params(cfg, I, C)
+    _negatives(L, cfg, I, C, s)
+    L.phase = "embed"
+    _embed(L, B, I, s, "xp", "embed_label(pos)")
+    _embed(L, B, I, s, "xn", "embed_label(neg)")
+    L.alloc("total", F32, "other", "torch.zeros(())")
+    blocks = ["xp", "xn"]
+    for j in range(cfg.depth):
+        fan_in = I if j == 0 else W
+        blocks = [_sequential_block(L, cfg, j, k, fan_in, s, inp) for k, inp in enumerate(blocks)]
+        L.phase = f"optimizer (layer {j + 1})"
+        optim.step(L, cfg, groups[j], s, first, tag=str(j))
     L.phase = "end"
 
 
@@ -316,9 +406,67 @@ def _scores(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: s
     L.free(prefix + "scores")
 
 
+def label_loop(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str, inplace: bool) -> None:
+    """`_label_scores_loop` on n rows, then argmax (n int64; the scores die).
+
+    scores = zeros(n, C) float32; value = amax (n*s). Per label: x.clone() (n*I*s; the label
+    inputs written in place); per layer, in place (ff-frugal): normalise_ (vector_norm n*s,
+    dies), addmm (n*W*s, relu_ in place); FFLayer's own ops (ff): normalise (`_normalise`),
+    addmm (n*W*s), the quotient dies, relu (n*W*s), the addmm output dies; then the layer
+    input dies (rebinding h); an evaluation layer's goodness (n*s) is added in place into
+    the float32 scores column and dies. The last output dies before the next label
+    (`del h`); value dies when the function returns."""
+    W = cfg.width
+    evl = set(cfg.eval_layer_indices())
+    L.alloc(prefix + "scores", n * C * F32, "other", "zeros (scores)")
+    L.alloc(prefix + "value", n * s, "other", "amax (label value)")
+    what = "negatives" if prefix.startswith("hard") else "eval"
+    for _label in range(C):
+        h = L.alloc(L.tmp(), n * I * s, "other", "x.clone() (one label)")
+        for j in range(cfg.depth):
+            L.phase = f"{what} (layer {j + 1})"
+            h = _loop_layer(L, cfg, n, j, I if j == 0 else W, s, h, inplace)
+            if j in evl:
+                if inplace:
+                    L.free(L.alloc(L.tmp(), n * s, "other", "goodness_"))
+                else:
+                    g = L.tmp()
+                    _goodness(L, n, s, g, "(eval)")
+                    L.free(g)  # added in place into the float32 scores column
+        L.free(h)
+    L.free(prefix + "value")
+    L.alloc(prefix + "argmax", n * I64, "other", "argmax")
+    L.free(prefix + "scores")
+
+
+def _loop_layer(L: Ledger, cfg: RunConfig, n: int, j: int, fan_in: int, s: int, h: str, inplace: bool) -> str:
+    """One layer of one label in the label loop (see `label_loop`); returns the new h."""
+    W = cfg.width
+    if inplace:
+        L.free(L.alloc(L.tmp(), n * s, "other", "normalise_: vector_norm"))
+        o = L.alloc(L.tmp(), n * W * s, "other", f"addmm layer {j + 1}")
+    else:
+        q = L.tmp()
+        _normalise(L, cfg, n, fan_in, s, q, "other")
+        a = L.alloc(L.tmp(), n * W * s, "other", f"addmm layer {j + 1}")
+        L.free(q)
+        o = L.alloc(L.tmp(), n * W * s, "other", f"relu layer {j + 1}")
+        L.free(a)
+    L.free(h)
+    return o
+
+
+def _score_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> None:
+    """`label_scores` on n rows and its argmax: the label loop or the replicated pass."""
+    if cfg.ff_eval == "replicated":
+        _scores(L, cfg, I, C, s, n, prefix=prefix)
+    else:
+        label_loop(L, cfg, I, C, s, n, prefix, inplace=False)
+
+
 def _eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
     """`trainer.predict` on one chunk: score every label, keep the argmax."""
-    _scores(L, cfg, I, C, s, n, prefix=prefix)
+    _score_chunk(L, cfg, I, C, s, n, prefix)
     return prefix + "argmax"
 
 

@@ -1,0 +1,129 @@
+"""Claims about Forward-Forward, each decided by one function with its thresholds in
+`ffbench/analysis/thresholds.py`, written before the run.
+
+Two groups, rendered apart:
+
+- **findings** (`findings.py`): statements about the algorithms (best FF against best BP
+  in memory, accuracy at equal architecture, step time, the largest batch a budget fits);
+- **checks** (`checks.py`): consistency checks of the instrument (FF's flat activations,
+  summed-loss growth, the cost of label replication, analytic = measured). A check that
+  fails says the measurement is wrong, not that FF is.
+
+Every claim is a function `(runs, epochs, maxbatch) -> Verdict` registered with `@claim`:
+`runs` is `ffbench.analysis.report.load_runs(paths)` (one row per run, plus `group`: the
+results folder and device a row was measured in; ratios are never taken across groups),
+`epochs` one row per epoch of each `train` record, `maxbatch` the rows of maxbatch.json.
+The first paragraph of its docstring is the claim, the "Test:" paragraph how it is decided.
+A verdict is ``holds``, ``does not hold``, ``holds only where <where>`` or ``not evaluated
+(<why>)``. Adding a claim = one decorated function.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ...config import BATCH_CONVENTION
+
+HOLDS = "holds"
+DOES_NOT_HOLD = "does not hold"
+GROUPS = {"finding": "Findings about the algorithms", "check": "Checks of the instrument"}
+
+
+@dataclass
+class Verdict:
+    claim: str  # the claim, one sentence
+    verdict: str = ""  # holds / does not hold / holds only where ... / not evaluated (...)
+    detail: str = ""  # the numbers behind it, in words
+    summary: str = ""  # one short sentence with the key number (the README's verdict lines)
+    numbers: dict = field(default_factory=dict)
+    figure: str | None = None  # name of the report figure that shows it
+    key: str = ""  # the function's name
+    group: str = "finding"  # "finding" or "check"
+    test: str = ""  # the test and threshold (from the docstring)
+    thresholds: tuple[str, ...] = ()  # names in thresholds.py the verdict depends on
+    eval_chunk: str = ""  # evaluation chunk size(s) of the runs evaluated
+    batch_convention: str = BATCH_CONVENTION
+
+    @property
+    def status(self) -> str:
+        """'holds', 'partial', 'does not hold' or 'not evaluated' (for colouring)."""
+        if self.verdict == HOLDS:
+            return "holds"
+        if self.verdict.startswith("holds only"):
+            return "partial"
+        if self.verdict.startswith("not evaluated"):
+            return "not evaluated"
+        return "does not hold"
+
+
+def not_evaluated(why: str) -> str:
+    return f"not evaluated ({why})"
+
+
+def verdict_from(passes: dict[str, bool]) -> str:
+    """holds / does not hold / holds only where <the passing keys>."""
+    if not passes:
+        return not_evaluated("no configuration to compare")
+    good = [k for k, ok in passes.items() if ok]
+    if len(good) == len(passes):
+        return HOLDS
+    if not good:
+        return DOES_NOT_HOLD
+    return f"holds only where {'; '.join(good)}"
+
+
+CLAIMS: list[Callable] = []  # in report order: findings first, then checks
+
+
+def claim(group: str, figure: str | None = None, thresholds: tuple[str, ...] = ()):
+    """Register a claim function (see the module docstring)."""
+
+    def register(fn: Callable) -> Callable:
+        fn.claim_group, fn.claim_figure, fn.claim_thresholds = group, figure, thresholds
+        CLAIMS.append(fn)
+        CLAIMS.sort(key=lambda f: list(GROUPS).index(f.claim_group))
+        return fn
+
+    return register
+
+
+def how_tested(fn: Callable) -> str:
+    """The 'Test:' paragraph of a claim function's docstring (how it is decided)."""
+    doc = inspect.getdoc(fn) or ""
+    paras = [" ".join(p.split()) for p in doc.split("\n\n")]
+    for p in paras:
+        if p.startswith("Test:"):
+            return p[len("Test:") :].strip()
+    return paras[1] if len(paras) > 1 else ""
+
+
+def evaluate(runs, epochs=None, maxbatch=None, claims: list[Callable] | None = None) -> list[Verdict]:
+    """Every registered claim's verdict. A claim whose data is unusable (a `ClaimDataError`,
+    e.g. two measurements of one configuration in one group) is reported as not evaluated
+    with the reason; any other exception is a bug and propagates."""
+    from . import checks, findings  # noqa: F401 - registers the claims
+    from .tables import ClaimDataError
+
+    out = []
+    for fn in claims or CLAIMS:
+        try:
+            v = fn(runs, epochs, maxbatch)
+        except ClaimDataError as exc:
+            v = Verdict(
+                claim=(inspect.getdoc(fn) or fn.__name__).splitlines()[0], verdict=not_evaluated(str(exc))
+            )
+        v.key, v.group = fn.__name__, fn.claim_group
+        v.figure = v.figure or fn.claim_figure
+        v.thresholds = fn.claim_thresholds
+        v.test = v.test or how_tested(fn)
+        v.eval_chunk = v.eval_chunk or "n/a"
+        out.append(v)
+    return out
+
+
+def all_claims() -> list[Callable]:
+    from . import checks, findings  # noqa: F401 - registers the claims
+
+    return list(CLAIMS)

@@ -1,0 +1,270 @@
+"""Findings: what the measurements say about Forward-Forward against backprop."""
+
+from __future__ import annotations
+
+import math
+
+from .. import thresholds as T
+from . import DOES_NOT_HOLD, HOLDS, Verdict, claim, not_evaluated, verdict_from
+from .tables import best_of_families, chunks, is_ff, label, num, ok_runs
+
+TRAIN_PEAK = "tensor_train_peak_bytes"  # max(first step, steady step): the training budget
+
+
+def _train_peak(runs):
+    """The training-step peak (never the evaluation's): `tensor_train_peak_bytes`, or for
+    records without it the larger of the first and the steady step."""
+    df = ok_runs(runs)
+    if df is None or len(df) == 0:
+        return df
+    if TRAIN_PEAK not in df.columns:
+        df = df.assign(**{TRAIN_PEAK: float("nan")})
+    fallback = df[["tensor_peak_bytes", "tensor_first_step_peak_bytes"]].astype("float64").max(axis=1)
+    return df.assign(**{TRAIN_PEAK: df[TRAIN_PEAK].astype("float64").fillna(fallback)})
+
+
+def _side(ratio: float, margin: float) -> str:
+    if ratio < 1 - margin:
+        return "FF less"
+    if ratio > 1 + margin:
+        return "BP less"
+    return "level"
+
+
+@claim(
+    "finding",
+    figure="best_ff_vs_best_bp",
+    thresholds=("MEMORY_MARGIN", "ACTIVATION_DOMINATED_RATIO"),
+)
+def best_ff_needs_less_memory_than_best_bp(runs, epochs=None, maxbatch=None) -> Verdict:
+    """The most frugal FF trains with less memory than the most frugal backprop.
+
+    Test: at every configuration (group, architecture, width, depth, batch, optimizer,
+    dtype) measured for at least one FF trainer (ff, ff-frugal, ff-summed, ...) and one BP
+    trainer (bp, bp-checkpoint, bp-accum, bp-inbackward, bp-local, ...), take the smallest
+    training-step tensor-level peak of each family (`tensor_train_peak_bytes`: first and
+    steady step, evaluation excluded). FF passes where its best is below (1 - MEMORY_MARGIN)
+    x BP's best; BP wins where FF's best is above (1 + MEMORY_MARGIN) x; otherwise the two
+    are level. Holds where FF passes (listed); the detail names the best trainer of each
+    side and says whether activation-dominated configurations (batch >= 4 x width) and
+    width 2000 were among those compared.
+    """
+    v = Verdict(claim="The most frugal FF trains with less memory than the most frugal backprop")
+    table = best_of_families(_train_peak(runs), TRAIN_PEAK)
+    if len(table) == 0:
+        v.verdict = not_evaluated("no configuration measured for an FF and a BP trainer")
+        return v
+    passes, lines, numbers = {}, [], {"margin": T.MEMORY_MARGIN, "configurations": {}}
+    for _, r in table.iterrows():
+        key, side = label(r), _side(r["ratio"], T.MEMORY_MARGIN)
+        passes[key] = side == "FF less"
+        numbers["configurations"][key] = {
+            "ff_best": r["ff_best"], "ff_bytes": int(r["ff_bytes"]), "bp_best": r["bp_best"],
+            "bp_bytes": int(r["bp_bytes"]), "ratio": r["ratio"], "side": side,
+            "activation_dominated": int(r["batch_size"]) >= T.ACTIVATION_DOMINATED_RATIO * int(r["width"]),
+        }  # fmt: skip
+        lines.append(f"{key}: {r['ff_best']} / {r['bp_best']} {r['ratio']:.2f} ({side})")
+    dominated = sum(c["activation_dominated"] for c in numbers["configurations"].values())
+    ratios = table["ratio"]
+    v.summary = (
+        f"best FF / best BP training peak {ratios.min():.2f}-{ratios.max():.2f} over {len(table)} configurations; "
+        f"FF less at {sum(passes.values())}, level at {sum(c['side'] == 'level' for c in numbers['configurations'].values())}"
+    )
+    widths = sorted({int(w) for w in table["width"]})
+    v.verdict = verdict_from(passes)
+    v.numbers = numbers
+    v.detail = (
+        f"best FF / best BP training-step peak: {'; '.join(lines)}. FF less at {sum(passes.values())} of "
+        f"{len(passes)} configurations; {dominated} activation-dominated (batch >= "
+        f"{T.ACTIVATION_DOMINATED_RATIO} x width); widths {', '.join(map(str, widths))}."
+    )
+    return v
+
+
+def _accuracy_groups(runs):
+    """Train rows by (dataset, architecture): {trainer: rows} for FF and BP trainers."""
+    acc = runs[runs["test_accuracy"].notna()] if runs is not None and len(runs) else None
+    if acc is None or len(acc) == 0:
+        return {}
+    keys = [c for c in ("dataset", "arch", "depth", "width") if c in acc.columns]
+    return {k: dict(tuple(s.groupby("trainer"))) for k, s in acc.groupby(keys, dropna=False)}
+
+
+def _mean_error(rows) -> float:
+    return float(1 - rows["test_accuracy"].astype("float64").mean())
+
+
+def _epochs_to(epochs, paths, target: float) -> tuple[float, float]:
+    """Mean epochs and training seconds until test accuracy first reaches `target`
+    (NaN when a run never does)."""
+    if epochs is None or len(epochs) == 0:
+        return math.nan, math.nan
+    reached_e, reached_s = [], []
+    for _, e in epochs[epochs["path"].isin(list(paths))].groupby("path"):
+        e = e.sort_values("epoch")
+        hit = e[e["test_accuracy"] >= target]
+        if len(hit) == 0:
+            return math.nan, math.nan
+        first = int(hit["epoch"].iloc[0])
+        reached_e.append(first)
+        secs = e["train_seconds"] if "train_seconds" in e.columns else None
+        reached_s.append(float(secs[e["epoch"] <= first].sum()) if secs is not None else math.nan)
+    return (
+        (sum(reached_e) / len(reached_e), sum(reached_s) / len(reached_s)) if reached_e else (math.nan,) * 2
+    )
+
+
+@claim(
+    "finding",
+    figure="memory_vs_accuracy",
+    thresholds=("ACCURACY_REL_TOLERANCE", "MIN_SEEDS", "TARGET_ACCURACY"),
+)
+def ff_reaches_bp_accuracy_at_equal_architecture(runs, epochs=None, maxbatch=None) -> Verdict:
+    """FF reaches backprop's accuracy with the same network.
+
+    Test: for each dataset and architecture (depth x width) trained by an FF trainer and by
+    `bp` with at least MIN_SEEDS seeds each, FF passes where its mean test error is at most
+    (1 + ACCURACY_REL_TOLERANCE) x BP's. Reported beside it, never deciding it: the
+    training-step memory of each at that configuration (the analytic model's
+    `analytic_train_peak_bytes` of the train record), and the mean epochs and training
+    seconds to the dataset's TARGET_ACCURACY.
+    """
+    v = Verdict(claim="FF reaches backprop's accuracy with the same network")
+    passes, lines, numbers = {}, [], {"tolerance": T.ACCURACY_REL_TOLERANCE, "configurations": {}}
+    for key, by_trainer in _accuracy_groups(runs).items():
+        if "bp" not in by_trainer:
+            continue
+        bp = by_trainer["bp"]
+        for trainer, ff in by_trainer.items():
+            if not is_ff(trainer):
+                continue
+            if min(len(ff), len(bp)) < T.MIN_SEEDS:
+                lines.append(
+                    f"{'/'.join(map(str, key))} {trainer}: {len(ff)} and {len(bp)} seeds (< {T.MIN_SEEDS})"
+                )
+                continue
+            entry = _compare_accuracy(key, trainer, ff, bp, epochs)
+            name = f"{entry['dataset']} {entry['architecture']} {trainer}"
+            passes[name] = entry["ff_error"] <= (1 + T.ACCURACY_REL_TOLERANCE) * entry["bp_error"]
+            numbers["configurations"][name] = entry
+            lines.append(_accuracy_line(name, entry))
+    v.numbers = numbers
+    v.eval_chunk = chunks(runs[runs["test_accuracy"].notna()]) if runs is not None and len(runs) else "n/a"
+    if not passes:
+        v.verdict = not_evaluated(
+            f"needs train records of an FF trainer and bp at one architecture, >= {T.MIN_SEEDS} seeds each"
+            + (f"; found {'; '.join(lines)}" if lines else "")
+        )
+        return v
+    v.verdict = verdict_from(passes)
+    v.detail = "; ".join(lines)
+    v.summary = "; ".join(
+        f"{name}: test error FF {100 * e['ff_error']:.2f} % vs BP {100 * e['bp_error']:.2f} % "
+        f"({e['ff_seeds']} seeds)"
+        for name, e in numbers["configurations"].items()
+    )
+    return v
+
+
+def _compare_accuracy(key, trainer, ff, bp, epochs) -> dict:
+    dataset = key[0] if isinstance(key, tuple) else key
+    target = T.target_accuracy(dataset)
+    ff_e, ff_s = _epochs_to(epochs, ff["path"], target)
+    bp_e, bp_s = _epochs_to(epochs, bp["path"], target)
+    mem = {
+        name: num(rows["analytic_train_peak_bytes"].iloc[0])
+        if "analytic_train_peak_bytes" in rows
+        else math.nan
+        for name, rows in (("ff", ff), ("bp", bp))
+    }
+    return {
+        "dataset": str(dataset), "architecture": f"{int(ff['depth'].iloc[0])}x{int(ff['width'].iloc[0])}",
+        "ff_error": _mean_error(ff), "bp_error": _mean_error(bp), "ff_seeds": len(ff), "bp_seeds": len(bp),
+        "ff_train_peak_bytes": mem["ff"], "bp_train_peak_bytes": mem["bp"], "target_accuracy": target,
+        "ff_epochs_to_target": ff_e, "bp_epochs_to_target": bp_e,
+        "ff_seconds_to_target": ff_s, "bp_seconds_to_target": bp_s,
+    }  # fmt: skip
+
+
+def _accuracy_line(name: str, e: dict) -> str:
+    def fmt(x, spec):
+        return "never" if math.isnan(x) else format(x, spec)
+
+    memory = ""
+    if not math.isnan(e["ff_train_peak_bytes"]) and not math.isnan(e["bp_train_peak_bytes"]):
+        memory = f", training peak FF/BP {e['ff_train_peak_bytes'] / e['bp_train_peak_bytes']:.2f}"
+    return (
+        f"{name}: test error FF {100 * e['ff_error']:.2f} % vs BP {100 * e['bp_error']:.2f} % "
+        f"({e['ff_seeds']}/{e['bp_seeds']} seeds){memory}; to {100 * e['target_accuracy']:.0f} %: FF "
+        f"{fmt(e['ff_epochs_to_target'], '.1f')} epochs ({fmt(e['ff_seconds_to_target'], '.0f')} s), BP "
+        f"{fmt(e['bp_epochs_to_target'], '.1f')} epochs ({fmt(e['bp_seconds_to_target'], '.0f')} s)"
+    )
+
+
+@claim("finding", figure="ff_bp_time_ratio", thresholds=("ARITHMETIC_FLOOR",))
+def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
+    """An FF step takes longer than a BP step.
+
+    Test: at every configuration measured for both families in one group (same device, same
+    results folder), the fastest FF trainer's median step time over the fastest BP
+    trainer's; FF passes where the ratio is above 1. The arithmetic floor for an MLP (FF:
+    2B rows through forward and weight-gradient matmuls, 4 units; BP: 3) is reported, never
+    deciding it.
+    """
+    v = Verdict(claim="An FF step takes longer than a BP step")
+    table = best_of_families(ok_runs(runs), "step_seconds_median")
+    if len(table) == 0:
+        v.verdict = not_evaluated("no step times of both families at one configuration")
+        return v
+    passes = {label(r): r["ratio"] > 1 for _, r in table.iterrows()}
+    above = int((table["ratio"] >= T.ARITHMETIC_FLOOR).sum())
+    v.verdict = verdict_from(passes)
+    v.numbers = {
+        "ratio": {label(r): r["ratio"] for _, r in table.iterrows()},
+        "median": float(table["ratio"].median()),
+    }
+    v.detail = (
+        "fastest FF / fastest BP step time: "
+        + ", ".join(f"{label(r)} {r['ff_best']}/{r['bp_best']} {r['ratio']:.2f}" for _, r in table.iterrows())
+        + f" (median {table['ratio'].median():.2f}; {above} of {len(table)} at or above the 4/3 floor)"
+    )
+    v.summary = f"fastest FF / fastest BP step time {table['ratio'].min():.2f}-{table['ratio'].max():.2f} (median {table['ratio'].median():.2f})"
+    return v
+
+
+@claim("finding", figure="max_batch", thresholds=("BATCH_MARGIN",))
+def best_ff_fits_a_larger_batch(runs, epochs=None, maxbatch=None) -> Verdict:
+    """Under the same memory budget, the best FF trains a larger batch than the best BP.
+
+    Test: from `ffbench maxbatch` searches (one budget, one width), at each depth and budget
+    kind searched for both families: the largest batch found for any FF trainer against the
+    largest for any BP trainer; FF passes where its batch is more than (1 + BATCH_MARGIN) x
+    BP's. The budget (bytes, and whether tensor-level or process) is printed beside it.
+    """
+    v = Verdict(claim="Under the same memory budget, the best FF trains a larger batch than the best BP")
+    if maxbatch is None or len(maxbatch) == 0:
+        v.verdict = not_evaluated("no maxbatch results")
+        return v
+    passes, lines = {}, []
+    keys = [c for c in ("group", "budget_bytes", "budget_kind", "width", "depth") if c in maxbatch.columns]
+    for values, s in maxbatch.groupby(keys, dropna=False):
+        r = dict(zip(keys, values))
+        ff, bp = s[s["trainer"].map(is_ff)], s[~s["trainer"].map(is_ff)]
+        if len(ff) == 0 or len(bp) == 0:
+            continue
+        f, b = ff.loc[ff["max_batch_size"].idxmax()], bp.loc[bp["max_batch_size"].idxmax()]
+        kind = r.get("budget_kind", "process")
+        name = f"{kind} budget {num(r['budget_bytes']) / 2**20:.0f} MiB w{int(r['width'])} d{int(r['depth'])}"
+        passes[name] = f["max_batch_size"] > (1 + T.BATCH_MARGIN) * b["max_batch_size"]
+        lines.append(
+            f"{name}: {f['trainer']} {int(f['max_batch_size'])} vs {b['trainer']} {int(b['max_batch_size'])}"
+        )
+    if not passes:
+        v.verdict = not_evaluated("no depth searched for both an FF and a BP trainer")
+        return v
+    v.verdict = verdict_from(passes)
+    v.detail = v.summary = "; ".join(lines)
+    return v
+
+
+__all__ = ["DOES_NOT_HOLD", "HOLDS"]

@@ -1,0 +1,146 @@
+"""Helpers over the runs table that the claims and the figures share: which rows count,
+which rows are the same configuration, and the best of each family."""
+
+from __future__ import annotations
+
+import math
+
+from ...config import config_keys
+
+# Fields that do not change a configuration's tensor bytes or that belong to one algorithm:
+# rows that differ only in these are the same configuration for a comparison.
+NOT_PAIRED = {
+    "trainer",
+    "epochs",
+    "lr",
+    "momentum",
+    "seed",
+    "data_dir",
+    "val_size",
+    "threads",
+    "eval_chunk",
+    "ff_threshold",
+    "ff_goodness",
+    "ff_norm",
+    "ff_negatives",
+    "ff_pass",
+    "ff_eval",
+    "ff_eval_layers",
+    "checkpoint_segments",
+    "micro_batch",
+}
+
+
+class ClaimDataError(ValueError):
+    """The runs cannot decide a claim (e.g. one configuration measured twice in one group)."""
+
+
+def is_ff(trainer) -> bool:
+    return str(trainer).startswith("ff")
+
+
+def ok_runs(runs):
+    """Measure rows that finished (status ok) with a tensor-level peak."""
+    if runs is None or len(runs) == 0:
+        return runs
+    df = runs[(runs["kind"] == "measure") & (runs["status"] == "ok")]
+    return df[df["tensor_peak_bytes"].notna()]
+
+
+def has(runs, trainer: str) -> bool:
+    return runs is not None and len(runs) > 0 and bool((runs["trainer"] == trainer).any())
+
+
+def num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def pair_key(df) -> list[str]:
+    """The columns that identify one configuration across trainers, within one group."""
+    return ["group"] + [c for c in config_keys() if c in df.columns and c not in NOT_PAIRED]
+
+
+def check_unique(df, key: list[str]) -> None:
+    """Two rows of one trainer and configuration in one group are never averaged."""
+    dup = df[df.duplicated(subset=[*key, "trainer"], keep=False)]
+    if len(dup):
+        r = dup.iloc[0]
+        raise ClaimDataError(
+            f"{len(dup)} measurements of {r['trainer']} {label(r)} in one group; measure each "
+            f"configuration once per results folder (or report the runs separately)"
+        )
+
+
+def label(row) -> str:
+    """A configuration in words: width, depth, batch, and what differs from the usual."""
+    parts = [f"w{int(row['width'])} d{int(row['depth'])} b{int(row['batch_size'])}"]
+    if (
+        row.get("optimizer", "adam") != "adam"
+        or row.get("optimizer_impl", "single-tensor") != "single-tensor"
+    ):
+        parts.append(f"{row.get('optimizer')}/{row.get('optimizer_impl')}")
+    if row.get("dtype", "float32") not in ("float32", None):
+        parts.append(str(row["dtype"]))
+    arch = row.get("arch")
+    if isinstance(arch, str) and arch != "mlp":
+        parts.insert(0, arch)
+    return " ".join(parts)
+
+
+def paired(runs, a: str, b: str, metric: str):
+    """Rows of trainer `a` and `b` measured in one group at one configuration: the key
+    columns, `a`, `b` and ratio = a / b. Duplicates raise ClaimDataError."""
+    import pandas as pd
+
+    df = ok_runs(runs)
+    if df is None or len(df) == 0 or metric not in df.columns:
+        return pd.DataFrame(columns=["group", "width", "depth", "batch_size", a, b, "ratio"])
+    key = pair_key(df)
+    sub = df[df["trainer"].isin([a, b]) & df[metric].notna()]
+    check_unique(sub, key)
+    wide = sub.assign(_v=sub[metric].astype("float64")).pivot(index=key, columns="trainer", values="_v")
+    if a not in wide.columns or b not in wide.columns:
+        return pd.DataFrame(columns=[*key, a, b, "ratio"])
+    wide = wide[[a, b]].dropna().reset_index()
+    wide.columns.name = None
+    wide["ratio"] = wide[a] / wide[b]
+    return wide.sort_values(key).reset_index(drop=True)
+
+
+def best_of_families(runs, metric: str):
+    """Per configuration measured for both families: the smallest `metric` of the FF family
+    (trainers named ff*) and of the BP family (every other trainer), and who they are.
+    Columns: the key, ff_best, ff_bytes, bp_best, bp_bytes, ratio (= ff / bp), ff_all, bp_all."""
+    import pandas as pd
+
+    df = ok_runs(runs)
+    cols = ["ff_best", "ff_bytes", "bp_best", "bp_bytes", "ratio", "ff_all", "bp_all"]
+    if df is None or len(df) == 0 or metric not in df.columns:
+        return pd.DataFrame(columns=["group", *cols])
+    key = pair_key(df)
+    df = df[df[metric].notna()]
+    check_unique(df, key)
+    rows = []
+    for values, s in df.groupby(key, dropna=False, sort=True):
+        fam = {"ff": s[s["trainer"].map(is_ff)], "bp": s[~s["trainer"].map(is_ff)]}
+        if len(fam["ff"]) == 0 or len(fam["bp"]) == 0:
+            continue
+        row = dict(zip(key, values if isinstance(values, tuple) else (values,)))
+        for name, part in fam.items():
+            best = part.loc[part[metric].astype("float64").idxmin()]
+            row[f"{name}_best"], row[f"{name}_bytes"] = best["trainer"], float(best[metric])
+            row[f"{name}_all"] = {t: float(v) for t, v in zip(part["trainer"], part[metric])}
+        row["ratio"] = row["ff_bytes"] / row["bp_bytes"]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*key, *cols])
+
+
+def chunks(rows) -> str:
+    """The evaluation chunk sizes of the rows, for the verdict's record."""
+    if rows is None or len(rows) == 0 or "eval_chunk" not in rows.columns:
+        return "n/a"
+    values = sorted({int(v) for v in rows["eval_chunk"].dropna()})
+    return ", ".join(str(v) for v in values) if values else "n/a"

@@ -1,0 +1,76 @@
+"""Every threshold a claim is decided by, in one place, written before the run.
+
+The report prints each one with the git revision that last changed its line (`revisions`),
+so a threshold moved after the results were seen is visible. Change a value here and only
+here; the claims import these names.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+# -- findings (about the algorithms) ------------------------------------------------------
+MEMORY_MARGIN = 0.05  # one side "needs less memory" only when below (1 - 5 %) x the other's bytes
+ACCURACY_REL_TOLERANCE = 0.25  # FF's test error within 25 % (relative) of BP's counts as reaching it
+MIN_SEEDS = 3  # accuracy comparisons need this many seeds per trainer
+TARGET_ACCURACY = {"mnist": 0.97, "fashion-mnist": 0.85, "digits": 0.90}  # epochs / time to reach it
+TARGET_ACCURACY_DEFAULT = 0.90  # for a dataset not listed above
+BATCH_MARGIN = 0.05  # a larger batch counts only when more than 5 % larger
+ACTIVATION_DOMINATED_RATIO = 4  # a configuration is activation-dominated when batch >= 4 x width
+
+# -- checks of the instrument -------------------------------------------------------------
+FLAT_TOLERANCE = 0.01  # FF's saved activations over depth: (max - min) / min
+MIN_DEPTH = 2  # the flatness check compares depths >= 2 (depth 1 has no width x width layer)
+GROWTH_THRESHOLD = 0.01  # summed-loss FF's transient must grow by more than 1 % over depth
+EVAL_REPLICATION_FACTOR = 0.8  # replicated evaluation rise >= 0.8 x classes x the label loop's
+WHOLE_RUN_OVER_TRAINING = 1.1  # FF's default evaluation keeps the whole-run peak <= 1.1 x training
+ANALYTIC_TOLERANCE_BYTES = 0  # the analytic ledger equals the tracker to the byte
+
+# -- reported beside a verdict, never deciding it -----------------------------------------
+ARITHMETIC_FLOOR = 4 / 3  # FF's arithmetic per MLP step over BP's (4 matmul units against 3)
+
+NAMES = (
+    "MEMORY_MARGIN",
+    "ACCURACY_REL_TOLERANCE",
+    "MIN_SEEDS",
+    "TARGET_ACCURACY",
+    "TARGET_ACCURACY_DEFAULT",
+    "BATCH_MARGIN",
+    "ACTIVATION_DOMINATED_RATIO",
+    "FLAT_TOLERANCE",
+    "MIN_DEPTH",
+    "GROWTH_THRESHOLD",
+    "EVAL_REPLICATION_FACTOR",
+    "WHOLE_RUN_OVER_TRAINING",
+    "ANALYTIC_TOLERANCE_BYTES",
+    "ARITHMETIC_FLOOR",
+)
+
+
+def target_accuracy(dataset: str) -> float:
+    return TARGET_ACCURACY.get(str(dataset), TARGET_ACCURACY_DEFAULT)
+
+
+def revisions() -> dict[str, str]:
+    """Threshold name -> the short commit that last changed its line ('uncommitted' for a
+    line changed in the working tree, 'unknown' outside a git checkout)."""
+    path = Path(__file__)
+    lines = path.read_text().splitlines()
+    found = {name: i + 1 for i, line in enumerate(lines) for name in NAMES if line.startswith(f"{name} =")}
+    out = dict.fromkeys(NAMES, "unknown")
+    for name, lineno in found.items():
+        try:
+            proc = subprocess.run(
+                ["git", "blame", "--porcelain", "-L", f"{lineno},{lineno}", path.name],
+                cwd=path.parent,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if proc.returncode == 0 and proc.stdout:
+            sha = proc.stdout.split()[0]
+            out[name] = "uncommitted" if set(sha) == {"0"} else sha[:10]
+    return out

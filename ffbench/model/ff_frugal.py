@@ -1,0 +1,98 @@
+"""Ledger of `ff-frugal` (ffbench/trainers/ff_frugal.py): every storage its step creates or
+releases, in program order (notation in the package docstring).
+
+Closed forms (steady state, Adam single-tensor), sequential pass (r = B rows per block):
+  per layer j < D-1, the larger of
+    negative block:  start + 4 [total] + s*B*in_j (the block's input, normalised in place)
+                     + 2*s*B*W (both outputs) + s*(|W_j| + W) (gradients) + s*(r + 1) [g, loss]
+    optimizer:       start + 4 + 2*s*B*W (next layer's input) + s*(|W_j| + W) + 2*s*|W_j| (Adam)
+  the last layer's outputs die before its optimizer step.
+Together pass: one block of R = 2B rows: s*R*in_j + s*R*W + gradients.
+Nothing is saved for backward (no autograd graph): the block inputs and outputs are "other".
+"""
+
+from __future__ import annotations
+
+from ..config import RunConfig
+from . import optim
+from .ff import _check, _ff_params, effective_pass, label_loop
+from .ledger import F32, I64, Ledger
+from .registry import TrainerLedger, register
+
+
+def _block(
+    L: Ledger, cfg: RunConfig, j: int, k: int, fan_in: int, rows: int, s: int, inp: str | None, keep: bool
+) -> str | None:
+    """One row block through layer j (`FFFrugalTrainer.train_step`'s inner loop).
+
+    forward: the first layer's negatives embedded late (`embed_`: x.clone(), rows*in*s;
+    y_neg and value die); normalise_ (vector_norm rows*s, dies; the input divided in place),
+    addmm (rows*W*s; relu_ in place: the block's output), goodness_ (vector_norm rows*s,
+    squared and scaled in place: g). backward: loss_coefficients_ (softplus rows*s, its
+    .sum() s -- the loss, divided in place -- then the softplus dies; c in g's storage),
+    accumulate_grads_ (the input scaled in place; the first block creates W.grad = mm
+    (W*in*s) and b.grad = mv (W*s), the second adds in place); the input and g die, the
+    loss dies after `total += loss`; the output dies too unless a next layer needs it."""
+    W = cfg.width
+    L.phase = f"forward (layer {j + 1})"
+    if inp is None:
+        inp = L.alloc("xn", rows * fan_in * s, "other", "embed_: clone")
+        L.free("y_neg", "value")
+    L.free(L.alloc(L.tmp(), rows * s, "other", "normalise_: vector_norm"))
+    o = L.alloc(f"o{j}.{k}", rows * W * s, "other", f"addmm layer {j + 1}")
+    g = L.alloc(L.tmp(), rows * s, "other", "goodness_: vector_norm")
+    L.phase = f"backward (layer {j + 1})"
+    sp = L.alloc(L.tmp(), rows * s, "other", "softplus")
+    loss = L.alloc(L.tmp(), s, "other", "softplus .sum() (loss)")
+    L.free(sp)
+    if k == 0:
+        L.alloc(f"grad:W{j}", W * fan_in * s, "gradients", f"grad weight layer {j + 1} (mm)")
+        L.alloc(f"grad:b{j}", W * s, "gradients", f"grad bias layer {j + 1} (mv)")
+    L.free(inp, g)
+    L.free(loss)
+    if keep:
+        return o
+    L.free(o)
+    return None
+
+
+def _step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    """y_neg (randint, add_ and remainder_ in place: B int64), value (amax, B*s), total
+    (float32); together: x.repeat(2, 1) (R*I*s; labels scattered in place), y_neg and value
+    die; sequential: the positives embedded (B*I*s), the negatives when their turn comes.
+    Per layer: each block (`_block`), then the optimizer step."""
+    if cfg.ff_negatives != "random":
+        raise NotImplementedError("the ff-frugal ledger does not model hard negatives")
+    B, W, D = cfg.batch_size, cfg.width, cfg.depth
+    groups = _ff_params(cfg, I, C)
+    L.phase = "negatives"
+    L.alloc("y_neg", B * I64, "other", "randint (add_, remainder_ in place)")
+    L.alloc("value", B * s, "other", "amax (label value)")
+    L.alloc("total", F32, "other", "torch.zeros(())")
+    L.phase = "embed"
+    if effective_pass(cfg) == "together":
+        blocks, rows = [L.alloc("h_in", 2 * B * I * s, "other", "x.repeat(2, 1)")], 2 * B
+        L.free("y_neg", "value")
+    else:
+        blocks, rows = [L.alloc("xp", B * I * s, "other", "embed_: clone"), None], B
+    for j in range(D):
+        fan_in = I if j == 0 else W
+        outs = [_block(L, cfg, j, k, fan_in, rows, s, inp, keep=j < D - 1) for k, inp in enumerate(blocks)]
+        L.phase = f"optimizer (layer {j + 1})"
+        optim.step(L, cfg, groups[j], s, first, tag=str(j))
+        blocks = outs
+    L.phase = "end"
+
+
+def _eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
+    """`predict` on one chunk: the in-place label loop (or the replicated pass), argmax."""
+    if cfg.ff_eval == "replicated":
+        from .ff import _scores
+
+        _scores(L, cfg, I, C, s, n, prefix=prefix)
+    else:
+        label_loop(L, cfg, I, C, s, n, prefix, inplace=True)
+    return prefix + "argmax"
+
+
+register(TrainerLedger(_ff_params, _step, _eval_chunk, check=_check), "ff-frugal")
