@@ -19,12 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .config import GROUPS, RunConfig, config_fields, config_keys, flag
+from .config import GRID_AXES, GROUPS, OPTIMIZER_SETTINGS, RunConfig, config_fields, config_keys, flag
 from .errors import ConfigError, FfbenchError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-GRID_FIELDS = ("trainer", "depth", "width", "batch_size")  # swept with plural flags
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -194,12 +193,23 @@ def _describe_measurement(config: RunConfig, record: dict) -> str:
     return "\n".join(lines)
 
 
+def axis_type(text: str) -> tuple[str, list]:
+    """`FIELD=V1,V2,...` -> (field, values typed as the field's flag would type them)."""
+    name, sep, values = text.partition("=")
+    fields = {f.name: f for f in config_fields()}
+    field = fields.get(name.strip().replace("-", "_"))
+    if not sep or field is None or not values.strip():
+        raise argparse.ArgumentTypeError(f"expected FIELD=V1,V2 with a configuration field, got {text!r}")
+    convert = _field_argument(field).get("type", str)
+    return field.name, [convert(v.strip()) for v in values.split(",") if v.strip()]
+
+
 def sweep_plan(args: argparse.Namespace):
     """The sweep a command line asks for: defaults, then the sweep file, then the flags given."""
     from .run.sweep import GRID_KEYS, SETTING_KEYS, plan_sweep
 
     return plan_sweep(
-        grid_flags=given(args, tuple(GRID_KEYS)),
+        grid_flags={**given(args, tuple(GRID_KEYS)), **dict(getattr(args, "axis", None) or [])},
         config_flags=given(args, config_keys()),
         setting_flags=given(args, SETTING_KEYS),
         sweep_file=args.sweep_file,
@@ -233,6 +243,8 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
         depths,
         budget,
         out=args.out,
+        budget_kind=args.budget,
+        include_eval=args.include_eval,
         steps=args.steps,
         timeout=args.timeout,
         cap=args.max_batch,
@@ -322,7 +334,19 @@ def _add_sweep(sub) -> None:
         help="JSON or TOML file with the same keys (trainers, depths, widths, batch_sizes, steps, "
         "memory_limit, timeout, configuration fields); flags given on the command line win",
     )
-    add_config_flags(p, exclude=(*GRID_FIELDS, "epochs"))
+    p.add_argument(
+        "--optimizers",
+        default=s,
+        help=f"comma list of optimizer settings to sweep: {', '.join(OPTIMIZER_SETTINGS)} (default: --optimizer's)",
+    )
+    p.add_argument(
+        "--axis",
+        action="append",
+        type=axis_type,
+        metavar="FIELD=V1,V2",
+        help="sweep any configuration field too, e.g. --axis ff_pass=together,sequential (repeatable)",
+    )
+    add_config_flags(p, exclude=(*GRID_AXES.values(), "epochs"))
     p.add_argument("--steps", type=positive_int, default=s, help="timed steps per configuration (default 3)")
     p.add_argument(
         "--memory-limit", default=s, help="budget per configuration, e.g. 2GiB: over it is status 'oom'"
@@ -344,11 +368,23 @@ def _add_maxbatch(sub) -> None:
         "maxbatch", help="largest batch that fits a memory budget, per trainer and depth (measured)"
     )
     p.add_argument("--memory-limit", required=True, help="budget, e.g. 8GiB (IEC units)")
-    p.add_argument("--trainers", default="bp,ff,bp-inbackward", help="comma list (default %(default)s)")
+    p.add_argument(
+        "--budget",
+        choices=("tensor", "process"),
+        default="tensor",
+        help="tensor: the training steps' tensor-level peak must fit (the algorithm's bytes, any "
+        "machine); process: enforced on the worker process over its baseline (RLIMIT_DATA on CPU, "
+        "the allocator cap on CUDA) (default %(default)s)",
+    )
+    p.add_argument("--include-eval", action="store_true", help="the budget also covers one evaluation chunk")
+    p.add_argument("--trainers", default="bp,ff,ff-frugal", help="comma list (default %(default)s)")
     p.add_argument("--depths", default="2", help="comma list (default %(default)s)")
     add_config_flags(p, exclude=("trainer", "depth", "batch_size", "epochs"))
     p.add_argument(
-        "--steps", type=positive_int, default=1, help="timed steps per probe (default %(default)s)"
+        "--steps",
+        type=_int_type(0, None),
+        default=0,
+        help="timed steps per probe (default %(default)s: memory only)",
     )
     p.add_argument(
         "--timeout",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -309,14 +309,33 @@ def non_defaults(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in defaults or v != defaults[k]}
 
 
-def expand_grid(base: RunConfig, **axes: Iterable[Any]) -> list[RunConfig]:
-    """Cartesian product over the given fields, e.g. expand_grid(cfg, trainer=[...], depth=[...])."""
-    names = list(axes)
-    for name in names:
-        if name not in config_keys():
-            raise ConfigError(f"cannot sweep over unknown field {name!r}")
-    values = [list(axes[name]) for name in names]
-    for name, vals in zip(names, values):
-        if not vals:
-            raise ConfigError(f"empty list for {name}")
-    return [base.replace(**dict(zip(names, combo))) for combo in itertools.product(*values)]
+# The axes a sweep varies (plural flags and sweep-file keys) -> the field each sets.
+GRID_AXES = {"trainers": "trainer", "depths": "depth", "widths": "width", "batch_sizes": "batch_size"}
+# `optimizers`: a named optimizer and implementation per grid point (it sets two fields).
+OPTIMIZER_SETTINGS = {
+    "adam": {"optimizer": "adam", "optimizer_impl": "single-tensor"},
+    "adam-foreach": {"optimizer": "adam", "optimizer_impl": "foreach"},
+    "adam-fused": {"optimizer": "adam", "optimizer_impl": "fused"},
+    "sgd": {"optimizer": "sgd", "optimizer_impl": "single-tensor"},
+    "sgd-fused": {"optimizer": "sgd", "optimizer_impl": "fused"},
+}
+GRID_FIELDS = (*GRID_AXES.values(), "optimizer", "optimizer_impl")  # what a folder's records vary over
+
+
+def axis_fields(key: str) -> tuple[str, ...]:
+    """The configuration fields a grid axis sets: a plural axis, `optimizers`, or any field
+    named directly (a list value for a field in a sweep file, `--axis FIELD=V1,V2`)."""
+    if key == "optimizers":
+        return ("optimizer", "optimizer_impl")
+    return (GRID_AXES.get(key, key),)
+
+
+def grid_points(axes: dict[str, list]) -> list[dict[str, Any]]:
+    """The cartesian product of a sweep's axes, each point as field values."""
+    options = []
+    for key, values in axes.items():
+        if key == "optimizers":
+            options.append([OPTIMIZER_SETTINGS[v] for v in values])
+        else:
+            options.append([{axis_fields(key)[0]: v} for v in values])
+    return [{k: v for part in combo for k, v in part.items()} for combo in itertools.product(*options)]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import non_defaults
+from .config import GRID_FIELDS, axis_fields, non_defaults
 from .errors import ConfigError
 
 FORMAT = "ffbench-results"
@@ -248,35 +248,56 @@ def remove_stale_temporaries(folder: Path) -> None:
                 path.unlink(missing_ok=True)
 
 
+def config_from_schema_1(config: dict) -> dict:
+    """A schema-1 configuration in today's terms: the removed field `extra` dropped; an
+    evaluation chunk of None meant the batch size; FF evaluated every label at once."""
+    config = {k: v for k, v in config.items() if k != "extra"}
+    if config.get("eval_chunk") is None and "batch_size" in config:
+        config["eval_chunk"] = config["batch_size"]
+    if str(config.get("trainer", "")).startswith("ff"):
+        config.setdefault("ff_eval", "replicated")
+    return config
+
+
+def base_from_schema_1(base: dict) -> dict:
+    """A schema-1 manifest's base configuration in today's terms (`extra` dropped; an
+    evaluation chunk of None followed each record's batch size, so it is no base value)."""
+    return {k: v for k, v in base.items() if k != "extra" and not (k == "eval_chunk" and v is None)}
+
+
 def migrate(folder: Path, manifest: dict) -> dict:
-    """Bring a schema-1 folder to the current schema in place: the removed configuration
-    field `extra` dropped, records renamed to the non-default hash (their `config_hash`
+    """Bring a schema-1 folder to the current schema in place: configurations restated
+    (`config_from_schema_1`), records renamed to the non-default hash (their `config_hash`
     updated). Returns the updated manifest."""
     folder = Path(folder)
     if manifest.get("schema_version") == SCHEMA_VERSION:
         return manifest
     for path in sorted((folder / RECORDS).glob("*.json")):
         record = read_json(path, "record")
-        record["config"].pop("extra", None)
+        record["config"] = config_from_schema_1(record["config"])
         new = folder / RECORDS / record_name(record["config"])
         record["config_hash"] = config_hash(record["config"])
         record["schema_version"] = SCHEMA_VERSION
         write_json_atomic(new, record)
         if new != path:
             path.unlink()
-    base = {k: v for k, v in (manifest.get("base_config") or {}).items() if k != "extra"}
+    base = base_from_schema_1(manifest.get("base_config") or {})
     manifest = {**manifest, "base_config": base, "schema_version": SCHEMA_VERSION, "migrated": now()}
     write_json_atomic(folder / MANIFEST, manifest)
     return manifest
 
 
-def comparable(base_config: dict) -> dict:
+def varying_fields(*grids: dict) -> set[str]:
+    """The configuration fields the grids' axes set (besides the usual GRID_FIELDS)."""
+    return {f for grid in grids for key in (grid or {}) for f in axis_fields(key)}
+
+
+def comparable(base_config: dict, varying: set[str] = frozenset()) -> dict:
     """What must match for new records to join a folder: the base configuration's fields
-    that differ from their defaults (so fields added later at their default match)."""
-    return non_defaults({k: v for k, v in base_config.items() if k not in GRID_FIELDS})
-
-
-GRID_FIELDS = ("trainer", "depth", "width", "batch_size")  # the axes a folder's records vary over
+    that differ from their defaults (so fields added later at their default match), less
+    those a grid varies."""
+    skip = set(GRID_FIELDS) | set(varying)
+    return non_defaults({k: v for k, v in base_config.items() if k not in skip})
 
 
 def _diff(old: dict, new: dict) -> str:
@@ -294,7 +315,13 @@ class ResultsFolder:
 
     @staticmethod
     def check(
-        path: str | Path, *, command: str, base_config: dict, settings: dict, environment: dict
+        path: str | Path,
+        *,
+        command: str,
+        base_config: dict,
+        settings: dict,
+        environment: dict,
+        grid: dict | None = None,
     ) -> dict | None:
         """Raise ConfigError if `path` cannot take these results; writes nothing. Returns the
         existing manifest (None for a new folder)."""
@@ -307,9 +334,13 @@ class ResultsFolder:
                 f"--out {path} holds results of 'ffbench {manifest.get('command')}', not '{command}'; "
                 f"choose another folder"
             )
+        varying = varying_fields(grid or {}, *(manifest.get("grids") or []))
+        old_base = manifest.get("base_config") or {}
+        if manifest.get("schema_version") == 1:  # migrated when opened; compared in today's terms
+            old_base, varying = base_from_schema_1(old_base), varying | {"eval_chunk"}
         for what, old, new in (
             ("settings", manifest.get("settings") or {}, settings),
-            ("base configuration", comparable(manifest.get("base_config") or {}), comparable(base_config)),
+            ("base configuration", comparable(old_base, varying), comparable(base_config, varying)),
         ):
             if old != new:
                 raise ConfigError(
@@ -339,7 +370,12 @@ class ResultsFolder:
     ) -> ResultsFolder:
         path = Path(path)
         manifest = cls.check(
-            path, command=command, base_config=base_config, settings=settings, environment=environment
+            path,
+            command=command,
+            base_config=base_config,
+            settings=settings,
+            environment=environment,
+            grid=grid,
         )
         if manifest is None:
             manifest = {

@@ -1,6 +1,7 @@
 import pytest
 
-from ffbench.config import RunConfig, expand_grid
+from ffbench.config import RunConfig
+from ffbench.run.sweep import grid_configs
 from ffbench.errors import ConfigError
 from ffbench.units import GiB, MiB, format_bytes, parse_size
 
@@ -37,18 +38,27 @@ def test_round_trip_and_unknown_keys():
 
 def test_derived_values():
     cfg = RunConfig(depth=8, batch_size=64)
-    assert cfg.chunk == 64 and cfg.replace(eval_chunk=10).chunk == 10
+    assert cfg.chunk == 256 and cfg.replace(eval_chunk=10).chunk == 10  # independent of the batch
     assert cfg.segments == 3  # round(sqrt(8))
     assert cfg.replace(ff_eval_layers="skip-first").eval_layer_indices() == list(range(1, 8))
     assert cfg.replace(ff_eval_layers="3,1").eval_layer_indices() == [0, 2]
 
 
-def test_expand_grid_is_a_cartesian_product():
-    grid = expand_grid(RunConfig(), trainer=["bp", "ff"], depth=[1, 2, 4])
+def test_grid_is_a_cartesian_product():
+    grid = grid_configs(RunConfig(), {"trainers": ["bp", "ff"], "depths": [1, 2, 4]})
     assert len(grid) == 6 and len(set(grid)) == 6
     assert {(c.trainer, c.depth) for c in grid} == {(t, d) for t in ("bp", "ff") for d in (1, 2, 4)}
     with pytest.raises(ConfigError):
-        expand_grid(RunConfig(), depth=[0])
+        grid_configs(RunConfig(), {"depths": [0]})
+
+
+def test_the_optimizers_axis_sets_optimizer_and_implementation():
+    grid = grid_configs(RunConfig(), {"trainers": ["bp"], "optimizers": ["adam", "adam-fused", "sgd"]})
+    assert [(c.optimizer, c.optimizer_impl) for c in grid] == [
+        ("adam", "single-tensor"),
+        ("adam", "fused"),
+        ("sgd", "single-tensor"),
+    ]
 
 
 def test_sizes():

@@ -21,15 +21,19 @@ def offline_digits(tmp_path, monkeypatch):
 
 @pytest.fixture
 def tiny_profile(monkeypatch):
+    grid = {"trainers": ["bp", "ff", "ff-summed"], "depths": [1, 3], "batch_sizes": [32], "widths": [32]}
     tiny = reproduce.Profile(
         name="tiny",
-        trainers=("bp", "ff", "ff-summed"),
-        depths=(1, 3),
-        batch_sizes=(32,),
-        width=32,
-        timing_steps=1,
+        sweeps=(
+            reproduce.MemorySweep("sweep", grid, steps=1),
+            reproduce.MemorySweep(
+                "evaluation",
+                {**grid, "trainers": ["ff"], "depths": [1], "ff_eval": ["label-loop", "replicated"]},
+            ),  # fmt: skip
+        ),
         maxbatch_budget="64MiB",
-        maxbatch_trainers=("ff",),
+        maxbatch_width=32,
+        maxbatch_trainers=("ff", "bp"),
         maxbatch_depths=(1,),
         accuracy_runs=(
             RunConfig(trainer="ff", depth=1, width=64, epochs=2, lr=5e-3, batch_size=32),
@@ -63,6 +67,7 @@ def test_reproduce_writes_results_report_and_verdicts(tmp_path, offline_digits, 
     summary = json.loads((tmp_path / "results" / "run" / "reproduce.json").read_text())
     assert summary["dataset"]["name"] == "digits"  # the auto fallback, stated
     assert len(list((tmp_path / "results" / "run" / "sweep" / "records").glob("*.json"))) == 6
+    assert len(list((tmp_path / "results" / "run" / "evaluation" / "records").glob("*.json"))) == 2
     assert len(list((tmp_path / "results" / "run" / "train").glob("*.json"))) == 2
     html = (tmp_path / "reports" / "run.html").read_text()
     assert "data:image/svg+xml;base64," in html or "data:image/png;base64," in html

@@ -26,7 +26,7 @@ import seaborn as sns  # noqa: E402
 
 from ..schema import CATEGORIES, TRAINER_ORDER  # noqa: E402
 from ..units import GiB, MiB  # noqa: E402
-from .claims.tables import ok_runs, paired  # noqa: E402
+from .claims.tables import TRAIN_PEAK, best_of_families, ok_runs, paired, with_train_peak  # noqa: E402
 from .thresholds import ARITHMETIC_FLOOR  # noqa: E402
 
 RC = {
@@ -235,68 +235,71 @@ def memory_breakdown(runs, **_) -> Plot:
     )
 
 
-def _crossover_edges(ax, below) -> int:
-    """Draw a thick line between neighbouring heatmap cells on either side of ratio = 1."""
-    n = 0
-    rows, cols = below.shape
-    for i in range(rows):
-        for j in range(cols):
-            if j + 1 < cols and below[i, j] != below[i, j + 1] and None not in (below[i, j], below[i, j + 1]):
-                ax.plot([j + 1, j + 1], [i, i + 1], color="black", lw=3)
-                n += 1
-            if i + 1 < rows and below[i, j] != below[i + 1, j] and None not in (below[i, j], below[i + 1, j]):
-                ax.plot([j, j + 1], [i + 1, i + 1], color="black", lw=3)
-                n += 1
-    return n
-
-
-def ff_bp_memory_ratio(runs, **_) -> Plot:
-    question = "Where does FF need less peak memory than BP? (FF / BP peak ratio)"
-    pairs = paired(runs, "ff", "bp", "tensor_peak_bytes")
-    if len(pairs) == 0:
-        return Plot(
-            "ff_bp_memory_ratio", question, None, "needs ff and bp measured at the same configuration"
-        )
-    panels = list(pairs.groupby(["group", "width"]))
+def best_ff_vs_best_bp(runs, **_) -> Plot:
+    """Best FF over best BP training-step peak per configuration, one heatmap per results
+    folder, width and optimizer (rows: depth, columns: batch)."""
+    question = "Where does the most frugal FF need less memory than the most frugal BP? (best FF / best BP)"
+    table = best_of_families(with_train_peak(runs), TRAIN_PEAK)
+    if len(table) == 0:
+        return Plot("best_ff_vs_best_bp", question, None, "needs an FF and a BP trainer at one configuration")
+    keys = [c for c in ("group", "width", "optimizer", "optimizer_impl") if c in table.columns]
+    panels = list(table.groupby(keys, dropna=False))
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
     with sns.axes_style("white"), plt.rc_context(RC):
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1.5, 4), squeeze=False)
-        crossings = 0
-        for ax, ((group, width), p) in zip(axes.flat, panels):
+        fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 1, 3.6 * rows + 0.6), squeeze=False)
+        for ax, (values, p) in zip(axes.flat, panels):
             grid = p.pivot_table(index="depth", columns="batch_size", values="ratio")
             with warnings.catch_warnings():  # seaborn 0.13 calls a deprecated Colormap.set_bad
                 warnings.simplefilter("ignore", PendingDeprecationWarning)
-                sns.heatmap(
-                    grid,
-                    ax=ax,
-                    annot=True,
-                    fmt=".2f",
-                    cmap="RdBu_r",
-                    center=1.0,
-                    cbar_kws={"label": "FF / BP tensor-level peak"},
-                    linewidths=0.5,
-                )
-            below = grid.map(lambda r: None if r != r else bool(r < 1)).to_numpy()
-            crossings += _crossover_edges(ax, below)
+                sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="RdBu_r", center=1.0, linewidths=0.5,
+                            cbar_kws={"label": "best FF / best BP peak"})  # fmt: skip
             ax.set_xlabel("batch size (real examples)")
             ax.set_ylabel("depth (hidden layers)")
-            ax.set_title(
-                f"width {int(width)}" + (f"\n{short_group(group)}" if len(panels) > 1 else ""), fontsize=10
-            )
+            what = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
+            opt = f"{what.get('optimizer')} {what.get('optimizer_impl')}"
+            ax.set_title(f"width {int(what['width'])}, {opt}\n{short_group(what['group'])}", fontsize=9)
+        for ax in list(axes.flat)[len(panels) :]:
+            ax.axis("off")
         _title(fig, question)
+    winners = ", ".join(sorted(set(table["ff_best"]) | set(table["bp_best"])))
     note = (
-        "Blue: FF below BP (ratio < 1); red: above. Black lines: the crossover (ratio = 1) "
-        "between neighbouring configurations."
-        if crossings
-        else "No crossover (ratio = 1) inside the measured range: "
-        + (
-            "FF is below BP everywhere."
-            if (pairs["ratio"] < 1).all()
-            else "FF is above BP everywhere."
-            if (pairs["ratio"] >= 1).all()
-            else "the cells below 1 are not neighbours of those above."
-        )
+        "Blue: the best FF variant needs less than the best BP variant (< 1); red: more. Each cell "
+        f"compares the smallest training-step peak of each family ({winners} among the winners); "
+        "evaluation is excluded."
     )
-    return Plot("ff_bp_memory_ratio", question, fig, note)
+    return Plot("best_ff_vs_best_bp", question, fig, note)
+
+
+def memory_vs_accuracy(runs, **_) -> Plot:
+    """Test accuracy against the training step's tensor-level peak of the accuracy runs."""
+    question = "What does accuracy cost in memory? (test accuracy against training-step peak)"
+    if runs is None or len(runs) == 0 or "analytic_train_peak_bytes" not in runs.columns:
+        return Plot("memory_vs_accuracy", question, None, "needs train records with their training memory")
+    acc = runs[runs["test_accuracy"].notna() & runs["analytic_train_peak_bytes"].notna()]
+    if len(acc) == 0:
+        return Plot("memory_vs_accuracy", question, None, "needs train records with their training memory")
+    acc = acc.assign(peak=acc["analytic_train_peak_bytes"].astype("float64") / MiB,
+                     accuracy=100 * acc["test_accuracy"].astype("float64"),
+                     net=[f"{int(d)}x{int(w)}" for d, w in zip(acc["depth"], acc["width"])])  # fmt: skip
+    summary = acc.groupby(["dataset", "trainer", "net"], as_index=False).agg(
+        peak=("peak", "mean"),
+        accuracy=("accuracy", "mean"),
+        sd=("accuracy", "std"),
+        seeds=("accuracy", "size"),
+    )
+    with sns.axes_style("whitegrid"), plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        colours = palette(summary["trainer"])
+        for _, r in summary.iterrows():
+            ax.errorbar(r["peak"], r["accuracy"], yerr=0 if r["sd"] != r["sd"] else r["sd"], fmt="o",
+                        color=colours[r["trainer"]], capsize=3)  # fmt: skip
+            ax.annotate(f"{r['trainer']} {r['net']} ({int(r['seeds'])})", (r["peak"], r["accuracy"]),
+                        textcoords="offset points", xytext=(6, 4), fontsize=8)  # fmt: skip
+        ax.set_xlabel("training-step tensor-level peak (MiB, analytic model: exact)")
+        ax.set_ylabel("test accuracy (%), mean over seeds ± sd")
+        _title(fig, question)
+    return Plot("memory_vs_accuracy", question, fig, "Upper left is better: more accuracy for less memory.")
 
 
 def short_group(group: str) -> str:
@@ -671,7 +674,8 @@ def max_batch(runs, maxbatch=None, **_) -> Plot:
 FIGURES = [
     peak_vs_depth,
     memory_breakdown,
-    ff_bp_memory_ratio,
+    best_ff_vs_best_bp,
+    memory_vs_accuracy,
     activations_vs_depth,
     eval_vs_train,
     step_time,

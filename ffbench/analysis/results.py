@@ -79,6 +79,7 @@ METRIC_COLUMNS = tuple(
     + [f"{p}_peak_{c}_bytes" for p in TENSOR_PREFIXES for c in CATEGORIES]
     + [f"{p}_saved_activations_bytes" for p in TENSOR_PREFIXES]
     + [
+        "tensor_train_peak_bytes",
         "tensor_whole_run_peak_bytes",
         "rss_start_bytes",
         "rss_peak_bytes",
@@ -101,7 +102,15 @@ METRIC_COLUMNS = tuple(
     ]
     + [
         f"analytic_{k}_bytes"
-        for k in ("peak", "start", "transient", "first_step_peak", "eval_peak", "whole_run_peak")
+        for k in (
+            "peak",
+            "start",
+            "transient",
+            "first_step_peak",
+            "eval_peak",
+            "train_peak",
+            "whole_run_peak",
+        )
     ]
 )
 TRAIN_COLUMNS = (
@@ -244,6 +253,7 @@ def _train_rows(record: dict, path: Path) -> list[dict]:
             "wall_seconds": record.get("wall_seconds"),
             "parameters": record.get("parameters"),
             "readout_accuracy": readout.get("trained") if isinstance(readout, dict) else None,
+            **(record.get("memory") or {}),
         }
     )
     return [row]

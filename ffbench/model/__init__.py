@@ -177,10 +177,11 @@ def max_batch_size(
     num_classes: int = 10,
     eval_examples: int | None = None,
     limit: int = 1 << 24,
+    include_eval: bool = True,
 ) -> int:
-    """Largest batch_size <= limit whose predicted whole-run peak (first step, steady
-    step, evaluation of one chunk -- the chunk follows batch_size unless eval_chunk is
-    set) fits `budget_bytes`; 0 if even batch 1 does not fit. The peak grows
+    """Largest batch_size <= limit whose predicted peak fits `budget_bytes`: the whole run
+    (first step, steady step, one evaluation chunk) with include_eval, else the training
+    steps alone (`train_peak_bytes`); 0 if even batch 1 does not fit. The peak grows
     monotonically with the batch (every batch-dependent term is a positive multiple of
     B), so a gallop + bisection over the closed-form prediction with tolerance 0
     (`ffbench.search.search`) is exact. Raises NotImplementedError at once for a
@@ -189,7 +190,7 @@ def max_batch_size(
 
     def fits(b: int) -> bool:
         p = predict(config.replace(batch_size=b), in_features, num_classes, eval_examples)
-        return p.whole_run_peak_bytes <= budget_bytes
+        return (p.whole_run_peak_bytes if include_eval else p.train_peak_bytes) <= budget_bytes
 
     largest, _, _ = search(fits, start=1, cap=limit, tolerance=0)
     return largest

@@ -42,6 +42,11 @@ class MemoryPrediction:
     def whole_run_peak_bytes(self) -> int:
         return max(self.peak_bytes, self.first_step_peak_bytes, self.eval_peak_bytes or 0)
 
+    @property
+    def train_peak_bytes(self) -> int:
+        """The training steps' peak (first and steady step), evaluation excluded."""
+        return max(self.peak_bytes, self.first_step_peak_bytes)
+
 
 class Ledger:
     """Live tensors in program order; records the running maximum and what made it.

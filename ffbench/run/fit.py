@@ -78,6 +78,7 @@ def fit(
         "threads": threads,
         "parameters": trainer.parameter_count(),
         "environment": environment(device),
+        "memory": training_memory(config, data),
     }
     if config.is_ff:
         record["ff_evaluation"] = {
@@ -91,6 +92,19 @@ def fit(
             f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)"
         )
     return record
+
+
+def training_memory(config: RunConfig, data: Dataset) -> dict:
+    """The analytic model's tensor-level bytes of this configuration's training step (exact
+    for the built-in trainers), so accuracy can be read beside memory; a note when no
+    ledger models the trainer."""
+    from ..model import predict
+
+    try:
+        pred = predict(config, data.in_features, data.num_classes)
+    except NotImplementedError as exc:
+        return {"analytic_note": str(exc)}
+    return {"analytic_train_peak_bytes": pred.train_peak_bytes, "analytic_peak_bytes": pred.peak_bytes}
 
 
 def readout_with_control(config: RunConfig, data: Dataset, trainer) -> dict:

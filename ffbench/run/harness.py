@@ -70,6 +70,7 @@ class HarnessSettings:
     eval_examples: int | None = None  # None: one evaluation chunk
     timeline: bool = True
     compare_allocator: bool = True  # also time steps with default malloc (child process)
+    evaluate: bool = True  # measure one evaluation chunk (off: a budget that excludes evaluation)
 
 
 def _batches(data: Dataset, config: RunConfig, device: torch.device, dtype: torch.dtype):
@@ -217,6 +218,7 @@ def _analytic_fields(config: RunConfig, data: Dataset, n_eval: int) -> dict:
         "analytic_transient_bytes": pred.transient_bytes,
         "analytic_first_step_peak_bytes": pred.first_step_peak_bytes,
         "analytic_eval_peak_bytes": pred.eval_peak_bytes,
+        "analytic_train_peak_bytes": pred.train_peak_bytes,
         "analytic_whole_run_peak_bytes": pred.whole_run_peak_bytes,
     }
 
@@ -229,7 +231,7 @@ class MemoryMeasurement:
 
     first: TensorMemory
     steady: TensorMemory
-    evaluation: TensorMemory
+    evaluation: TensorMemory | None  # None when the settings skip evaluation
     eval_examples: int
     analytic: dict = field(default_factory=dict)  # empty for a trainer the model does not cover
     cuda_first: CudaMemory | None = None
@@ -238,7 +240,13 @@ class MemoryMeasurement:
 
     @property
     def whole_run_peak_bytes(self) -> int:
-        return max(self.first.peak_bytes, self.steady.peak_bytes, self.evaluation.peak_bytes)
+        evaluation = self.evaluation.peak_bytes if self.evaluation is not None else 0
+        return max(self.first.peak_bytes, self.steady.peak_bytes, evaluation)
+
+    @property
+    def train_peak_bytes(self) -> int:
+        """The training steps' peak (first and steady step): what training alone must fit."""
+        return max(self.first.peak_bytes, self.steady.peak_bytes)
 
     def fields(self, steady_cuda: CudaMemory | None = None) -> dict:
         """Record columns with the harness's names: `analytic_*`, every `tensor_*`
@@ -250,7 +258,8 @@ class MemoryMeasurement:
             **self.analytic,
             **tensor_fields("tensor", self.steady),
             **tensor_fields("tensor_first_step", self.first),
-            **tensor_fields("tensor_eval", self.evaluation),
+            **(tensor_fields("tensor_eval", self.evaluation) if self.evaluation is not None else {}),
+            "tensor_train_peak_bytes": self.train_peak_bytes,
             "tensor_whole_run_peak_bytes": self.whole_run_peak_bytes,
             "eval_examples": self.eval_examples,  # one full chunk (test rows repeated when fewer)
             **self.cuda_fields(steady_cuda or self.cuda_steady),
@@ -259,16 +268,21 @@ class MemoryMeasurement:
     def cuda_fields(self, steady: CudaMemory | None) -> dict:
         """The `cuda_*` columns (none off a GPU): steady-step figures from `steady`, the
         whole-run peak over it, the first step and the evaluation chunk."""
-        if steady is None or self.cuda_first is None or self.cuda_evaluation is None:
+        if steady is None or self.cuda_first is None:
             return {}
-        peaks = (steady, self.cuda_first, self.cuda_evaluation)
+        peaks = (steady, self.cuda_first) + ((self.cuda_evaluation,) if self.cuda_evaluation else ())
         return {
             "cuda_start_allocated_bytes": steady.start_allocated_bytes,
             "cuda_peak_allocated_bytes": steady.peak_allocated_bytes,
             "cuda_rise_allocated_bytes": steady.rise_allocated_bytes,
             "cuda_peak_reserved_bytes": steady.peak_reserved_bytes,
             "cuda_first_step_peak_allocated_bytes": self.cuda_first.peak_allocated_bytes,
-            "cuda_eval_peak_allocated_bytes": self.cuda_evaluation.peak_allocated_bytes,
+            "cuda_eval_peak_allocated_bytes": self.cuda_evaluation.peak_allocated_bytes
+            if self.cuda_evaluation
+            else None,
+            "cuda_train_peak_allocated_bytes": max(
+                steady.peak_allocated_bytes, self.cuda_first.peak_allocated_bytes
+            ),
             "cuda_whole_run_peak_allocated_bytes": max(m.peak_allocated_bytes for m in peaks),
             "cuda_device_used_bytes": steady.device_used_bytes_after,
             "cuda_device_total_bytes": steady.device_total_bytes,
@@ -313,7 +327,7 @@ def measure_memory(run: Prepared, settings: HarnessSettings = HarnessSettings())
         run.trainer.train_step(*next(run.batches))
     steady, cuda_steady = _tracked_step(run, timeline=settings.timeline)
     n_eval = settings.eval_examples or run.config.chunk
-    evaluation, cuda_evaluation = _tracked_eval(run, n_eval)
+    evaluation, cuda_evaluation = _tracked_eval(run, n_eval) if settings.evaluate else (None, None)
     return MemoryMeasurement(
         first=first,
         steady=steady,
@@ -347,6 +361,8 @@ def _eval_seconds(run: Prepared, n: int) -> float:
 def _timing_fields(
     config: RunConfig, times: list[float], times_default: list[float], error: str | None
 ) -> dict:
+    if not times:  # a memory-only run (timing_steps = 0)
+        return {}
     step_median = statistics.median(times)
     out = {
         "step_seconds_median": step_median,
@@ -371,7 +387,7 @@ def run_one(
 
     times = _timed_steps(run, settings.timing_steps)
     times_default, default_error = [], None
-    if settings.compare_allocator and device.type == "cpu":
+    if settings.compare_allocator and device.type == "cpu" and settings.timing_steps:
         times_default, default_error = time_with_default_malloc(config, settings)
 
     process_mem, cuda_mem = _process_step(run)
@@ -382,8 +398,9 @@ def run_one(
         "rss_rise_bytes": process_mem.rise_bytes,
         "rss_op_sampled_rise_bytes": process_mem.op_sampled_rise_bytes,
         **_timing_fields(config, times, times_default, default_error),
-        "eval_seconds": _eval_seconds(run, memory.eval_examples),
     }
+    if settings.evaluate:
+        metrics["eval_seconds"] = _eval_seconds(run, memory.eval_examples)
     steady = memory.steady
     return {
         "kind": "measure",

@@ -1,14 +1,18 @@
-"""The largest batch that fits a memory budget, measured: per trainer and depth, a
-gallop then bisection over batch size (`ffbench.search.search`) in which every probe is
-a worker run (`ffbench.worker`) under the budget (see worker.py for how the budget is
-enforced).
+"""The largest batch that fits a memory budget, measured: per trainer and depth, a gallop
+then bisection over batch size (`ffbench.search.search`) in which every probe is a worker run
+(`ffbench.run.worker`) under the budget.
 
-A probe *fits* when its record's status is `ok`: no allocation failed and the measured
-peak (tensor level on CPU, allocator on CUDA) is within the budget. The search is seeded
-with the analytic model's prediction (`ffbench.model.max_batch_size(config, budget)`),
-probing around it with small steps first; a trainer the model has no ledger for starts
-from a small batch and doubles (the seed_source says why). Probes are ordinary records
-in a results folder, so an interrupted search resumes without re-measuring.
+`--budget tensor` (default) decides by the tensor-level training-step peak (first and steady
+step; `--include-eval` adds one evaluation chunk): the algorithm's own bytes, nothing enforced,
+the same answer on any machine. `--budget process` enforces the budget for real (RLIMIT_DATA
+over the worker's baseline on CPU, the caching allocator's cap on CUDA): what a real process
+fits, allocator slack and kernel workspaces included. See run/budget.py.
+
+The search is seeded with the analytic model's answer for the same criterion
+(`ffbench.model.max_batch_size`), probing around it with small steps first; a trainer the model
+has no ledger for starts from a small batch and doubles (the seed_source says why). Probes are
+memory-only records (no timed steps unless asked) in a results folder, so an interrupted search
+resumes without re-measuring. A search that fits nothing says why in its note.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ DEFAULT_START = 16
 class Probe:
     batch_size: int
     status: str
-    peak_bytes: int | None
+    peak_bytes: int | None  # the budget's criterion as measured (None for a process budget on CPU)
+    fits: bool | None
 
 
 @dataclass
@@ -44,18 +49,27 @@ class MaxBatch:
     capped: bool  # the search stopped at --max-batch while still fitting
     seed: int | None  # analytic prediction used to start, if any
     seed_source: str  # 'memory_model', or 'default start (no seed: why)'
+    budget_kind: str = "tensor"
+    include_eval: bool = False
     note: str | None = None
     probes: list[Probe] = field(default_factory=list)
 
 
 def analytic_seed(
-    config: RunConfig, budget_bytes: int, in_features: int | None = None, num_classes: int | None = None
+    config: RunConfig,
+    budget_bytes: int,
+    in_features: int | None = None,
+    num_classes: int | None = None,
+    include_eval: bool = False,
 ) -> tuple[int | None, str]:
-    """The analytic model's largest fitting batch as the search's seed, and its source."""
+    """The analytic model's largest fitting batch (same criterion) as the seed, and its source."""
     shapes = {"in_features": in_features, "num_classes": num_classes}
     try:
         value = model.max_batch_size(
-            config, budget_bytes, **{k: v for k, v in shapes.items() if v is not None}
+            config,
+            budget_bytes,
+            include_eval=include_eval,
+            **{k: v for k, v in shapes.items() if v is not None},
         )
     except NotImplementedError as exc:
         return None, f"default start (no seed: {exc})"
@@ -64,46 +78,66 @@ def analytic_seed(
     return value, "memory_model"
 
 
-def _search_one(
-    folder: ResultsFolder,
-    settings,
-    config0: RunConfig,
-    entry: MaxBatch,
-    metric: str,
-    bar,
-    executor,
-    start: int,
-    cap: int,
-    tolerance: float,
-) -> None:
-    """Search one trainer and depth, each probe a record of `folder` (measured unless
-    already there); fills `entry` (result, probes, and a note if a probe errored)."""
+def _probe(folder: ResultsFolder, settings, config: RunConfig, bar, executor) -> dict:
+    """The probe's record: already in the folder, or measured now."""
     from .sweep import measure
 
+    record = folder.get(config)
+    if record is None:
+        bar.set_postfix_str(f"{config.trainer} d{config.depth} b{config.batch_size}", refresh=True)
+        record = next(measure(folder, [config], settings, executor=executor))
+        bar.update(1)
+    return record
+
+
+def _verdict(record: dict) -> bool | None:
+    """Did the probe fit? None: inconclusive (an error, not a memory outcome)."""
+    status = record.get("status")
+    if status == "ok":
+        return bool((record.get("budget") or {}).get("fits"))
+    if status in ("oom", "timeout"):
+        return False
+    return None
+
+
+def _why_nothing_fits(entry: MaxBatch) -> str:
+    """One line: why the search found no batch that fits."""
+    if not entry.probes:
+        return "no probe ran"
+    first = min(entry.probes, key=lambda p: p.batch_size)
+    budget = format_bytes(entry.budget_bytes)
+    if first.status == "timeout":
+        return f"nothing was measured: batch {first.batch_size} timed out (--timeout too short?)"
+    if first.status == "oom":
+        return f"batch {first.batch_size} ran out of memory under the {budget} {entry.budget_kind} budget"
+    if first.peak_bytes is not None:
+        return f"batch {first.batch_size} needs {format_bytes(first.peak_bytes)}, over the {budget} budget"
+    return f"batch {first.batch_size} did not fit the {budget} {entry.budget_kind} budget ({first.status})"
+
+
+def _search_one(
+    folder, settings, config0, entry: MaxBatch, bar, executor, start: int, cap: int, tolerance: float
+):
+    """Search one trainer and depth; fills `entry` (result, probes, and a note when a probe
+    errored or nothing fits)."""
     bad: list[str] = []
 
     def fits(batch: int) -> bool | None:
-        config = config0.replace(batch_size=batch)
-        record = folder.get(config)
-        if record is None:
-            bar.set_postfix_str(f"{config0.trainer} d{config0.depth} b{batch}", refresh=True)
-            record = next(measure(folder, [config], settings, executor=executor))
-            bar.update(1)
-        status = record.get("status")
-        peak = (record.get("metrics") or {}).get(metric)
-        entry.probes.append(Probe(batch, status, peak))
-        if status == "ok":
-            return True
-        if status in ("oom", "timeout"):
-            return False
-        bad.append(f"batch {batch}: {record.get('error')}")
-        return None
+        record = _probe(folder, settings, config0.replace(batch_size=batch), bar, executor)
+        verdict = _verdict(record)
+        measured = (record.get("budget") or {}).get("measured_bytes")
+        entry.probes.append(Probe(batch, record.get("status"), measured, verdict))
+        if verdict is None:
+            bad.append(f"batch {batch}: {record.get('error')}")
+        return verdict
 
     seed = entry.seed
     lo, hi, capped = search(fits, start=seed or start, seeded=seed is not None, cap=cap, tolerance=tolerance)
     entry.max_batch_size, entry.first_failing, entry.capped = lo, hi, capped
     if bad:
         entry.note = "stopped on an error: " + bad[0][:300]
+    elif lo == 0:
+        entry.note = "nothing fits: " + _why_nothing_fits(entry)
 
 
 def find_max_batches(
@@ -112,7 +146,6 @@ def find_max_batches(
     base: RunConfig,
     trainers: list[str],
     depths: list[int],
-    budget_bytes: int,
     *,
     cap: int,
     tolerance: float,
@@ -123,33 +156,40 @@ def find_max_batches(
     progress: bool = False,
     echo: Callable[[str], None] = lambda s: None,
 ) -> list[MaxBatch]:
+    """Search every trainer and depth under the folder's budget (settings); write maxbatch.json."""
     from tqdm.auto import tqdm
 
     from ..device import resolve_device
-    from .worker import BUDGET_METRIC
+    from .budget import Budget
 
-    metric = BUDGET_METRIC[resolve_device(base.device).type]
+    budget = Budget(**settings.budget())
     results = []
     bar = tqdm(unit="probe", disable=not progress, dynamic_ncols=True, desc="maxbatch")
     try:
         for trainer in trainers:
             for depth in depths:
                 config0 = base.replace(trainer=trainer, depth=depth)
-                seed, source = analytic_seed(config0, budget_bytes, in_features, num_classes)
-                entry = MaxBatch(trainer, depth, base.width, budget_bytes, 0, None, False, seed, source)
-                _search_one(folder, settings, config0, entry, metric, bar, executor, start, cap, tolerance)
+                seed, source = analytic_seed(
+                    config0, budget.bytes, in_features, num_classes, budget.include_eval
+                )
+                entry = MaxBatch(trainer, depth, base.width, budget.bytes, 0, None, False, seed, source,
+                                 budget.kind, budget.include_eval)  # fmt: skip
+                _search_one(folder, settings, config0, entry, bar, executor, start, cap, tolerance)
                 results.append(entry)
                 echo(
                     f"{trainer} depth {depth}: fits batch {entry.max_batch_size}"
                     f"{' (cap reached)' if entry.capped else ''} ({len(entry.probes)} probes)"
+                    + (f"; {entry.note}" if entry.note else "")
                 )
     finally:
         bar.close()
     write_json_atomic(
         folder.path / "maxbatch.json",
         {
-            "budget_bytes": budget_bytes,
-            "criterion": metric,
+            "budget_bytes": budget.bytes,
+            "budget_kind": budget.kind,
+            "include_eval": budget.include_eval,
+            "criterion": budget.criterion(resolve_device(base.device).type),
             "tolerance": tolerance,
             "cap": cap,
             "width": base.width,
@@ -162,7 +202,7 @@ def find_max_batches(
 def table(results: list[MaxBatch]) -> str:
     if not results:
         return ""
-    budget = format_bytes(results[0].budget_bytes)
+    budget = f"a {format_bytes(results[0].budget_bytes)} {results[0].budget_kind} budget"
     lines = [f"{'trainer':<14}{'depth':>6}{'max batch':>12}{'first fail':>12}{'probes':>8}  seed"]
     for r in results:
         fits = f"{'>=' if r.capped else ''}{r.max_batch_size}"
@@ -187,7 +227,9 @@ def run_maxbatch(
     budget_bytes: int,
     *,
     out: str | Path | None = None,
-    steps: int = 1,
+    budget_kind: str = "tensor",
+    include_eval: bool = False,
+    steps: int = 0,
     timeout: float | None = None,
     cap: int = 2**22,
     tolerance: float = 0.02,
@@ -207,19 +249,23 @@ def run_maxbatch(
         memory_limit_bytes=budget_bytes,
         timeout_seconds=timeout,
         timeline=False,
+        budget_kind=budget_kind,
+        include_eval=include_eval,
     )
-    found = locate_results("maxbatch", base, settings, out=out, out_root=out_root)
+    grid = {"trainers": trainers, "depths": depths}
+    found = locate_results("maxbatch", base, settings, out=out, out_root=out_root, grid=grid)
     out, dataset = found.out, found.dataset
     folder = ResultsFolder.open(
         out,
         command="maxbatch",
-        grid={"trainers": trainers, "depths": depths},
+        grid=grid,
         base_config=base.to_dict(),
         settings=settings.to_dict(),
         environment=found.environment,
     )
     echo(
-        f"ffbench maxbatch: budget {format_bytes(budget_bytes)} ({budget_bytes} bytes), width {base.width}, "
+        f"ffbench maxbatch: {budget_kind} budget {format_bytes(budget_bytes)} ({budget_bytes} bytes"
+        f"{', evaluation included' if include_eval else ', training steps'}), width {base.width}, "
         f"{dataset.name}, {found.device} -> {out}"
     )
     try:
@@ -229,7 +275,6 @@ def run_maxbatch(
             base,
             trainers,
             depths,
-            budget_bytes,
             cap=cap,
             tolerance=tolerance,
             progress=progress,

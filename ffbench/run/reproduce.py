@@ -1,18 +1,19 @@
 """`ffbench reproduce`: re-run the memory and accuracy claims for Forward-Forward.
 
-One command runs, into `results/<run>/` (resumable: re-running the same command skips
-what is already recorded):
+One command runs, into the run folder `results/<run>/` (resumable: re-running the same
+command skips what is already recorded):
 
-1. a memory sweep (every trainer x depths x batch sizes, one fresh process each,
-   through the harness) on random inputs of MNIST's shape (`synthetic`: memory does
-   not depend on pixel values; labelled as such);
-2. a largest-batch search under a memory budget (`maxbatch`) for a few trainers;
-3. accuracy runs (`fit`) on real data, one JSON record per trainer and seed;
+1. memory sweeps, each a results folder (`Profile.sweeps`): the main grid (every trainer
+   over depth and batch, timed), one column under other optimizers, the paper's width, an
+   activation-dominated shape and the evaluation modes -- on random inputs of MNIST's shape
+   (`synthetic`: memory does not depend on pixel values; labelled as such);
+2. a largest-batch search under a tensor-level budget (`maxbatch`);
+3. accuracy runs (`fit`) on real data: FF and BP of the same architecture, several seeds;
 4. the HTML report `reports/<run>.html` with every claim's verdict, printed at the end.
 
 Profiles:
-- `quick`: offline, 2 CPU cores, under 20 minutes; width 500, one seed; MNIST when it is
-  available, else the `auto` dataset (stated in the report).
+- `quick`: offline, 2 CPU cores, within 25 minutes; MNIST when it is available, else the
+  `auto` dataset (stated in the report).
 - `full`: the paper's setting, for a GPU: 4 x 2000 ReLUs, 60 epochs, 3 seeds; memory over
   depth up to 47 layers of width 2000 at batch 5000. On a CPU it prints its estimated
   time first and needs `--yes`.
@@ -41,69 +42,104 @@ BP_RECIPE = dict(lr=1e-3, batch_size=100)
 
 
 @dataclass(frozen=True)
+class MemorySweep:
+    """One results folder of the run: a grid (axes as `ffbench sweep` takes them) on a base
+    configuration, with `steps` timed steps per configuration (0: memory only)."""
+
+    name: str
+    grid: dict
+    steps: int = 0
+    config: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
-    trainers: tuple[str, ...]
-    depths: tuple[int, ...]
-    batch_sizes: tuple[int, ...]
-    width: int
-    timing_steps: int
+    sweeps: tuple[MemorySweep, ...]
     maxbatch_budget: str
+    maxbatch_width: int
     maxbatch_trainers: tuple[str, ...]
     maxbatch_depths: tuple[int, ...]
     accuracy_runs: tuple[RunConfig, ...]
     seeds: tuple[int, ...]
     maxbatch_tolerance: float = 0.02  # relative width of the bracket the search stops at
     description: str = ""
-    extra: dict = field(default_factory=dict)
 
 
-def _runs(
-    depth_ff: int, width_ff: int, depth_bp: int, width_bp: int, epochs_ff: int, epochs_bp: int, frugal: bool
-) -> tuple[RunConfig, ...]:
-    runs = [
-        RunConfig(trainer="ff", depth=depth_ff, width=width_ff, epochs=epochs_ff, **FF_RECIPE),
-        RunConfig(trainer="bp", depth=depth_bp, width=width_bp, epochs=epochs_bp, **BP_RECIPE),
-    ]
-    if frugal:  # the fair low-memory baselines (bp-accum / bp-inbackward: same update as bp)
-        runs += [
-            RunConfig(trainer=t, depth=depth_bp, width=width_bp, epochs=epochs_bp, **BP_RECIPE)
-            for t in ("bp-local", "bp-inbackward", "bp-accum")
-        ]
-    return tuple(runs)
+def _runs(depth: int, width: int, epochs_ff: int, epochs_bp: int) -> tuple[RunConfig, ...]:
+    """FF and BP of the same architecture (the accuracy-at-equal-architecture claim)."""
+    return (
+        RunConfig(trainer="ff", depth=depth, width=width, epochs=epochs_ff, **FF_RECIPE),
+        RunConfig(trainer="bp", depth=depth, width=width, epochs=epochs_bp, **BP_RECIPE),
+    )
 
 
-PROFILES = {
-    "quick": Profile(
-        name="quick",
-        trainers=TRAINERS,
-        depths=(1, 2, 4, 8),
-        batch_sizes=(64, 1024),
-        width=500,
-        timing_steps=3,
-        maxbatch_budget="256MiB",
-        maxbatch_trainers=("bp", "ff"),
-        maxbatch_depths=(2, 8),
-        accuracy_runs=_runs(2, 500, 2, 1000, epochs_ff=15, epochs_bp=10, frugal=True),
-        seeds=(0,),
-        maxbatch_tolerance=0.1,
-        description="2 CPU cores, under 20 minutes: memory at width 500, accuracy of 2-layer nets",
+def _grid(trainers, depths, batches, widths, **more) -> dict:
+    return {"trainers": list(trainers), "depths": list(depths), "batch_sizes": list(batches),
+            "widths": list(widths), **{k: list(v) for k, v in more.items()}}  # fmt: skip
+
+
+FAMILIES = ("bp", "bp-checkpoint", "bp-accum", "bp-inbackward", "bp-local", "ff", "ff-frugal")
+QUICK = Profile(
+    name="quick",
+    sweeps=(
+        # the main grid, timed: every trainer over depth and two batch sizes at width 500
+        MemorySweep("sweep", _grid(TRAINERS, (1, 2, 4, 8), (64, 1024), (500,)), steps=5),
+        # the optimizer decides the binding phase: one column, two more optimizers
+        MemorySweep("optimizers", _grid(TRAINERS, (2, 8), (1024,), (500,), optimizers=("adam-fused", "sgd"))),
+        # the paper's width, and an activation-dominated shape (batch >= 4 x width)
+        MemorySweep("wide", _grid(FAMILIES, (2, 4), (1024,), (2000,))),
+        MemorySweep("activations", _grid(TRAINERS, (2, 4, 8), (2048,), (256,))),
+        # the instrument: replicated against label-loop evaluation at two chunk sizes
+        MemorySweep(
+            "evaluation",
+            _grid(
+                ("ff", "ff-frugal"),
+                (2,),
+                (1024,),
+                (500,),
+                ff_eval=("label-loop", "replicated"),
+                eval_chunk=(256, 1024),
+            ),
+        ),  # fmt: skip
     ),
-    "full": Profile(
-        name="full",
-        trainers=TRAINERS,
-        depths=(2, 4, 8, 16, 24, 32, 47),
-        batch_sizes=(64, 1024, 5000),
-        width=2000,
-        timing_steps=5,
-        maxbatch_budget="8GiB",
-        maxbatch_trainers=("bp", "ff", "bp-inbackward"),
-        maxbatch_depths=(4, 16, 47),
-        accuracy_runs=_runs(4, 2000, 4, 2000, epochs_ff=60, epochs_bp=60, frugal=False),
-        seeds=(0, 1, 2),
-        description="the paper's setting (4 x 2000, 60 epochs, 3 seeds) and memory up to 47 layers",
+    maxbatch_budget="128MiB",
+    maxbatch_width=500,
+    maxbatch_trainers=("bp", "bp-accum", "bp-inbackward", "bp-local", "ff", "ff-frugal"),
+    maxbatch_depths=(2, 8),
+    accuracy_runs=_runs(2, 500, epochs_ff=15, epochs_bp=10),
+    seeds=(0, 1, 2),
+    description="2 CPU cores, within 25 minutes: memory at widths 256-2000, accuracy of 2 x 500 nets",
+)
+FULL = Profile(
+    name="full",
+    sweeps=(
+        MemorySweep("sweep", _grid(TRAINERS, (2, 4, 8, 16, 24, 32, 47), (64, 1024, 5000), (2000,)), steps=5),
+        MemorySweep(
+            "optimizers", _grid(TRAINERS, (2, 8, 32), (1024, 5000), (2000,), optimizers=("adam-fused", "sgd"))
+        ),
+        MemorySweep("activations", _grid(TRAINERS, (2, 8, 32), (8192,), (500, 1000))),
+        MemorySweep(
+            "evaluation",
+            _grid(
+                ("ff", "ff-frugal"),
+                (4,),
+                (5000,),
+                (2000,),
+                ff_eval=("label-loop", "replicated"),
+                eval_chunk=(256, 1024),
+            ),
+        ),  # fmt: skip
     ),
-}
+    maxbatch_budget="8GiB",
+    maxbatch_width=2000,
+    maxbatch_trainers=FAMILIES,
+    maxbatch_depths=(4, 16, 47),
+    accuracy_runs=_runs(4, 2000, epochs_ff=60, epochs_bp=60),
+    seeds=(0, 1, 2),
+    description="the paper's setting (4 x 2000, 60 epochs, 3 seeds) and memory up to 47 layers",
+)
+PROFILES = {"quick": QUICK, "full": FULL}
 
 
 def run_name(profile: str, device_type: str, today: _dt.date | None = None) -> str:
@@ -112,14 +148,15 @@ def run_name(profile: str, device_type: str, today: _dt.date | None = None) -> s
 
 def estimate_seconds(profile: Profile, seconds_per_gflop: float) -> float:
     """Rough time of a profile from its arithmetic: 6 flops per weight per example for a
-    training step (forward 2, backward 4; FF forwards 2 x batch rows), evaluation and
-    accuracy epochs over 60000 examples."""
+    training step (forward 2, backward 4; FF forwards 2 x batch rows), about 6 steps per
+    memory configuration plus its timed steps, and accuracy epochs over 60000 examples."""
+    from ..config import grid_points
+
     flops = 0.0
-    for depth in profile.depths:
-        for batch in profile.batch_sizes:
-            weights = 784 * profile.width + (depth - 1) * profile.width**2
-            steps = profile.timing_steps + 6
-            flops += len(profile.trainers) * steps * 6 * weights * batch * 2
+    for sweep in profile.sweeps:
+        for point in grid_points(sweep.grid):
+            weights = 784 * point["width"] + (point["depth"] - 1) * point["width"] ** 2
+            flops += (sweep.steps + 6) * 6 * weights * point["batch_size"] * 2
     for cfg in profile.accuracy_runs:
         weights = 784 * cfg.width + (cfg.depth - 1) * cfg.width**2
         rows = 2 if cfg.is_ff else 1
@@ -158,36 +195,38 @@ class ReproduceRun:
         return 1 if self.dev.type == "cpu" else None  # memory runs: one thread on a shared CPU
 
 
-def stage_memory_sweep(run: ReproduceRun) -> None:
+def stage_memory(run: ReproduceRun) -> None:
+    """Each memory sweep of the profile into results/<run>/<name>/ (synthetic inputs of
+    MNIST's shape: memory does not depend on pixel values; labelled as such)."""
     from .sweep import plan_sweep, run_plan
 
-    p = run.profile
-    plan = plan_sweep(
-        grid_flags={
-            "trainers": list(p.trainers),
-            "depths": list(p.depths),
-            "batch_sizes": list(p.batch_sizes),
-            "widths": [p.width],
-        },
-        config_flags={"dataset": "synthetic", "device": run.device, "threads": run.threads},
-        setting_flags={"steps": p.timing_steps},
-        out=str(run.out / "sweep"),
-    )
-    run_plan(plan, progress=run.progress, echo=run.echo)
+    for sweep in run.profile.sweeps:
+        config = {"dataset": "synthetic", "device": run.device, "threads": run.threads, **sweep.config}
+        plan = plan_sweep(
+            grid_flags=sweep.grid,
+            config_flags=config,
+            setting_flags={"steps": sweep.steps},
+            out=str(run.out / sweep.name),
+        )
+        run_plan(plan, progress=run.progress, echo=run.echo)
 
 
 def stage_maxbatch(run: ReproduceRun) -> None:
+    """The largest batch under a tensor-level budget (training steps), per trainer and depth."""
     from ..units import parse_size
     from .maxbatch import run_maxbatch, table
 
     p = run.profile
-    base = RunConfig(dataset="synthetic", device=run.device, width=p.width, batch_size=1, threads=run.threads)
+    base = RunConfig(
+        dataset="synthetic", device=run.device, width=p.maxbatch_width, batch_size=1, threads=run.threads
+    )
     found = run_maxbatch(
         base,
         list(p.maxbatch_trainers),
         list(p.maxbatch_depths),
         parse_size(p.maxbatch_budget),
         out=run.out / "maxbatch",
+        budget_kind="tensor",
         progress=run.progress,
         tolerance=p.maxbatch_tolerance,
         echo=run.echo,
@@ -213,7 +252,7 @@ def stage_accuracy(run: ReproduceRun) -> None:
 
 # The stages, in order; each is timed, and a re-run skips what is already recorded.
 STAGES: dict[str, Callable[[ReproduceRun], None]] = {
-    "memory_sweep": stage_memory_sweep,
+    "memory": stage_memory,
     "maxbatch": stage_maxbatch,
     "accuracy": stage_accuracy,
 }

@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig, config_keys, expand_grid
+from ..config import GRID_AXES, OPTIMIZER_SETTINGS, RunConfig, config_keys, grid_points
 from ..errors import ConfigError
 from ..store import RECORDS, WORK, ResultsFolder, record_name, stable_hash
 from ..units import parse_size
 from .executor import Executor, Job, JobResult, LocalExecutor
 
-# sweep-file / CLI list keys -> RunConfig field
-GRID_KEYS = {"trainers": "trainer", "depths": "depth", "widths": "width", "batch_sizes": "batch_size"}
+# sweep-file / CLI list keys (the grid's axes)
+GRID_KEYS = (*GRID_AXES, "optimizers")
 SETTING_KEYS = ("steps", "memory_limit", "timeout")
 
 
@@ -43,31 +43,46 @@ class SweepSettings:
     memory_limit_bytes: int | None = None
     timeout_seconds: float | None = None
     timeline: bool = True
+    budget_kind: str | None = None  # with a memory limit: "process" (enforced) or "tensor" (compared)
+    include_eval: bool = False  # the budget also covers the evaluation chunk
 
     def __post_init__(self) -> None:
-        for name in ("timing_steps",):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ConfigError(f"steps must be a positive integer, got {v!r}")
+        v = self.timing_steps
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ConfigError(f"steps must be an integer >= 0, got {v!r}")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise ConfigError(f"warmup steps must be >= 0, got {self.warmup_steps!r}")
         if self.memory_limit_bytes is not None and self.memory_limit_bytes <= 0:
             raise ConfigError(f"memory limit must be positive, got {self.memory_limit_bytes!r}")
         if self.timeout_seconds is not None and not self.timeout_seconds > 0:
             raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout_seconds!r}")
+        if (self.memory_limit_bytes is None) != (self.budget_kind is None):
+            object.__setattr__(self, "budget_kind", None if self.memory_limit_bytes is None else "process")
+
+    def budget(self) -> dict | None:
+        """The worker's budget spec (see run/budget.py)."""
+        if self.memory_limit_bytes is None:
+            return None
+        return {"bytes": self.memory_limit_bytes, "kind": self.budget_kind, "include_eval": self.include_eval}
 
     def harness(self) -> dict:
-        """HarnessSettings fields for the worker. Under a memory budget the allocator is set
-        up front (VmData must follow live memory), so the default-malloc timing is skipped."""
+        """HarnessSettings fields for the worker. Under a memory budget the default-malloc
+        timing is skipped; a process budget without evaluation measures none."""
         return {
             "warmup_steps": self.warmup_steps,
             "timing_steps": self.timing_steps,
             "timeline": self.timeline,
             "compare_allocator": self.memory_limit_bytes is None,
+            "evaluate": not (self.budget_kind == "process" and not self.include_eval),
         }
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every setting; the budget's kind and scope only when there is a budget (so folders
+        measured before they existed compare equal)."""
+        out = dataclasses.asdict(self)
+        if self.memory_limit_bytes is None:
+            del out["budget_kind"], out["include_eval"]
+        return out
 
 
 # -- parsing the grid -----------------------------------------------------------------
@@ -83,7 +98,13 @@ def parse_list(value: Any, key: str) -> list:
         items = [value]
     if not items:
         raise ConfigError(f"{key.replace('_', '-')}: empty list")
-    field = GRID_KEYS.get(key, key)
+    if key == "optimizers":
+        unknown = [v for v in items if v not in OPTIMIZER_SETTINGS]
+        if unknown:
+            raise ConfigError(
+                f"optimizers: unknown {unknown[0]!r}; choose from {', '.join(OPTIMIZER_SETTINGS)}"
+            )
+    field = GRID_AXES.get(key, key)
     if field in ("depth", "width", "batch_size"):
         out = []
         for item in items:
@@ -129,7 +150,7 @@ def read_sweep_file(path: str | Path) -> dict:
         norm = key.replace("-", "_")
         if norm in GRID_KEYS:
             out[norm] = parse_list(value, norm)
-        elif norm in SETTING_KEYS or (norm in fields and norm not in GRID_KEYS.values()):
+        elif norm in SETTING_KEYS or (norm in fields and norm not in GRID_AXES.values()):
             out[norm] = value
         else:
             raise ConfigError(
@@ -140,7 +161,8 @@ def read_sweep_file(path: str | Path) -> dict:
 
 
 def grid_configs(base: RunConfig, grid: dict[str, list]) -> list[RunConfig]:
-    return expand_grid(base, **{GRID_KEYS[k]: v for k, v in grid.items()})
+    """Every grid point on top of the base configuration (each validated)."""
+    return [base.replace(**point) for point in grid_points(grid)]
 
 
 def default_out_dir(device_type: str, label: str, *identity: Any, root: str | Path = "results") -> Path:
@@ -159,7 +181,7 @@ def job_for(folder: ResultsFolder, config: RunConfig, settings: SweepSettings) -
     spec = {
         "config": config.to_dict(),
         "settings": settings.harness(),
-        "memory_limit_bytes": settings.memory_limit_bytes,
+        "budget": settings.budget(),
         "source": folder.source,
     }
     return Job(name, spec, work / f"{name}.spec", work / name, settings.timeout_seconds)
@@ -311,6 +333,7 @@ def locate_results(
     *identity: Any,
     out: str | Path | None = None,
     out_root: str | Path = "results",
+    grid: dict | None = None,
 ) -> Located:
     """Resolve the device and the dataset, describe the environment, and choose the
     results folder of `command`: `out`, or results/<date>-<device>-<dataset>-<command>-
@@ -335,7 +358,12 @@ def locate_results(
         )
     )
     ResultsFolder.check(
-        folder, command=command, base_config=base.to_dict(), settings=settings.to_dict(), environment=env
+        folder,
+        command=command,
+        base_config=base.to_dict(),
+        settings=settings.to_dict(),
+        environment=env,
+        grid=grid,
     )
     return Located(folder, env, dataset, device)
 
@@ -397,7 +425,7 @@ def plan_sweep(
     settings_values = dict(DEFAULT_SETTINGS)
     for layer in layers:
         for key, value in layer.items():
-            if key in GRID_KEYS:
+            if key in GRID_KEYS or (key in config_keys() and isinstance(value, list)):
                 grid[key] = parse_list(value, key)
             elif key in SETTING_KEYS:
                 settings_values[key] = value
@@ -406,7 +434,7 @@ def plan_sweep(
     base = RunConfig(**values)
     configs = grid_configs(base, grid)  # validates every name and size
     settings = _settings(settings_values)
-    found = locate_results("sweep", base, settings, grid, out=out, out_root=out_root)
+    found = locate_results("sweep", base, settings, grid, out=out, out_root=out_root, grid=grid)
     return Plan(found.out, configs, grid, base, settings, found.environment)
 
 

@@ -1,39 +1,29 @@
 """One configuration in a fresh process: `python -m ffbench.run.worker SPEC_JSON OUT_JSON`.
 
-SPEC_JSON holds {"config": RunConfig dict, "settings": HarnessSettings fields,
-"memory_limit_bytes": int or null, "source": "sweep"|"maxbatch", "parent_pid": int}.
-The worker always writes a record to OUT_JSON (atomically) with a `status`:
+SPEC_JSON holds {"config": RunConfig dict, "settings": HarnessSettings fields, "budget":
+null or {"bytes", "kind": "tensor"|"process", "include_eval"} (see budget.py), "source":
+"sweep"|"maxbatch", "parent_pid": int}. The worker always writes a record to OUT_JSON
+(atomically) with a `status`:
 
-- ``ok``: measured, and (with a budget) the measured peak is within it;
-- ``oom``: the allocation failed (CUDA ``OutOfMemoryError``, or on CPU the
-  ``RLIMIT_DATA`` budget set below made ``DefaultCPUAllocator`` fail), or the run finished
-  but its measured peak exceeds the budget (the figures are kept);
-- ``error``: anything else (the exception's last line is in ``error``).
+- ``ok``: measured (with a budget, `record["budget"]["fits"]` says whether it fit);
+- ``oom``: an allocation failed (CUDA ``OutOfMemoryError``, ``MemoryError``, or on CPU the
+  ``RLIMIT_DATA`` of a process budget made ``DefaultCPUAllocator`` fail);
+- ``error``: anything else (the exception's last line is in ``error``, the traceback beside it).
 
-A fresh process per configuration gives each run a clean allocator and high-water mark.
-
-Memory budget, enforced for real: on CPU, after torch is imported and the dataset is
-loaded, ``RLIMIT_DATA`` is set to current VmData + budget (+ the copy of the training
-set the harness makes when the batch is larger than it), so an over-budget allocation
-raises and the process carries on to write its record. RLIMIT_AS cannot be used (it
-breaks `import torch`). The limit covers everything the process allocates (thread stacks,
-Python objects, allocator slack), so it can bite slightly before the tensor-level peak
-reaches the budget; the recorded criterion is the tensor-level peak. On CUDA the caching
-allocator is capped with `torch.cuda.set_per_process_memory_fraction`, and the criterion
-is the allocator's whole-run peak (`cuda_whole_run_peak_allocated_bytes`).
+Before anything is measured the worker lowers glibc's mmap threshold (so RSS and VmData follow
+live memory), loads the data and warms the code paths (budget.warm_baseline): the record's
+`baseline` holds VmData and RSS after that, and a process budget is applied on top of it. A
+fresh process per configuration gives each run a clean allocator and high-water mark.
+RLIMIT_AS cannot be used (it breaks `import torch`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 import traceback
-
-# What a memory budget is checked against: the whole run (first step, steady step, evaluation).
-BUDGET_METRIC = {"cpu": "tensor_whole_run_peak_bytes", "cuda": "cuda_whole_run_peak_allocated_bytes"}
 
 
 def die_with_parent(parent_pid: int | None) -> None:
@@ -52,33 +42,6 @@ def die_with_parent(parent_pid: int | None) -> None:
         os._exit(1)
 
 
-def _vm_data_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmData:"):
-                return int(line.split()[1]) * 1024
-    raise OSError("VmData not in /proc/self/status")
-
-
-def _limit_cpu(budget: int, extra: int) -> dict:
-    current = _vm_data_bytes()
-    limit = current + budget + extra
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, resource.RLIM_INFINITY))
-    return {
-        "mechanism": "RLIMIT_DATA",
-        "vm_data_at_start_bytes": current,
-        "allowance_bytes": extra,
-        "limit_bytes": limit,
-    }
-
-
-def _lift_cpu_limit() -> None:
-    try:
-        resource.setrlimit(resource.RLIMIT_DATA, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    except (ValueError, OSError):
-        pass
-
-
 def _is_oom(exc: BaseException, limited: bool = False) -> bool:
     import torch
 
@@ -93,84 +56,73 @@ def _is_oom(exc: BaseException, limited: bool = False) -> bool:
     )
 
 
-def run_spec(spec: dict) -> dict:
-    import torch
-
+def _measure(spec: dict, record: dict, budget) -> str | None:
+    """Load, warm, apply the budget, measure; fills `record`. Returns the device type."""
     from ..config import RunConfig
     from ..data import load_dataset
     from ..device import resolve_device
-    from ..environment import environment
+    from ..measure import set_malloc_mmap_threshold
+    from . import budget as budgets
     from .harness import HarnessSettings, run_one
 
     config = RunConfig.from_dict(spec["config"])
     settings = HarnessSettings(**spec.get("settings", {}))
-    budget = spec.get("memory_limit_bytes")
-    record: dict = {"kind": "measure", "status": "error", "error": None, "config": config.to_dict()}
-    device = None
-    enforcement: dict | None = None
+    device = resolve_device(config.device)
+    record["device_type"] = device.type
+    if device.type == "cpu":
+        set_malloc_mmap_threshold(65536)  # before anything is allocated (see measure.process)
+    data = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
+    record["dataset"] = data.describe()
+    record["baseline"] = budgets.warm_baseline(config, data, device)
+    if budget is not None:
+        record["budget"] = {"enforcement": budgets.enforce(budget, config, data, device, record["baseline"])}
     try:
-        device = resolve_device(config.device)
-        data = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
-        record["dataset"] = data.describe()
-        if budget is not None:
-            if device.type == "cpu":
-                # every allocation of 64 KiB or more its own mmap, unmapped on free: VmData
-                # then follows live memory instead of keeping freed heap (see measure.process)
-                from ..measure import set_malloc_mmap_threshold
-
-                set_malloc_mmap_threshold(65536)
-                n = len(data.train_x)
-                # the harness repeats the training set when one batch is larger than it:
-                # part of the data, not of the training footprint
-                repeat = (
-                    0
-                    if config.batch_size <= n
-                    else -(-config.batch_size // n) * n * (data.in_features * 4 + 8)
-                )
-                enforcement = _limit_cpu(budget, repeat)
-            else:
-                total = torch.cuda.get_device_properties(device).total_memory
-                if budget < total:
-                    torch.cuda.set_per_process_memory_fraction(budget / total, device)
-                enforcement = {
-                    "mechanism": "torch.cuda.set_per_process_memory_fraction",
-                    "fraction": min(1.0, budget / total),
-                    "device_total_bytes": total,
-                }
         result = run_one(config, settings, dataset=data)
-        _lift_cpu_limit()
-        record.update(result)
-        record["error"] = None
-        if budget is not None:
-            metric = BUDGET_METRIC["cuda" if device.type == "cuda" else "cpu"]
-            peak = result["metrics"].get(metric)
-            if peak is not None and peak > budget:
-                record["status"] = "oom"
-                record["error"] = f"measured {metric} = {peak} bytes exceeds the budget of {budget} bytes"
+    finally:
+        budgets.lift()
+    record.update(result)
+    record["error"] = None
+    return device.type
+
+
+def _failed(record: dict, exc: BaseException, limited: bool) -> None:
+    record["status"] = "oom" if _is_oom(exc, limited=limited) else "error"
+    lines = [ln for ln in traceback.format_exception_only(type(exc), exc) if ln.strip()]
+    record["error"] = " ".join(" ".join(lines).split())[:2000]
+    if record["status"] == "error":
+        record["traceback"] = traceback.format_exc()[-8000:]
+
+
+def run_spec(spec: dict) -> dict:
+    from ..environment import environment
+    from . import budget as budgets
+
+    budget = budgets.Budget.from_spec(spec)
+    record: dict = {"kind": "measure", "status": "error", "error": None, "config": spec["config"]}
+    try:
+        _measure(spec, record, budget)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
-        _lift_cpu_limit()
         if isinstance(exc, KeyboardInterrupt):
             raise
-        record["status"] = "oom" if _is_oom(exc, limited=budget is not None) else "error"
-        lines = [ln for ln in traceback.format_exception_only(type(exc), exc) if ln.strip()]
-        record["error"] = " ".join(" ".join(lines).split())[:2000]
-        if record["status"] == "error":
-            record["traceback"] = traceback.format_exc()[-8000:]
+        _failed(record, exc, limited=budget is not None and budget.kind == "process")
         del exc
-        if device is not None and device.type == "cuda":
-            torch.cuda.empty_cache()
-    record["memory_limit"] = (
-        None
-        if budget is None
-        else {
-            "budget_bytes": budget,
-            "criterion": BUDGET_METRIC["cuda" if device is not None and device.type == "cuda" else "cpu"],
-            "enforcement": enforcement,
-        }
-    )
-    if "environment" not in record and device is not None:
-        record["environment"] = environment(device)
+        _empty_cuda_cache(record.get("device_type"))
+    device_type = record.pop("device_type", "cpu")
+    if budget is not None:
+        enforcement = (record.get("budget") or {}).get("enforcement")
+        record["budget"] = {**budgets.judge(budget, record, device_type), "enforcement": enforcement}
+    if "environment" not in record:
+        import torch
+
+        record["environment"] = environment(torch.device(device_type))
     return record
+
+
+def _empty_cuda_cache(device_type: str | None) -> None:
+    if device_type == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 def main(argv: list[str] | None = None) -> int:

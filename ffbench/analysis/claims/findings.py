@@ -6,21 +6,7 @@ import math
 
 from .. import thresholds as T
 from . import DOES_NOT_HOLD, HOLDS, Verdict, claim, not_evaluated, verdict_from
-from .tables import best_of_families, chunks, is_ff, label, num, ok_runs
-
-TRAIN_PEAK = "tensor_train_peak_bytes"  # max(first step, steady step): the training budget
-
-
-def _train_peak(runs):
-    """The training-step peak (never the evaluation's): `tensor_train_peak_bytes`, or for
-    records without it the larger of the first and the steady step."""
-    df = ok_runs(runs)
-    if df is None or len(df) == 0:
-        return df
-    if TRAIN_PEAK not in df.columns:
-        df = df.assign(**{TRAIN_PEAK: float("nan")})
-    fallback = df[["tensor_peak_bytes", "tensor_first_step_peak_bytes"]].astype("float64").max(axis=1)
-    return df.assign(**{TRAIN_PEAK: df[TRAIN_PEAK].astype("float64").fillna(fallback)})
+from .tables import TRAIN_PEAK, best_of_families, chunks, is_ff, label, num, ok_runs, with_train_peak
 
 
 def _side(ratio: float, margin: float) -> str:
@@ -50,7 +36,7 @@ def best_ff_needs_less_memory_than_best_bp(runs, epochs=None, maxbatch=None) -> 
     width 2000 were among those compared.
     """
     v = Verdict(claim="The most frugal FF trains with less memory than the most frugal backprop")
-    table = best_of_families(_train_peak(runs), TRAIN_PEAK)
+    table = best_of_families(with_train_peak(runs), TRAIN_PEAK)
     if len(table) == 0:
         v.verdict = not_evaluated("no configuration measured for an FF and a BP trainer")
         return v

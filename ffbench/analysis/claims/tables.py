@@ -31,6 +31,19 @@ NOT_PAIRED = {
 }
 
 
+# The fields among those that choose an implementation of an algorithm: a row whose values
+# differ from the defaults is a variant of its trainer (e.g. ff with ff_pass=sequential).
+VARIANT_FIELDS = (
+    "ff_pass",
+    "ff_eval",
+    "ff_negatives",
+    "ff_norm",
+    "ff_goodness",
+    "checkpoint_segments",
+    "micro_batch",
+)
+
+
 class ClaimDataError(ValueError):
     """The runs cannot decide a claim (e.g. one configuration measured twice in one group)."""
 
@@ -45,6 +58,21 @@ def ok_runs(runs):
         return runs
     df = runs[(runs["kind"] == "measure") & (runs["status"] == "ok")]
     return df[df["tensor_peak_bytes"].notna()]
+
+
+TRAIN_PEAK = "tensor_train_peak_bytes"  # max(first step, steady step): the training budget
+
+
+def with_train_peak(runs):
+    """ok_runs with `tensor_train_peak_bytes` filled: for records measured before the column
+    existed, the larger of the first and the steady step (evaluation is never included)."""
+    df = ok_runs(runs)
+    if df is None or len(df) == 0:
+        return df
+    if TRAIN_PEAK not in df.columns:
+        df = df.assign(**{TRAIN_PEAK: float("nan")})
+    fallback = df[["tensor_peak_bytes", "tensor_first_step_peak_bytes"]].astype("float64").max(axis=1)
+    return df.assign(**{TRAIN_PEAK: df[TRAIN_PEAK].astype("float64").fillna(fallback)})
 
 
 def has(runs, trainer: str) -> bool:
@@ -63,13 +91,34 @@ def pair_key(df) -> list[str]:
     return ["group"] + [c for c in config_keys() if c in df.columns and c not in NOT_PAIRED]
 
 
-def check_unique(df, key: list[str]) -> None:
-    """Two rows of one trainer and configuration in one group are never averaged."""
-    dup = df[df.duplicated(subset=[*key, "trainer"], keep=False)]
+def variant(row) -> str:
+    """The trainer, with the implementation options that differ from the defaults."""
+    from ...config import config_defaults
+
+    defaults = config_defaults()
+    opts = [f"{f}={row[f]}" for f in VARIANT_FIELDS if f in row and _set(row[f]) and row[f] != defaults[f]]
+    return row["trainer"] + (f"[{', '.join(opts)}]" if opts else "")
+
+
+def _set(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def with_variants(df):
+    """`df` with a `variant` column; ClaimDataError when one configuration of one variant was
+    measured twice in one group (two measurements are never averaged)."""
+    df = df.assign(variant=[variant(r) for _, r in df.iterrows()]) if len(df) else df.assign(variant=[])
+    check_unique(df, pair_key(df), by="variant")
+    return df
+
+
+def check_unique(df, key: list[str], by: str = "trainer") -> None:
+    """Two rows of one trainer (or variant) and configuration in one group are never averaged."""
+    dup = df[df.duplicated(subset=[*key, by], keep=False)]
     if len(dup):
         r = dup.iloc[0]
         raise ClaimDataError(
-            f"{len(dup)} measurements of {r['trainer']} {label(r)} in one group; measure each "
+            f"{len(dup)} measurements of {r[by]} {label(r)} in one group; measure each "
             f"configuration once per results folder (or report the runs separately)"
         )
 
@@ -99,8 +148,8 @@ def paired(runs, a: str, b: str, metric: str):
     if df is None or len(df) == 0 or metric not in df.columns:
         return pd.DataFrame(columns=["group", "width", "depth", "batch_size", a, b, "ratio"])
     key = pair_key(df)
-    sub = df[df["trainer"].isin([a, b]) & df[metric].notna()]
-    check_unique(sub, key)
+    sub = with_variants(df[df["trainer"].isin([a, b]) & df[metric].notna()])
+    sub = sub[sub["variant"] == sub["trainer"]]  # each trainer with its default options
     wide = sub.assign(_v=sub[metric].astype("float64")).pivot(index=key, columns="trainer", values="_v")
     if a not in wide.columns or b not in wide.columns:
         return pd.DataFrame(columns=[*key, a, b, "ratio"])
@@ -112,8 +161,9 @@ def paired(runs, a: str, b: str, metric: str):
 
 def best_of_families(runs, metric: str):
     """Per configuration measured for both families: the smallest `metric` of the FF family
-    (trainers named ff*) and of the BP family (every other trainer), and who they are.
-    Columns: the key, ff_best, ff_bytes, bp_best, bp_bytes, ratio (= ff / bp), ff_all, bp_all."""
+    (trainers named ff*, every variant) and of the BP family (every other trainer), and which
+    variant it is. Columns: the key, ff_best, ff_bytes, bp_best, bp_bytes, ratio (= ff / bp),
+    ff_all, bp_all."""
     import pandas as pd
 
     df = ok_runs(runs)
@@ -121,8 +171,7 @@ def best_of_families(runs, metric: str):
     if df is None or len(df) == 0 or metric not in df.columns:
         return pd.DataFrame(columns=["group", *cols])
     key = pair_key(df)
-    df = df[df[metric].notna()]
-    check_unique(df, key)
+    df = with_variants(df[df[metric].notna()])
     rows = []
     for values, s in df.groupby(key, dropna=False, sort=True):
         fam = {"ff": s[s["trainer"].map(is_ff)], "bp": s[~s["trainer"].map(is_ff)]}
@@ -131,8 +180,8 @@ def best_of_families(runs, metric: str):
         row = dict(zip(key, values if isinstance(values, tuple) else (values,)))
         for name, part in fam.items():
             best = part.loc[part[metric].astype("float64").idxmin()]
-            row[f"{name}_best"], row[f"{name}_bytes"] = best["trainer"], float(best[metric])
-            row[f"{name}_all"] = {t: float(v) for t, v in zip(part["trainer"], part[metric])}
+            row[f"{name}_best"], row[f"{name}_bytes"] = best["variant"], float(best[metric])
+            row[f"{name}_all"] = {t: float(v) for t, v in zip(part["variant"], part[metric])}
         row["ratio"] = row["ff_bytes"] / row["bp_bytes"]
         rows.append(row)
     return pd.DataFrame(rows, columns=[*key, *cols])
