@@ -1,8 +1,8 @@
 import pytest
 
 from ffbench.config import RunConfig
-from ffbench.run.sweep import grid_configs
 from ffbench.errors import ConfigError
+from ffbench.run.sweep import grid_configs
 from ffbench.units import GiB, MiB, format_bytes, parse_size
 
 

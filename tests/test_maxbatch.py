@@ -74,7 +74,7 @@ def test_maxbatch_end_to_end_real_probes(tmp_path, capsys):
     )
     assert code == 0
     text = capsys.readouterr().out
-    assert "with 1.00 GiB (depth 1, width 16): bp fits batch >=32" in text
+    assert "with a 1.00 GiB tensor budget (depth 1, width 16): bp fits batch >=32" in text
     summary = json.loads((out / "maxbatch.json").read_text())
     assert summary["results"][0]["capped"] and summary["results"][0]["max_batch_size"] == 32
     df = results.load(out)
@@ -139,4 +139,7 @@ def test_table_sentence():
         MaxBatch("bp", 2, 500, 8 * 2**30, 1000, 1010, False, None, "default start"),
         MaxBatch("ff", 2, 500, 8 * 2**30, 2000, 2040, False, 1900, "memory_model"),
     ]
-    assert "with 8.00 GiB (depth 2, width 500): bp fits batch 1000, ff fits batch 2000" in table(r)
+    assert (
+        "with a 8.00 GiB tensor budget (depth 2, width 500): bp fits batch 1000, ff fits batch 2000"
+        in table(r)
+    )

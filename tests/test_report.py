@@ -20,8 +20,9 @@ import pytest
 
 from ffbench import store
 from ffbench.analysis import results
-from ffbench.analysis.claims import CLAIMS, FLAT_TOLERANCE, MIN_DEPTH, Verdict
+from ffbench.analysis.claims import Verdict, all_claims
 from ffbench.analysis.report import build_report, load_runs, load_timelines, print_claims
+from ffbench.analysis.thresholds import FLAT_TOLERANCE, MEMORY_MARGIN, MIN_DEPTH
 from ffbench.cli import main
 from ffbench.config import BATCH_CONVENTION, RunConfig
 from ffbench.data import load_dataset
@@ -32,13 +33,14 @@ from ffbench.run.sweep import SweepSettings, environment_metadata, grid_configs,
 from ffbench.run.worker import run_spec
 from ffbench.store import ResultsFolder
 
-TRAINERS = ["bp", "bp-checkpoint", "ff", "ff-summed", "bp-inbackward", "bp-local"]
+TRAINERS = ["bp", "bp-checkpoint", "ff", "ff-frugal", "ff-summed", "bp-inbackward", "bp-local"]
 GRID = {"trainers": TRAINERS, "depths": [1, 2, 3], "batch_sizes": [8, 64], "widths": [32]}
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 ALL_FIGURES = [
     "peak_vs_depth",
     "memory_breakdown",
-    "ff_bp_memory_ratio",
+    "best_ff_vs_best_bp",
+    "memory_vs_accuracy",
     "activations_vs_depth",
     "eval_vs_train",
     "step_time",
@@ -187,8 +189,11 @@ def made(tmp_path_factory):
         env=env,
     )
     try:
-        sweep = make_sweep(root / "sweep", GRID)
-        train = make_train_records(root, seeds=(0, 1))
+        sweep = make_sweep(root / "sweep", GRID, eval_chunk=8)
+        evaluation = {"trainers": ["ff"], "depths": [1], "batch_sizes": [8], "widths": [32],
+                      "ff_eval": ["label-loop", "replicated"]}  # fmt: skip
+        make_sweep(root / "evaluation", evaluation, eval_chunk=8)
+        train = make_train_records(root, seeds=(0, 1, 2))
         output, _ = maxbatch.communicate(timeout=600)
         bench_output, _ = bench.communicate(timeout=600)
     finally:
@@ -199,7 +204,7 @@ def made(tmp_path_factory):
     assert maxbatch.returncode == 0, output
     assert bench.returncode == 0 and bench_json.exists(), bench_output
     out = root / "reports" / "tiny.html"
-    report = build_report([sweep, *train, root / "maxbatch"], out)
+    report = build_report([sweep, root / "evaluation", *train, root / "maxbatch"], out)
     return {
         "root": root,
         "sweep": sweep,
@@ -259,8 +264,8 @@ def test_no_external_resource_is_referenced(made):
         assert target in ids, target
 
 
-def test_claim_1_matches_the_table(made):
-    """Recompute claim 1 from results.load: ff's saved activations across depth, per batch."""
+def test_the_flatness_check_matches_the_table(made):
+    """Recompute the check from results.load: ff's saved activations across depth, per batch."""
     df = results.load(made["sweep"])
     ff = df[(df["trainer"] == "ff") & (df["status"] == "ok")]
     flat = {}
@@ -276,44 +281,51 @@ def test_claim_1_matches_the_table(made):
         if not any(flat.values())
         else "holds only where " + "; ".join(k for k, ok in flat.items() if ok)
     )
-    v = _verdict(made["report"], "ff_activation_memory_flat_in_depth")
-    assert v.verdict == expected
+    v = _verdict(made["report"], "ff_activations_flat_in_depth")
+    assert v.verdict == expected and v.group == "check"
     assert set(v.numbers["series"]) == set(flat)
     assert f">{expected}</td>" in made["html"]
 
 
-def test_claim_2_lists_where_ff_is_below_bp(made):
+def test_best_ff_against_best_bp_matches_the_table(made):
+    """Recompute: the smallest training-step peak of each family at every configuration."""
     df = results.load(made["sweep"])
-    ok = df[df["status"] == "ok"].set_index(["trainer", "depth", "batch_size"])["tensor_peak_bytes"]
-    below = [
-        f"w32 d{d} b{b}"
-        for b in GRID["batch_sizes"]
-        for d in GRID["depths"]
-        if ok[("ff", d, b)] < ok[("bp", d, b)]
-    ]
-    v = _verdict(made["report"], "ff_less_peak_than_bp")
-    assert sorted(v.numbers["ff_less"]) == sorted(below)
-    n = len(GRID["batch_sizes"]) * len(GRID["depths"])
-    expected = "holds" if len(below) == n else "does not hold" if not below else "holds only where "
-    assert v.verdict.startswith(expected)
-    for config in below:
-        assert config in v.verdict
+    df = df[df["status"] == "ok"]
+    v = _verdict(made["report"], "best_ff_needs_less_memory_than_best_bp")
+    assert v.group == "finding"
+    for (d, b), s in df.groupby(["depth", "batch_size"]):
+        peaks = s.set_index("trainer")["tensor_train_peak_bytes"].astype(float)
+        ff = peaks[[t for t in peaks.index if t.startswith("ff")]]
+        bp = peaks[[t for t in peaks.index if not t.startswith("ff")]]
+        entry = v.numbers["configurations"][f"w32 d{d} b{b}"]
+        assert (entry["ff_best"], entry["bp_best"]) == (ff.idxmin(), bp.idxmin())
+        assert entry["ratio"] == pytest.approx(ff.min() / bp.min())
+        side = (
+            "FF less"
+            if entry["ratio"] < 1 - MEMORY_MARGIN
+            else "BP less"
+            if entry["ratio"] > 1 + MEMORY_MARGIN
+            else "level"
+        )
+        assert entry["side"] == side
 
 
-def test_claim_5_time_ratio_is_taken_within_one_run(made):
+def test_time_ratio_is_fastest_against_fastest_within_one_run(made):
     df = results.load(made["sweep"])
-    t = df.set_index(["trainer", "depth", "batch_size"])["step_seconds_median"]
-    v = _verdict(made["report"], "ff_slower_per_step")
-    for b in GRID["batch_sizes"]:
-        for d in GRID["depths"]:
-            assert v.numbers["ratio_ff_over_bp"][f"w32 d{d} b{b}"] == pytest.approx(
-                t[("ff", d, b)] / t[("bp", d, b)]
-            )
+    v = _verdict(made["report"], "ff_is_slower_per_step")
+    for (d, b), s in df.groupby(["depth", "batch_size"]):
+        t = s.set_index("trainer")["step_seconds_median"]
+        ff = min(t[k] for k in t.index if k.startswith("ff"))
+        bp = min(t[k] for k in t.index if not k.startswith("ff"))
+        assert v.numbers["ratio"][f"w32 d{d} b{b}"] == pytest.approx(ff / bp)
 
 
 def test_every_claim_has_a_verdict_test_figure_chunk_and_convention(made):
     report, html = made["report"], made["html"]
-    assert [v.key for v in report.verdicts] == [f.__name__ for f in CLAIMS]
+    assert [v.key for v in report.verdicts] == [f.__name__ for f in all_claims()]
+    assert [v.group for v in report.verdicts] == sorted(
+        (v.group for v in report.verdicts), key=["finding", "check"].index
+    )
     names = {f.name for f in report.figures}
     for v in report.verdicts:
         assert re.fullmatch(r"holds|does not hold|holds only where .+|not evaluated \(.+\)", v.verdict)
@@ -323,20 +335,25 @@ def test_every_claim_has_a_verdict_test_figure_chunk_and_convention(made):
         assert v.eval_chunk in row
         assert BATCH_CONVENTION.replace("'", "&#x27;") in row
         assert f'href="#fig-{v.figure}"' in row
-    # chunk = batch size (no --eval-chunk): both batch sizes of the grid
-    assert _verdict(report, "ff_eval_costs_extra").eval_chunk == "8, 64"
+    assert _verdict(report, "replicated_evaluation_costs_classes_times_rows").eval_chunk == "8"
     # everything needed is present, so every claim is evaluated
     assert not [v for v in report.verdicts if v.status == "not evaluated"], report.verdicts
+    # findings and checks are rendered apart, and every threshold with its revision
+    assert html.index('id="claims-finding"') < html.index('id="claims-check"')
+    assert "MEMORY_MARGIN" in html and "last changed in" in html
 
 
-def test_claim_6_uses_the_train_records(made):
+def test_accuracy_at_equal_architecture_uses_the_train_records(made):
     df = results.load(made["train"])
     ff = df[df["trainer"] == "ff"]["test_accuracy"]
     bp = df[df["trainer"] == "bp"]["test_accuracy"]
-    v = _verdict(made["report"], "ff_accuracy_comparable")
-    (entry,) = v.numbers["datasets"].values()
-    assert entry["ff_mean"] == pytest.approx(ff.mean()) and entry["bp_mean"] == pytest.approx(bp.mean())
-    assert entry["ff_seeds"] == 2 and entry["bp_seeds"] == 2
+    v = _verdict(made["report"], "ff_reaches_bp_accuracy_at_equal_architecture")
+    (entry,) = v.numbers["configurations"].values()
+    assert entry["ff_error"] == pytest.approx(1 - ff.mean()) and entry["bp_error"] == pytest.approx(
+        1 - bp.mean()
+    )
+    assert entry["ff_seeds"] == 3 and entry["bp_seeds"] == 3
+    assert entry["ff_train_peak_bytes"] > 0 and entry["bp_train_peak_bytes"] > 0
 
 
 def test_timelines_peak_equals_the_recorded_peak(made):
@@ -354,8 +371,8 @@ def test_tables_and_print_claims(made, capsys):
     assert "AMD" in html or "Intel" in html or "cpu" in html
     print_claims(made["report"].verdicts)
     text = capsys.readouterr().out
-    assert text.count("evaluation chunk:") == len(CLAIMS)
-    assert "FF trains with less peak memory than BP" in text
+    assert text.count("evaluation chunk:") == len(all_claims())
+    assert "Findings about the algorithms:" in text and "Checks of the instrument:" in text
 
 
 def test_absent_analytic_columns_omit_the_figure_with_a_note(made, tmp_path):
@@ -373,7 +390,7 @@ def test_absent_analytic_columns_omit_the_figure_with_a_note(made, tmp_path):
     fig = report.figure("measured_vs_analytic")
     assert fig.file is None and "analytic" in fig.note
     assert report.figure("timeline").file is None and report.figure("accuracy").file is None
-    v = next(v for v in report.verdicts if v.key == "analytic_model_predicts_peak")
+    v = next(v for v in report.verdicts if v.key == "analytic_model_equals_tracker")
     assert v.verdict.startswith("not evaluated (")
     html = (tmp_path / "out" / "loose.html").read_text()
     assert "Figure omitted" in html and not (tmp_path / "out" / "loose_files" / "timeline.svg").exists()
@@ -383,7 +400,7 @@ def test_cli_report_writes_and_prints(made, tmp_path, capsys):
     out = tmp_path / "r" / "acc.html"
     assert main(["report", *map(str, made["train"]), "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert f"wrote {out}" in text and "FF's accuracy is comparable to BP's" in text
+    assert f"wrote {out}" in text and "FF reaches backprop's accuracy with the same network" in text
     assert (tmp_path / "r" / "acc_files" / "accuracy.svg").exists()
 
 
@@ -422,7 +439,7 @@ def test_pytest_benchmark_json_is_an_input(made, tmp_path):
     report = build_report([made["bench"]], tmp_path / "bench.html")
     runs = report.runs
     assert sorted(runs["trainer"]) == ["bp", "ff"] and (runs["source"] == "benchmark").all()
-    v = next(v for v in report.verdicts if v.key == "ff_less_peak_than_bp")
-    peak = runs.set_index("trainer")["tensor_peak_bytes"]
-    assert v.numbers["ratio_ff_over_bp"]["w500 d2 b128"] == pytest.approx(peak["ff"] / peak["bp"])
-    assert report.figure("ff_bp_memory_ratio").file.exists()
+    v = next(v for v in report.verdicts if v.key == "best_ff_needs_less_memory_than_best_bp")
+    peak = runs.set_index("trainer")["tensor_train_peak_bytes"]
+    assert v.numbers["configurations"]["w500 d2 b128"]["ratio"] == pytest.approx(peak["ff"] / peak["bp"])
+    assert report.figure("best_ff_vs_best_bp").file.exists()

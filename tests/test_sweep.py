@@ -110,10 +110,16 @@ def test_over_budget_allocation_is_recorded_as_oom_and_the_sweep_finishes(tmp_pa
     assert df.loc[16, "status"] == "ok"
     assert df.loc[16, "tensor_whole_run_peak_bytes"] <= 96 * 2**20
     assert df.loc[20000, "status"] == "oom"
-    assert "can't allocate memory" in df.loc[20000, "error"] or "exceeds the budget" in df.loc[20000, "error"]
+    assert "can't allocate memory" in df.loc[20000, "error"]
     assert (df["memory_limit_bytes"] == 96 * 2**20).all()
     record = json.loads(next((out / "records").glob("bp-d2-w256-b20000-*.json")).read_text())
-    assert record["memory_limit"]["enforcement"]["mechanism"] == "RLIMIT_DATA"
+    enforcement = record["budget"]["enforcement"]
+    assert enforcement["mechanism"] == "RLIMIT_DATA" and record["budget"]["fits"] is False
+    # the budget sits on top of the worker's warmed baseline, never charges torch's imports
+    limit = record["baseline"]["vm_data_bytes"] + 96 * 2**20 + enforcement["allowance_bytes"]
+    assert enforcement["limit_bytes"] == limit
+    fits = json.loads(next((out / "records").glob("bp-d2-w256-b16-*.json")).read_text())["budget"]
+    assert fits["kind"] == "process" and fits["fits"] is True
     assert (out / "results.csv").exists()
 
 

@@ -447,17 +447,28 @@ def draw_figures(runs, epochs, timelines, maxbatch) -> list:
     return out
 
 
-def build_report(paths, out_html: str | Path, *, title: str | None = None) -> Report:
-    """Read `paths`, compute every claim and figure, write `out_html` and its figures.
+@dataclass
+class Analysis:
+    """Every table and verdict the report is made of (what `analyse` computes)."""
 
-    Nothing is written when an input is unusable or holds no run (ConfigError)."""
-    out_html = Path(out_html)
-    _check_out(out_html)
+    inputs: Inputs
+    runs: Any
+    epochs: Any
+    timelines: Any
+    maxbatch: Any
+    probes: int
+    verdicts: list[Verdict]
+
+
+def analyse(paths) -> Analysis:
+    """Read `paths` and decide every claim. ConfigError when they hold no run."""
     inp = collect(paths)
-    runs = runs_from(inp)
-    epochs = epochs_from(inp)
-    timelines = timelines_from(inp)
-    maxbatch = maxbatch_from(inp)
+    runs, epochs, timelines, maxbatch = (
+        runs_from(inp),
+        epochs_from(inp),
+        timelines_from(inp),
+        maxbatch_from(inp),
+    )
     if len(runs) == 0 and len(maxbatch) == 0:
         raise ConfigError(f"no ffbench runs in {', '.join(inp.given)}: nothing to report")
     # maxbatch probes (arbitrary batch sizes, many over budget) answer one question, the
@@ -466,6 +477,25 @@ def build_report(paths, out_html: str | Path, *, title: str | None = None) -> Re
     runs = runs[runs["source"] != "maxbatch"].reset_index(drop=True) if probes else runs
     timelines = timelines[timelines["run_id"].isin(set(runs["run_id"]))] if len(timelines) else timelines
     verdicts = evaluate(runs, epochs, maxbatch)
+    return Analysis(inp, runs, epochs, timelines, maxbatch, probes, verdicts)
+
+
+def build_report(paths, out_html: str | Path, *, title: str | None = None) -> Report:
+    """Read `paths`, compute every claim and figure, write `out_html` and its figures.
+
+    Nothing is written when an input is unusable or holds no run (ConfigError)."""
+    out_html = Path(out_html)
+    _check_out(out_html)
+    a = analyse(paths)
+    inp, runs, epochs, timelines, maxbatch, probes, verdicts = (
+        a.inputs,
+        a.runs,
+        a.epochs,
+        a.timelines,
+        a.maxbatch,
+        a.probes,
+        a.verdicts,
+    )
     plots = draw_figures(runs, epochs, timelines, maxbatch)
     figures = []
     files_dir = figures_dir_for(out_html)

@@ -155,8 +155,11 @@ def ff_default_evaluation_stays_within_training(runs, epochs=None, maxbatch=None
     for _, r in ff.iterrows():
         train = max(num(r["tensor_peak_bytes"]), num(r["tensor_first_step_peak_bytes"]))
         ratio = num(r["tensor_whole_run_peak_bytes"]) / train
-        key = f"{r['trainer']} {label(r)} chunk {int(r['eval_chunk'])}"
-        if num(r["batch_size"]) >= num(r["eval_chunk"]):
+        chunk = num(r["eval_chunk"])
+        if math.isnan(chunk) or math.isnan(ratio):
+            continue  # a record without its evaluation chunk or figures decides nothing
+        key = f"{r['trainer']} {label(r)} chunk {int(chunk)}"
+        if num(r["batch_size"]) >= chunk:
             passes[key], ratios[key] = ratio <= T.WHOLE_RUN_OVER_TRAINING, ratio
         else:
             small[key] = ratio

@@ -31,17 +31,10 @@ NOT_PAIRED = {
 }
 
 
-# The fields among those that choose an implementation of an algorithm: a row whose values
-# differ from the defaults is a variant of its trainer (e.g. ff with ff_pass=sequential).
-VARIANT_FIELDS = (
-    "ff_pass",
-    "ff_eval",
-    "ff_negatives",
-    "ff_norm",
-    "ff_goodness",
-    "checkpoint_segments",
-    "micro_batch",
-)
+# The fields that choose how a trainer trains: a row whose values differ from the defaults
+# is a variant of its trainer (e.g. ff with ff_pass=sequential). Evaluation settings
+# (ff_eval, eval_chunk) change no training figure, so they make no variant.
+VARIANT_FIELDS = ("ff_pass", "ff_negatives", "ff_norm", "ff_goodness", "checkpoint_segments", "micro_batch")
 
 
 class ClaimDataError(ValueError):
@@ -101,15 +94,21 @@ def variant(row) -> str:
 
 
 def _set(value) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
+    """A value is given (not None, NaN or pandas' NA)."""
+    import pandas as pd
+
+    return isinstance(value, str) or not pd.isna(value)
 
 
 def with_variants(df):
-    """`df` with a `variant` column; ClaimDataError when one configuration of one variant was
-    measured twice in one group (two measurements are never averaged)."""
-    df = df.assign(variant=[variant(r) for _, r in df.iterrows()]) if len(df) else df.assign(variant=[])
-    check_unique(df, pair_key(df), by="variant")
-    return df
+    """`df` with a `variant` column, one row per configuration and variant in a group. Rows
+    that differ only in evaluation settings train alike: the first (by config_hash) stands for
+    them. ClaimDataError when one configuration was measured twice in one group (never averaged)."""
+    if len(df) == 0:
+        return df.assign(variant=[])
+    df = df.assign(variant=[variant(r) for _, r in df.iterrows()])
+    check_unique(df, [*pair_key(df), "config_hash"], by="variant")
+    return df.sort_values("config_hash").drop_duplicates([*pair_key(df), "variant"]).sort_index()
 
 
 def check_unique(df, key: list[str], by: str = "trainer") -> None:
