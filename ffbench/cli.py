@@ -12,17 +12,28 @@ anything is written.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .config import GRID_AXES, GROUPS, OPTIMIZER_SETTINGS, RunConfig, config_fields, config_keys, flag
+from . import __version__, validate
+from .config import (
+    GRID_AXES,
+    GROUPS,
+    OPTIMIZER_SETTINGS,
+    RunConfig,
+    check_value,
+    config_fields,
+    config_keys,
+    flag,
+    rule_text,
+)
 from .errors import ConfigError, FfbenchError
+from .validate import SETTING_RULES
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -36,37 +47,26 @@ class OneLineParser(argparse.ArgumentParser):
 # -- value parsers (argparse `type=`) ------------------------------------------------------
 
 
-def _int_type(low: int, limit: int | None):
-    def parse(text: str) -> int:
+def _typed(kind: str, limit: int | float | None = None):
+    """An argparse `type=` for a number of `kind` (see config.option): the text converted,
+    then checked by the same rule as every other input (config.check_value)."""
+    convert, what = (int, "an integer") if kind in ("int", "int0") else (float, "a number")
+
+    def parse(text: str) -> int | float:
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low or (limit is not None and value > limit):
-            upper = f" and at most {limit}" if limit is not None else ""
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}{upper}, got {text!r}")
-        return value
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        try:
+            return check_value("value", value, kind, limit=limit)
+        except ConfigError:
+            raise argparse.ArgumentTypeError(f"expected {rule_text(kind, limit)}, got {text!r}") from None
 
     return parse
 
 
-def _float_type(strict: bool):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or (value <= 0 if strict else value < 0):
-            raise argparse.ArgumentTypeError(
-                f"expected a finite number {'>' if strict else '>='} 0, got {text!r}"
-            )
-        return value
-
-    return parse
-
-
-positive_int = _int_type(1, None)
-positive_float = _float_type(strict=True)
+steps_type = _typed("int", SETTING_RULES["steps"][1])  # timed steps of measure and sweep: >= 1
+timeout_type = _typed(*SETTING_RULES["timeout"])
 
 
 def _field_argument(f) -> dict:
@@ -76,10 +76,8 @@ def _field_argument(f) -> dict:
     default = f"default {f.default}" if f.default is not None else None
     if kind == "choice":
         kwargs["choices"] = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
-    elif kind in ("int", "int0"):
-        kwargs["type"] = _int_type(1 if kind == "int" else 0, meta["limit"])
-    elif kind in ("float", "float0"):
-        kwargs["type"] = _float_type(strict=kind == "float")
+    elif kind in ("int", "int0", "float", "float0"):
+        kwargs["type"] = _typed(kind, meta["limit"])
     kwargs["help"] = meta["help"] + (f" ({default})" if default else "")
     return kwargs
 
@@ -278,7 +276,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .analysis.report import build_report, print_claims
 
     if args.readme:
-        readme.section(Path(args.readme).read_text(encoding="utf-8"))  # markers present: checked first
+        path = Path(args.readme)
+        if not path.is_file() or not os.access(path, os.R_OK | os.W_OK):
+            raise ConfigError(f"--readme {path}: not a file ffbench can read and rewrite")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"--readme {path} is not UTF-8 text") from None
+        readme.section(text)  # markers present: checked first
     first = Path(args.results[0]).resolve()
     out = (
         Path(args.out)
@@ -311,9 +316,12 @@ def _add_train(sub) -> None:
 def _add_measure(sub) -> None:
     p = sub.add_parser("measure", help="measure memory and time of one configuration's training step")
     add_config_flags(p, exclude=("epochs",))
-    p.add_argument("--steps", type=positive_int, default=3, help="timed steps (default %(default)s)")
+    p.add_argument("--steps", type=steps_type, default=3, help="timed steps (default %(default)s)")
     p.add_argument(
-        "--warmup", type=_int_type(0, None), default=1, help="untimed warm-up steps (default %(default)s)"
+        "--warmup",
+        type=_typed(*SETTING_RULES["warmup"]),
+        default=1,
+        help="untimed warm-up steps (default %(default)s)",
     )
     p.add_argument("--out", help="write the JSON record to this file")
     p.add_argument("--quiet", action="store_true")
@@ -347,13 +355,13 @@ def _add_sweep(sub) -> None:
         help="sweep any configuration field too, e.g. --axis ff_pass=together,sequential (repeatable)",
     )
     add_config_flags(p, exclude=(*GRID_AXES.values(), "epochs"))
-    p.add_argument("--steps", type=positive_int, default=s, help="timed steps per configuration (default 3)")
+    p.add_argument("--steps", type=steps_type, default=s, help="timed steps per configuration (default 3)")
     p.add_argument(
         "--memory-limit", default=s, help="budget per configuration, e.g. 2GiB: over it is status 'oom'"
     )
     p.add_argument(
         "--timeout",
-        type=positive_float,
+        type=timeout_type,
         default=s,
         help="seconds per configuration (worker start included): over it is status 'timeout'",
     )
@@ -382,18 +390,21 @@ def _add_maxbatch(sub) -> None:
     add_config_flags(p, exclude=("trainer", "depth", "batch_size", "epochs"))
     p.add_argument(
         "--steps",
-        type=_int_type(0, None),
+        type=_typed(*SETTING_RULES["steps"]),
         default=0,
         help="timed steps per probe (default %(default)s: memory only)",
     )
     p.add_argument(
         "--timeout",
-        type=positive_float,
+        type=timeout_type,
         default=None,
         help="seconds per probe: over it counts as not fitting",
     )
     p.add_argument(
-        "--max-batch", type=positive_int, default=2**22, help="largest batch tried (default %(default)s)"
+        "--max-batch",
+        type=_typed(*SETTING_RULES["max_batch"]),
+        default=2**22,
+        help="largest batch tried (default %(default)s)",
     )
     p.add_argument(
         "--tolerance",
@@ -462,20 +473,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PATH_ARGUMENTS = ("out", "sweep_file", "results", "reports", "readme", "data_dir", "name")
+
+
+def check_path_arguments(args: argparse.Namespace) -> None:
+    """Every path the user named is text ffbench can write into its files and messages."""
+    for name in PATH_ARGUMENTS:
+        value = getattr(args, name, None)
+        flag = "RESULTS" if isinstance(value, list) else "--" + name.replace("_", "-")
+        for text in value if isinstance(value, list) else [value]:
+            if text is not None:
+                validate.path_text(text, flag)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command. Exit status: 0 done; 2 the input is wrong (one line, nothing written);
+    1 the machine failed (disk full, out of memory: one line naming the file or the size) or
+    a bug (one line naming the file that holds the traceback); 130 interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_path_arguments(args)
         return args.func(args)
     except FfbenchError as exc:
-        print(f"ffbench: error: {exc}", file=sys.stderr)
+        print(f"ffbench: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # a folder that cannot be written, a full disk, ...
-        print(f"ffbench: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
-        return 1
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"ffbench: error: {_one_line(exc.strerror or exc)}{where}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("ffbench: interrupted; nothing half-written was kept", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - out of memory, or a bug: one line, the rest in a file
+        return _unexpected(exc)
+
+
+def _unexpected(exc: BaseException) -> int:
+    from .run.statuses import is_oom
+
+    if is_oom(exc):
+        print(f"ffbench: error: out of memory: {_one_line(exc)[:300]}", file=sys.stderr)
+        return EXIT_FAILURE
+    import tempfile
+    import traceback
+
+    path = Path(tempfile.gettempdir()) / f"ffbench-traceback-{os.getpid()}.txt"
+    try:
+        path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        where = f"traceback in {path}"
+    except OSError:
+        where = "the traceback could not be saved"
+    print(f"ffbench: internal error: {type(exc).__name__}: {_one_line(exc)[:300]}; {where}", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def option(
     shown: bool = True,
 ) -> Any:
     """A RunConfig field. kind: 'choice', 'int' (>= 1), 'int0' (>= 0), 'float' (> 0, finite),
-    'float0' (>= 0, finite), 'text' (free text, may be None). `limit`: largest integer allowed.
+    'float0' (>= 0, finite), 'text' (free text without NUL). A field whose default is None may
+    be None. `limit`: largest value allowed. The rule is `check_value`'s (one for every input).
     `shown`: listed in the report's configuration table."""
     meta = {"help": help, "group": group, "kind": kind, "choices": choices, "limit": limit, "shown": shown}
     return dataclasses.field(default=default, metadata=meta)
@@ -252,34 +253,75 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _checked(f: dataclasses.Field, value: Any) -> Any:
-    """The field's value if it is valid (floats normalised to float); ConfigError otherwise."""
-    meta, name = f.metadata, flag(f.name)[2:]
-    kind = meta["kind"]
-    if value is None and f.default is None:
+def rule_text(kind: str, limit: int | None = None) -> str:
+    """What a value of this kind must be, e.g. 'an integer >= 1 and at most 4096'."""
+    if kind in ("int", "int0"):
+        text = f"an integer >= {1 if kind == 'int' else 0}"
+        return text + (f" and at most {limit}" if limit is not None else "")
+    if kind in ("float", "float0"):
+        text = f"a finite number {'>' if kind == 'float' else '>='} 0"
+        return text + (f" and at most {limit}" if limit is not None else "")
+    return "text" if kind == "text" else "one of the choices"
+
+
+def check_value(
+    name: str,
+    value: Any,
+    kind: str,
+    *,
+    limit: int | float | None = None,
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
+    nullable: bool = False,
+) -> Any:
+    """One rule for every value that enters ffbench (RunConfig fields, sweep settings, plugin
+    options, records read back): the value if valid (numbers of a float kind as float),
+    ConfigError naming `name` otherwise. kinds: see `option`."""
+    if value is None and nullable:
         return None
     if kind == "choice":
-        choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
-        if value not in choices:
+        choices = choices() if callable(choices) else choices
+        if not isinstance(value, str) or value not in choices:
             raise ConfigError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
         return value
     if kind == "text":
-        if value is not None and not isinstance(value, str):
+        if not isinstance(value, str) or "\x00" in value:
             raise ConfigError(f"{name} must be text, got {value!r}")
         return value
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind in ("int", "int0"):
-        low = 1 if kind == "int" else 0
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            what = "a positive integer" if low else "an integer >= 0"
-            raise ConfigError(f"{name} must be {what}, got {value!r}")
-        if meta["limit"] is not None and value > meta["limit"]:
-            raise ConfigError(f"{name} must be at most {meta['limit']}, got {value}")
-        return value
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= 0 if kind == "float" else value < 0):
-        what = "a positive finite number" if kind == "float" else "a finite number >= 0"
-        raise ConfigError(f"{name} must be {what}, got {value!r}")
-    return float(value)
+        ok = number and isinstance(value, int) and value >= (1 if kind == "int" else 0)
+    else:
+        ok = number and math.isfinite(value) and (value > 0 if kind == "float" else value >= 0)
+    if not ok or (limit is not None and value > limit):
+        raise ConfigError(f"{name} must be {rule_text(kind, limit)}, got {value!r}")
+    return float(value) if kind in ("float", "float0") else value
+
+
+def _checked(f: dataclasses.Field, value: Any) -> Any:
+    """The field's value if it is valid (floats normalised to float); ConfigError otherwise."""
+    meta = f.metadata
+    return check_value(
+        flag(f.name)[2:],
+        value,
+        meta["kind"],
+        limit=meta["limit"],
+        choices=meta["choices"],
+        nullable=f.default is None,
+    )
+
+
+def field_rule(name: str) -> dataclasses.Field:
+    """The RunConfig field `name` (its metadata holds the rule); ConfigError if unknown."""
+    for f in dataclasses.fields(RunConfig):
+        if f.name == name:
+            return f
+    raise ConfigError(f"unknown configuration field {name!r}")
+
+
+def check_field(name: str, value: Any) -> Any:
+    """`value` checked by the rule of RunConfig field `name` (what a flag, a sweep file or a
+    record read back must satisfy)."""
+    return _checked(field_rule(name), value)
 
 
 def config_fields() -> tuple[dataclasses.Field, ...]:

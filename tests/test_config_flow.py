@@ -57,10 +57,10 @@ def test_flags_win_over_the_sweep_file_even_at_their_default_value(tmp_path, suf
 def test_sweep_file_values_of_the_wrong_type_are_refused(tmp_path):
     for body, fragment in [
         ('seed = "abc"\n', "seed must be an integer"),
-        ("threads = true\n", "threads must be a positive integer"),
+        ("threads = true\n", "threads must be an integer >= 1"),
         ("memory_limit = true\n", "memory_limit must be a size"),
-        ("timeout = true\n", "timeout must be a number"),
-        ("lr = inf\n", "lr must be a positive finite number"),
+        ("timeout = true\n", "timeout must be a finite number > 0"),
+        ("lr = inf\n", "lr must be a finite number > 0"),
     ]:
         f = tmp_path / "s.toml"
         f.write_text(body)
