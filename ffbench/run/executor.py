@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..store import loads_strict, write_text_atomic
+from .statuses import oom_kill_count
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the ffbench package
 
 
@@ -42,6 +45,7 @@ class JobResult:
     wall_seconds: float
     timed_out: bool
     stderr_tail: str
+    oom_kills: tuple[int | None, int | None] = (None, None)  # cgroup oom_kill count before, after
 
 
 class Executor(Protocol):
@@ -70,10 +74,11 @@ class LocalExecutor:
     def run_one(self, job: Job) -> JobResult:
         job.spec_path.parent.mkdir(parents=True, exist_ok=True)
         job.out_path.unlink(missing_ok=True)
-        job.spec_path.write_text(json.dumps({**job.spec, "parent_pid": os.getpid()}))
+        write_text_atomic(job.spec_path, json.dumps({**job.spec, "parent_pid": os.getpid()}))
         log = job.out_path.with_suffix(".log")
         started = time.perf_counter()
         timed_out = False
+        kills_before = oom_kill_count()
         with open(log, "w") as err:
             proc = subprocess.Popen(
                 job.command(), stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, env=_env()
@@ -89,13 +94,16 @@ class LocalExecutor:
                 proc.wait()
                 raise
         wall = time.perf_counter() - started
+        kills = (kills_before, oom_kill_count())
         record = None
         if not timed_out and job.out_path.exists():
             try:
-                record = json.loads(job.out_path.read_text())
-            except (OSError, json.JSONDecodeError):
+                record = loads_strict(job.out_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError, RecursionError):
                 record = None
         tail = log.read_text(errors="replace")[-self.stderr_tail_chars :] if log.exists() else ""
         for path in (job.out_path, job.spec_path, log):
             path.unlink(missing_ok=True)
-        return JobResult(job, record, returncode, wall, timed_out, tail)
+        if not isinstance(record, dict):
+            record = None
+        return JobResult(job, record, returncode, wall, timed_out, tail, kills)

@@ -66,6 +66,7 @@ def fit(
         )
     record = {
         "kind": "train",
+        "status": "ok",  # written only when training finished
         "source": "train",
         "config": config.to_dict(),
         "dataset": dataset.describe(),

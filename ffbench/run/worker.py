@@ -7,8 +7,10 @@ null or {"bytes", "kind": "tensor"|"process", "include_eval"} (see budget.py), "
 
 - ``ok``: measured (with a budget, `record["budget"]["fits"]` says whether it fit);
 - ``oom``: an allocation failed (CUDA ``OutOfMemoryError``, ``MemoryError``, or on CPU the
-  ``RLIMIT_DATA`` of a process budget made ``DefaultCPUAllocator`` fail);
-- ``error``: anything else (the exception's last line is in ``error``, the traceback beside it).
+  ``RLIMIT_DATA`` of a process budget made ``DefaultCPUAllocator`` fail; statuses.is_oom);
+- ``error``: anything else (the exception's last line is in ``error``, the traceback beside it;
+  a full disk or quota is marked ``"fault": "environment"`` and re-measured on resume).
+A record it cannot write (disk full) ends it with status 75 and one line (statuses.py).
 
 Before anything is measured the worker lowers glibc's mmap threshold (so RSS and VmData follow
 live memory), loads the data and warms the code paths (budget.warm_baseline): the record's
@@ -42,20 +44,6 @@ def die_with_parent(parent_pid: int | None) -> None:
         os._exit(1)
 
 
-def _is_oom(exc: BaseException, limited: bool = False) -> bool:
-    import torch
-
-    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
-        return True
-    if limited and isinstance(exc, SystemError) and "without exception set" in str(exc):
-        # under RLIMIT_DATA a failed malloc inside CPython/torch glue can surface this way
-        return True
-    text = str(exc)
-    return isinstance(exc, RuntimeError) and (
-        "can't allocate memory" in text or "out of memory" in text.lower()
-    )
-
-
 def _measure(spec: dict, record: dict, budget) -> str | None:
     """Load, warm, apply the budget, measure; fills `record`. Returns the device type."""
     from ..config import RunConfig
@@ -86,7 +74,13 @@ def _measure(spec: dict, record: dict, budget) -> str | None:
 
 
 def _failed(record: dict, exc: BaseException, limited: bool) -> None:
-    record["status"] = "oom" if _is_oom(exc, limited=limited) else "error"
+    from .statuses import ENVIRONMENT, environment_fault, is_oom
+
+    record["status"] = "oom" if is_oom(exc, limited=limited) else "error"
+    fault = environment_fault(exc) if record["status"] == "error" else None
+    if fault is not None:
+        record["fault"] = ENVIRONMENT  # the machine's fault: re-measured on resume
+        record["fault_reason"] = fault
     lines = [ln for ln in traceback.format_exception_only(type(exc), exc) if ln.strip()]
     record["error"] = " ".join(" ".join(lines).split())[:2000]
     if record["status"] == "error":
@@ -131,15 +125,22 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m ffbench.run.worker SPEC_JSON OUT_JSON", file=sys.stderr)
         return 2
     spec_path, out_path = argv
-    with open(spec_path) as f:
+    with open(spec_path, encoding="utf-8") as f:
         spec = json.load(f)
     die_with_parent(spec.get("parent_pid"))
     started = time.perf_counter()
     record = run_spec(spec)
     record["worker"] = {"pid": os.getpid(), "seconds_in_worker": time.perf_counter() - started}
     from ..store import write_json_atomic
+    from .statuses import WORKER_EXIT_ENVIRONMENT, environment_fault
 
-    write_json_atomic(out_path, record)
+    try:
+        write_json_atomic(out_path, record)
+    except OSError as exc:  # a full disk: one line for the sweep's record, no traceback
+        print(
+            f"ffbench worker: cannot write {exc.filename or out_path}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return WORKER_EXIT_ENVIRONMENT if environment_fault(exc) else 1
     return 0
 
 
