@@ -64,8 +64,11 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`
     (readable by everyone, like any file the user creates: mode 0644 less the umask)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _naming(exc, path) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -73,9 +76,18 @@ def write_text_atomic(path: str | Path, text: str) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, FILE_MODE & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from None
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same error, naming the file it was writing (a full disk's write() names none)."""
+    if exc.filename is not None and Path(exc.filename) != path.parent:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def _umask() -> int:
@@ -119,13 +131,44 @@ def record_name(config: Any) -> str:
 # -- reading ------------------------------------------------------------------------------
 
 
+MAX_NUMBER = 2**63  # no figure ffbench writes is larger: beyond it a file was not written by ffbench
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _checked_number(text: str) -> int | float:
+    value = float(text) if any(c in text for c in ".eE") else int(text)
+    if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def loads_strict(text: str) -> Any:
+    """json.loads, refusing NaN/Infinity and numbers beyond +-2**63 (ValueError); too deep a
+    nesting raises RecursionError."""
+    return json.loads(
+        text, parse_constant=_refuse_constant, parse_float=_checked_number, parse_int=_checked_number
+    )
+
+
 def read_json(path: str | Path, what: str) -> Any:
+    """A JSON file read strictly (`loads_strict`); ConfigError, one line, when it cannot be."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return loads_strict(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ConfigError(f"{what} {path} is not readable JSON ({type(exc).__name__})") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {path} is nested too deeply to be ffbench JSON") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not readable JSON ({exc.msg}, line {exc.lineno})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
+    except ValueError as exc:  # a refused constant or number, an integer with too many digits
+        raise ConfigError(f"{what} {path} is not ffbench JSON ({' '.join(str(exc).split())[:120]})") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read ({exc.strerror or exc})") from None
 
 
 def read_manifest(folder: Path) -> dict:
@@ -208,15 +251,32 @@ def walk(paths: str | Path | Iterable[str | Path]) -> list[Document]:
 # -- a results folder being written -------------------------------------------------------
 
 
+def check_writable_place(path: Path, flag: str = "--out") -> None:
+    """ConfigError unless `path` could be created: its nearest existing ancestor is a
+    writable folder (nothing is created)."""
+    parent = Path(path).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: cannot write in {parent}")
+
+
 def check_results_folder(folder: Path) -> dict | None:
     """Validate `folder` as a place to write results, without writing anything.
 
     Returns its manifest when it is an existing ffbench results folder, None when it does
-    not exist or is empty; raises ConfigError for a file, a foreign or a corrupt folder."""
+    not exist or is empty; raises ConfigError for a file, a foreign or a corrupt folder, or
+    a folder another ffbench is writing (see lock.py)."""
+    from .lock import LOCK_NAME, check_free
+
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out {folder} is a file, not a results folder")
-    if not folder.exists() or not any(folder.iterdir()):
+    check_free(folder)
+    if not folder.exists() or not any(p.name != LOCK_NAME for p in folder.iterdir()):
+        check_writable_place(folder / MANIFEST)
         return None
     if not (folder / MANIFEST).exists():
         raise ConfigError(
@@ -225,12 +285,7 @@ def check_results_folder(folder: Path) -> dict | None:
         )
     manifest = read_manifest(folder)
     for path in sorted((folder / RECORDS).glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            raise ConfigError(
-                f"--out {folder}: record {path.name} is corrupt; move it away to re-run that configuration"
-            ) from None
+        data = read_json(path, f"--out {folder}: record")
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             raise ConfigError(f"--out {folder}: {path.name} is not an ffbench record")
     return manifest
@@ -406,13 +461,11 @@ class ResultsFolder:
         return read_json(p, "record") if p.exists() else None
 
     def pending(self, configs: Iterable[Any], retry_errors: bool = False) -> list:
-        """The configurations without a record (and, with retry_errors, those in error)."""
-        out = []
-        for c in configs:
-            rec = self.get(c)
-            if rec is None or (retry_errors and rec.get("status") == "error"):
-                out.append(c)
-        return out
+        """The configurations a run measures: without a record, `killed`, an error of the
+        environment (and, with retry_errors, every error). See run/statuses.py."""
+        from .run.statuses import needs_measuring
+
+        return [c for c in configs if needs_measuring(self.get(c), retry_errors)]
 
     def save(self, record: dict) -> Path:
         """Write a configuration's record (atomically), stamped with the schema and its hash."""

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .. import model
 from ..config import RunConfig
+from ..lock import FolderLock
 from ..search import search
 from ..store import ResultsFolder, write_json_atomic
 from ..units import format_bytes
@@ -177,9 +178,8 @@ def find_max_batches(
                 _search_one(folder, settings, config0, entry, bar, executor, start, cap, tolerance)
                 results.append(entry)
                 echo(
-                    f"{trainer} depth {depth}: fits batch {entry.max_batch_size}"
-                    f"{' (cap reached)' if entry.capped else ''} ({len(entry.probes)} probes)"
-                    + (f"; {entry.note}" if entry.note else "")
+                    f"{_fits(entry)} at depth {depth}{' (cap reached)' if entry.capped else ''} "
+                    f"({len(entry.probes)} probes)" + (f"; {entry.note}" if entry.note else "")
                 )
     finally:
         bar.close()
@@ -199,6 +199,14 @@ def find_max_batches(
     return results
 
 
+def _fits(r: MaxBatch) -> str:
+    """'bp fits batch 512', or why it fits none (nothing measured, or not even batch 1)."""
+    if r.max_batch_size == 0:
+        measured = any(p.status not in ("timeout", "error", "killed") for p in r.probes)
+        return f"{r.trainer} fits no batch ({'not even batch 1' if measured else 'nothing was measured'})"
+    return f"{r.trainer} fits batch {'>=' if r.capped else ''}{r.max_batch_size}"
+
+
 def table(results: list[MaxBatch]) -> str:
     if not results:
         return ""
@@ -211,11 +219,7 @@ def table(results: list[MaxBatch]) -> str:
             f"{len(r.probes):>8}  {r.seed if r.seed else '-'}" + (f"  ({r.note})" if r.note else "")
         )
     for depth in sorted({r.depth for r in results}):
-        parts = [
-            f"{r.trainer} fits batch {'>=' if r.capped else ''}{r.max_batch_size}"
-            for r in results
-            if r.depth == depth
-        ]
+        parts = [_fits(r) for r in results if r.depth == depth]
         lines.append(f"with {budget} (depth {depth}, width {results[0].width}): " + ", ".join(parts))
     return "\n".join(lines)
 
@@ -254,33 +258,33 @@ def run_maxbatch(
     )
     grid = {"trainers": trainers, "depths": depths}
     found = locate_results("maxbatch", base, settings, out=out, out_root=out_root, grid=grid)
-    out, dataset = found.out, found.dataset
-    folder = ResultsFolder.open(
-        out,
-        command="maxbatch",
-        grid=grid,
-        base_config=base.to_dict(),
-        settings=settings.to_dict(),
-        environment=found.environment,
-    )
-    echo(
-        f"ffbench maxbatch: {budget_kind} budget {format_bytes(budget_bytes)} ({budget_bytes} bytes"
-        f"{', evaluation included' if include_eval else ', training steps'}), width {base.width}, "
-        f"{dataset.name}, {found.device} -> {out}"
-    )
-    try:
-        return find_max_batches(
-            folder,
-            settings,
-            base,
-            trainers,
-            depths,
-            cap=cap,
-            tolerance=tolerance,
-            progress=progress,
-            echo=echo,
-            in_features=dataset.in_features,
-            num_classes=dataset.num_classes,
+    with FolderLock(found.out):
+        folder = ResultsFolder.open(
+            found.out,
+            command="maxbatch",
+            grid=grid,
+            base_config=base.to_dict(),
+            settings=settings.to_dict(),
+            environment=found.environment,
         )
-    finally:
-        write_csv(folder)
+        echo(
+            f"ffbench maxbatch: {budget_kind} budget {format_bytes(budget_bytes)} ({budget_bytes} bytes"
+            f"{', evaluation included' if include_eval else ', training steps'}), width {base.width}, "
+            f"{found.dataset.name}, {found.device} -> {found.out}"
+        )
+        try:
+            return find_max_batches(
+                folder,
+                settings,
+                base,
+                trainers,
+                depths,
+                cap=cap,
+                tolerance=tolerance,
+                progress=progress,
+                echo=echo,
+                in_features=found.dataset.in_features,
+                num_classes=found.dataset.num_classes,
+            )
+        finally:
+            write_csv(folder)

@@ -274,19 +274,40 @@ def _prepare(profile_name: str, device: str, data_dir, results_root, reports_roo
             f"{hours:.0f} hours (estimated from a matmul timing); add --yes to run it anyway"
         )
     run = name or run_name(profile.name, dev.type)
-    dataset = load_dataset("auto", data_dir=data_dir)
     out, report_path = Path(results_root) / run, Path(reports_root) / f"{run}.html"
+    _check_outputs(out, report_path)
+    dataset = load_dataset("auto", data_dir=data_dir)
     return ReproduceRun(profile, device, dev, data_dir, dataset, out, report_path, progress, echo)
+
+
+def _check_outputs(out: Path, report_path: Path) -> None:
+    """Every place the run writes, checked before any work: the run folder (a folder, or
+    creatable; not being written by another ffbench), its results folders, and the report."""
+    from ..analysis.report import check_out
+    from ..lock import check_free
+    from ..store import check_writable_place
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--results: {out} is a file, not a run folder")
+    check_writable_place(out, "--results")
+    if out.is_dir():
+        check_free(out)
+        for sub in ("train", *(s.name for s in QUICK.sweeps + FULL.sweeps), "maxbatch"):
+            if (out / sub).exists() and not (out / sub).is_dir():
+                raise ConfigError(f"--results {out}: {out / sub} is a file where results go")
+    check_out(report_path, flag="--reports")
 
 
 def _summary(run: ReproduceRun, report, timings: dict[str, float]) -> dict:
     """reproduce.json: every invocation's timings are kept (a resumed run measures only what
     was missing), and the verdicts."""
     from ..analysis.report import verdicts_json
-    from ..store import RUN_SUMMARY
+    from ..store import RUN_SUMMARY, read_json
 
     previous = run.out / RUN_SUMMARY
-    history = json.loads(previous.read_text()).get("invocations", []) if previous.exists() else []
+    old = read_json(previous, "run summary") if previous.exists() else {}
+    history = old.get("invocations") if isinstance(old, dict) else None
+    history = history if isinstance(history, list) else []
     history.append({"finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "seconds": timings})
     return {
         "profile": run.profile.name,
@@ -311,10 +332,18 @@ def reproduce(
     name: str | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict:
+    from ..lock import FolderLock
+
+    run = _prepare(profile_name, device, data_dir, results_root, reports_root, yes, name, progress, echo)
+    with FolderLock(run.out):
+        return _reproduce(run)
+
+
+def _reproduce(run: ReproduceRun) -> dict:
     from ..analysis.report import build_report, print_claims
     from ..store import RUN_SUMMARY, write_json_atomic
 
-    run = _prepare(profile_name, device, data_dir, results_root, reports_root, yes, name, progress, echo)
+    echo = run.echo
     echo(f"ffbench reproduce --profile {run.profile.name}: {run.profile.description}")
     echo(
         f"device {run.dev}; accuracy on {run.dataset.name} ({run.dataset.source}); "

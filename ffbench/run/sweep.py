@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
+import os
 import platform
-import signal
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import validate
 from ..config import GRID_AXES, OPTIMIZER_SETTINGS, RunConfig, config_keys, grid_points
 from ..errors import ConfigError
-from ..store import RECORDS, WORK, ResultsFolder, record_name, stable_hash
-from ..units import parse_size
+from ..store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
+from . import statuses
 from .executor import Executor, Job, JobResult, LocalExecutor
 
 # sweep-file / CLI list keys (the grid's axes)
@@ -47,15 +47,13 @@ class SweepSettings:
     include_eval: bool = False  # the budget also covers the evaluation chunk
 
     def __post_init__(self) -> None:
-        v = self.timing_steps
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise ConfigError(f"steps must be an integer >= 0, got {v!r}")
-        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ConfigError(f"warmup steps must be >= 0, got {self.warmup_steps!r}")
-        if self.memory_limit_bytes is not None and self.memory_limit_bytes <= 0:
-            raise ConfigError(f"memory limit must be positive, got {self.memory_limit_bytes!r}")
-        if self.timeout_seconds is not None and not self.timeout_seconds > 0:
-            raise ConfigError(f"timeout must be a positive number of seconds, got {self.timeout_seconds!r}")
+        validate.setting("steps", self.timing_steps, "settings")
+        validate.setting("warmup", self.warmup_steps, "settings")
+        validate.setting("memory_limit", self.memory_limit_bytes, "settings")
+        if self.timeout_seconds is not None:
+            object.__setattr__(
+                self, "timeout_seconds", validate.setting("timeout", self.timeout_seconds, "settings")
+            )
         if (self.memory_limit_bytes is None) != (self.budget_kind is None):
             object.__setattr__(self, "budget_kind", None if self.memory_limit_bytes is None else "process")
 
@@ -129,6 +127,7 @@ def read_sweep_file(path: str | Path) -> dict:
     import tomllib
 
     path = Path(path)
+    source = f"sweep file {path}"
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -136,28 +135,31 @@ def read_sweep_file(path: str | Path) -> dict:
     except UnicodeDecodeError:
         raise ConfigError(f"sweep file {path} is not UTF-8 text") from None
     try:
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else loads_strict(text)
+    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
+        what = "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())[:200]
         raise ConfigError(
-            f"sweep file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: "
-            f"{' '.join(str(exc).split())[:200]}"
+            f"sweep file {path} is not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {what}"
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"sweep file {path} must hold a table/object of keys")
-    fields = set(config_keys())
-    out: dict = {}
-    for key, value in data.items():
-        norm = key.replace("-", "_")
-        if norm in GRID_KEYS:
-            out[norm] = parse_list(value, norm)
-        elif norm in SETTING_KEYS or (norm in fields and norm not in GRID_AXES.values()):
-            out[norm] = value
-        else:
-            raise ConfigError(
-                f"sweep file {path}: unknown key {key!r}; use trainers, depths, widths, "
-                f"batch_sizes, steps, memory_limit, timeout or a configuration field"
-            )
-    return out
+    return {norm: value for norm, value in (_file_entry(source, k, v) for k, v in data.items())}
+
+
+def _file_entry(source: str, key: Any, value: Any) -> tuple[str, Any]:
+    """One sweep-file key, normalised, and its value checked by the rule of what it sets."""
+    norm = str(key).replace("-", "_")
+    if norm in GRID_KEYS or (norm in config_keys() and isinstance(value, list)):
+        return norm, validate.sourced(source, parse_list, value, norm)
+    if norm in SETTING_KEYS:
+        validate.setting(norm, value, source)
+        return norm, value
+    if norm in config_keys() and norm not in GRID_AXES.values():
+        return norm, validate.field(norm, value, source)
+    raise ConfigError(
+        f"{source}: unknown key {str(key)[:60]!r}; use trainers, depths, widths, "
+        f"batch_sizes, steps, memory_limit, timeout or a configuration field"
+    )
 
 
 def grid_configs(base: RunConfig, grid: dict[str, list]) -> list[RunConfig]:
@@ -178,31 +180,37 @@ def default_out_dir(device_type: str, label: str, *identity: Any, root: str | Pa
 def job_for(folder: ResultsFolder, config: RunConfig, settings: SweepSettings) -> Job:
     work = folder.path / WORK
     name = record_name(config)
+    scratch = f"{os.getpid()}-{name}"  # per driver: two drivers never share a scratch file
     spec = {
         "config": config.to_dict(),
         "settings": settings.harness(),
         "budget": settings.budget(),
         "source": folder.source,
     }
-    return Job(name, spec, work / f"{name}.spec", work / name, settings.timeout_seconds)
+    return Job(name, spec, work / f"{scratch}.spec", work / scratch, settings.timeout_seconds)
 
 
 def _record_without_result(result: JobResult) -> dict:
-    """What happened to a worker that wrote no record."""
+    """What happened to a worker that wrote no record (see statuses.py)."""
     job = result.job
     record = {"kind": "measure", "config": job.spec["config"]}
+    last = [ln for ln in result.stderr_tail.strip().splitlines() if ln.strip()]
     if result.timed_out:
         record["status"] = "timeout"
         record["error"] = f"no result within {job.timeout_seconds:g} s (worker killed)"
-    elif result.returncode is not None and result.returncode == -signal.SIGKILL:
-        record["status"] = "oom"
-        record["error"] = "worker killed by SIGKILL (the kernel's out-of-memory killer does this)"
+    elif result.returncode is not None and result.returncode < 0:
+        status, reason, extra = statuses.death(result.returncode, result.oom_kills)
+        record.update(status=status, error=reason, **extra)
     else:
         record["status"] = "error"
-        last = [ln for ln in result.stderr_tail.strip().splitlines() if ln.strip()]
         record["error"] = f"worker exited with status {result.returncode}" + (
             f": {last[-1][:500]}" if last else ""
         )
+        if result.returncode == statuses.WORKER_EXIT_ENVIRONMENT or any(
+            why in result.stderr_tail for why in ("No space left", "Disk quota", "File too large")
+        ):
+            record["fault"] = statuses.ENVIRONMENT
+    if record["status"] != "ok" and result.stderr_tail.strip():
         record["worker_output"] = result.stderr_tail
     return record
 
@@ -392,15 +400,12 @@ class Plan:
 
 
 def _settings(values: dict) -> SweepSettings:
-    limit, timeout = values["memory_limit"], values["timeout"]
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
-        raise ConfigError(f"timeout must be a number of seconds, got {timeout!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, str))):
-        raise ConfigError(f"memory_limit must be a size such as 2GiB, got {limit!r}")
+    limit = validate.setting("memory_limit", values["memory_limit"], "memory_limit")
+    timeout = validate.setting("timeout", values["timeout"], "timeout")
     return SweepSettings(
-        timing_steps=values["steps"],
-        memory_limit_bytes=None if limit is None else parse_size(limit),
-        timeout_seconds=None if timeout is None else float(timeout),
+        timing_steps=validate.setting("steps", values["steps"], "steps"),
+        memory_limit_bytes=limit,
+        timeout_seconds=timeout,
     )
 
 
@@ -446,7 +451,15 @@ def run_plan(
     retry_errors: bool = False,
     echo: Callable[[str], None] = print,
 ) -> dict[str, int]:
-    """Open (create or resume) the folder, measure what is missing, export the CSV."""
+    """Lock the folder (one writer), open (create or resume) it, measure what is missing,
+    export the CSV."""
+    from ..lock import FolderLock
+
+    with FolderLock(plan.out):
+        return _run_locked(plan, executor, progress, retry_errors, echo)
+
+
+def _run_locked(plan: Plan, executor, progress: bool, retry_errors: bool, echo) -> dict[str, int]:
     folder = ResultsFolder.open(
         plan.out,
         command=plan.command,
