@@ -4,9 +4,11 @@ Every dataset comes back as a `Dataset` of flat float32 inputs in [0, 1] and int
 with a validation split carved from the official training set by a fixed permutation
 (seed `SPLIT_SEED`, independent of the run seed, so every run and trainer sees the same split).
 
-Where MNIST / Fashion-MNIST are looked for, first hit wins:
+Where MNIST / Fashion-MNIST are looked for: an explicit `data_dir` (`--data-dir`) is the only
+place searched (it must exist and hold the files: never silently passed over). Without one,
+first hit wins:
 
-1. the `data_dir` argument (`--data-dir`);
+1. (the `data_dir` argument, when given: alone);
 2. `$FFBENCH_DATA` (one directory, or several separated by `os.pathsep`);
 3. `./data` in the current working directory;
 4. system dataset folders, `SYSTEM_DATA_DIRS` (Debian's `dataset-fashion-mnist` package
@@ -21,9 +23,12 @@ labels are checked to tell them apart.
 
 Roots may be read-only. Unless the files already sit uncompressed in a `<Class>/raw` folder,
 they are gunzipped / copied into the cache (`cache_dir`, `$FFBENCH_CACHE`, or
-`~/.cache/ffbench`) as `cache/<Class>/raw/<file>`, each written to a temporary file and
-renamed, and reused on later calls only when every file has its exact expected size.
-torchvision's dataset class then reads them with `download=False`.
+`~/.cache/ffbench`) as `cache/by-content/<Class>-<key>/<Class>/raw/<file>`, the key a hash of
+the source files' names, sizes and bytes (`idx.content_key`): two folders of different data
+never share an entry, so a record's `dataset.source` (the folder the files came from) and
+`dataset.content_key` say what was trained on. Each file is written to a temporary file and
+renamed. Every file's IDX header, size and labels (0..9) are checked before anything trains
+(`ffbench.idx`). torchvision's dataset class then reads them with `download=False`.
 
 If nothing is found, an explicitly named dataset is downloaded by torchvision into the cache
 when `download=True`. `auto` never downloads: it takes MNIST if found locally, else
@@ -45,6 +50,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import idx, validate
 from .config import DATASETS
 from .errors import ConfigError, DataUnavailableError
 
@@ -56,13 +62,6 @@ MAX_VAL_FRACTION = 0.2  # val_size is capped at this fraction of the training se
 SYSTEM_DATA_DIRS: tuple[tuple[str, str], ...] = (("fashion-mnist", "/usr/share/datasets/fashion-mnist"),)
 
 _TV_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # torchvision class = folder name
-# Uncompressed IDX sizes: 16-byte header + 28*28 bytes per image; 8-byte header + 1 byte per label.
-_FILES = {
-    "train-images-idx3-ubyte": 16 + 60000 * 784,
-    "train-labels-idx1-ubyte": 8 + 60000,
-    "t10k-images-idx3-ubyte": 16 + 10000 * 784,
-    "t10k-labels-idx1-ubyte": 8 + 10000,
-}
 # First ten training labels: tells MNIST from Fashion-MNIST in folders that do not name them.
 _FINGERPRINT = {
     "mnist": bytes([5, 0, 4, 1, 9, 2, 1, 3, 1, 4]),
@@ -82,6 +81,7 @@ class Dataset:
     test_x: Tensor
     test_y: Tensor
     num_classes: int = 10
+    content_key: str | None = None  # the cache entry (hash of the source files) it was read from
 
     @property
     def in_features(self) -> int:
@@ -105,6 +105,7 @@ class Dataset:
             "test_size": len(self.test_y),
             "in_features": self.in_features,
             "num_classes": self.num_classes,
+            **({"content_key": self.content_key} if self.content_key else {}),
         }
 
 
@@ -123,13 +124,20 @@ def load_dataset(
         raise ConfigError(f"unknown dataset {name!r}; choose from {', '.join(DATASET_NAMES)}")
     if not isinstance(val_size, int) or val_size < 0:
         raise ConfigError(f"val-size must be an integer >= 0, got {val_size!r}")
+    if data_dir is not None:
+        data_dir = validate.data_dir(data_dir, advice=ADVICE)
     cache = _cache_root(cache_dir)
 
     if name == "auto":
         for candidate in ("mnist", "fashion-mnist"):
-            found, _ = _find_idx(candidate, data_dir, cache)
+            found, searched = _find_idx(candidate, data_dir, cache)
             if found is not None:
                 return _idx_dataset(candidate, found, cache, val_size)
+        if data_dir is not None:
+            raise DataUnavailableError(
+                f"--data-dir {data_dir} holds neither MNIST nor Fashion-MNIST IDX files (searched "
+                f"{'; '.join(searched)}); {ADVICE}"
+            )
         name = "digits"
     if name == "digits":
         return _digits(val_size)
@@ -139,17 +147,20 @@ def load_dataset(
     found, searched = _find_idx(name, data_dir, cache)
     if found is not None:
         return _idx_dataset(name, found, cache, val_size)
-    reason = "download disabled"
-    if download:
+    reason = "download disabled" if data_dir is None else "--data-dir names where it must be"
+    if download and data_dir is None:
         try:
             return _download(name, cache, val_size)
         except Exception as exc:  # noqa: BLE001 - offline, proxy, bad mirror, ...: all end in the same advice
             detail = " ".join(str(exc).split()) or type(exc).__name__  # one line
             reason = f"download failed ({detail[:200]})"
-    raise DataUnavailableError(
-        f"{name} not found in {'; '.join(searched)} and {reason}; point --data-dir or $FFBENCH_DATA "
-        f"at its IDX files, or use --dataset digits (bundled, offline) or --dataset synthetic"
-    )
+    raise DataUnavailableError(f"{name} not found in {'; '.join(searched)} and {reason}; {ADVICE}")
+
+
+ADVICE = (
+    "point --data-dir or $FFBENCH_DATA at its IDX files, or use --dataset digits (bundled, offline) "
+    "or --dataset synthetic"
+)
 
 
 # -- locating and caching IDX files ----------------------------------------------
@@ -157,17 +168,17 @@ def load_dataset(
 
 def _cache_root(cache_dir: str | Path | None) -> Path:
     if cache_dir is None:
-        cache_dir = os.environ.get("FFBENCH_CACHE") or Path.home() / ".cache" / "ffbench"
+        env = validate.env_folders("FFBENCH_CACHE", must_exist=False)
+        cache_dir = env[0] if env else Path.home() / ".cache" / "ffbench"
     return Path(cache_dir).expanduser()
 
 
-def _roots(name: str, data_dir: str | Path | None, cache: Path) -> list[tuple[Path, str]]:
-    """(root, label for error messages), in search order."""
-    roots: list[tuple[Path, str]] = []
+def _roots(name: str, data_dir: Path | None, cache: Path) -> list[tuple[Path, str]]:
+    """(root, label for error messages), in search order: an explicit data_dir alone, else
+    $FFBENCH_DATA, ./data, the system folders and the cache."""
     if data_dir is not None:
-        roots.append((Path(data_dir).expanduser(), f"data_dir {data_dir}"))
-    for entry in filter(None, os.environ.get("FFBENCH_DATA", "").split(os.pathsep)):
-        roots.append((Path(entry).expanduser(), f"$FFBENCH_DATA={entry}"))
+        return [(data_dir, f"--data-dir {data_dir}")]
+    roots = [(p, f"$FFBENCH_DATA={p}") for p in validate.env_folders("FFBENCH_DATA", must_exist=False)]
     roots.append((Path.cwd() / "data", f"./data ({Path.cwd() / 'data'})"))
     roots += [(Path(d), d) for ds, d in SYSTEM_DATA_DIRS if ds == name]
     roots.append((cache, f"cache {cache}"))
@@ -175,11 +186,20 @@ def _roots(name: str, data_dir: str | Path | None, cache: Path) -> list[tuple[Pa
 
 
 def _idx_file(folder: Path, base: str) -> Path | None:
-    """The uncompressed file if it has the right size, else the .gz if present, else None."""
+    """The uncompressed file if it is complete, else the .gz if present, else None."""
     plain, gz = folder / base, folder / (base + ".gz")
-    if plain.is_file() and plain.stat().st_size == _FILES[base]:
+    if plain.is_file() and _complete(plain, base):
         return plain
-    return gz if gz.is_file() else None
+    return gz if gz.is_file() else (plain if plain.is_file() else None)
+
+
+def _complete(path: Path, base: str) -> bool:
+    """Whether an uncompressed IDX file has the size its header announces."""
+    try:
+        with open(path, "rb") as f:
+            return path.stat().st_size == idx.expected_size(base, f.read(idx.header_size(base)), path)
+    except (OSError, DataUnavailableError):
+        return False
 
 
 def _train_labels_head(path: Path) -> bytes:
@@ -200,7 +220,7 @@ def _find_idx(
     for root, label in _roots(name, data_dir, cache):
         searched.append(label)
         for folder, named in ((root / cls / "raw", True), (root / "raw", False), (root, False)):
-            files = {base: _idx_file(folder, base) for base in _FILES}
+            files = {base: _idx_file(folder, base) for base in idx.NAMES}
             if None in files.values():
                 continue
             if not named and _train_labels_head(files["train-labels-idx1-ubyte"]) != _FINGERPRINT[name]:
@@ -209,41 +229,50 @@ def _find_idx(
     return None, searched
 
 
-def _materialise(name: str, files: dict[str, Path], cache: Path) -> Path:
-    """A root torchvision can read with download=False: the files' own or the cache."""
+def _materialise(name: str, files: dict[str, Path], cache: Path) -> tuple[Path, str | None]:
+    """A root torchvision can read with download=False -- the files' own, or their copy in the
+    cache filed under the files' content (`idx.content_key`) -- and that key (None in place)."""
     cls = _TV_CLASS[name]
     folder = files["train-images-idx3-ubyte"].parent
     if folder.name == "raw" and folder.parent.name == cls and all(p.suffix != ".gz" for p in files.values()):
-        return folder.parent.parent  # already in torchvision's layout
-    raw = cache / cls / "raw"
+        idx.check_plain(files)
+        return folder.parent.parent, None  # already in torchvision's layout
     try:
+        key = idx.content_key(files)
+        root = cache / "by-content" / f"{cls}-{key}"
+        raw = root / cls / "raw"
         raw.mkdir(parents=True, exist_ok=True)
         for base, src in files.items():
-            dst = raw / base
-            if dst.is_file() and dst.stat().st_size == _FILES[base]:
-                continue  # complete from an earlier call
-            fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{base}.", suffix=".part")
-            try:
-                with (
-                    os.fdopen(fd, "wb") as out,
-                    (gzip.open if src.suffix == ".gz" else open)(src, "rb") as inp,
-                ):
-                    shutil.copyfileobj(inp, out, 1 << 20)
-                size = os.path.getsize(tmp)
-                if size != _FILES[base]:
-                    raise DataUnavailableError(
-                        f"{src} holds {size} bytes uncompressed, expected {_FILES[base]}: corrupt or not {name}"
-                    )
-                os.replace(tmp, dst)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            _copy_idx(src, raw / base, base)
     except (OSError, EOFError, zlib.error) as exc:  # unwritable cache, truncated or corrupt gzip, ...
         raise DataUnavailableError(
-            f"could not prepare {name} in cache {raw}: {exc}; set $FFBENCH_CACHE to a writable folder "
-            f"or check the source files"
+            f"could not prepare {name} in cache {cache}: {' '.join(str(exc).split())}; set $FFBENCH_CACHE "
+            f"to a writable folder or check the source files"
         ) from exc
-    return cache
+    idx.check_plain({base: raw / base for base in files}, shown=files)
+    return root, key
+
+
+def _copy_idx(src: Path, dst: Path, base: str) -> None:
+    """Uncompress or copy `src` to `dst` (a temporary file renamed when complete); a complete
+    `dst` from an earlier call is kept."""
+    if dst.is_file() and _complete(dst, base):
+        return
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{base}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, (gzip.open if src.suffix == ".gz" else open)(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+        with open(tmp, "rb") as f:
+            want = idx.expected_size(base, f.read(idx.header_size(base)), src)
+        if os.path.getsize(tmp) != want:
+            raise DataUnavailableError(
+                f"{src} holds {os.path.getsize(tmp)} bytes uncompressed where its header says {want}: "
+                f"truncated or corrupt"
+            )
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _download(name: str, cache: Path, val_size: int) -> Dataset:
@@ -253,8 +282,8 @@ def _download(name: str, cache: Path, val_size: int) -> Dataset:
     tv_class(str(cache), train=True, download=True)
     tv_class(str(cache), train=False, download=True)
     raw = cache / _TV_CLASS[name] / "raw"
-    files = {base: raw / base for base in _FILES}
-    bad = [str(p) for base, p in files.items() if not p.is_file() or p.stat().st_size != _FILES[base]]
+    files = {base: raw / base for base in idx.NAMES}
+    bad = [str(p) for base, p in files.items() if not p.is_file() or not _complete(p, base)]
     if bad:
         raise RuntimeError(f"incomplete download: {', '.join(bad)}")
     return _idx_dataset(name, files, cache, val_size, source="torchvision download")
@@ -265,15 +294,16 @@ def _idx_dataset(
 ) -> Dataset:
     import torchvision
 
-    root = _materialise(name, files, cache)
+    root, key = _materialise(name, files, cache)
     tv_class = getattr(torchvision.datasets, _TV_CLASS[name])
     splits = []
     for train in (True, False):
         ds = tv_class(str(root), train=train, download=False)
+        idx.check_labels(ds.targets, str(files[f"{'train' if train else 't10k'}-labels-idx1-ubyte"]))
         splits.append((ds.data.reshape(len(ds.data), -1).to(torch.float32).div_(255), ds.targets.long()))
     (x, y), (test_x, test_y) = splits
     src = source or str(files["train-images-idx3-ubyte"].parent)
-    return _split(name, src, False, x, y, test_x, test_y, val_size)
+    return dataclasses.replace(_split(name, src, False, x, y, test_x, test_y, val_size), content_key=key)
 
 
 # -- bundled and synthetic data ---------------------------------------------------

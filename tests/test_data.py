@@ -60,6 +60,13 @@ def plain_mnist(tmp_path_factory):
     return root
 
 
+def cached_raw(cache: Path, cls: str = "MNIST") -> Path:
+    """The one cache entry (filed under the source files' content) holding `cls`'s files."""
+    entries = sorted((cache / "by-content").glob(f"{cls}-*"))
+    assert len(entries) == 1, entries
+    return entries[0] / cls / "raw"
+
+
 def check_mnist_like(ds: Dataset, val_size: int) -> None:
     assert (len(ds.train_x), len(ds.val_x), len(ds.test_x)) == (60000 - val_size, val_size, 10000)
     assert (len(ds.train_y), len(ds.val_y), len(ds.test_y)) == (60000 - val_size, val_size, 10000)
@@ -93,8 +100,9 @@ def test_mnist_from_readonly_gz_via_data_dir(tmp_path):
     ds = load_dataset("mnist", data_dir=SHARED_DATA, cache_dir=cache, download=False)
     assert ds.name == "mnist" and ds.source == str(MNIST_RAW)
     check_mnist_like(ds, 5000)
-    assert sorted(p.name for p in (cache / "MNIST" / "raw").iterdir()) == sorted(IDX_FILES)
-    check_partition(ds, mnist_train_x(cache))
+    assert sorted(p.name for p in cached_raw(cache).iterdir()) == sorted(IDX_FILES)
+    assert ds.describe()["content_key"] == cached_raw(cache).parent.parent.name.split("-")[1]
+    check_partition(ds, mnist_train_x(cached_raw(cache).parent.parent))
 
 
 @needs_mnist
@@ -109,7 +117,7 @@ def test_mnist_via_env_var_pointing_at_the_files(tmp_path, monkeypatch):
 @needs_mnist
 def test_default_cache_comes_from_env(tmp_path):
     ds = load_dataset("mnist", data_dir=SHARED_DATA, download=False, val_size=0)
-    assert (tmp_path / "env-cache" / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    assert (cached_raw(tmp_path / "env-cache") / "train-images-idx3-ubyte").is_file()
     assert ds.val_x.shape == (0, 784) and ds.val_y.shape == (0,) and len(ds.train_x) == 60000
 
 
@@ -117,7 +125,7 @@ def test_default_cache_comes_from_env(tmp_path):
 def test_cache_reused_and_half_written_cache_repaired(tmp_path):
     cache = tmp_path / "cache"
     first = load_dataset("mnist", data_dir=SHARED_DATA, cache_dir=cache, download=False)
-    raw = cache / "MNIST" / "raw"
+    raw = cached_raw(cache)
     mtimes = {p.name: p.stat().st_mtime_ns for p in raw.iterdir()}
     second = load_dataset("mnist", data_dir=SHARED_DATA, cache_dir=cache, download=False)
     assert {p.name: p.stat().st_mtime_ns for p in raw.iterdir()} == mtimes  # not re-extracted
@@ -145,8 +153,8 @@ def test_corrupt_gz_raises_and_leaves_no_partial_file(tmp_path):
     cache = tmp_path / "cache"
     with pytest.raises(DataUnavailableError, match="could not prepare mnist"):
         load_dataset("mnist", data_dir=tmp_path / "corrupt", cache_dir=cache, download=False)
-    assert not (cache / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
-    assert not list((cache / "MNIST" / "raw").glob("*.part"))
+    assert not list(cache.rglob("train-images-idx3-ubyte"))
+    assert not list(cache.rglob("*.part"))
 
 
 # -- uncompressed files ----------------------------------------------------------
@@ -192,8 +200,11 @@ def test_auto_falls_back_to_digits_without_downloading(tmp_path, monkeypatch):
         raise AssertionError("auto must not download")
 
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", no_download)
-    ds = load_dataset("auto", data_dir=tmp_path / "empty", cache_dir=tmp_path / "cache")
+    ds = load_dataset("auto", cache_dir=tmp_path / "cache")
     assert ds.name == "digits" and ds.source == "scikit-learn bundled digits"
+    (tmp_path / "empty").mkdir()  # an explicit folder without the files is an error, not digits
+    with pytest.raises(DataUnavailableError, match="holds neither MNIST nor Fashion-MNIST"):
+        load_dataset("auto", data_dir=tmp_path / "empty", cache_dir=tmp_path / "cache")
 
 
 @needs_fashion
@@ -213,7 +224,7 @@ def test_fashion_mnist_from_debian_system_folder(tmp_path, monkeypatch):
     ds = load_dataset("fashion-mnist", cache_dir=cache, download=False)
     assert ds.name == "fashion-mnist" and ds.source == str(DEBIAN_FASHION)
     check_mnist_like(ds, 5000)
-    assert (cache / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    assert (cached_raw(cache, "FashionMNIST") / "train-images-idx3-ubyte").is_file()
     assert ds.test_y[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]  # Fashion, not MNIST
 
 
@@ -288,12 +299,14 @@ def test_describe_and_to():
 def test_missing_data_without_download_names_searched_places(tmp_path, monkeypatch):
     monkeypatch.setenv("FFBENCH_DATA", str(tmp_path / "env-data"))
     monkeypatch.setattr(data, "SYSTEM_DATA_DIRS", (("mnist", "/nonexistent/system/mnist"),))
-    with pytest.raises(DataUnavailableError) as info:
+    with pytest.raises(ConfigError) as info:
         load_dataset("mnist", data_dir=tmp_path / "nowhere", cache_dir=tmp_path / "cache", download=False)
+    assert f"--data-dir {tmp_path / 'nowhere'} does not exist" in str(info.value)
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset("mnist", cache_dir=tmp_path / "cache", download=False)
     msg = str(info.value)
     assert "\n" not in msg
     for place in (
-        str(tmp_path / "nowhere"),
         f"$FFBENCH_DATA={tmp_path / 'env-data'}",
         "./data",
         "/nonexistent/system/mnist",
