@@ -149,12 +149,34 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(size): fail the benchmark if its tensor-level peak exceeds size, e.g. {MARKER}('200MiB')",
     )
     config.addinivalue_line("markers", "ffbench_grid(name): parametrise from the grid section name")
+    try:
+        check_options(config)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def check_options(config: pytest.Config) -> None:
+    """Every ffbench option (and $FFBENCH_GRID, $FFBENCH_DATA) by the rule of what it sets
+    (ffbench.validate); ConfigError naming the option. No torch unless CUDA is asked for."""
+    from . import validate
+
     text = config.getoption("ffbench_memory_limit", None)
     if text:
-        try:
-            parse_size(text)
-        except ConfigError as exc:
-            raise pytest.UsageError(f"--ffbench-memory-limit: {exc}") from None
+        validate.sourced("--ffbench-memory-limit", parse_size, text)
+    validate.field("threads", config.getoption("ffbench_threads", 1), "--ffbench-threads")
+    validate.setting("rounds", config.getoption("ffbench_rounds", 5), "--ffbench-rounds")
+    validate.env_folders("FFBENCH_DATA", must_exist=False)
+    grid = os.environ.get("FFBENCH_GRID")
+    if grid is not None and not grid.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"$FFBENCH_GRID={grid!r} is not a grid name")
+    data_dir = config.getoption("ffbench_data_dir", None)
+    if data_dir is not None:
+        validate.data_dir(data_dir, "--ffbench-data-dir")
+    if config.getoption("ffbench_device", "auto") == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--ffbench-device cuda: no CUDA GPU is available here; use cpu or auto")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

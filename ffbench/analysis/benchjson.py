@@ -27,7 +27,6 @@ pytest-benchmark's ``stats`` (timed rounds only). Benchmarks without an ffbench 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -148,8 +147,9 @@ def is_benchmark_json(document: Any) -> bool:
 
 def load_benchmark_json(path: str | Path) -> list[dict]:
     """Records (see the module docstring) for every ffbench benchmark in the file."""
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+    from ..store import read_json
+
+    data = read_json(path, "benchmark file")
     if not is_benchmark_json(data):
         raise ValueError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list)")
     return records_from_document(data)

@@ -25,13 +25,14 @@ import base64
 import datetime as _dt
 import html
 import json
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import store
+from .. import store, validate
 from ..config import BATCH_CONVENTION, shown_keys
 from ..errors import ConfigError
 from ..units import MiB
@@ -90,9 +91,12 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
             env = store.read_json(env_path, "environment") if env_path.exists() else {}
             folders[doc.folder] = env
             inp.folders.append((doc.folder, doc.manifest, env if isinstance(env, dict) else {}))
-        if results.kind_of(doc.data) is not None:
+        kind = results.kind_of(doc.data)
+        if kind is not None:
+            results.check_document(doc.data, doc.path, kind.name)
             inp.records.append((doc.path, doc.data, _group(doc.folder, _device_name(doc.data))))
         elif results.is_maxbatch(doc.data):
+            validate.maxbatch_document(doc.data, doc.path)
             inp.maxbatch.append((doc.path, doc.data, _group(doc.folder, None)))
         elif not results.is_run_summary(doc.data, doc.path):
             raise ConfigError(
@@ -409,19 +413,41 @@ class Report:
         return next((f for f in self.figures if f.name == name), None)
 
 
-def _check_out(out_html: Path) -> None:
+def check_out(out_html: Path, flag: str = "--out") -> None:
+    """ConfigError unless the report and its figures folder can be written (writes nothing)."""
+    out_html = Path(out_html)
     if out_html.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError(f"--out {out_html}: give an .html file name such as reports/sweep.html")
+        raise ConfigError(f"{flag} {out_html}: give an .html file name such as reports/sweep.html")
     if out_html.exists() and out_html.is_dir():
-        raise ConfigError(f"--out {out_html} is a folder; give an .html file name")
+        raise ConfigError(f"{flag} {out_html} is a folder; give an .html file name")
     files = figures_dir_for(out_html)
     if files.exists() and not files.is_dir():
         raise ConfigError(f"{files} exists and is not a folder (the report's figures go there)")
-    for parent in out_html.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out {out_html}: {parent} is not a folder")
-            break
+    store.check_writable_place(out_html, flag)
+    store.check_writable_place(files / FIGURE_LIST, flag)
+
+
+FIGURE_LIST = "ffbench-figures.txt"  # in NAME_files/: the figures this report wrote (nothing else is removed)
+_FIGURE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+def write_figures(files_dir: Path, figures: list[FigureOut]) -> None:
+    """Write the figures' SVGs and the list of them; remove only the SVGs an earlier report
+    listed there and this one does not draw (any other file in the folder is left alone)."""
+    listing = files_dir / FIGURE_LIST
+    try:
+        earlier = set(listing.read_text(encoding="utf-8").split()) if listing.is_file() else set()
+    except (OSError, UnicodeDecodeError):
+        earlier = set()
+    drawn = [f.name for f in figures if f.svg is not None]
+    files_dir.mkdir(parents=True, exist_ok=True)
+    for name in sorted(earlier - set(drawn)):
+        if _FIGURE_NAME.match(name):
+            (files_dir / f"{name}.svg").unlink(missing_ok=True)
+    for f in figures:
+        if f.svg is not None:
+            store.write_text_atomic(f.file, f.svg)
+    store.write_text_atomic(listing, "".join(f"{name}\n" for name in drawn))
 
 
 def figures_dir_for(out_html: Path) -> Path:
@@ -485,7 +511,7 @@ def build_report(paths, out_html: str | Path, *, title: str | None = None) -> Re
 
     Nothing is written when an input is unusable or holds no run (ConfigError)."""
     out_html = Path(out_html)
-    _check_out(out_html)
+    check_out(out_html)
     a = analyse(paths)
     inp, runs, epochs, timelines, maxbatch, probes, verdicts = (
         a.inputs,
@@ -513,13 +539,7 @@ def build_report(paths, out_html: str | Path, *, title: str | None = None) -> Re
         tables["maxbatch"] = maxbatch.drop(columns=["group", "path"])
     text = render_html(title or out_html.stem, inp, runs, verdicts, figures, tables, probes)
     # everything computed: now write
-    files_dir.mkdir(parents=True, exist_ok=True)
-    for old in files_dir.glob("*.svg"):
-        if old.stem not in {f.name for f in figures if f.file}:
-            old.unlink()
-    for f in figures:
-        if f.svg is not None:
-            store.write_text_atomic(f.file, f.svg)
+    write_figures(files_dir, figures)
     store.write_text_atomic(out_html, text)
     return Report(out_html, files_dir, figures, verdicts, runs, tables)
 

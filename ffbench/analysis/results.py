@@ -192,7 +192,7 @@ def _common(record: dict, path: Path, kind: str, default_source: str, isolated: 
             "kind": kind,
             "source": source,
             "isolated": bool(record.get("isolated", isolated)),
-            "status": record.get("status", "ok"),
+            "status": record.get("status", "ok" if kind == "train" else None),
             "error": record.get("error"),
             "dataset": dataset.get("name") if isinstance(dataset, dict) else dataset,
             "dataset_requested": config.get("dataset"),
@@ -314,6 +314,17 @@ def is_run_summary(document: Any, path: Path) -> bool:
     return path.name == RUN_SUMMARY and isinstance(document, dict) and "invocations" in document
 
 
+def check_document(document: dict, path: Path, kind: str) -> None:
+    """ConfigError (one line, naming the file and the field) for a document of a known kind
+    whose fields have the wrong type or an impossible value (ffbench.validate)."""
+    from .. import validate
+
+    if kind == "benchmark":
+        validate.benchmark_document(document, path)
+    elif kind in ("measure", "train"):
+        validate.record(document, path, kind)
+
+
 def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Any, RecordKind]]:
     """(store.Document, its kind) for every record under `paths`; the documents that describe
     a run (maxbatch.json, reproduce.json) are skipped; anything else is an error."""
@@ -321,6 +332,7 @@ def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Any, RecordK
     for doc in walk(paths):
         kind = kind_of(doc.data)
         if kind is not None:
+            check_document(doc.data, doc.path, kind.name)
             out.append((doc, kind))
         elif not (is_maxbatch(doc.data) or is_run_summary(doc.data, doc.path)):
             raise ConfigError(f"{doc.path} is not a record ffbench can read (no known 'kind')")
