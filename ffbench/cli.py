@@ -6,7 +6,9 @@ user gives reach the namespace, so precedence is by order of application -- fiel
 then a sweep file, then the flags -- never by comparing a value with its default.
 
 Bad input ends with one line on stderr (`ffbench: error: ...`) and exit status 2, before
-anything is written.
+anything is written. A failure of the machine (a full disk, out of memory) is one line naming
+the file or the size, exit status 1; a bug is one line naming the file that holds its
+traceback (`ffbench: internal error: ...`), exit status 1.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .config import (
     flag,
     rule_text,
 )
-from .errors import ConfigError, FfbenchError
+from .errors import ConfigError, EnvironmentFault, FfbenchError
 from .validate import SETTING_RULES
 
 EXIT_USAGE = 2
@@ -498,10 +500,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_path_arguments(args)
+        validate.environment()
         return args.func(args)
     except FfbenchError as exc:
         print(f"ffbench: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILURE if isinstance(exc, EnvironmentFault) else EXIT_USAGE
     except OSError as exc:  # a folder that cannot be written, a full disk, ...
         where = f": {exc.filename}" if exc.filename else ""
         print(f"ffbench: error: {_one_line(exc.strerror or exc)}{where}", file=sys.stderr)

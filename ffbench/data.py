@@ -53,6 +53,7 @@ from torch import Tensor
 from . import idx, validate
 from .config import DATASETS
 from .errors import ConfigError, DataUnavailableError
+from .store import make_readable
 
 DATASET_NAMES = DATASETS
 SPLIT_SEED = 0  # fixed: the train/val split (and digits/synthetic data) never depend on the run seed
@@ -269,6 +270,7 @@ def _copy_idx(src: Path, dst: Path, base: str) -> None:
                 f"{src} holds {os.path.getsize(tmp)} bytes uncompressed where its header says {want}: "
                 f"truncated or corrupt"
             )
+        make_readable(tmp)
         os.replace(tmp, dst)
     finally:
         if os.path.exists(tmp):

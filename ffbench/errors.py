@@ -15,3 +15,7 @@ class DataUnavailableError(FfbenchError):
 
 class DeviceUnavailableError(FfbenchError):
     """The requested device (e.g. cuda) is not available on this machine."""
+
+
+class EnvironmentFault(FfbenchError):
+    """The machine, not the input, failed (a full disk, a file-size limit): exit status 1."""

@@ -74,7 +74,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE & ~_umask())
+        make_readable(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -88,6 +88,11 @@ def _naming(exc: OSError, path: Path) -> OSError:
     if exc.filename is not None and Path(exc.filename) != path.parent:
         return exc
     return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+
+
+def make_readable(path: str | Path) -> None:
+    """Mode 0644 less the umask (mkstemp creates 0600): readable like any file the user makes."""
+    os.chmod(path, FILE_MODE & ~_umask())
 
 
 def _umask() -> int:
@@ -275,6 +280,8 @@ def check_results_folder(folder: Path) -> dict | None:
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out {folder} is a file, not a results folder")
     check_free(folder)
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {folder}: cannot write in it")
     if not folder.exists() or not any(p.name != LOCK_NAME for p in folder.iterdir()):
         check_writable_place(folder / MANIFEST)
         return None

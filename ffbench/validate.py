@@ -94,6 +94,15 @@ def env_folders(var: str, *, must_exist: bool = True) -> list[Path]:
     return out
 
 
+ENV_FOLDERS = ("FFBENCH_DATA", "FFBENCH_CACHE")
+
+
+def environment() -> None:
+    """The environment variables ffbench reads, checked before any command runs."""
+    for var in ENV_FOLDERS:
+        env_folders(var, must_exist=False)
+
+
 def data_dir(value: Any, flag: str = "--data-dir", advice: str = "") -> Path:
     """An explicit data folder: an existing folder (never silently passed over)."""
     path = Path(path_text(str(value), flag)).expanduser()
@@ -156,7 +165,9 @@ def numbers(values: Any, where: str, what: str) -> None:
     items = values.items() if isinstance(values, dict) else enumerate(values)
     for key, value in items:
         if not _typed(value, NUMBER):
-            raise ConfigError(f"{where}: {what} '{key}' must be a number, got {_short(value)}")
+            raise ConfigError(
+                f"{where}: {what} '{key}' must be a number (at most 2**62), got {_short(value)}"
+            )
 
 
 def config(data: Any, where: str) -> None:

@@ -11,7 +11,8 @@ results, or inputs without a single run raise `ConfigError` and write nothing.
 
 The HTML has every figure inline (SVG as a base64 `data:` URI), an inline stylesheet, no
 script and no external resource: it opens offline. The same figures are also written as
-files next to it, `NAME_files/<figure>.svg`.
+files next to it, `NAME_files/<figure>.svg`, listed in `NAME_files/ffbench-figures.txt`: a
+later report removes only the SVGs listed there, never a file it did not write.
 
 Loaders (also usable alone): `load_runs` (`ffbench.results.load` plus `group`,
 `num_classes`, `in_features`), `load_epochs` (one row per epoch of `train` records),

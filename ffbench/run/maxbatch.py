@@ -81,10 +81,11 @@ def analytic_seed(
 
 def _probe(folder: ResultsFolder, settings, config: RunConfig, bar, executor) -> dict:
     """The probe's record: already in the folder, or measured now."""
+    from .statuses import needs_measuring
     from .sweep import measure
 
     record = folder.get(config)
-    if record is None:
+    if needs_measuring(record):  # none yet, or killed / an environment fault last time
         bar.set_postfix_str(f"{config.trainer} d{config.depth} b{config.batch_size}", refresh=True)
         record = next(measure(folder, [config], settings, executor=executor))
         bar.update(1)

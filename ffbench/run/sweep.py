@@ -8,7 +8,9 @@ the moment its worker ends, so a killed sweep (kill -9 included) loses at most t
 configuration in flight; a re-run with the same folder skips every configuration whose
 record exists, and a record's file name is a function of its configuration, so a
 configuration can never appear twice. Out-of-memory and timeouts are results (status
-`oom`, `timeout`), not failures of the sweep.
+`oom`, `timeout`), not failures of the sweep; a worker killed by someone (`killed`) or by a
+full disk (`error`, `fault: environment`) is measured again by a plain re-run (statuses.py).
+One driver writes a folder at a time (lock.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 from .. import validate
 from ..config import GRID_AXES, OPTIMIZER_SETTINGS, RunConfig, config_keys, grid_points
-from ..errors import ConfigError
+from ..errors import ConfigError, EnvironmentFault
 from ..store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
 from . import statuses
 from .executor import Executor, Job, JobResult, LocalExecutor
@@ -150,7 +152,11 @@ def _file_entry(source: str, key: Any, value: Any) -> tuple[str, Any]:
     """One sweep-file key, normalised, and its value checked by the rule of what it sets."""
     norm = str(key).replace("-", "_")
     if norm in GRID_KEYS or (norm in config_keys() and isinstance(value, list)):
-        return norm, validate.sourced(source, parse_list, value, norm)
+        values = validate.sourced(source, parse_list, value, norm)
+        if norm != "optimizers":  # (parse_list checks optimizer settings by name)
+            for v in values:
+                validate.field(GRID_AXES.get(norm, norm), v, source)
+        return norm, values
     if norm in SETTING_KEYS:
         validate.setting(norm, value, source)
         return norm, value
@@ -256,9 +262,14 @@ def measure(
     try:
         for result in executor.run(job_for(folder, c, settings) for c in todo):
             record = finalize(folder, result, settings)
-            folder.save(record)
+            path = folder.save(record)
             bar.update(1)
             bar.set_postfix_str(f"{by_name[result.job.key].short_name()}: {record['status']}", refresh=True)
+            if record.get("fault") == statuses.ENVIRONMENT:  # the disk is full: so would the next be
+                raise EnvironmentFault(
+                    f"{record['error'][:300]}; {path} records it as an environment fault: free space "
+                    f"(or raise ulimit -f) and re-run to measure it"
+                )
             yield record
     finally:
         bar.close()
