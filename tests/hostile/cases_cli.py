@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from hostile import Case, cli, ffbench_sub
@@ -11,171 +12,105 @@ GRID = ("--trainers", "bp", "--depths", "1", "--widths", "16", "--batch-sizes", 
 BIG = "1" + "0" * 400  # a 400-digit number
 
 
-def _flag(command: str, name: str, args: tuple, says: str, what: str, issue: str = "", exit: int = 2) -> Case:
+def _flag(command: str, name: str, issue: str, args: str, says: str) -> Case:
     extra = {
         "train": ("--out", "{tmp}/run.json"),
         "measure": ("--out", "{tmp}/m.json"),
         "sweep": (*GRID, "--out", "{tmp}/out"),
-        "maxbatch": ("--trainers", "bp", "--depths", "1", "--out", "{tmp}/out"),
-    }.get(command, ())
-    base = TINY if command in ("train", "measure", "sweep", "maxbatch") else ()
-    return Case(
-        "flags", f"{command}-{name}", what, cli(command, *base, *extra, *args), exit, says, issue=issue
-    )
+        "maxbatch": ("--memory-limit", "1GiB", "--trainers", "bp", "--depths", "1", "--out", "{tmp}/out"),
+    }[command]
+    argv = [a.replace("{big}", BIG) for a in shlex.split(args)]
+    what = f"{command} {args}".replace("{big}", "<400 digits>")
+    return Case("flags", f"{command}-{name}", what, cli(command, *TINY, *extra, *argv), 2, says, issue=issue)
 
 
-TRAIN_FLAGS = [
-    ("depth-0", ("--depth", "0"), "expected an integer >= 1", "--depth 0"),
-    ("depth-negative", ("--depth", "-1"), "expected an integer >= 1", "--depth -1"),
-    ("depth-text", ("--depth", "two"), "expected an integer, got 'two'", "--depth two"),
-    ("depth-float", ("--depth", "1.5"), "expected an integer", "--depth 1.5"),
-    ("depth-huge", ("--depth", "10001"), "at most 10000", "--depth 10001"),
-    ("width-0", ("--width", "0"), "expected an integer >= 1", "--width 0"),
-    ("width-huge", ("--width", str(2**24 + 1)), "at most 16777216", "--width 2**24+1"),
-    ("width-400-digits", ("--width", BIG), "at most", "--width with 400 digits"),
-    ("batch-0", ("--batch-size", "0"), "expected an integer >= 1", "--batch-size 0"),
-    ("batch-2**31", ("--batch-size", str(2**31)), "at most 2147483647", "--batch-size 2**31"),
-    ("epochs-0", ("--epochs", "0"), "expected an integer >= 1", "--epochs 0"),
-    ("epochs-huge", ("--epochs", "1000001"), "at most 1000000", "--epochs 1000001"),
-    ("lr-inf", ("--lr", "inf"), "expected a finite number > 0", "--lr inf"),
-    ("lr-nan", ("--lr", "nan"), "expected a finite number > 0", "--lr nan"),
-    ("lr-negative", ("--lr", "-1"), "expected a finite number > 0", "--lr -1"),
-    ("lr-0", ("--lr", "0"), "expected a finite number > 0", "--lr 0"),
-    ("lr-text", ("--lr", "fast"), "expected a number, got 'fast'", "--lr fast"),
-    ("lr-1e400", ("--lr", "1e400"), "expected a finite number > 0", "--lr 1e400 (overflows to inf)"),
-    ("threshold-inf", ("--ff-threshold", "inf"), "expected a finite number > 0", "--ff-threshold inf"),
-    ("momentum-negative", ("--momentum", "-0.5"), "expected a finite number >= 0", "--momentum -0.5"),
-    ("momentum-nan", ("--momentum", "nan"), "expected a finite number >= 0", "--momentum nan"),
-    ("seed-negative", ("--seed", "-1"), "expected an integer >= 0", "--seed -1"),
-    ("seed-2**70", ("--seed", str(2**70)), "at most 9223372036854775807", "--seed 2**70"),
-    ("seed-float", ("--seed", "1e3"), "expected an integer", "--seed 1e3"),
-    ("trainer-unknown", ("--trainer", "magic"), "invalid choice: 'magic'", "--trainer magic"),
-    ("dataset-unknown", ("--dataset", "imagenet"), "invalid choice: 'imagenet'", "--dataset imagenet"),
-    ("device-unknown", ("--device", "tpu"), "invalid choice: 'tpu'", "--device tpu"),
-    ("dtype-unknown", ("--dtype", "float64"), "invalid choice: 'float64'", "--dtype float64"),
-    ("optimizer-unknown", ("--optimizer", "lbfgs"), "invalid choice: 'lbfgs'", "--optimizer lbfgs"),
-    ("threads-0", ("--threads", "0"), "expected an integer >= 1", "--threads 0"),
-    ("threads-huge", ("--threads", "4097"), "at most 4096", "--threads 4097"),
-    ("eval-chunk-0", ("--eval-chunk", "0"), "expected an integer >= 1", "--eval-chunk 0"),
-    ("eval-chunk-2**31", ("--eval-chunk", str(2**31)), "at most 2147483647", "--eval-chunk 2**31"),
-    ("val-size-negative", ("--val-size", "-1"), "expected an integer >= 0", "--val-size -1"),
-    ("eval-layers-0", ("--ff-eval-layers", "0"), "names a layer outside", "--ff-eval-layers 0"),
-    ("eval-layers-text", ("--ff-eval-layers", "abc"), "ff-eval-layers must be", "--ff-eval-layers abc"),
-    ("eval-layers-empty", ("--ff-eval-layers", ""), "ff-eval-layers must be", "--ff-eval-layers ''"),
-    (
-        "eval-layers-beyond",
-        ("--ff-eval-layers", "3"),
-        "names a layer outside 1..2",
-        "--ff-eval-layers 3 at depth 2",
-    ),
-    ("segments-0", ("--checkpoint-segments", "0"), "expected an integer >= 1", "--checkpoint-segments 0"),
-    ("micro-batch-0", ("--micro-batch", "0"), "expected an integer >= 1", "--micro-batch 0"),
-    ("unknown-flag", ("--depht", "2"), "unrecognized arguments", "a misspelt flag"),
-]
-MEASURE_FLAGS = [
-    ("warmup-negative", ("--warmup", "-1"), "expected an integer >= 0", "--warmup -1", "5"),
-    ("steps-0", ("--steps", "0"), "expected an integer >= 1", "--steps 0", ""),
-    ("steps-huge", ("--steps", "10000001"), "at most 1000000", "--steps 10**7", ""),
-    ("steps-text", ("--steps", "x"), "expected an integer", "--steps x", ""),
-]
-SWEEP_FLAGS = [
-    ("timeout-inf", ("--timeout", "inf"), "expected a finite number > 0", "--timeout inf", "5"),
-    ("timeout-nan", ("--timeout", "nan"), "expected a finite number > 0", "--timeout nan", ""),
-    ("timeout-0", ("--timeout", "0"), "expected a finite number > 0", "--timeout 0", ""),
-    ("timeout-1e300", ("--timeout", "1e300"), "at most 10000000", "--timeout 1e300 (timer overflow)", ""),
-    ("steps-0", ("--steps", "0"), "expected an integer >= 1", "--steps 0", ""),
-    ("limit-400-digits", ("--memory-limit", BIG), "larger than 1 EiB", "--memory-limit of 400 digits", "7"),
-    (
-        "limit-absurd",
-        ("--memory-limit", "99999999TiB"),
-        "larger than 1 EiB",
-        "--memory-limit 99999999TiB",
-        "7",
-    ),
-    ("limit-1e400", ("--memory-limit", "1e400"), "cannot read size", "--memory-limit 1e400", ""),
-    ("limit-text", ("--memory-limit", "lots"), "cannot read size 'lots'", "--memory-limit lots", ""),
-    ("limit-0", ("--memory-limit", "0GiB"), "size must be positive", "--memory-limit 0GiB", ""),
-    ("limit-negative", ("--memory-limit=-5MiB",), "cannot read size", "--memory-limit -5MiB", ""),
-    ("limit-half-byte", ("--memory-limit", "0.5"), "size must be positive", "--memory-limit 0.5", ""),
-    ("trainers-unknown", ("--trainers", "bp,magic"), "unknown trainer 'magic'", "--trainers bp,magic", ""),
-    ("depths-0", ("--depths", "1,0"), "depths: expected positive integers", "--depths 1,0", ""),
-    ("widths-text", ("--widths", "wide"), "widths: expected positive integers", "--widths wide", ""),
-    ("batches-negative", ("--batch-sizes", "-4"), "expected positive integers", "--batch-sizes -4", ""),
-    ("widths-huge", ("--widths", "99999999999"), "at most 16777216", "--widths 99999999999", "7"),
-    ("optimizers-unknown", ("--optimizers", "adamw"), "unknown 'adamw'", "--optimizers adamw", ""),
-    ("axis-unknown", ("--axis", "nofield=1"), "expected FIELD=V1,V2", "--axis nofield=1", ""),
-    ("axis-inf", ("--axis", "lr=inf"), "expected a finite number > 0", "--axis lr=inf", ""),
-    ("axis-depth-0", ("--axis", "depth=0"), "expected an integer >= 1", "--axis depth=0", ""),
-    ("seed-2**70", ("--seed", str(2**70)), "at most", "--seed 2**70", "7"),
-    (
-        "sweep-file-missing",
-        ("--sweep-file", "{tmp}/nope.toml"),
-        "cannot read sweep file",
-        "a missing sweep file",
-        "",
-    ),
-]
-MAXBATCH_FLAGS = [
-    ("limit-400-digits", ("--memory-limit", BIG), "larger than 1 EiB", "--memory-limit of 400 digits", "7"),
-    (
-        "limit-absurd",
-        ("--memory-limit", "99999999TiB"),
-        "larger than 1 EiB",
-        "--memory-limit 99999999TiB",
-        "7",
-    ),
-    (
-        "tolerance-1",
-        ("--memory-limit", "1GiB", "--tolerance", "1"),
-        "tolerance must be in [0, 1)",
-        "--tolerance 1",
-        "",
-    ),
-    ("tolerance-nan", ("--memory-limit", "1GiB", "--tolerance", "nan"), "tolerance", "--tolerance nan", ""),
-    (
-        "tolerance-negative",
-        ("--memory-limit", "1GiB", "--tolerance", "-0.1"),
-        "tolerance",
-        "--tolerance -0.1",
-        "",
-    ),
-    (
-        "max-batch-0",
-        ("--memory-limit", "1GiB", "--max-batch", "0"),
-        "expected an integer >= 1",
-        "--max-batch 0",
-        "",
-    ),
-    (
-        "timeout-inf",
-        ("--memory-limit", "1GiB", "--timeout", "inf"),
-        "expected a finite number > 0",
-        "--timeout inf",
-        "",
-    ),
-    (
-        "steps-negative",
-        ("--memory-limit", "1GiB", "--steps", "-1"),
-        "expected an integer >= 0",
-        "--steps -1",
-        "",
-    ),
-    (
-        "budget-unknown",
-        ("--memory-limit", "1GiB", "--budget", "magic"),
-        "invalid choice",
-        "--budget magic",
-        "",
-    ),
-    (
-        "trainers-unknown",
-        ("--memory-limit", "1GiB", "--trainers", "magic"),
-        "unknown trainer",
-        "--trainers magic",
-        "",
-    ),
-    ("depths-0", ("--memory-limit", "1GiB", "--depths", "0"), "expected positive integers", "--depths 0", ""),
-]
+def table(text: str) -> list[list[str]]:
+    """Rows of a |-separated table, one per line."""
+    return [[cell.strip() for cell in line.split("|")] for line in text.strip().splitlines()]
+
+
+# command | case | issue | arguments (shell words; {big}: a 400-digit number) | what the line says
+FLAGS = table("""
+train | depth-0 | | --depth 0 | expected an integer >= 1
+train | depth-negative | | --depth -1 | expected an integer >= 1
+train | depth-text | | --depth two | expected an integer, got 'two'
+train | depth-float | | --depth 1.5 | expected an integer
+train | depth-huge | | --depth 10001 | at most 10000
+train | width-0 | | --width 0 | expected an integer >= 1
+train | width-huge | | --width 16777217 | at most 16777216
+train | width-400-digits | | --width {big} | at most
+train | batch-0 | | --batch-size 0 | expected an integer >= 1
+train | batch-2**31 | | --batch-size 2147483648 | at most 2147483647
+train | epochs-0 | | --epochs 0 | expected an integer >= 1
+train | epochs-huge | | --epochs 1000001 | at most 1000000
+train | lr-inf | 5 | --lr inf | expected a finite number > 0
+train | lr-nan | | --lr nan | expected a finite number > 0
+train | lr-negative | | --lr -1 | expected a finite number > 0
+train | lr-0 | | --lr 0 | expected a finite number > 0
+train | lr-text | | --lr fast | expected a number, got 'fast'
+train | lr-1e400 | | --lr 1e400 | expected a finite number > 0
+train | threshold-inf | 5 | --ff-threshold inf | expected a finite number > 0
+train | momentum-negative | | --momentum -0.5 | expected a finite number >= 0
+train | momentum-nan | | --momentum nan | expected a finite number >= 0
+train | seed-negative | | --seed -1 | expected an integer >= 0
+train | seed-2**70 | 7 | --seed 1180591620717411303424 | at most 9223372036854775807
+train | seed-float | | --seed 1e3 | expected an integer
+train | trainer-unknown | | --trainer magic | invalid choice: 'magic'
+train | dataset-unknown | | --dataset imagenet | invalid choice: 'imagenet'
+train | device-unknown | | --device tpu | invalid choice: 'tpu'
+train | dtype-unknown | | --dtype float64 | invalid choice: 'float64'
+train | optimizer-unknown | | --optimizer lbfgs | invalid choice: 'lbfgs'
+train | threads-0 | | --threads 0 | expected an integer >= 1
+train | threads-huge | | --threads 4097 | at most 4096
+train | eval-chunk-0 | | --eval-chunk 0 | expected an integer >= 1
+train | eval-chunk-2**31 | | --eval-chunk 2147483648 | at most 2147483647
+train | val-size-negative | | --val-size -1 | expected an integer >= 0
+train | eval-layers-0 | | --ff-eval-layers 0 | names a layer outside
+train | eval-layers-text | | --ff-eval-layers abc | ff-eval-layers must be
+train | eval-layers-empty | | --ff-eval-layers '' | ff-eval-layers must be
+train | eval-layers-beyond | | --depth 2 --ff-eval-layers 3 | names a layer outside 1..2
+train | segments-0 | | --checkpoint-segments 0 | expected an integer >= 1
+train | micro-batch-0 | | --micro-batch 0 | expected an integer >= 1
+train | unknown-flag | | --depht 2 | unrecognized arguments
+measure | warmup-negative | 5 | --warmup -1 | expected an integer >= 0
+measure | steps-0 | | --steps 0 | expected an integer >= 1
+measure | steps-huge | | --steps 10000001 | at most 1000000
+measure | steps-text | | --steps x | expected an integer
+sweep | timeout-inf | 5 | --timeout inf | expected a finite number > 0
+sweep | timeout-nan | | --timeout nan | expected a finite number > 0
+sweep | timeout-0 | | --timeout 0 | expected a finite number > 0
+sweep | timeout-1e300 | | --timeout 1e300 | at most 10000000
+sweep | steps-0 | | --steps 0 | expected an integer >= 1
+sweep | limit-400-digits | 7 | --memory-limit {big} | larger than 1 EiB
+sweep | limit-absurd | 7 | --memory-limit 99999999TiB | larger than 1 EiB
+sweep | limit-1e400 | | --memory-limit 1e400 | cannot read size
+sweep | limit-text | | --memory-limit lots | cannot read size 'lots'
+sweep | limit-0 | | --memory-limit 0GiB | size must be positive
+sweep | limit-negative | | --memory-limit=-5MiB | cannot read size
+sweep | limit-half-byte | | --memory-limit 0.5 | size must be positive
+sweep | trainers-unknown | | --trainers bp,magic | unknown trainer 'magic'
+sweep | depths-0 | | --depths 1,0 | depths: expected positive integers
+sweep | widths-text | | --widths wide | widths: expected positive integers
+sweep | batches-negative | | --batch-sizes -4 | expected positive integers
+sweep | widths-huge | 7 | --widths 99999999999 | at most 16777216
+sweep | optimizers-unknown | | --optimizers adamw | unknown 'adamw'
+sweep | axis-unknown | | --axis nofield=1 | expected FIELD=V1,V2
+sweep | axis-inf | | --axis lr=inf | expected a finite number > 0
+sweep | axis-depth-0 | | --axis depth=0 | expected an integer >= 1
+sweep | seed-2**70 | 7 | --seed 1180591620717411303424 | at most
+sweep | sweep-file-missing | | --sweep-file {tmp}/nope.toml | cannot read sweep file
+maxbatch | limit-400-digits | 7 | --memory-limit {big} | larger than 1 EiB
+maxbatch | limit-absurd | 7 | --memory-limit 99999999TiB | larger than 1 EiB
+maxbatch | tolerance-1 | | --tolerance 1 | tolerance must be in [0, 1)
+maxbatch | tolerance-nan | | --tolerance nan | tolerance
+maxbatch | tolerance-negative | | --tolerance -0.1 | tolerance
+maxbatch | max-batch-0 | | --max-batch 0 | expected an integer >= 1
+maxbatch | timeout-inf | | --timeout inf | expected a finite number > 0
+maxbatch | steps-negative | | --steps -1 | expected an integer >= 0
+maxbatch | budget-unknown | | --budget magic | invalid choice
+maxbatch | trainers-unknown | | --trainers magic | unknown trainer
+maxbatch | depths-0 | | --depths 0 | expected positive integers
+""")
 
 
 def _out_cases() -> list[Case]:
@@ -241,11 +176,7 @@ def _out_cases() -> list[Case]:
 
 
 def flag_cases() -> list[Case]:
-    cases = [_flag("train", n, a, s, f"train {w}") for n, a, s, w in TRAIN_FLAGS]
-    cases += [_flag("measure", n, a, s, f"measure {w}", i) for n, a, s, w, i in MEASURE_FLAGS]
-    cases += [_flag("sweep", n, a, s, f"sweep {w}", i) for n, a, s, w, i in SWEEP_FLAGS]
-    cases += [_flag("maxbatch", n, a, s, f"maxbatch {w}", i) for n, a, s, w, i in MAXBATCH_FLAGS]
-    return cases + _out_cases()
+    return [_flag(*row) for row in FLAGS] + _out_cases()
 
 
 # -- sweep files ------------------------------------------------------------------------------

@@ -199,15 +199,15 @@ def fake_fault_cases() -> list[Case]:
 
 
 def _workers(tmp: Path) -> list[int]:
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "ffbench.run.worker" in cmd and str(tmp) in cmd:
-            pids.append(int(proc.name))
-    return pids
+    """The pids of live ffbench workers measuring into `tmp`."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        words = proc.info["cmdline"] or []
+        if "ffbench.run.worker" in words and any(str(tmp) in w for w in words):
+            found.append(proc.info["pid"])
+    return found
 
 
 def _kill_worker(tmp: Path) -> Outcome:
@@ -253,18 +253,7 @@ def _maxbatch_timeout_state(tmp: Path) -> str | None:
 
 def worker_cases() -> list[Case]:
     data_limit = {resource.RLIMIT_DATA: 8 * GIB}  # any impossible allocation fails at once, on any machine
-    measure = (
-        "measure",
-        "--dataset",
-        "synthetic",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--steps",
-        "1",
-        "--quiet",
-    )
+    measure = "measure --dataset synthetic --device cpu --threads 1 --steps 1 --quiet".split()
     return [
         Case("faults", "kill-9-by-someone", "kill -9 of a worker by someone else: killed, re-measured on resume",
              _kill_worker, 0, issue="4", state=lambda tmp: None, one_line=False),
