@@ -325,7 +325,7 @@ def held(folder: str, argv: tuple[str, ...], subprocess_timeout: float | None = 
             else:
                 o = run_main(tmp, [a.replace("{tmp}", str(tmp)) for a in argv])
             if str(holder.pid) not in o.err and o.code == 2:
-                o.notes.append("the holder's pid is not named")
+                o.complaints.append("the holder's pid is not named")
             return o
         finally:
             holder.kill()

@@ -37,7 +37,8 @@ class Outcome:
     out: str = ""
     err: str = ""
     escaped: str | None = None  # an exception that escaped main()
-    notes: list[str] = field(default_factory=list)  # what a multi-step act found wrong on the way
+    notes: list[str] = field(default_factory=list)  # what a multi-step act found wrong with the data
+    complaints: list[str] = field(default_factory=list)  # ... with what it was told
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,8 @@ def judge(case: Case, o: Outcome, tmp: Path, before: dict[str, bytes]) -> tuple[
         return "wrong exit", f"{len(lines)} lines on stderr: {' | '.join(lines)[:300]}"
     if case.says and case.says not in o.err + o.out:
         return "wrong exit", f"does not say {case.says!r}: {' | '.join(lines)[:300]}"
+    if o.complaints:
+        return "wrong exit", "; ".join(o.complaints)
     return "clean", ""
 
 

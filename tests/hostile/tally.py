@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from catalogue import all_cases, render_doc  # noqa: E402
 from hostile import VERDICTS, run_case  # noqa: E402
 
-LIMIT = 120  # seconds a case may run in-process before it is stopped (and judged)
+LIMIT = 400  # seconds a case may run in-process before it is stopped (and judged)
 
 
 def main(argv: list[str]) -> int:
