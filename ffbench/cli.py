@@ -142,7 +142,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "
         f"{config.epochs} epoch(s), seed {config.seed}"
     )
-    record = fit(config, dataset, progress=not args.quiet, echo=echo)
+    # with --out, the record is rewritten after every epoch ("partial": true until the end)
+    keep = (lambda record: write_json_atomic(out, record)) if out is not None else None
+    record = fit(config, dataset, progress=not args.quiet, echo=echo, on_epoch=keep)
     if out is not None:
         write_json_atomic(out, record)
         echo(f"wrote {out}")

@@ -23,9 +23,15 @@ from .readout import linear_readout_accuracy
 
 
 def fit(
-    config: RunConfig, dataset: Dataset, *, progress: bool = True, echo: Callable[[str], None] = print
+    config: RunConfig,
+    dataset: Dataset,
+    *,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Train `config` on `dataset`; returns a JSON-serialisable record."""
+    """Train `config` on `dataset`; returns a JSON-serialisable record. `on_epoch` receives the
+    record so far (`"partial": true`) after every epoch, so a run cut short keeps its epochs."""
     device = resolve_device(config.device)
     threads = set_threads(config.threads)
     data = dataset.to(device)
@@ -60,12 +66,31 @@ def fit(
             "eval_seconds": eval_s,
         }
         epochs.append(row)
+        if on_epoch is not None:
+            on_epoch(
+                {**_record(config, dataset, data, trainer, epochs, started, threads, device), "partial": True}
+            )
         echo(
             f"epoch {epoch}/{config.epochs}  loss {row['train_loss']:.4f}  "
             f"val {100 * val:.2f} %  test {100 * test:.2f} %  ({train_s:.1f} s train, {eval_s:.1f} s eval)"
         )
+    record = _record(config, dataset, data, trainer, epochs, started, threads, device)
+    if config.is_ff:
+        record["readout"] = readout_with_control(config, data, trainer)
+        echo(
+            f"linear read-out on FF activities: test {100 * record['readout']['trained']:.2f} % "
+            f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)"
+        )
+    return record
+
+
+def _record(
+    config: RunConfig, dataset: Dataset, data: Dataset, trainer, epochs, started, threads, device
+) -> dict:
+    """The train record of the epochs so far."""
     record = {
         "kind": "train",
+        "status": "ok",
         "source": "train",
         "config": config.to_dict(),
         "dataset": dataset.describe(),
@@ -86,11 +111,6 @@ def fit(
             "layers": [i + 1 for i in trainer.eval_layers],
             "chunk": config.chunk,
         }
-        record["readout"] = readout_with_control(config, data, trainer)
-        echo(
-            f"linear read-out on FF activities: test {100 * record['readout']['trained']:.2f} % "
-            f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)"
-        )
     return record
 
 

@@ -69,7 +69,11 @@ def best_ff_needs_less_memory_than_best_bp(runs, epochs=None, maxbatch=None) -> 
 
 def _accuracy_groups(runs):
     """Train rows by (dataset, architecture): {trainer: rows} for FF and BP trainers."""
-    acc = runs[runs["test_accuracy"].notna()] if runs is not None and len(runs) else None
+    acc = (
+        runs[runs["test_accuracy"].notna() & (runs["status"] == "ok")]
+        if runs is not None and len(runs)
+        else None
+    )
     if acc is None or len(acc) == 0:
         return {}
     keys = [c for c in ("dataset", "arch", "depth", "width") if c in acc.columns]
