@@ -10,13 +10,13 @@ from ffbench.run import device_check
 def test_the_device_run_rehearses_on_cpu(tmp_path, monkeypatch):
     monkeypatch.setenv("FFBENCH_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
-    code = device_check.main(["--out", str(out), "--device", "cpu", "--tiny", "--deadline", "400"])
+    code = device_check.main(["--out", str(out), "--device", "cpu", "--tiny", "--deadline", "900"])
     summary = json.loads((out / "device-run.json").read_text())
     outcomes = {p["phase"]: p["outcome"] for p in summary["phases"]}
     assert list(outcomes) == ["cuda-tests", "sweep", "maxbatch", "accuracy", "bfloat16", "report"]
     assert code == 0, outcomes
     assert all(o == "ok" for o in outcomes.values()), outcomes
-    assert len(list((out / "sweep" / "records").glob("*.json"))) == 4
+    assert len(list((out / "sweep" / "records").glob("*.json"))) == 2
     train = json.loads((out / "train" / "ff-accuracy.json").read_text())
     assert train["status"] == "ok" and len(train["epochs"]) == 1
     with tarfile.open(tmp_path / device_check.TAR_NAME) as tar:
