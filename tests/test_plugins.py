@@ -35,7 +35,7 @@ def symba_package(tmp_path):
         yield tmp_path
     finally:
         sys.path.remove(str(tmp_path))
-        registry._registry.pop("ff-symba", None)
+        registry._registry.pop(("ff-symba", "mlp"), None)
         registry.reload_plugins()
 
 
