@@ -124,6 +124,30 @@ def _echo(args: argparse.Namespace):
     return (lambda s: None) if args.quiet else print
 
 
+def executor_from_args(args: argparse.Namespace):
+    """The executor `--executor` and its options name (a context manager: closing it stops
+    its template processes or cancels what it still runs)."""
+    from .run.executors import get_executor
+
+    options = {k: v for k, v in vars(args).items() if k.startswith(("ray_", "slurm_"))}
+    if options.get("slurm_option") is not None:
+        options["slurm_option"] = dict(_key_value(item) for item in options["slurm_option"])
+    return get_executor(args.executor, allow_mixed_devices=args.allow_mixed_devices, **options)
+
+
+def with_executor(args: argparse.Namespace, run, *positional, **keywords):
+    """`run(..., executor=...)` with the executor the flags name, closed afterwards."""
+    with executor_from_args(args) as executor:
+        return run(*positional, executor=executor, **keywords)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--slurm-option expects KEY=VALUE (an sbatch option), got {text!r}")
+    return key, value
+
+
 # -- commands -------------------------------------------------------------------------
 
 
@@ -206,7 +230,7 @@ def axis_type(text: str) -> tuple[str, list]:
     return field.name, [convert(v.strip()) for v in values.split(",") if v.strip()]
 
 
-def sweep_plan(args: argparse.Namespace):
+def sweep_plan(args: argparse.Namespace, executor=None):
     """The sweep a command line asks for: defaults, then the sweep file, then the flags given."""
     from .run.sweep import GRID_KEYS, SETTING_KEYS, plan_sweep
 
@@ -216,14 +240,18 @@ def sweep_plan(args: argparse.Namespace):
         setting_flags=given(args, SETTING_KEYS),
         sweep_file=args.sweep_file,
         out=args.out,
+        executor=executor,
     )
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .run.sweep import run_plan
 
-    plan = sweep_plan(args)
-    run_plan(plan, progress=not args.quiet, retry_errors=args.retry_errors, echo=_echo(args))
+    with executor_from_args(args) as executor:
+        plan = sweep_plan(args, executor)
+        run_plan(
+            plan, executor=executor, progress=not args.quiet, retry_errors=args.retry_errors, echo=_echo(args)
+        )
     return 0
 
 
@@ -239,7 +267,9 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance!r}")
     echo = _echo(args)
-    results = run_maxbatch(
+    results = with_executor(
+        args,
+        run_maxbatch,
         base,
         trainers,
         depths,
@@ -261,7 +291,9 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .run.reproduce import reproduce
 
-    reproduce(
+    with_executor(
+        args,
+        reproduce,
         args.profile,
         device=args.device,
         data_dir=args.data_dir,
@@ -300,6 +332,40 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # -- the parser -----------------------------------------------------------------------
+
+
+def add_executor_flags(parser: argparse.ArgumentParser) -> None:
+    """--executor and the options of the Ray and SLURM executors (see README, 'Sweeps on a cluster')."""
+    from .run.executors import EXECUTORS
+
+    g = parser.add_argument_group("where each configuration runs")
+    g.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: forked from a pre-imported template (default); subprocess: a fresh interpreter "
+        "each; ray: a Ray task each (ffbench[ray]); slurm: one SLURM array job (ffbench[slurm])",
+    )
+    g.add_argument(
+        "--allow-mixed-devices",
+        action="store_true",
+        help="accept records from another device model than the results folder's",
+    )
+    for cluster in ("ray", "slurm"):
+        g.add_argument(
+            f"--{cluster}-gpus-per-task", type=_int_type(0, None), help="default 1 (0 with --device cpu)"
+        )
+        g.add_argument(f"--{cluster}-cpus-per-task", type=positive_int, help="default: --threads, else 1")
+    g.add_argument("--ray-address", help="Ray cluster to join (default: start a local one)")
+    g.add_argument("--ray-accelerator-type", help="only this GPU model, e.g. H100 (Ray accelerator_type)")
+    g.add_argument("--slurm-partition", help="sbatch --partition")
+    g.add_argument("--slurm-time", type=positive_int, help="minutes per array task (default 60)")
+    g.add_argument("--slurm-array-parallelism", type=positive_int, help="array tasks at once (default 64)")
+    g.add_argument("--slurm-folder", help="submitit's logs and pickles, on a shared file system")
+    g.add_argument(
+        "--slurm-option", action="append", metavar="KEY=VALUE", help="any sbatch option, e.g. account=abc"
+    )
+    g.add_argument("--slurm-setup", action="append", metavar="CMD", help="shell line run before the worker")
 
 
 def _add_train(sub) -> None:
@@ -362,6 +428,7 @@ def _add_sweep(sub) -> None:
     p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
     p.add_argument("--retry-errors", action="store_true", help="re-run configurations recorded as 'error'")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_executor_flags(p)
     p.set_defaults(func=cmd_sweep)
 
 
@@ -405,6 +472,7 @@ def _add_maxbatch(sub) -> None:
     )
     p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
     p.add_argument("--quiet", action="store_true")
+    add_executor_flags(p)
     p.set_defaults(func=cmd_maxbatch)
 
 
@@ -425,6 +493,7 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--name", default=None, help="run name (default <date>-<device>-<profile>)")
     p.add_argument("--yes", action="store_true", help="run the full profile on a CPU anyway")
     p.add_argument("--quiet", action="store_true")
+    add_executor_flags(p)
     p.set_defaults(func=cmd_reproduce)
 
 

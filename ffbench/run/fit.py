@@ -138,3 +138,30 @@ def readout_with_control(config: RunConfig, data: Dataset, trainer) -> dict:
         "trained": linear_readout_accuracy(trainer.readout_features, *args, **kwargs),
         "untrained_control": linear_readout_accuracy(control.readout_features, *args, **kwargs),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ffbench.run.fit SPEC_JSON OUT_JSON``: one accuracy run as an executor job.
+    SPEC holds {"config": RunConfig dict, "progress": bool, "parent_pid": int}; the record
+    is written to OUT (atomically) for the driver to keep."""
+    import json
+    import sys
+
+    from ..data import load_dataset
+    from ..store import write_json_atomic
+    from .worker import die_with_parent
+
+    spec_path, out_path = sys.argv[1:] if argv is None else argv
+    with open(spec_path) as f:
+        spec = json.load(f)
+    die_with_parent(spec.get("parent_pid"))
+    config = RunConfig.from_dict(spec["config"])
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
+    progress = bool(spec.get("progress"))
+    record = fit(config, dataset, progress=progress, echo=print if progress else (lambda s: None))
+    write_json_atomic(out_path, record)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

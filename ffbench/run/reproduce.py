@@ -189,6 +189,7 @@ class ReproduceRun:
     report_path: Path
     progress: bool
     echo: Callable[[str], None]
+    executor: Any = None  # where every measurement and accuracy run happens (`run.executors`)
 
     @property
     def threads(self) -> int | None:
@@ -207,8 +208,9 @@ def stage_memory(run: ReproduceRun) -> None:
             config_flags=config,
             setting_flags={"steps": sweep.steps},
             out=str(run.out / sweep.name),
+            executor=run.executor,
         )
-        run_plan(plan, progress=run.progress, echo=run.echo)
+        run_plan(plan, executor=run.executor, progress=run.progress, echo=run.echo)
 
 
 def stage_maxbatch(run: ReproduceRun) -> None:
@@ -230,24 +232,41 @@ def stage_maxbatch(run: ReproduceRun) -> None:
         progress=run.progress,
         tolerance=p.maxbatch_tolerance,
         echo=run.echo,
+        executor=run.executor,
     )
     run.echo(table(found))
 
 
 def stage_accuracy(run: ReproduceRun) -> None:
-    from ..store import write_json_atomic
-    from .fit import fit
+    """Every accuracy run without a record, as executor jobs (in parallel on a cluster);
+    each record is written here, by the driver, as its run finishes."""
+    from ..store import WORK, write_json_atomic
+    from .executors import Job
 
     train_dir = run.out / "train"
+    jobs = []
     for seed in run.profile.seeds:
         for cfg in run.profile.accuracy_runs:
             cfg = cfg.replace(seed=seed, device=run.device, dataset=run.dataset.name, data_dir=run.data_dir)
-            path = train_dir / f"{cfg.short_name()}-s{seed}.json"
-            if path.exists():
-                run.echo(f"{path.name}: already recorded")
+            name = f"{cfg.short_name()}-s{seed}.json"
+            if (train_dir / name).exists():
+                run.echo(f"{name}: already recorded")
                 continue
             run.echo(f"accuracy: {cfg.short_name()} seed {seed}, {cfg.epochs} epochs on {run.dataset.name}")
-            write_json_atomic(path, fit(cfg, run.dataset, progress=run.progress, echo=run.echo))
+            spec = {"config": cfg.to_dict(), "progress": run.progress}
+            work = train_dir / WORK
+            jobs.append(Job(name, spec, work / f"{name}.spec", work / name, kind="train", stream_output=True))
+    failed = []
+    for result in run.executor.run(jobs):
+        if result.record is None:
+            lines = result.stderr_tail.strip().splitlines() or [f"exit status {result.returncode}"]
+            failed.append(f"{result.job.key}: {lines[-1][:300]}")
+            continue
+        write_json_atomic(train_dir / result.job.key, result.record)
+    if (train_dir / WORK).exists() and not any((train_dir / WORK).iterdir()):
+        (train_dir / WORK).rmdir()
+    for line in failed:
+        run.echo(f"accuracy run failed (no record; re-run to retry): {line}")
 
 
 # The stages, in order; each is timed, and a re-run skips what is already recorded.
@@ -258,15 +277,21 @@ STAGES: dict[str, Callable[[ReproduceRun], None]] = {
 }
 
 
-def _prepare(profile_name: str, device: str, data_dir, results_root, reports_root, yes, name, progress, echo):
-    """Check everything a run needs before anything is written."""
+def _prepare(
+    profile_name: str, device: str, data_dir, results_root, reports_root, yes, name, progress, echo, executor
+):
+    """Check everything a run needs before anything is written (a remote executor's worker
+    resolves the device)."""
+    import torch
+
     from ..data import load_dataset
     from ..device import resolve_device
 
     if profile_name not in PROFILES:
         raise ConfigError(f"unknown profile {profile_name!r}; choose from {', '.join(PROFILES)}")
     profile = PROFILES[profile_name]
-    dev = resolve_device(device)
+    remote = executor.environment(device) if getattr(executor, "remote", False) else None
+    dev = resolve_device(device) if remote is None else torch.device(remote["device"])
     if profile.name == "full" and dev.type == "cpu" and not yes:
         hours = estimate_seconds(profile, measure_cpu_speed()) / 3600
         raise ConfigError(
@@ -276,7 +301,7 @@ def _prepare(profile_name: str, device: str, data_dir, results_root, reports_roo
     run = name or run_name(profile.name, dev.type)
     dataset = load_dataset("auto", data_dir=data_dir)
     out, report_path = Path(results_root) / run, Path(reports_root) / f"{run}.html"
-    return ReproduceRun(profile, device, dev, data_dir, dataset, out, report_path, progress, echo)
+    return ReproduceRun(profile, device, dev, data_dir, dataset, out, report_path, progress, echo, executor)
 
 
 def _summary(run: ReproduceRun, report, timings: dict[str, float]) -> dict:
@@ -310,11 +335,38 @@ def reproduce(
     progress: bool = True,
     name: str | None = None,
     echo: Callable[[str], None] = print,
+    executor=None,
 ) -> dict:
+    """Run every stage (measurements and accuracy runs through `executor`: a local one,
+    closed at the end, when none is given), then the report."""
+    from .executors import get_executor
+
+    own = executor is None
+    executor = executor or get_executor("local")
+    try:
+        args = (
+            profile_name,
+            device,
+            data_dir,
+            results_root,
+            reports_root,
+            yes,
+            name,
+            progress,
+            echo,
+            executor,
+        )
+        return _reproduce(_prepare(*args))
+    finally:
+        if own:
+            executor.close()
+
+
+def _reproduce(run: ReproduceRun) -> dict:
     from ..analysis.report import build_report, print_claims
     from ..store import RUN_SUMMARY, write_json_atomic
 
-    run = _prepare(profile_name, device, data_dir, results_root, reports_root, yes, name, progress, echo)
+    echo = run.echo
     echo(f"ffbench reproduce --profile {run.profile.name}: {run.profile.description}")
     echo(
         f"device {run.dev}; accuracy on {run.dataset.name} ({run.dataset.source}); "

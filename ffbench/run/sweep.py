@@ -27,7 +27,7 @@ from ..config import GRID_AXES, OPTIMIZER_SETTINGS, RunConfig, config_keys, grid
 from ..errors import ConfigError
 from ..store import RECORDS, WORK, ResultsFolder, record_name, stable_hash
 from ..units import parse_size
-from .executor import Executor, Job, JobResult, LocalExecutor
+from .executors import Executor, Job, JobResult, get_executor
 
 # sweep-file / CLI list keys (the grid's axes)
 GRID_KEYS = (*GRID_AXES, "optimizers")
@@ -213,13 +213,35 @@ def finalize(folder: ResultsFolder, result: JobResult, settings: SweepSettings) 
     record.update({"source": folder.source, "isolated": True, "settings": settings.to_dict()})
     record.setdefault("worker", {}).update(
         {
+            **result.worker,
             "wall_seconds": result.wall_seconds,
             "returncode": result.returncode,
+            "signal": result.signal,
             "timed_out": result.timed_out,
-            "executor": "local subprocess",
+            "executor": result.executor,
+            "probe": result.probe,
         }
     )
     return record
+
+
+def check_device_model(folder: ResultsFolder, record: dict, executor: Executor) -> None:
+    """Refuse a record measured on another device model than the folder's (a mixed cluster),
+    unless the executor was told to allow it."""
+    from ..store import ENVIRONMENT
+
+    theirs = (record.get("environment") or {}).get("device_name")
+    if not theirs or getattr(executor, "allow_mixed_devices", False):
+        return
+    path = folder.path / ENVIRONMENT
+    ours = json.loads(path.read_text()).get("device_name") if path.exists() else None
+    if ours and ours != theirs:
+        raise ConfigError(
+            f"{record_name(record['config'])} was measured on {theirs!r} "
+            f"(host {(record.get('worker', {}).get('probe') or {}).get('host')}), but {folder.path} holds "
+            f"measurements on {ours!r}; pin the device model (--ray-accelerator-type, --slurm-option "
+            f"constraint=...) or pass --allow-mixed-devices"
+        )
 
 
 def measure(
@@ -231,10 +253,12 @@ def measure(
     progress: bool = False,
     retry_errors: bool = False,
 ) -> Iterator[dict]:
-    """Measure every configuration without a record; yield each record as it is written."""
+    """Measure every configuration without a record; yield each record as it is written.
+    Without an executor, a local one is started for this call and closed after it."""
     from tqdm.auto import tqdm
 
-    executor = executor or LocalExecutor()
+    own = executor is None
+    executor = executor or get_executor("local")
     todo = folder.pending(configs, retry_errors)
     by_name = {record_name(c): c for c in todo}
     bar = tqdm(
@@ -245,15 +269,22 @@ def measure(
         dynamic_ncols=True,
         desc=folder.source,
     )
+    runs = executor.run(job_for(folder, c, settings) for c in todo)
     try:
-        for result in executor.run(job_for(folder, c, settings) for c in todo):
+        for result in runs:
+            if result.cancelled:  # a worker killed by a cancel is not a result
+                continue
             record = finalize(folder, result, settings)
+            check_device_model(folder, record, executor)
             folder.save(record)
             bar.update(1)
             bar.set_postfix_str(f"{by_name[result.job.key].short_name()}: {record['status']}", refresh=True)
             yield record
     finally:
+        getattr(runs, "close", lambda: None)()  # stopped early: the executor cancels what is in flight
         bar.close()
+        if own:
+            executor.close()
         try:
             (folder.path / WORK).rmdir()  # only when empty
         except OSError:
@@ -270,16 +301,32 @@ def write_csv(folder: ResultsFolder) -> Path:
 
 # -- environment metadata ----------------------------------------------------------------
 
+ISOLATION = {
+    "local": "forked from a template process that had imported torch (ffbench.run.executors.template)",
+    "subprocess": "a fresh interpreter (python -m ffbench.run.worker)",
+    "ray": "a fresh interpreter started by a Ray task (one GPU per task)",
+    "slurm": "a fresh interpreter started by a SLURM array task",
+}
 
-def environment_metadata(device, dataset_description: dict, base: RunConfig, settings: SweepSettings) -> dict:
+
+def environment_metadata(
+    device,
+    dataset_description: dict,
+    base: RunConfig,
+    settings: SweepSettings,
+    executor: Executor | None = None,
+    device_environment: dict | None = None,
+) -> dict:
+    """The folder's environment.json: `environment(device)`, or `device_environment` as a
+    remote worker reported it (`Executor.environment`), and how the workers were run."""
     import os
 
     from ..environment import environment
 
-    env = environment(device)
+    env = dict(device_environment) if device_environment else environment(device)
     env.update(
         {
-            "hostname": platform.node(),
+            "hostname": env.get("hostname") or platform.node(),
             "dataset": dataset_description,
             "seed": base.seed,
             "threads_requested": base.threads,
@@ -302,7 +349,8 @@ def environment_metadata(device, dataset_description: dict, base: RunConfig, set
                 )
                 if k in os.environ
             },
-            "isolation": "one fresh worker process per configuration (python -m ffbench.run.worker)",
+            "isolation": "one worker process per configuration, "
+            + ISOLATION.get(getattr(executor, "name", "local"), "run by a custom executor"),
         }
     )
     return env
@@ -323,7 +371,8 @@ class Located:
     out: Path
     environment: dict
     dataset: Any
-    device: Any
+    device: Any  # the torch.device (or, reported by a remote worker, its name)
+    device_type: str
 
 
 def locate_results(
@@ -334,22 +383,25 @@ def locate_results(
     out: str | Path | None = None,
     out_root: str | Path = "results",
     grid: dict | None = None,
+    executor: Executor | None = None,
 ) -> Located:
     """Resolve the device and the dataset, describe the environment, and choose the
     results folder of `command`: `out`, or results/<date>-<device>-<dataset>-<command>-
     <hash of identity, the comparable base configuration and the settings>/; check that
-    it can be created or resumed."""
+    it can be created or resumed. A remote executor's worker resolves the device."""
     from ..data import load_dataset
     from ..device import resolve_device
 
-    device = resolve_device(base.device)
+    remote = executor.environment(base.device) if getattr(executor, "remote", False) else None
+    device = resolve_device(base.device) if remote is None else remote["device"]
+    device_type = str(device).split(":")[0]
     dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
-    env = environment_metadata(device, dataset.describe(), base, settings)
+    env = environment_metadata(device, dataset.describe(), base, settings, executor, remote)
     folder = (
         Path(out)
         if out
         else default_out_dir(
-            device.type,
+            device_type,
             f"{dataset.name}-{command}",
             *identity,
             base.to_dict(),
@@ -365,7 +417,7 @@ def locate_results(
         environment=env,
         grid=grid,
     )
-    return Located(folder, env, dataset, device)
+    return Located(folder, env, dataset, device, device_type)
 
 
 # -- planning a sweep from command-line values (validates everything; writes nothing) --------
@@ -412,6 +464,7 @@ def plan_sweep(
     sweep_file: str | None = None,
     out: str | None = None,
     out_root: str | Path = "results",
+    executor: Executor | None = None,
 ) -> Plan:
     """Resolve grid, base configuration, settings, device, dataset and the results folder;
     validate everything and write nothing.
@@ -434,7 +487,9 @@ def plan_sweep(
     base = RunConfig(**values)
     configs = grid_configs(base, grid)  # validates every name and size
     settings = _settings(settings_values)
-    found = locate_results("sweep", base, settings, grid, out=out, out_root=out_root, grid=grid)
+    found = locate_results(
+        "sweep", base, settings, grid, out=out, out_root=out_root, grid=grid, executor=executor
+    )
     return Plan(found.out, configs, grid, base, settings, found.environment)
 
 
@@ -446,7 +501,8 @@ def run_plan(
     retry_errors: bool = False,
     echo: Callable[[str], None] = print,
 ) -> dict[str, int]:
-    """Open (create or resume) the folder, measure what is missing, export the CSV."""
+    """Open (create or resume) the folder, measure what is missing, export the CSV.
+    Without an executor, a local one runs this plan and is closed after it."""
     folder = ResultsFolder.open(
         plan.out,
         command=plan.command,
