@@ -251,7 +251,8 @@ def test_every_figure_is_inline_and_written_as_a_file(made):
 def test_no_external_resource_is_referenced(made):
     html = made["html"]
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
-    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert "<link" not in html.lower() and not re.search(r"<script[^>]*\bsrc", html, re.I)
+    assert html.lower().count("<script>") == 1  # the inline table sorter, nothing fetched
     assert "@import" not in html and not re.search(r"url\(\s*['\"]?(?:https?:)?//", html)
     for name, svg in _inline_svgs(html).items():
         # internal references only: ids (#...) and inline data (a colour bar is a data: PNG)
@@ -284,7 +285,7 @@ def test_the_flatness_check_matches_the_table(made):
     v = _verdict(made["report"], "ff_activations_flat_in_depth")
     assert v.verdict == expected and v.group == "check"
     assert set(v.numbers["series"]) == set(flat)
-    assert f">{expected}</td>" in made["html"]
+    assert f"<dd>{expected}</dd>" in made["html"]
 
 
 def test_best_ff_against_best_bp_matches_the_table(made):
@@ -331,10 +332,15 @@ def test_every_claim_has_a_verdict_test_figure_chunk_and_convention(made):
         assert re.fullmatch(r"holds|does not hold|holds only where .+|not evaluated \(.+\)", v.verdict)
         assert v.test and v.figure in names
         assert v.batch_convention == BATCH_CONVENTION
-        row = re.search(rf'<tr id="claim-{v.key}">(.*?)</tr>', html, re.S).group(1)
-        assert v.eval_chunk in row
-        assert BATCH_CONVENTION.replace("'", "&#x27;") in row
-        assert f'href="#fig-{v.figure}"' in row
+        card = re.search(
+            rf'<article class="card [^"]*" id="claim-{v.key}">(.*?)</article>', html, re.S
+        ).group(1)
+        assert f"<dd>{v.eval_chunk}</dd>" in card and "<details>" in card
+        assert f'href="#fig-{v.figure}"' in card
+        # the summary box links every finding to its card
+        if v.group == "finding":
+            assert html.index(f'href="#claim-{v.key}"') < html.index('id="claims"')
+    assert html.count(BATCH_CONVENTION.replace("'", "&#x27;")) == 1  # said once, at the top
     assert _verdict(report, "replicated_evaluation_costs_classes_times_rows").eval_chunk == "8"
     # everything needed is present, so every claim is evaluated
     assert not [v for v in report.verdicts if v.status == "not evaluated"], report.verdicts
@@ -398,7 +404,7 @@ def test_absent_analytic_columns_omit_the_figure_with_a_note(made, tmp_path):
 
 def test_cli_report_writes_and_prints(made, tmp_path, capsys):
     out = tmp_path / "r" / "acc.html"
-    assert main(["report", *map(str, made["train"]), "--out", str(out)]) == 0
+    assert main(["report", *map(str, made["train"]), "--out-file", str(out)]) == 0
     text = capsys.readouterr().out
     assert f"wrote {out}" in text and "FF reaches backprop's accuracy with the same network" in text
     assert (tmp_path / "r" / "acc_files" / "accuracy.svg").exists()
@@ -427,7 +433,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(made, tmp_path, capsys,
     else:
         arg, out = str(made["sweep"]), tmp_path / "out" / "x.txt"
     before = sorted(p for p in tmp_path.rglob("*"))
-    assert main(["report", arg, "--out", str(out)]) == 2
+    assert main(["report", arg, "--out-file", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ffbench: error: ") and err.count("\n") == 1, err
     assert sorted(p for p in tmp_path.rglob("*")) == before
