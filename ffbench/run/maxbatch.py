@@ -84,9 +84,10 @@ def _probe(folder: ResultsFolder, settings, config: RunConfig, bar, executor) ->
 
     record = folder.get(config)
     if record is None:
-        bar.set_postfix_str(f"{config.trainer} d{config.depth} b{config.batch_size}", refresh=True)
+        bar.set_postfix_str(
+            f"{config.trainer} d{config.depth}: probing batch {config.batch_size}", refresh=True
+        )
         record = next(measure(folder, [config], settings, executor=executor))
-        bar.update(1)
     return record
 
 
@@ -157,15 +158,14 @@ def find_max_batches(
     echo: Callable[[str], None] = lambda s: None,
 ) -> list[MaxBatch]:
     """Search every trainer and depth under the folder's budget (settings); write maxbatch.json."""
-    from tqdm.auto import tqdm
-
+    from .. import progress as prog
     from ..device import resolve_device
     from .budget import Budget
 
     budget = Budget(**settings.budget())
     results = []
-    bar = tqdm(unit="probe", disable=not progress, dynamic_ncols=True, desc="maxbatch")
-    try:
+    searches = len(trainers) * len(depths)
+    with prog.bar(total=searches, unit="search", desc="maxbatch", enabled=progress) as bar:
         for trainer in trainers:
             for depth in depths:
                 config0 = base.replace(trainer=trainer, depth=depth)
@@ -176,13 +176,12 @@ def find_max_batches(
                                  budget.kind, budget.include_eval)  # fmt: skip
                 _search_one(folder, settings, config0, entry, bar, executor, start, cap, tolerance)
                 results.append(entry)
+                bar.update(1)
                 echo(
                     f"{trainer} depth {depth}: fits batch {entry.max_batch_size}"
                     f"{' (cap reached)' if entry.capped else ''} ({len(entry.probes)} probes)"
                     + (f"; {entry.note}" if entry.note else "")
                 )
-    finally:
-        bar.close()
     write_json_atomic(
         folder.path / "maxbatch.json",
         {
@@ -220,6 +219,29 @@ def table(results: list[MaxBatch]) -> str:
     return "\n".join(lines)
 
 
+def _dry_run_text(base: RunConfig, trainers, depths, settings, found, steps: int) -> str:
+    from .estimate import measure_speed, minutes, search_seconds
+
+    budget = settings.budget()
+    speed = measure_speed(base.device)
+    lines = [
+        f"ffbench maxbatch --dry-run: {len(trainers) * len(depths)} searches under a {budget['kind']} budget of "
+        f"{format_bytes(budget['bytes'])} (width {base.width}, {found.dataset.name}, {found.device}) -> {found.out}"
+    ]
+    total = 0.0
+    for trainer in trainers:
+        for depth in depths:
+            config = base.replace(trainer=trainer, depth=depth)
+            seed, source = analytic_seed(config, budget["bytes"], found.dataset.in_features,
+                                         found.dataset.num_classes, budget["include_eval"])  # fmt: skip
+            total += search_seconds(config, seed, speed, steps)
+            lines.append(f"  {trainer} depth {depth}: starts at batch {seed or DEFAULT_START} ({source})")
+    lines.append(
+        f"estimated time: {minutes(total)} (about 8 probes per search). Nothing written (--dry-run)."
+    )
+    return "\n".join(lines)
+
+
 def run_maxbatch(
     base: RunConfig,
     trainers: list[str],
@@ -236,8 +258,10 @@ def run_maxbatch(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     out_root: str | Path = "results",
-) -> list[MaxBatch]:
-    """Check everything, open (or resume) the results folder, search, export the CSV."""
+    dry_run: bool = False,
+) -> list[MaxBatch] | None:
+    """Check everything, open (or resume) the results folder, search, export the CSV. With
+    `dry_run`, print the plan and an estimated time instead, write nothing, return None."""
     from .sweep import SweepSettings, locate_results, write_csv
 
     for t in trainers:
@@ -255,6 +279,9 @@ def run_maxbatch(
     grid = {"trainers": trainers, "depths": depths}
     found = locate_results("maxbatch", base, settings, out=out, out_root=out_root, grid=grid)
     out, dataset = found.out, found.dataset
+    if dry_run:
+        print(_dry_run_text(base, trainers, depths, settings, found, steps))
+        return None
     folder = ResultsFolder.open(
         out,
         command="maxbatch",

@@ -231,33 +231,34 @@ def measure(
     progress: bool = False,
     retry_errors: bool = False,
 ) -> Iterator[dict]:
-    """Measure every configuration without a record; yield each record as it is written."""
-    from tqdm.auto import tqdm
+    """Measure every configuration without a record; yield each record as it is written.
+    The progress bar names the configuration running now; a configuration that does not
+    end `ok` is reported on its own line."""
+    from .. import progress as prog
 
     executor = executor or LocalExecutor()
     todo = folder.pending(configs, retry_errors)
-    by_name = {record_name(c): c for c in todo}
-    bar = tqdm(
-        total=len(configs),
-        initial=len(configs) - len(todo),
-        unit="config",
-        disable=not progress,
-        dynamic_ncols=True,
-        desc=folder.source,
-    )
-    try:
-        for result in executor.run(job_for(folder, c, settings) for c in todo):
-            record = finalize(folder, result, settings)
-            folder.save(record)
-            bar.update(1)
-            bar.set_postfix_str(f"{by_name[result.job.key].short_name()}: {record['status']}", refresh=True)
-            yield record
-    finally:
-        bar.close()
+    names = [c.short_name() for c in todo]
+    done = len(configs) - len(todo)
+    with prog.bar(
+        total=len(configs), initial=done, unit="config", desc=folder.source, enabled=progress
+    ) as bar:
         try:
-            (folder.path / WORK).rmdir()  # only when empty
-        except OSError:
-            pass
+            if names:
+                bar.set_postfix_str(f"running {names[0]}")
+            for i, result in enumerate(executor.run(job_for(folder, c, settings) for c in todo)):
+                record = finalize(folder, result, settings)
+                folder.save(record)
+                bar.update(1)
+                bar.set_postfix_str(f"running {names[i + 1]}" if i + 1 < len(names) else "")
+                if progress and record["status"] != "ok":
+                    prog.echo(f"{names[i]}: {record['status']} ({record.get('error') or 'no detail'})")
+                yield record
+        finally:
+            try:
+                (folder.path / WORK).rmdir()  # only when empty
+            except OSError:
+                pass
 
 
 def write_csv(folder: ResultsFolder) -> Path:
@@ -436,6 +437,38 @@ def plan_sweep(
     settings = _settings(settings_values)
     found = locate_results("sweep", base, settings, grid, out=out, out_root=out_root, grid=grid)
     return Plan(found.out, configs, grid, base, settings, found.environment)
+
+
+def dry_run_text(plan: Plan) -> str:
+    """What `--dry-run` prints: the grid, the folder, what is already recorded, the settings
+    and an estimated time (`ffbench.run.estimate`); nothing is written."""
+    from ..store import record_name
+    from .estimate import WORKER_START_SECONDS as WORKER_START
+    from .estimate import measure_seconds, measure_speed, minutes
+
+    pending = [c for c in plan.configs if not (plan.out / RECORDS / record_name(c)).exists()]
+    st = plan.settings
+    cpu = plan.environment.get("device", "cpu").startswith("cpu")
+    speed = measure_speed(plan.base.device)
+    seconds = measure_seconds(
+        pending, st.timing_steps, speed, default_malloc=cpu and st.memory_limit_bytes is None
+    )
+    axes = "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in plan.grid.items())
+    limit = (
+        f"budget {st.memory_limit_bytes} B ({st.budget_kind})" if st.memory_limit_bytes else "no memory limit"
+    )
+    return "\n".join(
+        [
+            f"ffbench {plan.command} --dry-run: {len(plan.configs)} configurations ({axes})",
+            f"  results folder {plan.out}: {len(plan.configs) - len(pending)} already recorded, {len(pending)} to run",
+            f"  {st.timing_steps} timed steps each, {limit}, "
+            + (f"timeout {st.timeout_seconds:g} s" if st.timeout_seconds else "no timeout"),
+            f"  device {plan.environment.get('device')} ({plan.environment.get('device_name')}), "
+            f"threads {plan.base.threads or 'all cores'}",
+            f"estimated time: {minutes(seconds)} (a matmul timing here, {WORKER_START} s per worker start). "
+            "Nothing written (--dry-run).",
+        ]
+    )
 
 
 def run_plan(
