@@ -449,3 +449,82 @@ def test_pytest_benchmark_json_is_an_input(made, tmp_path):
     peak = runs.set_index("trainer")["tensor_train_peak_bytes"]
     assert v.numbers["configurations"]["w500 d2 b128"]["ratio"] == pytest.approx(peak["ff"] / peak["bp"])
     assert report.figure("best_ff_vs_best_bp").file.exists()
+
+
+def test_two_runs_compared_side_by_side_never_averaged(made, tmp_path):
+    """`report A B --baseline A`: one group per run, labelled; bytes as exact deltas, time as
+    a ratio; what changed (code revision); each run's verdicts apart."""
+    import json
+
+    other = tmp_path / "other"
+    shutil.copytree(made["sweep"], other)
+    record = sorted((other / "records").glob("ff-d2-*b8-*.json"))[0]
+    doc = json.loads(record.read_text())
+    doc["metrics"]["tensor_peak_bytes"] += 1024
+    doc["metrics"]["step_seconds_median"] *= 2
+    doc["environment"]["git_revision"] = "abc1234-dirty"
+    record.write_text(json.dumps(doc))
+    out = tmp_path / "cmp" / "cmp.html"
+    assert (
+        main(
+            [
+                "report",
+                str(made["sweep"]),
+                str(other),
+                "--baseline",
+                str(made["sweep"]),
+                "--out-file",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    report_html = out.read_text()
+    deltas = build_report(
+        [made["sweep"], other], tmp_path / "c2.html", baseline=str(made["sweep"])
+    ).comparison.deltas
+    changed = deltas[deltas["Δ peak (B)"] != "+0"]
+    assert list(changed["Δ peak (B)"]) == ["+1,024"] and changed["configuration"].iloc[0].startswith(
+        "ff w32 d2 b8"
+    )
+    assert changed["step ratio"].iloc[0] == pytest.approx(2.0, rel=1e-3)
+    assert len(deltas) == len(GRID["trainers"]) * 3 * 2  # every configuration, once
+    for text in (
+        "What changed",
+        "abc1234-dirty",
+        "sweep (baseline)",
+        "other",
+        "measured from a modified working tree",
+    ):
+        assert text in report_html, text
+    # one panel per run, side by side, never one line averaging both
+    assert 'class="side" id="fig-peak_vs_depth"' in report_html
+    assert main(["report", str(made["sweep"]), "--baseline", str(other)]) == 2
+
+
+def test_a_figure_point_is_one_measurement(made):
+    """Two measurements of one configuration (two folders, other optimizer settings) are
+    never averaged into a figure's point: the default settings from the largest folder."""
+    from ffbench.analysis.plots import one_per_point
+
+    runs = load_runs(made["sweep"])
+    twice = pd_concat([runs, runs.assign(group="elsewhere|cpu").head(3)])
+    keys = ["trainer", "depth", "batch_size", "width"]
+    picked = one_per_point(twice, keys)
+    assert len(picked) == len(runs) and (picked["group"] != "elsewhere|cpu").all()
+
+
+def pd_concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_caveats_flag_toy_runs_and_few_timed_steps(made):
+    """The tiny test grid (width 32, one timed step) is flagged beside its verdicts."""
+    v = _verdict(made["report"], "ff_is_slower_per_step")
+    assert any(c.startswith("toy run: widths up to 32") for c in v.caveats)
+    assert any(c.startswith("under-sampled timing: medians of 1 timed steps") for c in v.caveats)
+    acc = _verdict(made["report"], "ff_reaches_bp_accuracy_at_equal_architecture")
+    assert not any("synthetic" in c for c in acc.caveats)  # digits: real data
+    assert "&#9888; toy run" in made["html"]
