@@ -157,7 +157,7 @@ def test_ff_train_reports_goodness_and_readout_with_control(tmp_path):
     assert proc.returncode == 0, proc.stderr
     record = json.loads(out.read_text())
     assert record["ff_evaluation"]["layers"] == [1, 2]
-    assert record["ff_evaluation"]["chunk"] == 256  # DEFAULT_EVAL_CHUNK, whatever the batch
+    assert record["ff_evaluation"]["chunk"] == 256  # the evaluation chunk does not follow the batch
     assert record["test_accuracy"] > 0.5  # goodness evaluation learns well above chance (0.1)
     assert 0 < record["readout"]["untrained_control"] <= 1
     assert 0 < record["readout"]["trained"] <= 1

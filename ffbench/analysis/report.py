@@ -351,11 +351,14 @@ def configuration_table(runs):
     return pd.DataFrame(data)
 
 
-MEASURE_COLUMNS = [
+CONFIG_COLUMNS = [
     ("trainer", "trainer", None),
     ("depth", "depth", None),
     ("width", "width", None),
     ("batch_size", "batch", None),
+]
+MEASURE_COLUMNS = [
+    *CONFIG_COLUMNS,
     ("status", "status", None),
     ("tensor_peak_bytes", "peak (MiB)", MiB),
     ("tensor_transient_bytes", "transient (MiB)", MiB),
@@ -371,15 +374,8 @@ MEASURE_COLUMNS = [
     ("examples_per_second", "examples/s", 1),
 ]
 TRAIN_COLUMNS = [
-    ("trainer", "trainer", None),
-    ("depth", "depth", None),
-    ("width", "width", None),
-    ("batch_size", "batch", None),
-    ("epochs", "epochs", None),
-    ("lr", "lr", None),
-    ("seed", "seed", None),
-    ("dataset", "dataset", None),
-    ("eval_chunk", "eval chunk", None),
+    *CONFIG_COLUMNS,
+    *((c, c.replace("_", " "), None) for c in ("epochs", "lr", "seed", "dataset", "eval_chunk")),
     ("val_accuracy", "val. acc. (%)", 0.01),
     ("test_accuracy", "test acc. (%)", 0.01),
     ("readout_accuracy", "read-out acc. (%)", 0.01),
