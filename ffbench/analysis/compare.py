@@ -79,10 +79,14 @@ def _keyed(analysis):
             return folder.name
 
     cols = [c for c in config_keys() if c in df.columns and c not in NOT_KEYED]
-    keys = df[cols].astype(str).agg("|".join, axis=1) if len(df) else []
-    return df.assign(part=df["group"].map(part) if len(df) else [], key=keys).assign(
-        key=lambda d: d["kind"] + "|" + d["part"] + "|" + d["key"] if len(d) else []
-    )
+    if len(df) == 0:
+        return df.assign(part=[], key=[])
+    parts = df["group"].map(part)
+    keys = [
+        "|".join(map(str, [kind, where, *values]))
+        for kind, where, values in zip(df["kind"], parts, df[cols].itertuples(index=False, name=None))
+    ]
+    return df.assign(part=parts, key=keys)
 
 
 def _name(row) -> str:
@@ -171,6 +175,9 @@ def changes(analyses, labels: list[str]):
     for a in analyses:
         env = _values(environment_table(a.inputs, a.runs))
         code = {k: env.pop(k, "–") for k in ("git_revision", "ffbench")}
+        # the revision each record was measured at (a resumed folder may span several)
+        seen = {str(r) for r in a.runs.get("git_revision", []) if isinstance(r, str)}
+        code["git_revision"] = ", ".join(sorted(seen | {code["git_revision"]} - {"–"})) or "–"
         config = _values(configuration_table(a.runs).drop(index=["runs"], errors="ignore"))
         verdicts = {v.claim: v.verdict for v in a.verdicts}
         per_run.append({"code": code, "environment": env, "configuration": config, "verdict": verdicts})

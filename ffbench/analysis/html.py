@@ -67,6 +67,8 @@ def cell(value: Any, decimals: int | None = None) -> Cell:
         return Cell(str(value))
     if _missing(value):
         return Cell(DASH)
+    if isinstance(value, str) and re.fullmatch(r"[+-]\d[\d,]*", value):  # a signed delta: sorts as a number
+        return Cell(value, True, value.replace(",", ""))
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return Cell("yes" if value else "no")
     if isinstance(value, (int, float)) or hasattr(value, "dtype"):

@@ -318,9 +318,11 @@ def best_ff_vs_best_bp(runs, **_) -> Plot:
         fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 1, 3.6 * rows + 0.6), squeeze=False)
         for ax, (values, p) in zip(axes.flat, panels):
             grid = p.pivot_table(index="depth", columns="batch_size", values="ratio")
+            # symmetric around 1 and at least +-25 %: a 1 % difference stays pale
+            span = max(0.25, float((grid - 1).abs().max().max()))
             with warnings.catch_warnings():  # seaborn 0.13 calls a deprecated Colormap.set_bad
                 warnings.simplefilter("ignore", PendingDeprecationWarning)
-                sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="RdBu_r", center=1.0, linewidths=0.5,
+                sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="RdBu_r", center=1.0, vmin=1 - span, vmax=1 + span, linewidths=0.5,
                             cbar_kws={"label": "best FF / best BP peak"})  # fmt: skip
             ax.set_xlabel("batch size (real examples)")
             ax.set_ylabel("depth (hidden layers)")
@@ -399,7 +401,11 @@ def step_time(runs, **_) -> list[Plot]:
                 xlabel="depth (hidden layers)",
             )
         steps = sub["timed_steps"].dropna() if "timed_steps" in sub.columns else []
-        counts = f"{int(min(steps))}-{int(max(steps))}" if len(steps) else "?"
+        counts = (
+            "?"
+            if not len(steps)
+            else f"{int(min(steps))}" + (f"-{int(max(steps))}" if max(steps) > min(steps) else "")
+        )
         plots.append(
             Plot(
                 "step_time" if i == 0 else f"step_time_{i + 1}",
@@ -655,7 +661,8 @@ def eval_vs_train(runs, **_) -> Plot:
     div, unit = axis_unit(long["value"])
     long["value"] = long["value"] / div
     order = trainer_order(long["trainer"])
-    question = f"{base} (depth {d}, width {w}; chunk = batch unless set)"
+    chunks = ", ".join(str(int(c)) for c in sorted(df["eval_chunk"].dropna().unique())) or "?"
+    question = f"{base} (depth {d}, width {w}; evaluation chunk {chunks})"
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         g = sns.catplot(
             data=long,
