@@ -528,3 +528,20 @@ def test_caveats_flag_toy_runs_and_few_timed_steps(made):
     acc = _verdict(made["report"], "ff_reaches_bp_accuracy_at_equal_architecture")
     assert not any("synthetic" in c for c in acc.caveats)  # digits: real data
     assert "&#9888; toy run" in made["html"]
+
+
+def test_one_configuration_twice_in_one_group_is_never_averaged(made, tmp_path):
+    """Two records of one configuration in one folder: the claims that pair it say why they
+    are not evaluated, the table lists both, no figure mixes them."""
+    loose = tmp_path / "twice"
+    loose.mkdir()
+    for src in sorted((made["sweep"] / "records").glob("*-d[12]-*b8-*.json")):
+        shutil.copy(src, loose / src.name)
+    dup = sorted(loose.glob("ff-d2-*.json"))[0]
+    shutil.copy(dup, loose / ("again-" + dup.name))
+    report = build_report([loose], tmp_path / "out" / "twice.html")
+    v = next(v for v in report.verdicts if v.key == "best_ff_needs_less_memory_than_best_bp")
+    assert v.verdict.startswith("not evaluated (2 measurements of ff w32 d2 b8 in one group")
+    results_rows = report.tables["results"]
+    assert len(results_rows[(results_rows["trainer"] == "ff") & (results_rows["depth"] == 2)]) == 2
+    assert report.figure("peak_vs_depth").file.exists()

@@ -121,10 +121,19 @@ class Entry:
 
 def entry(v: Verdict, label: str | None) -> Entry:
     why = re.fullmatch(r"not evaluated \((.*)\)", v.verdict, re.S)
-    first, _, rest = v.detail.partition("; ")
-    summary = v.summary or (why.group(1) if why else (first + (" …" if rest else "")) or v.verdict)
+    summary = v.summary or _shortened(why.group(1) if why else v.detail) or v.verdict
     return Entry(label, v.status.replace(" ", ""), BADGES.get(v.status, v.status), v.verdict, summary,
                  v.detail, v.eval_chunk, list(v.caveats))  # fmt: skip
+
+
+def _shortened(detail: str, limit: int = 180) -> str:
+    """A detail short enough for a summary line: whole, or its first clause, or cut at a word."""
+    if len(detail) <= limit:
+        return detail
+    first = detail.split("; ")[0]
+    if 40 <= len(first) <= limit:
+        return first + " …"
+    return detail[:limit].rsplit(" ", 1)[0] + " …"
 
 
 @dataclass
