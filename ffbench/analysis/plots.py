@@ -318,11 +318,13 @@ def best_ff_vs_best_bp(runs, **_) -> Plot:
         fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 1, 3.6 * rows + 0.6), squeeze=False)
         for ax, (values, p) in zip(axes.flat, panels):
             grid = p.pivot_table(index="depth", columns="batch_size", values="ratio")
-            # symmetric around 1 and at least +-25 %: a 1 % difference stays pale
-            span = max(0.25, float((grid - 1).abs().max().max()))
+            # centred on 1, at least 0.8-1.25 and symmetric in ratio (x k and / k look alike):
+            # a 1 % difference stays pale, and no colour stands for a ratio below 0
+            top = max(1.25, float(grid.max().max()), 1 / float(grid.min().min()))
+            norm = matplotlib.colors.TwoSlopeNorm(vcenter=1.0, vmin=1 / top, vmax=top)
             with warnings.catch_warnings():  # seaborn 0.13 calls a deprecated Colormap.set_bad
                 warnings.simplefilter("ignore", PendingDeprecationWarning)
-                sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="RdBu_r", center=1.0, vmin=1 - span, vmax=1 + span, linewidths=0.5,
+                sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="RdBu_r", norm=norm, linewidths=0.5,
                             cbar_kws={"label": "best FF / best BP peak"})  # fmt: skip
             ax.set_xlabel("batch size (real examples)")
             ax.set_ylabel("depth (hidden layers)")
