@@ -678,6 +678,7 @@ def eval_vs_train(runs, **_) -> Plot:
             aspect=1.3,
             palette="Paired",
             errorbar=None,
+            sharey=False,  # batch sizes differ by 16x: each panel its own scale
         )
         g.set_axis_labels("", f"tensor-level peak ({unit})")
         g.set_titles(col_template="batch {col_name}")
