@@ -111,19 +111,22 @@ def small_multiples(
 ):
     """Panels rows x cols of one line per trainer (`value` over `x`), each panel with its own
     y-axis (from 0 unless `from_zero` is False); `lo`/`hi` columns, when present, are drawn
-    as error bars (e.g. the IQR)."""
+    as error bars (e.g. the IQR). Trainers are dodged sideways by 1 % of the x range each,
+    so identical values (bp and bp-inbackward share every update) do not hide each other."""
     rows, cols = list(dict.fromkeys(long[row])), list(dict.fromkeys(long[col]))
     order = trainer_order(long["trainer"])
+    # each trainer's points shifted sideways by a hair, so equal values stay visible
+    dodge = 0.01 * float(long[x].max() - long[x].min() or 1)
     styles = line_styles(order)
     fig, axes = plt.subplots(
         len(rows), len(cols), figsize=(3.7 * len(cols) + 0.9, 2.9 * len(rows) + 1.0), squeeze=False
     )
     for (i, r), (j, c) in ((a, b) for a in enumerate(rows) for b in enumerate(cols)):
         ax, part = axes[i][j], long[(long[row] == r) & (long[col] == c)]
-        for t in order:
+        for k, t in enumerate(order):
             s = part[part["trainer"] == t].sort_values(x)
             if len(s):
-                _line(ax, s, x, t, styles[t])
+                _line(ax, s.assign(**{x: s[x] + (k - (len(order) - 1) / 2) * dodge}), x, t, styles[t])
         if long[x].nunique() <= 12:
             ax.set_xticks(sorted(long[x].unique()))
         if from_zero:
