@@ -199,8 +199,6 @@ def find_max_batches(
             entry = MaxBatch(trainer, depth, base.width, budget.bytes, 0, None, False, seed, source,
                              budget.kind, budget.include_eval)  # fmt: skip
             searches.append((entry, config0))
-    bar = prog.bar(total=len(searches), unit="search", desc="maxbatch", enabled=progress)
-
     def run_one(search: tuple[MaxBatch, RunConfig]) -> None:
         entry, config0 = search
         _search_one(folder, settings, config0, entry, bar, executor, start, cap, tolerance)
@@ -211,10 +209,8 @@ def find_max_batches(
             + (f"; {entry.note}" if entry.note else "")
         )
 
-    try:
+    with prog.bar(total=len(searches), unit="search", desc="maxbatch", enabled=progress) as bar:
         _searches(executor, run_one, searches)
-    finally:
-        bar.close()
     write_json_atomic(
         folder.path / "maxbatch.json",
         {

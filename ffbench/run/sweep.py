@@ -13,6 +13,7 @@ configuration can never appear twice. Out-of-memory and timeouts are results (st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -263,8 +264,9 @@ def measure(
     executor = executor or get_executor("local")
     todo = folder.pending(configs, retry_errors)
     waiting = {record_name(c): c.short_name() for c in todo}  # in order: the next to run first
-    bar = prog.bar(total=len(configs), initial=len(configs) - len(todo), unit="config", desc=folder.source,
-                   enabled=progress)  # fmt: skip
+    stack = contextlib.ExitStack()
+    bar = stack.enter_context(prog.bar(total=len(configs), initial=len(configs) - len(todo), unit="config",
+                                       desc=folder.source, enabled=progress))  # fmt: skip
     runs = executor.run(job_for(folder, c, settings) for c in todo)
     try:
         if waiting:
@@ -283,9 +285,13 @@ def measure(
             yield record
     finally:
         getattr(runs, "close", lambda: None)()  # stopped early: the executor cancels what is in flight
-        bar.close()
+        stack.close()
         if own:
             executor.close()
+        try:
+            (folder.path / WORK).rmdir()  # only when empty
+        except OSError:
+            pass
 
 
 def write_csv(folder: ResultsFolder) -> Path:
