@@ -61,7 +61,10 @@ def phases(out: Path, device: str, data_dir: str | None, tiny: bool) -> list[Pha
         else ["--depth", "4", "--width", "2000"]
     )
     fit = ["--trainer", "ff", *net, "--epochs", "1" if tiny else "60", "--lr", "5e-3"]
-    fit += (["--data-dir", data_dir] if data_dir else []) + ["--out-file", str(out / "train" / "ff-accuracy.json")]
+    fit += (["--data-dir", data_dir] if data_dir else []) + [
+        "--out-file",
+        str(out / "train" / "ff-accuracy.json"),
+    ]
     bf16 = ["--trainers", "bp,ff", "--depths", "2", "--widths", width, "--batch-sizes", batches.split(",")[0]]
     bf16 += ["--dtype", "bfloat16", "--steps", "2"]
     return [

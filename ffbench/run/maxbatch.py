@@ -199,6 +199,7 @@ def find_max_batches(
             entry = MaxBatch(trainer, depth, base.width, budget.bytes, 0, None, False, seed, source,
                              budget.kind, budget.include_eval)  # fmt: skip
             searches.append((entry, config0))
+
     def run_one(search: tuple[MaxBatch, RunConfig]) -> None:
         entry, config0 = search
         _search_one(folder, settings, config0, entry, bar, executor, start, cap, tolerance)
