@@ -9,6 +9,10 @@ Bad input ends with one line on stderr (`ffbench: error: ...`) and exit status 2
 anything is written. A failure of the machine (a full disk, out of memory) is one line naming
 the file or the size, exit status 1; a bug is one line naming the file that holds its
 traceback (`ffbench: internal error: ...`), exit status 1.
+
+Output paths, one rule everywhere: `--out DIR` is always a folder (a results folder for
+sweep and maxbatch; the folder a record or report is written into, under a name derived
+from the run); `--out-file FILE` names one file exactly (train, measure, report).
 """
 
 from __future__ import annotations
@@ -105,23 +109,76 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RunConfig:
     return RunConfig(**{**given(args, config_keys()), **overrides})
 
 
+FILE_SUFFIXES = (".json", ".html", ".htm")
+
+
+def out_folder(path: str | None, has_out_file: bool = False) -> Path | None:
+    """`--out DIR`: always a folder. A file there (or a file name, where the command also
+    takes --out-file) is refused, with the flag to use."""
+    if not path:
+        return None
+    out = Path(path)
+    hint = f"; to name the file, use --out-file {out}" if has_out_file else ""
+    if out.is_file():
+        raise ConfigError(f"--out {out} is a file; --out names a folder{hint}")
+    if has_out_file and out.suffix.lower() in FILE_SUFFIXES:
+        raise ConfigError(f"--out {out}: --out names a folder{hint}")
+    return out
+
+
+def out_path(args: argparse.Namespace, name: str, example: str) -> Path | None:
+    """The file a command writes: --out-file FILE, or --out DIR / `name`; None for neither."""
+    folder = out_folder(getattr(args, "out", None), has_out_file=True)
+    file = getattr(args, "out_file", None)
+    if file:
+        return check_out_file(file, example)
+    return check_out_file(str(folder / name), example) if folder is not None else None
+
+
 def check_out_file(path: str | None, example: str) -> Path | None:
-    """Refuse an --out file that could not be written, before any work is done."""
+    """Refuse an output file that could not be written, before any work is done."""
     if not path:
         return None
     out = Path(path)
     if out.is_dir():
-        raise ConfigError(f"--out {out} is a folder; give a file name such as {example}")
+        raise ConfigError(f"--out-file {out} is a folder; give a file name such as {example}")
     parent = out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise ConfigError(f"--out {out}: cannot write in {parent}")
+        raise ConfigError(f"{out}: cannot write in {parent}")
     return out
 
 
 def _echo(args: argparse.Namespace):
-    return (lambda s: None) if args.quiet else print
+    """Messages on stdout, above any progress bar (nothing with --quiet)."""
+    from .progress import echo
+
+    return (lambda s: None) if args.quiet else echo
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The executor `--executor` and its options name (a context manager: closing it stops
+    its template processes or cancels what it still runs)."""
+    from .run.executors import get_executor
+
+    options = {k: v for k, v in vars(args).items() if k.startswith(("ray_", "slurm_"))}
+    if options.get("slurm_option") is not None:
+        options["slurm_option"] = dict(_key_value(item) for item in options["slurm_option"])
+    return get_executor(args.executor, allow_mixed_devices=args.allow_mixed_devices, **options)
+
+
+def with_executor(args: argparse.Namespace, run, *positional, **keywords):
+    """`run(..., executor=...)` with the executor the flags name, closed afterwards."""
+    with executor_from_args(args) as executor:
+        return run(*positional, executor=executor, **keywords)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--slurm-option expects KEY=VALUE (an sbatch option), got {text!r}")
+    return key, value
 
 
 # -- commands -------------------------------------------------------------------------
@@ -131,18 +188,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .device import resolve_device
     from .run.fit import fit
-    from .store import write_json_atomic
+    from .store import record_name, write_json_atomic
 
     config = config_from_args(args)
     resolve_device(config.device)  # fail before loading anything
-    out = check_out_file(args.out, "run.json")
+    out = out_path(args, record_name(config), "run.json")
     dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
     echo = _echo(args)
     echo(
         f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "
         f"{config.epochs} epoch(s), seed {config.seed}"
     )
-    record = fit(config, dataset, progress=not args.quiet, echo=echo)
+    # with --out, the record is rewritten after every epoch ("partial": true until the end)
+    keep = (lambda record: write_json_atomic(out, record)) if out is not None else None
+    record = fit(config, dataset, progress=not args.quiet, echo=echo, on_epoch=keep)
     if out is not None:
         write_json_atomic(out, record)
         echo(f"wrote {out}")
@@ -152,44 +211,65 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_measure(args: argparse.Namespace) -> int:
     from .device import resolve_device
     from .run.harness import HarnessSettings, run_one
-    from .store import write_json_atomic
+    from .store import record_name, write_json_atomic
 
     config = config_from_args(args)
     resolve_device(config.device)
-    out = check_out_file(args.out, "measure.json")
+    out = out_path(args, record_name(config), "measure.json")
     record = run_one(config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps))
     if not args.quiet:
-        print(_describe_measurement(config, record))
+        print(describe_measurement(config, record))
     if out is not None:
         write_json_atomic(out, record)
+        _echo(args)(f"wrote {out}")
     return 0
 
 
-def _describe_measurement(config: RunConfig, record: dict) -> str:
+MODELLED = (  # (label, measured column, analytic column): the lines measured beside modelled
+    ("training step peak", "tensor_peak_bytes", "analytic_peak_bytes"),
+    ("alive at step start", "tensor_start_bytes", "analytic_start_bytes"),
+    ("transient", "tensor_transient_bytes", "analytic_transient_bytes"),
+    ("first step peak", "tensor_first_step_peak_bytes", "analytic_first_step_peak_bytes"),
+    ("evaluation peak", "tensor_eval_peak_bytes", "analytic_eval_peak_bytes"),
+    ("whole run peak", "tensor_whole_run_peak_bytes", "analytic_whole_run_peak_bytes"),
+)
+
+
+def describe_measurement(config: RunConfig, record: dict) -> str:
+    """What `ffbench measure` prints: tensor-level bytes measured beside the analytic model's
+    prediction (and their difference in bytes), then process, allocator and time."""
     from .schema import CATEGORIES
     from .units import format_bytes as fb
 
     m = record["metrics"]
+    modelled = "analytic_peak_bytes" in m
     lines = [
         f"{config.short_name()} on {record['dataset']['name']} ({record['environment']['device']}, "
-        f"{record['threads']} threads; batch = real examples, FF forwards as many negatives)",
-        f"  tensor-level peak {fb(m['tensor_peak_bytes'])}, alive at step start "
-        f"{fb(m['tensor_start_bytes'])}, transient {fb(m['tensor_transient_bytes'])}",
-        "  at the peak: " + ", ".join(f"{c} {fb(m[f'tensor_peak_{c}_bytes'])}" for c in CATEGORIES),
-        f"  first step peak {fb(m['tensor_first_step_peak_bytes'])}, evaluation peak "
-        f"{fb(m['tensor_eval_peak_bytes'])} (chunk {config.chunk}), whole run "
-        f"{fb(m['tensor_whole_run_peak_bytes'])}",
-        f"  process RSS rise {fb(m['rss_rise_bytes'])} ({record['allocator_setting']})",
+        f"{record['threads']} threads; batch = real examples, FF forwards as many negatives; "
+        f"evaluation chunk {config.chunk})",
+        f"  {'tensor-level':<22}{'measured':>14}{'modelled':>14}{'difference':>16}",
     ]
+    for label, measured, analytic in MODELLED:
+        if measured in m:
+            model = m.get(analytic)
+            diff = f"{model - m[measured]:+,} B" if model is not None else "-"
+            lines.append(
+                f"  {label:<22}{fb(m[measured]):>14}{fb(model) if model is not None else '-':>14}{diff:>16}"
+            )
+    if not modelled:
+        lines.append(f"  (no analytic model: {m.get('analytic_note', 'this trainer has no ledger')})")
+    lines.append("  at the peak: " + ", ".join(f"{c} {fb(m[f'tensor_peak_{c}_bytes'])}" for c in CATEGORIES))
+    lines.append(f"  process RSS rise {fb(m['rss_rise_bytes'])} ({record['allocator_setting']})")
     if "cuda_peak_allocated_bytes" in m:
         lines.append(
             f"  CUDA allocator: peak {fb(m['cuda_peak_allocated_bytes'])}, rise "
             f"{fb(m['cuda_rise_allocated_bytes'])}, reserved {fb(m['cuda_peak_reserved_bytes'])}"
         )
-    lines.append(
-        f"  step {1000 * m['step_seconds_median']:.1f} ms (median of {len(record['step_seconds'])}), "
-        f"{m['examples_per_second']:.0f} examples/s"
-    )
+    if "step_seconds_median" in m:
+        lines.append(
+            f"  step {1000 * m['step_seconds_median']:.2f} ms median, IQR {1000 * m['step_seconds_iqr']:.2f} ms "
+            f"over {m['timed_steps']} timed steps, {m['examples_per_second']:.0f} examples/s"
+        )
     return "\n".join(lines)
 
 
@@ -204,7 +284,7 @@ def axis_type(text: str) -> tuple[str, list]:
     return field.name, [convert(v.strip()) for v in values.split(",") if v.strip()]
 
 
-def sweep_plan(args: argparse.Namespace):
+def sweep_plan(args: argparse.Namespace, executor=None):
     """The sweep a command line asks for: defaults, then the sweep file, then the flags given."""
     from .run.sweep import GRID_KEYS, SETTING_KEYS, plan_sweep
 
@@ -213,15 +293,24 @@ def sweep_plan(args: argparse.Namespace):
         config_flags=given(args, config_keys()),
         setting_flags=given(args, SETTING_KEYS),
         sweep_file=args.sweep_file,
-        out=args.out,
+        out=out_folder(args.out),
+        executor=executor,
     )
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .run.sweep import run_plan
 
-    plan = sweep_plan(args)
-    run_plan(plan, progress=not args.quiet, retry_errors=args.retry_errors, echo=_echo(args))
+    with executor_from_args(args) as executor:
+        plan = sweep_plan(args, executor)
+        if args.dry_run:
+            from .run.sweep import dry_run_text
+
+            print(dry_run_text(plan))
+            return 0
+        run_plan(
+            plan, executor=executor, progress=not args.quiet, retry_errors=args.retry_errors, echo=_echo(args)
+        )
     return 0
 
 
@@ -237,12 +326,15 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance!r}")
     echo = _echo(args)
-    results = run_maxbatch(
+    results = with_executor(
+        args,
+        run_maxbatch,
         base,
         trainers,
         depths,
         budget,
-        out=args.out,
+        out=out_folder(args.out),
+        dry_run=args.dry_run,
         budget_kind=args.budget,
         include_eval=args.include_eval,
         steps=args.steps,
@@ -252,14 +344,17 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         echo=echo,
     )
-    echo(table(results))
+    if results is not None:
+        echo(table(results))
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .run.reproduce import reproduce
 
-    reproduce(
+    with_executor(
+        args,
+        reproduce,
         args.profile,
         device=args.device,
         data_dir=args.data_dir,
@@ -268,7 +363,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         yes=args.yes,
         progress=not args.quiet,
         name=args.name,
-        echo=_echo(args),
+        echo=print if args.dry_run else _echo(args),
+        dry_run=args.dry_run,
     )
     return 0
 
@@ -287,16 +383,16 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ConfigError(f"--readme {path} is not UTF-8 text") from None
         readme.section(text)  # markers present: checked first
     first = Path(args.results[0]).resolve()
-    out = (
-        Path(args.out)
-        if args.out
-        else Path("reports") / f"{first.stem if first.suffix == '.json' else first.name}.html"
-    )
-    report = build_report(args.results, out)
+    name = f"{first.stem if first.suffix == '.json' else first.name}.html"
+    out = out_path(args, name, "reports/run.html") or Path("reports") / name
+    report = build_report(args.results, out, baseline=args.baseline)
     if not args.quiet:
         drawn = sum(1 for f in report.figures if f.file is not None)
         print(f"wrote {report.html_path} ({drawn} figures inline; also in {report.figures_dir}/)")
-        print_claims(report.verdicts)
+        for label, analysis in zip(report.labels, report.analyses):
+            if label is not None:
+                print(f"\n== {label}{' (baseline)' if label == report.labels[0] else ''}")
+            print_claims(analysis.verdicts)
     if args.readme:
         readme.update(args.readme, report.verdicts, run=first.name)
         if not args.quiet:
@@ -307,10 +403,63 @@ def cmd_report(args: argparse.Namespace) -> int:
 # -- the parser -----------------------------------------------------------------------
 
 
+def add_executor_flags(parser: argparse.ArgumentParser) -> None:
+    """--executor and the options of the Ray and SLURM executors (see README, 'Sweeps on a cluster')."""
+    from .run.executors import EXECUTORS
+
+    g = parser.add_argument_group("where each configuration runs")
+    g.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: forked from a pre-imported template (default); subprocess: a fresh interpreter "
+        "each; ray: a Ray task each (ffbench[ray]); slurm: one SLURM array job (ffbench[slurm])",
+    )
+    g.add_argument(
+        "--allow-mixed-devices",
+        action="store_true",
+        help="accept records from another device model than the results folder's",
+    )
+    for cluster in ("ray", "slurm"):
+        g.add_argument(
+            f"--{cluster}-gpus-per-task", type=_typed("int0", 1024), help="default 1 (0 with --device cpu)"
+        )
+        g.add_argument(
+            f"--{cluster}-cpus-per-task", type=_typed("int", 2**16), help="default: --threads, else 1"
+        )
+    g.add_argument("--ray-address", help="Ray cluster to join (default: start a local one)")
+    g.add_argument("--ray-accelerator-type", help="only this GPU model, e.g. H100 (Ray accelerator_type)")
+    g.add_argument("--slurm-partition", help="sbatch --partition")
+    g.add_argument("--slurm-time", type=_typed("int", 10**7), help="minutes per array task (default 60)")
+    g.add_argument(
+        "--slurm-array-parallelism", type=_typed("int", 10**6), help="array tasks at once (default 64)"
+    )
+    g.add_argument("--slurm-folder", help="submitit's logs and pickles, on a shared file system")
+    g.add_argument(
+        "--slurm-option", action="append", metavar="KEY=VALUE", help="any sbatch option, e.g. account=abc"
+    )
+    g.add_argument("--slurm-setup", action="append", metavar="CMD", help="shell line run before the worker")
+
+
+def add_out_flags(p: argparse.ArgumentParser, what: str, folder: str, file: str) -> None:
+    """`--out DIR` (the name derived from the run) or `--out-file FILE`: the one rule."""
+    group = p.add_argument_group("output").add_mutually_exclusive_group()
+    group.add_argument("--out", metavar="DIR", help=f"write {what} into this folder, e.g. {folder}")
+    group.add_argument("--out-file", metavar="FILE", help=f"write {what} to exactly this file, e.g. {file}")
+
+
+def add_dry_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (what would run, what is already recorded) and an estimated time; write nothing",
+    )
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train one configuration and report accuracy per epoch")
     add_config_flags(p)
-    p.add_argument("--out", help="write a JSON record of the run to this file")
+    add_out_flags(p, "the JSON record of the run", "runs/", "runs/ff.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=cmd_train)
 
@@ -325,8 +474,8 @@ def _add_measure(sub) -> None:
         default=1,
         help="untimed warm-up steps (default %(default)s)",
     )
-    p.add_argument("--out", help="write the JSON record to this file")
-    p.add_argument("--quiet", action="store_true")
+    add_out_flags(p, "the JSON record", "runs/", "runs/bp.json")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
     p.set_defaults(func=cmd_measure)
 
 
@@ -367,9 +516,15 @@ def _add_sweep(sub) -> None:
         default=s,
         help="seconds per configuration (worker start included): over it is status 'timeout'",
     )
-    p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="results folder (default results/<date>-<device>-<name>/); re-run to resume",
+    )
     p.add_argument("--retry-errors", action="store_true", help="re-run configurations recorded as 'error'")
+    add_dry_run(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_executor_flags(p)
     p.set_defaults(func=cmd_sweep)
 
 
@@ -414,8 +569,14 @@ def _add_maxbatch(sub) -> None:
         default=0.02,
         help="stop when the bracket is within this fraction of the answer; 0 = exact (default %(default)s)",
     )
-    p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="results folder (default results/<date>-<device>-<name>/); re-run to resume",
+    )
+    add_dry_run(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    add_executor_flags(p)
     p.set_defaults(func=cmd_maxbatch)
 
 
@@ -435,7 +596,9 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--reports", default="reports", help="reports root (default %(default)s)")
     p.add_argument("--name", default=None, help="run name (default <date>-<device>-<profile>)")
     p.add_argument("--yes", action="store_true", help="run the full profile on a CPU anyway")
-    p.add_argument("--quiet", action="store_true")
+    add_dry_run(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    add_executor_flags(p)
     p.set_defaults(func=cmd_reproduce)
 
 
@@ -449,9 +612,17 @@ def _add_report(sub) -> None:
         metavar="RESULTS",
         help="results folders, run folders of 'ffbench reproduce', record JSON files or pytest-benchmark JSON files",
     )
+    add_out_flags(
+        p,
+        "the HTML report (default reports/<first RESULTS name>.html; figures also go to <name>_files/)",
+        "reports/",
+        "reports/run.html",
+    )
     p.add_argument(
-        "--out",
-        help="the HTML file (default reports/<first RESULTS name>.html); figures also go to <name>_files/",
+        "--baseline",
+        metavar="RESULTS",
+        help="compare runs: each RESULTS is a run of its own, shown side by side with per-configuration "
+        "deltas (bytes exactly, time as a ratio) and what changed, against this one",
     )
     p.add_argument(
         "--readme",
@@ -462,20 +633,53 @@ def _add_report(sub) -> None:
     p.set_defaults(func=cmd_report)
 
 
+DESCRIPTION = """\
+Does Forward-Forward train with less memory than backprop, and at what cost in time and
+accuracy? ffbench trains matched FF and backprop networks and measures every step: exact
+tensor-level bytes (by category and phase), process RSS, CUDA allocator peaks, step time
+(median and spread) and accuracy; then a report decides each claim with stated thresholds."""
+
+EPILOG = """\
+typical use:
+  ffbench reproduce --profile quick            all claims on this machine, report at the end
+  ffbench sweep --trainers bp,ff --depths 2,4,8 --dry-run   plan a sweep and its time
+  ffbench measure --trainer ff --depth 4       one configuration: measured beside the model
+  ffbench report results/RUN                   HTML report (reports/RUN.html)
+  ffbench report results/A results/B --baseline results/A   two runs compared
+
+output: --out DIR is always a folder; --out-file FILE names one file.
+Sizes: 512MiB, 8GiB (powers of 1024) or 500MB (powers of 1000).
+'ffbench COMMAND --help' lists a command's options by group."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="ffbench",
-        description="Does Forward-Forward train with less memory than backprop? Matched trainers, "
-        "exact memory accounting, reports.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION,
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"ffbench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=OneLineParser, title="commands", metavar="COMMAND"
+    )
     for add in (_add_train, _add_measure, _add_sweep, _add_maxbatch, _add_reproduce, _add_report):
         add(sub)
     return parser
 
 
-PATH_ARGUMENTS = ("out", "sweep_file", "results", "reports", "readme", "data_dir", "name")
+PATH_ARGUMENTS = (
+    "out",
+    "out_file",
+    "sweep_file",
+    "results",
+    "reports",
+    "readme",
+    "data_dir",
+    "name",
+    "baseline",
+    "slurm_folder",
+)
 
 
 def check_path_arguments(args: argparse.Namespace) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from .errors import ConfigError
 
 DATASETS = ("auto", "mnist", "fashion-mnist", "digits", "synthetic")
+ARCHS = ("mlp", "conv", "local", "recurrent")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("adam", "sgd")
 OPTIMIZER_IMPLS = ("single-tensor", "foreach", "fused")
@@ -83,6 +84,10 @@ class RunConfig:
     )
     depth: int = option(2, "hidden layers", group="model", kind="int", limit=10_000)
     width: int = option(500, "units per hidden layer", group="model", kind="int", limit=2**24)
+    arch: str = option(
+        "mlp", "architecture: fully connected (mlp), convolutional, locally connected, recurrent",
+        group="model", kind="choice", choices=ARCHS,
+    )  # fmt: skip
     # training
     batch_size: int = option(
         100,
@@ -188,6 +193,10 @@ class RunConfig:
             value = _checked(f, getattr(self, f.name))
             object.__setattr__(self, f.name, value)  # floats given as ints are stored as floats
         self.eval_layer_indices()  # raises on a malformed list
+        if self.arch != "mlp":
+            from .trainers.registry import trainer_class
+
+            trainer_class(self.trainer, self.arch)  # ConfigError: this trainer has no such architecture
 
     # -- derived values ---------------------------------------------------------
     @property

@@ -8,7 +8,7 @@ import torch
 from ffbench.errors import DeviceUnavailableError
 from ffbench.measure import CudaMemory, CudaPeakTracker, TensorTracker
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+cuda = pytest.mark.cuda  # skipped without a GPU (tests/conftest.py)
 
 
 def round_up(n: int, block: int = 512) -> int:
@@ -75,3 +75,51 @@ def test_agrees_with_tensor_tracker_on_a_step():
     assert tensors.transient_bytes > 0
     assert allocator.rise_allocated_bytes >= tensors.transient_bytes
     assert allocator.rise_allocated_bytes - tensors.transient_bytes <= 2 * 512 * tensors.op_count
+
+
+@cuda
+@pytest.mark.parametrize("trainer", ["bp", "bp-inbackward", "ff", "ff-frugal"])
+def test_run_one_on_cuda_records_every_tracker(trainer):
+    """The harness on a GPU: tensor-level, allocator and process figures of one record; the
+    allocator serves at least the device's tensor bytes (blocks round up to 512 B)."""
+    from ffbench.config import RunConfig
+    from ffbench.run.harness import HarnessSettings, run_one
+
+    config = RunConfig(
+        trainer=trainer, depth=2, width=256, batch_size=128, dataset="synthetic", device="cuda"
+    )
+    record = run_one(config, HarnessSettings(timing_steps=2, compare_allocator=False))
+    m = record["metrics"]
+    for key in (
+        "tensor_peak_bytes",
+        "tensor_train_peak_bytes",
+        "tensor_eval_peak_bytes",
+        "cuda_peak_allocated_bytes",
+        "cuda_peak_reserved_bytes",
+        "cuda_train_peak_allocated_bytes",
+        "cuda_whole_run_peak_allocated_bytes",
+        "rss_rise_bytes",
+        "step_seconds_median",
+    ):
+        assert m.get(key) is not None and m[key] >= 0, key
+    assert m["cuda_peak_reserved_bytes"] >= m["cuda_peak_allocated_bytes"]
+    assert m["cuda_whole_run_peak_allocated_bytes"] >= m["cuda_train_peak_allocated_bytes"]
+    # Adam's step counters live on the CPU (4 bytes per parameter tensor): the allocator's
+    # rise over the step start covers the tensor-level transient of the device's storages
+    assert m["cuda_rise_allocated_bytes"] >= m["tensor_transient_bytes"] - 4 * 64
+    assert record["methods"]["cuda"]
+
+
+@cuda
+@pytest.mark.parametrize("trainer", ["bp", "ff", "ff-frugal"])
+def test_the_analytic_model_matches_the_tracker_on_cuda(trainer):
+    """The ledger was derived on CPU; on a GPU the same ops should allocate the same tensors."""
+    from ffbench.config import RunConfig
+    from ffbench.run.harness import HarnessSettings, run_one
+
+    config = RunConfig(
+        trainer=trainer, depth=2, width=256, batch_size=128, dataset="synthetic", device="cuda"
+    )
+    m = run_one(config, HarnessSettings(timing_steps=1, compare_allocator=False))["metrics"]
+    for what in ("peak", "first_step_peak", "eval_peak"):
+        assert m[f"analytic_{what}_bytes"] == m[f"tensor_{what}_bytes"], what

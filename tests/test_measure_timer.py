@@ -24,7 +24,7 @@ def test_step_timer_result_before_exit_raises():
         StepTimer().result()
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_step_timer_cuda_waits_for_queued_work():
     a = torch.randn(2048, 2048, device="cuda")
     with StepTimer("cuda") as t:

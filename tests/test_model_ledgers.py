@@ -77,7 +77,7 @@ def plugin_distribution(tmp_path, monkeypatch):
 
 
 def test_a_plugin_ledger_is_found_through_its_entry_point(plugin_distribution):
-    cfg = with_trainer("linear", batch_size=32, width=8)
+    cfg = with_trainer("linear", batch_size=32, width=8, eval_chunk=32)
     assert "ffbench_test_myledger" not in sys.modules  # loaded lazily, on look-up
     pred = model.predict(cfg, in_features=20, num_classes=3)
     assert "ffbench_test_myledger" in sys.modules
@@ -109,11 +109,15 @@ def test_memory_model_shim_is_the_model():
 @pytest.mark.parametrize("trainer", ["bp", "ff", "bp-local"])
 def test_max_batch_size_is_exact_and_respects_the_limit(trainer):
     cfg = RunConfig(trainer=trainer, depth=2, width=64)
-    budget = model.predict(cfg.replace(batch_size=37)).whole_run_peak_bytes
-    assert model.max_batch_size(cfg, budget) == 37
-    assert model.max_batch_size(cfg, budget, limit=30) == 30
-    assert model.max_batch_size(cfg, budget - 1) == 36
+    budget = model.predict(cfg.replace(batch_size=37)).train_peak_bytes
+    assert model.max_batch_size(cfg, budget, include_eval=False) == 37
+    assert model.max_batch_size(cfg, budget, limit=30, include_eval=False) == 30
+    assert model.max_batch_size(cfg, budget - 1, include_eval=False) == 36
     assert model.max_batch_size(cfg, 1) == 0
+    # with the evaluation chunk (256 examples whatever the batch) in the budget, a small
+    # batch fits as long as the training step stays under the evaluation's peak
+    whole = model.predict(cfg.replace(batch_size=37)).whole_run_peak_bytes
+    assert model.max_batch_size(cfg, whole) >= 37
 
 
 def test_harness_records_why_there_is_no_prediction_and_lets_bugs_surface():

@@ -10,6 +10,7 @@ from ffbench import store as results_store
 from ffbench.analysis import results
 from ffbench.config import RunConfig
 from ffbench.data import load_dataset
+from ffbench.environment import cpu_model
 from ffbench.errors import ConfigError
 from ffbench.run.fit import fit
 from ffbench.run.sweep import SweepSettings, measure, write_csv
@@ -115,7 +116,8 @@ def store(tmp_path_factory):
         grid={"trainers": ["ff"]},
         base_config=base.to_dict(),
         settings=settings.to_dict(),
-        environment={"device_name": "cpu", "torch": "x", "cuda": None},
+        # the real device name: a folder refuses records measured on another device model
+        environment={"device_name": cpu_model(), "torch": "x", "cuda": None},
     )
     records = list(measure(folder, [base], settings))
     assert records[0]["status"] == "ok", records[0].get("error")

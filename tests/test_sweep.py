@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import matching
 
 from ffbench import store
 from ffbench.analysis import results
@@ -30,17 +31,12 @@ def sweep_cmd(out, *args):
     return [sys.executable, "-m", "ffbench", "sweep", *TINY, "--out", str(out), "--quiet", *args]
 
 
-def workers_of(out: Path) -> list[int]:
-    """Live `ffbench.run.worker` processes working for the sweep in `out`."""
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "ffbench.run.worker" in cmd and str(out) in cmd:
-            pids.append(int(proc.name))
-    return pids
+def workers_of(out: Path, driver: int) -> list[int]:
+    """Live processes working for the sweep in `out` run by `driver`: fresh `ffbench.run.worker`
+    interpreters, or the template processes of the default executor and their forked children
+    (which share the template's command line)."""
+    fresh = matching("ffbench.run.worker", str(out))
+    return fresh + matching("ffbench.run.executors.template", f"--parent {driver} ")
 
 
 def env():
@@ -49,7 +45,7 @@ def env():
 
 def test_kill_9_then_resume_gives_exactly_one_row_per_configuration(tmp_path):
     out = tmp_path / "sweep"
-    grid = ["--trainers", "bp", "--depths", "1", "--widths", "16", "--batch-sizes", "8,16,32"]
+    grid = ["--trainers", "bp", "--depths", "1", "--widths", "16", "--batch-sizes", "8,16,32,64,128"]
     proc = subprocess.Popen(
         sweep_cmd(out, *grid), env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -58,28 +54,29 @@ def test_kill_9_then_resume_gives_exactly_one_row_per_configuration(tmp_path):
     while time.time() < deadline and not any(records.glob("*.json")):
         time.sleep(0.1)
     assert any(records.glob("*.json")), "no record within 120 s"
+    assert workers_of(out, proc.pid)
     os.kill(proc.pid, signal.SIGKILL)  # mid-sweep: a worker is (usually) in flight now
     proc.wait()
     deadline = time.time() + 10
-    while workers_of(out) and time.time() < deadline:
+    while workers_of(out, proc.pid) and time.time() < deadline:
         time.sleep(0.1)
-    assert not workers_of(out), "the worker in flight must die with the sweep (PR_SET_PDEATHSIG)"
+    assert not workers_of(out, proc.pid), "the worker in flight must die with the sweep (PR_SET_PDEATHSIG)"
     done_after_kill = len(list(records.glob("*.json")))
-    assert 1 <= done_after_kill < 3
+    assert 1 <= done_after_kill < 5
 
     rerun = subprocess.run(sweep_cmd(out, *grid), env=env(), capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     df = results.load(out)
-    assert len(df) == 3
+    assert len(df) == 5
     assert df["config_hash"].is_unique
-    assert sorted(df.batch_size) == [8, 16, 32]
+    assert sorted(df.batch_size) == [8, 16, 32, 64, 128]
     assert set(df.status) == {"ok"}
     assert not list(out.rglob("*.tmp")) and not (out / ".work").exists()
     # a third run finds everything recorded and runs nothing
     before = snapshot(records)
     assert main(["sweep", *TINY, *grid, "--out", str(out), "--quiet"]) == 0
     assert snapshot(records) == before
-    assert len(results.load(out)) == 3
+    assert len(results.load(out)) == 5
 
 
 def test_over_budget_allocation_is_recorded_as_oom_and_the_sweep_finishes(tmp_path):
@@ -139,7 +136,7 @@ def test_timeout_is_a_result(tmp_path):
                 "--batch-sizes",
                 "4",
                 "--timeout",
-                "0.5",
+                "0.01",
                 "--out",
                 str(out),
                 "--quiet",
@@ -149,7 +146,7 @@ def test_timeout_is_a_result(tmp_path):
     )
     df = results.load(out)
     assert list(df.status) == ["timeout"]
-    assert "0.5 s" in df.error[0]
+    assert "0.01 s" in df.error[0]
 
 
 def _fresh_grid(**kw):

@@ -147,7 +147,7 @@ def predict(
     as the harness does when the test set holds at least one chunk.
     Raises NotImplementedError for a trainer no ledger models (see `registry`).
     """
-    ledger = ledger_for(config.trainer)
+    ledger = ledger_for(config.trainer, config.arch)
     check = getattr(ledger, "check", None)
     if check:
         check(config, in_features, num_classes)
@@ -186,7 +186,7 @@ def max_batch_size(
     B), so a gallop + bisection over the closed-form prediction with tolerance 0
     (`ffbench.search.search`) is exact. Raises NotImplementedError at once for a
     trainer no ledger models."""
-    ledger_for(config.trainer)
+    ledger_for(config.trainer, config.arch)
 
     def fits(b: int) -> bool:
         p = predict(config.replace(batch_size=b), in_features, num_classes, eval_examples)

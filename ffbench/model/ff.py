@@ -189,7 +189,7 @@ def _layer_backward(L: Ledger, cfg: RunConfig, j: int, fan_in: int, s: int, last
 # --------------------------------------------------------------------------------------
 def _negatives(L: Ledger, cfg: RunConfig, I: int, C: int, s: int) -> None:
     """`y_neg` (B int64). random: randint (B int64), y + shift (B), % C (B); randint and
-    the sum die. hard: the label-scoring pass on the batch (`_scores`), then a few
+    the sum die. hard: the label-scoring pass on the batch (`replicated_scores`), then a few
     B x C tensors (masking, softmax, multinomial) approximated by the result."""
     B = cfg.batch_size
     L.phase = "negatives"
@@ -381,8 +381,8 @@ def _score_layer(L: Ledger, cfg: RunConfig, rows: int, j: int, fan_in: int, s: i
     return o
 
 
-def _scores(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str = "") -> None:
-    """`label_scores(x)` under no_grad on n examples: C*n rows.
+def replicated_scores(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str = "") -> None:
+    """`labelreplicated_scores(x)` under no_grad on n examples: C*n rows.
 
     labels = arange(C) (C int64) .repeat_interleave(n) (C*n int64 clone; arange dies);
     x.repeat(C, 1) (C*n*I*s) then embed_label (clone C*n*I*s, dies: the repeat);
@@ -459,7 +459,7 @@ def _loop_layer(L: Ledger, cfg: RunConfig, n: int, j: int, fan_in: int, s: int, 
 def _score_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> None:
     """`label_scores` on n rows and its argmax: the label loop or the replicated pass."""
     if cfg.ff_eval == "replicated":
-        _scores(L, cfg, I, C, s, n, prefix=prefix)
+        replicated_scores(L, cfg, I, C, s, n, prefix=prefix)
     else:
         label_loop(L, cfg, I, C, s, n, prefix, inplace=False)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..config import RunConfig
 from . import optim
-from .ff import _check, _ff_params, effective_pass, label_loop
+from .ff import _check, _ff_params, effective_pass, label_loop, replicated_scores
 from .ledger import F32, I64, Ledger
 from .registry import TrainerLedger, register
 
@@ -87,9 +87,7 @@ def _step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> Non
 def _eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
     """`predict` on one chunk: the in-place label loop (or the replicated pass), argmax."""
     if cfg.ff_eval == "replicated":
-        from .ff import _scores
-
-        _scores(L, cfg, I, C, s, n, prefix=prefix)
+        replicated_scores(L, cfg, I, C, s, n, prefix=prefix)
     else:
         label_loop(L, cfg, I, C, s, n, prefix, inplace=True)
     return prefix + "argmax"

@@ -48,17 +48,19 @@ class TrainerLedger:
     notes: Callable[[RunConfig], tuple[str, ...]] | None = None
 
 
-_BUILTIN: dict[str, Any] = {}
+_BUILTIN: dict[tuple[str, str], Any] = {}  # (trainer, arch) -> ledger
 _PLUGINS: dict[str, Any] = {}  # entry points already loaded
 _discovered = False
 
 
-def register(ledger: Any, *trainers: str) -> Any:
-    """Make `ledger` the model of each trainer named (built-in ledgers call this at import)."""
+def register(ledger: Any, *trainers: str, arch: str = "mlp") -> Any:
+    """Make `ledger` the model of each trainer named, for one architecture (built-in ledgers
+    call this at import)."""
     for name in trainers:
-        if name in _BUILTIN and _BUILTIN[name] is not ledger:
-            raise ValueError(f"two memory ledgers for trainer {name!r}")
-        _BUILTIN[name] = ledger
+        key = (name, arch)
+        if key in _BUILTIN and _BUILTIN[key] is not ledger:
+            raise ValueError(f"two memory ledgers for trainer {name!r} (--arch {arch})")
+        _BUILTIN[key] = ledger
     return ledger
 
 
@@ -73,13 +75,17 @@ def _discover_builtin() -> None:
     _discovered = True
 
 
-def ledger_for(trainer: str) -> Any:
-    """The ledger of `trainer`: built in, else from an installed `ffbench.ledgers` entry point.
+def ledger_for(trainer: str, arch: str = "mlp") -> Any:
+    """The ledger of `trainer` for `arch`: built in, else (an MLP trainer) from an installed
+    `ffbench.ledgers` entry point.
 
-    Raises NotImplementedError when none models it (never falls back to another trainer's)."""
+    Raises NotImplementedError when none models it (never falls back to another trainer's
+    or another architecture's)."""
     _discover_builtin()
-    if trainer in _BUILTIN:
-        return _BUILTIN[trainer]
+    if (trainer, arch) in _BUILTIN:
+        return _BUILTIN[(trainer, arch)]
+    if arch != "mlp":
+        raise NotImplementedError(f"no memory ledger for trainer {trainer!r} with --arch {arch}")
     if trainer not in _PLUGINS:
         found = entry_points(group=ENTRY_POINT_GROUP, name=trainer)
         if not found:
@@ -91,4 +97,4 @@ def ledger_for(trainer: str) -> Any:
 def known_trainers() -> list[str]:
     """Names of the trainers with a built-in ledger (plugins are not listed: not loaded)."""
     _discover_builtin()
-    return sorted(_BUILTIN)
+    return sorted({name for name, _ in _BUILTIN})

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 
 import torch
-from tqdm.auto import tqdm
 
+from .. import progress as prog
 from ..config import BATCH_CONVENTION, RunConfig
 from ..data import Dataset
 from ..device import resolve_device, synchronize
@@ -23,9 +23,15 @@ from .readout import linear_readout_accuracy
 
 
 def fit(
-    config: RunConfig, dataset: Dataset, *, progress: bool = True, echo: Callable[[str], None] = print
+    config: RunConfig,
+    dataset: Dataset,
+    *,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Train `config` on `dataset`; returns a JSON-serialisable record."""
+    """Train `config` on `dataset`; returns a JSON-serialisable record. `on_epoch` receives the
+    record so far (`"partial": true`) after every epoch, so a run cut short keeps its epochs."""
     device = resolve_device(config.device)
     threads = set_threads(config.threads)
     data = dataset.to(device)
@@ -37,14 +43,16 @@ def fit(
         trainer.model.train()
         order = torch.randperm(len(data.train_x), generator=order_gen).to(device)
         batches = range(0, len(order), config.batch_size)
-        bar = tqdm(
-            batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False
-        )
         loss_sum = torch.zeros((), device=device)
         t0 = time.perf_counter()
-        for i in bar:
-            idx = order[i : i + config.batch_size]
-            loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
+        desc = f"epoch {epoch}/{config.epochs}"
+        # a bar on a terminal only: a log gets the epoch's line below
+        with prog.bar(total=len(batches), desc=desc, unit="batch", enabled=progress and prog.interactive(),
+                      leave=False) as bar:  # fmt: skip
+            for i in batches:
+                idx = order[i : i + config.batch_size]
+                loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
+                bar.update(1)
         synchronize(device)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -60,13 +68,31 @@ def fit(
             "eval_seconds": eval_s,
         }
         epochs.append(row)
+        if on_epoch is not None:
+            on_epoch(
+                {**_record(config, dataset, data, trainer, epochs, started, threads, device), "partial": True}
+            )
         echo(
             f"epoch {epoch}/{config.epochs}  loss {row['train_loss']:.4f}  "
             f"val {100 * val:.2f} %  test {100 * test:.2f} %  ({train_s:.1f} s train, {eval_s:.1f} s eval)"
         )
+    record = _record(config, dataset, data, trainer, epochs, started, threads, device)
+    if config.is_ff:
+        record["readout"] = readout_with_control(config, data, trainer)
+        echo(
+            f"linear read-out on FF activities: test {100 * record['readout']['trained']:.2f} % "
+            f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)"
+        )
+    return record
+
+
+def _record(
+    config: RunConfig, dataset: Dataset, data: Dataset, trainer, epochs, started, threads, device
+) -> dict:
+    """The train record of the epochs so far."""
     record = {
         "kind": "train",
-        "status": "ok",  # written only when training finished
+        "status": "ok",  # the copies written between epochs also carry "partial": true
         "source": "train",
         "config": config.to_dict(),
         "dataset": dataset.describe(),
@@ -87,11 +113,6 @@ def fit(
             "layers": [i + 1 for i in trainer.eval_layers],
             "chunk": config.chunk,
         }
-        record["readout"] = readout_with_control(config, data, trainer)
-        echo(
-            f"linear read-out on FF activities: test {100 * record['readout']['trained']:.2f} % "
-            f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)"
-        )
     return record
 
 
@@ -119,3 +140,30 @@ def readout_with_control(config: RunConfig, data: Dataset, trainer) -> dict:
         "trained": linear_readout_accuracy(trainer.readout_features, *args, **kwargs),
         "untrained_control": linear_readout_accuracy(control.readout_features, *args, **kwargs),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ffbench.run.fit SPEC_JSON OUT_JSON``: one accuracy run as an executor job.
+    SPEC holds {"config": RunConfig dict, "progress": bool, "parent_pid": int}; the record
+    is written to OUT (atomically) for the driver to keep."""
+    import json
+    import sys
+
+    from ..data import load_dataset
+    from ..store import write_json_atomic
+    from .worker import die_with_parent
+
+    spec_path, out_path = sys.argv[1:] if argv is None else argv
+    with open(spec_path) as f:
+        spec = json.load(f)
+    die_with_parent(spec.get("parent_pid"))
+    config = RunConfig.from_dict(spec["config"])
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
+    progress = bool(spec.get("progress"))
+    record = fit(config, dataset, progress=progress, echo=print if progress else (lambda s: None))
+    write_json_atomic(out_path, record)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

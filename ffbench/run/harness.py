@@ -60,6 +60,7 @@ from ..measure import (
     set_malloc_mmap_threshold,
     set_threads,
 )
+from ..stats import timing_spread
 from ..trainers import build_trainer
 
 
@@ -177,27 +178,30 @@ def _timed_steps(run: Prepared, n: int) -> list[float]:
     return times
 
 
+def default_malloc_main(argv: list[str]) -> int:
+    """The default-malloc timing child: argv = [config JSON, settings JSON]; prints the times."""
+    config, settings = RunConfig.from_dict(json.loads(argv[0])), HarnessSettings(**json.loads(argv[1]))
+    print(json.dumps(time_steps(config, settings, mmap_threshold=False)))
+    return 0
+
+
 def time_with_default_malloc(config: RunConfig, settings: HarnessSettings) -> tuple[list[float], str | None]:
-    """Step times with glibc's default allocator settings, in a fresh child process
-    (the mmap threshold cannot be un-set in this one). Returns (times, error line)."""
-    code = (
-        "import json, sys; from ffbench.run.worker import die_with_parent; die_with_parent(int(sys.argv[3])); "
-        "from ffbench.config import RunConfig; from ffbench.run.harness import HarnessSettings, time_steps; "
-        "c = RunConfig.from_dict(json.loads(sys.argv[1])); s = HarnessSettings(**json.loads(sys.argv[2])); "
-        "print(json.dumps(time_steps(c, s, mmap_threshold=False)))"
-    )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            json.dumps(config.to_dict()),
-            json.dumps(asdict(settings)),
-            str(os.getpid()),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    """Step times with glibc's default allocator settings, in a child process (the mmap
+    threshold cannot be un-set in this one): forked from the default-malloc template when
+    this worker came from one (`executors.template`), else a fresh interpreter.
+    Returns (times, error line)."""
+    from .executors.template import default_malloc_timing
+
+    args = [json.dumps(config.to_dict()), json.dumps(asdict(settings))]
+    proc = default_malloc_timing(args)
+    if proc is None:
+        code = (
+            "import sys; from ffbench.run.worker import die_with_parent; die_with_parent(int(sys.argv[3])); "
+            "from ffbench.run.harness import default_malloc_main; sys.exit(default_malloc_main(sys.argv[1:3]))"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args, str(os.getpid())], capture_output=True, text=True
+        )
     if proc.returncode != 0:
         tail = " ".join(proc.stderr.strip().splitlines()[-1:]) or f"exit status {proc.returncode}"
         return [], f"default-malloc timing child failed: {tail[:300]}"
@@ -363,12 +367,8 @@ def _timing_fields(
 ) -> dict:
     if not times:  # a memory-only run (timing_steps = 0)
         return {}
-    step_median = statistics.median(times)
-    out = {
-        "step_seconds_median": step_median,
-        "step_seconds_min": min(times),
-        "examples_per_second": config.batch_size / step_median,
-    }
+    out = {**timing_spread(times), "examples_per_second": config.batch_size / statistics.median(times)}
+    step_median = out["step_seconds_median"]
     if error:
         out["step_seconds_default_malloc_error"] = error
     if times_default:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .. import model
 from ..config import RunConfig
+from ..errors import FfbenchError
 from ..lock import FolderLock
 from ..search import search
 from ..store import ResultsFolder, write_json_atomic
@@ -86,9 +87,12 @@ def _probe(folder: ResultsFolder, settings, config: RunConfig, bar, executor) ->
 
     record = folder.get(config)
     if needs_measuring(record):  # none yet, or killed / an environment fault last time
-        bar.set_postfix_str(f"{config.trainer} d{config.depth} b{config.batch_size}", refresh=True)
-        record = next(measure(folder, [config], settings, executor=executor))
-        bar.update(1)
+        bar.set_postfix_str(
+            f"{config.trainer} d{config.depth}: probing batch {config.batch_size}", refresh=True
+        )
+        record = next(measure(folder, [config], settings, executor=executor), None)
+        if record is None:
+            raise FfbenchError(f"the probe of {config.short_name()} was cancelled")
     return record
 
 
@@ -142,6 +146,28 @@ def _search_one(
         entry.note = "nothing fits: " + _why_nothing_fits(entry)
 
 
+def _searches(executor, run_one, entries: list) -> None:
+    """Call `run_one(entry)` for every entry: one after the other, or, when the executor runs
+    several jobs at once (a cluster), each search in a thread of its own (every probe
+    depends on the one before it, so a search is sequential; searches are independent)."""
+    slots = getattr(executor, "slots", 1)
+    if slots <= 1 or len(entries) <= 1:
+        for entry in entries:
+            run_one(entry)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=min(slots, len(entries)), thread_name_prefix="maxbatch")
+    try:
+        for future in [pool.submit(run_one, entry) for entry in entries]:
+            future.result()
+    except BaseException:  # Ctrl-C or a failed search: cancel the probes in flight
+        executor.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
 def find_max_batches(
     folder: ResultsFolder,
     settings,
@@ -155,49 +181,52 @@ def find_max_batches(
     in_features: int | None = None,
     num_classes: int | None = None,
     executor=None,
+    device_type: str | None = None,
     progress: bool = False,
     echo: Callable[[str], None] = lambda s: None,
 ) -> list[MaxBatch]:
-    """Search every trainer and depth under the folder's budget (settings); write maxbatch.json."""
-    from tqdm.auto import tqdm
-
+    """Search every trainer and depth under the folder's budget (settings), in parallel where
+    the executor runs several jobs at once; write maxbatch.json. `device_type` is the
+    workers' (resolved here when not given)."""
+    from .. import progress as prog
     from ..device import resolve_device
     from .budget import Budget
 
     budget = Budget(**settings.budget())
-    results = []
-    bar = tqdm(unit="probe", disable=not progress, dynamic_ncols=True, desc="maxbatch")
-    try:
-        for trainer in trainers:
-            for depth in depths:
-                config0 = base.replace(trainer=trainer, depth=depth)
-                seed, source = analytic_seed(
-                    config0, budget.bytes, in_features, num_classes, budget.include_eval
-                )
-                entry = MaxBatch(trainer, depth, base.width, budget.bytes, 0, None, False, seed, source,
-                                 budget.kind, budget.include_eval)  # fmt: skip
-                _search_one(folder, settings, config0, entry, bar, executor, start, cap, tolerance)
-                results.append(entry)
-                echo(
-                    f"{_fits(entry)} at depth {depth}{' (cap reached)' if entry.capped else ''} "
-                    f"({len(entry.probes)} probes)" + (f"; {entry.note}" if entry.note else "")
-                )
-    finally:
-        bar.close()
+    searches = []  # (result, the configuration it searches the batch size of)
+    for trainer in trainers:
+        for depth in depths:
+            config0 = base.replace(trainer=trainer, depth=depth)
+            seed, source = analytic_seed(config0, budget.bytes, in_features, num_classes, budget.include_eval)
+            entry = MaxBatch(trainer, depth, base.width, budget.bytes, 0, None, False, seed, source,
+                             budget.kind, budget.include_eval)  # fmt: skip
+            searches.append((entry, config0))
+
+    def run_one(search: tuple[MaxBatch, RunConfig]) -> None:
+        entry, config0 = search
+        _search_one(folder, settings, config0, entry, bar, executor, start, cap, tolerance)
+        bar.update(1)
+        echo(
+            f"{_fits(entry)} at depth {entry.depth}{' (cap reached)' if entry.capped else ''} "
+            f"({len(entry.probes)} probes)" + (f"; {entry.note}" if entry.note else "")
+        )
+
+    with prog.bar(total=len(searches), unit="search", desc="maxbatch", enabled=progress) as bar:
+        _searches(executor, run_one, searches)
     write_json_atomic(
         folder.path / "maxbatch.json",
         {
             "budget_bytes": budget.bytes,
             "budget_kind": budget.kind,
             "include_eval": budget.include_eval,
-            "criterion": budget.criterion(resolve_device(base.device).type),
+            "criterion": budget.criterion(device_type or resolve_device(base.device).type),
             "tolerance": tolerance,
             "cap": cap,
             "width": base.width,
-            "results": [asdict(r) for r in results],
+            "results": [asdict(entry) for entry, _ in searches],
         },
     )
-    return results
+    return [entry for entry, _ in searches]
 
 
 def _fits(r: MaxBatch) -> str:
@@ -225,6 +254,29 @@ def table(results: list[MaxBatch]) -> str:
     return "\n".join(lines)
 
 
+def _dry_run_text(base: RunConfig, trainers, depths, settings, found, steps: int) -> str:
+    from .estimate import measure_speed, minutes, search_seconds
+
+    budget = settings.budget()
+    speed = measure_speed(base.device)
+    lines = [
+        f"ffbench maxbatch --dry-run: {len(trainers) * len(depths)} searches under a {budget['kind']} budget of "
+        f"{format_bytes(budget['bytes'])} (width {base.width}, {found.dataset.name}, {found.device}) -> {found.out}"
+    ]
+    total = 0.0
+    for trainer in trainers:
+        for depth in depths:
+            config = base.replace(trainer=trainer, depth=depth)
+            seed, source = analytic_seed(config, budget["bytes"], found.dataset.in_features,
+                                         found.dataset.num_classes, budget["include_eval"])  # fmt: skip
+            total += search_seconds(config, seed, speed, steps)
+            lines.append(f"  {trainer} depth {depth}: starts at batch {seed or DEFAULT_START} ({source})")
+    lines.append(
+        f"estimated time: {minutes(total)} (about 8 probes per search). Nothing written (--dry-run)."
+    )
+    return "\n".join(lines)
+
+
 def run_maxbatch(
     base: RunConfig,
     trainers: list[str],
@@ -241,9 +293,14 @@ def run_maxbatch(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     out_root: str | Path = "results",
-) -> list[MaxBatch]:
-    """Check everything, open (or resume) the results folder, search, export the CSV."""
-    from .sweep import SweepSettings, locate_results, write_csv
+    executor=None,
+    dry_run: bool = False,
+) -> list[MaxBatch] | None:
+    """Check everything, open (or resume) the results folder, search, export the CSV.
+    Without an executor, a local one runs every probe and is closed at the end. With
+    `dry_run`, print the plan and an estimated time instead, write nothing, return None."""
+    from .executors import get_executor
+    from .sweep import SweepSettings, locate_results
 
     for t in trainers:
         for d in depths:
@@ -258,34 +315,50 @@ def run_maxbatch(
         include_eval=include_eval,
     )
     grid = {"trainers": trainers, "depths": depths}
-    found = locate_results("maxbatch", base, settings, out=out, out_root=out_root, grid=grid)
-    with FolderLock(found.out):
-        folder = ResultsFolder.open(
-            found.out,
-            command="maxbatch",
-            grid=grid,
-            base_config=base.to_dict(),
-            settings=settings.to_dict(),
-            environment=found.environment,
+    own = executor is None
+    executor = executor or get_executor("local")
+    try:
+        found = locate_results(
+            "maxbatch", base, settings, out=out, out_root=out_root, grid=grid, executor=executor
         )
-        echo(
-            f"ffbench maxbatch: {budget_kind} budget {format_bytes(budget_bytes)} ({budget_bytes} bytes"
-            f"{', evaluation included' if include_eval else ', training steps'}), width {base.width}, "
-            f"{found.dataset.name}, {found.device} -> {found.out}"
-        )
-        try:
-            return find_max_batches(
-                folder,
-                settings,
-                base,
-                trainers,
-                depths,
-                cap=cap,
-                tolerance=tolerance,
-                progress=progress,
-                echo=echo,
-                in_features=found.dataset.in_features,
-                num_classes=found.dataset.num_classes,
+        if dry_run:
+            print(_dry_run_text(base, trainers, depths, settings, found, steps))
+            return None
+        with FolderLock(found.out):
+            folder = ResultsFolder.open(
+                found.out,
+                command="maxbatch",
+                grid=grid,
+                base_config=base.to_dict(),
+                settings=settings.to_dict(),
+                environment=found.environment,
             )
-        finally:
-            write_csv(folder)
+            echo(
+                f"ffbench maxbatch: {budget_kind} budget {format_bytes(budget_bytes)} ({budget_bytes} bytes"
+                f"{', evaluation included' if include_eval else ', training steps'}), width {base.width}, "
+                f"{found.dataset.name}, {found.device} -> {found.out}"
+            )
+            search = dict(cap=cap, tolerance=tolerance, progress=progress, echo=echo, executor=executor)
+            return _search_all(folder, settings, base, trainers, depths, found, search)
+    finally:
+        if own:
+            executor.close()
+
+
+def _search_all(folder, settings, base, trainers, depths, found, search: dict) -> list[MaxBatch]:
+    from .sweep import write_csv
+
+    try:
+        return find_max_batches(
+            folder,
+            settings,
+            base,
+            trainers,
+            depths,
+            in_features=found.dataset.in_features,
+            num_classes=found.dataset.num_classes,
+            device_type=found.device_type,
+            **search,
+        )
+    finally:
+        write_csv(folder)

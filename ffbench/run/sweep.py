@@ -15,6 +15,7 @@ One driver writes a folder at a time (lock.py).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import os
@@ -29,7 +30,7 @@ from ..config import GRID_AXES, OPTIMIZER_SETTINGS, RunConfig, config_keys, grid
 from ..errors import ConfigError, EnvironmentFault
 from ..store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
 from . import statuses
-from .executor import Executor, Job, JobResult, LocalExecutor
+from .executors import Executor, Job, JobResult, get_executor
 
 # sweep-file / CLI list keys (the grid's axes)
 GRID_KEYS = (*GRID_AXES, "optimizers")
@@ -204,6 +205,11 @@ def _record_without_result(result: JobResult) -> dict:
     if result.timed_out:
         record["status"] = "timeout"
         record["error"] = f"no result within {job.timeout_seconds:g} s (worker killed)"
+    elif (result.worker or {}).get("slurm_state") == "OUT_OF_MEMORY" or result.stderr_tail.startswith(
+        "ray: OutOfMemoryError"
+    ):  # the cluster ended the task for its memory: that is evidence of memory
+        record["status"] = "oom"
+        record["error"] = f"{result.executor}: the task was ended for exceeding its memory"
     elif result.returncode is not None and result.returncode < 0:
         status, reason, extra = statuses.death(result.returncode, result.oom_kills)
         record.update(status=status, error=reason, **extra)
@@ -227,13 +233,35 @@ def finalize(folder: ResultsFolder, result: JobResult, settings: SweepSettings) 
     record.update({"source": folder.source, "isolated": True, "settings": settings.to_dict()})
     record.setdefault("worker", {}).update(
         {
+            **result.worker,
             "wall_seconds": result.wall_seconds,
             "returncode": result.returncode,
+            "signal": result.signal,
             "timed_out": result.timed_out,
-            "executor": "local subprocess",
+            "executor": result.executor,
+            "probe": result.probe,
         }
     )
     return record
+
+
+def check_device_model(folder: ResultsFolder, record: dict, executor: Executor) -> None:
+    """Refuse a record measured on another device model than the folder's (a mixed cluster),
+    unless the executor was told to allow it."""
+    from ..store import ENVIRONMENT
+
+    theirs = (record.get("environment") or {}).get("device_name")
+    if not theirs or getattr(executor, "allow_mixed_devices", False):
+        return
+    path = folder.path / ENVIRONMENT
+    ours = loads_strict(path.read_text(encoding="utf-8")).get("device_name") if path.exists() else None
+    if ours and ours != theirs:
+        raise ConfigError(
+            f"{record_name(record['config'])} was measured on {theirs!r} "
+            f"(host {(record.get('worker', {}).get('probe') or {}).get('host')}), but {folder.path} holds "
+            f"measurements on {ours!r}; pin the device model (--ray-accelerator-type, --slurm-option "
+            f"constraint=...) or pass --allow-mixed-devices"
+        )
 
 
 def measure(
@@ -245,26 +273,34 @@ def measure(
     progress: bool = False,
     retry_errors: bool = False,
 ) -> Iterator[dict]:
-    """Measure every configuration without a record; yield each record as it is written."""
-    from tqdm.auto import tqdm
+    """Measure every configuration without a record; yield each record as it is written.
+    Without an executor, a local one is started for this call and closed after it. The
+    progress bar names the configuration running now; a configuration that does not end `ok`
+    is reported on its own line."""
+    from .. import progress as prog
 
-    executor = executor or LocalExecutor()
+    own = executor is None
+    executor = executor or get_executor("local")
     todo = folder.pending(configs, retry_errors)
-    by_name = {record_name(c): c for c in todo}
-    bar = tqdm(
-        total=len(configs),
-        initial=len(configs) - len(todo),
-        unit="config",
-        disable=not progress,
-        dynamic_ncols=True,
-        desc=folder.source,
-    )
+    waiting = {record_name(c): c.short_name() for c in todo}  # in order: the next to run first
+    stack = contextlib.ExitStack()
+    bar = stack.enter_context(prog.bar(total=len(configs), initial=len(configs) - len(todo), unit="config",
+                                       desc=folder.source, enabled=progress))  # fmt: skip
+    runs = executor.run(job_for(folder, c, settings) for c in todo)
     try:
-        for result in executor.run(job_for(folder, c, settings) for c in todo):
+        if waiting:
+            bar.set_postfix_str(f"running {next(iter(waiting.values()))}")
+        for result in runs:
+            if result.cancelled:  # a worker killed by a cancel is not a result
+                continue
             record = finalize(folder, result, settings)
+            check_device_model(folder, record, executor)
             path = folder.save(record)
+            name = waiting.pop(result.job.key, result.job.key)
             bar.update(1)
-            bar.set_postfix_str(f"{by_name[result.job.key].short_name()}: {record['status']}", refresh=True)
+            bar.set_postfix_str(f"running {next(iter(waiting.values()))}" if waiting else "")
+            if progress and record["status"] != "ok":
+                prog.echo(f"{name}: {record['status']} ({record.get('error') or 'no detail'})")
             if record.get("fault") == statuses.ENVIRONMENT:  # the disk is full: so would the next be
                 raise EnvironmentFault(
                     f"{record['error'][:300]}; {path} records it as an environment fault: free space "
@@ -272,7 +308,10 @@ def measure(
                 )
             yield record
     finally:
-        bar.close()
+        getattr(runs, "close", lambda: None)()  # stopped early: the executor cancels what is in flight
+        stack.close()
+        if own:
+            executor.close()
         try:
             (folder.path / WORK).rmdir()  # only when empty
         except OSError:
@@ -289,16 +328,32 @@ def write_csv(folder: ResultsFolder) -> Path:
 
 # -- environment metadata ----------------------------------------------------------------
 
+ISOLATION = {
+    "local": "forked from a template process that had imported torch (ffbench.run.executors.template)",
+    "subprocess": "a fresh interpreter (python -m ffbench.run.worker)",
+    "ray": "a fresh interpreter started by a Ray task (one GPU per task)",
+    "slurm": "a fresh interpreter started by a SLURM array task",
+}
 
-def environment_metadata(device, dataset_description: dict, base: RunConfig, settings: SweepSettings) -> dict:
+
+def environment_metadata(
+    device,
+    dataset_description: dict,
+    base: RunConfig,
+    settings: SweepSettings,
+    executor: Executor | None = None,
+    device_environment: dict | None = None,
+) -> dict:
+    """The folder's environment.json: `environment(device)`, or `device_environment` as a
+    remote worker reported it (`Executor.environment`), and how the workers were run."""
     import os
 
     from ..environment import environment
 
-    env = environment(device)
+    env = dict(device_environment) if device_environment else environment(device)
     env.update(
         {
-            "hostname": platform.node(),
+            "hostname": env.get("hostname") or platform.node(),
             "dataset": dataset_description,
             "seed": base.seed,
             "threads_requested": base.threads,
@@ -321,7 +376,8 @@ def environment_metadata(device, dataset_description: dict, base: RunConfig, set
                 )
                 if k in os.environ
             },
-            "isolation": "one fresh worker process per configuration (python -m ffbench.run.worker)",
+            "isolation": "one worker process per configuration, "
+            + ISOLATION.get(getattr(executor, "name", "local"), "run by a custom executor"),
         }
     )
     return env
@@ -342,7 +398,8 @@ class Located:
     out: Path
     environment: dict
     dataset: Any
-    device: Any
+    device: Any  # the torch.device (or, reported by a remote worker, its name)
+    device_type: str
 
 
 def locate_results(
@@ -353,22 +410,25 @@ def locate_results(
     out: str | Path | None = None,
     out_root: str | Path = "results",
     grid: dict | None = None,
+    executor: Executor | None = None,
 ) -> Located:
     """Resolve the device and the dataset, describe the environment, and choose the
     results folder of `command`: `out`, or results/<date>-<device>-<dataset>-<command>-
     <hash of identity, the comparable base configuration and the settings>/; check that
-    it can be created or resumed."""
+    it can be created or resumed. A remote executor's worker resolves the device."""
     from ..data import load_dataset
     from ..device import resolve_device
 
-    device = resolve_device(base.device)
+    remote = executor.environment(base.device) if getattr(executor, "remote", False) else None
+    device = resolve_device(base.device) if remote is None else remote["device"]
+    device_type = str(device).split(":")[0]
     dataset = load_dataset(base.dataset, data_dir=base.data_dir, val_size=base.val_size)
-    env = environment_metadata(device, dataset.describe(), base, settings)
+    env = environment_metadata(device, dataset.describe(), base, settings, executor, remote)
     folder = (
         Path(out)
         if out
         else default_out_dir(
-            device.type,
+            device_type,
             f"{dataset.name}-{command}",
             *identity,
             base.to_dict(),
@@ -384,7 +444,7 @@ def locate_results(
         environment=env,
         grid=grid,
     )
-    return Located(folder, env, dataset, device)
+    return Located(folder, env, dataset, device, device_type)
 
 
 # -- planning a sweep from command-line values (validates everything; writes nothing) --------
@@ -428,6 +488,7 @@ def plan_sweep(
     sweep_file: str | None = None,
     out: str | None = None,
     out_root: str | Path = "results",
+    executor: Executor | None = None,
 ) -> Plan:
     """Resolve grid, base configuration, settings, device, dataset and the results folder;
     validate everything and write nothing.
@@ -450,8 +511,41 @@ def plan_sweep(
     base = RunConfig(**values)
     configs = grid_configs(base, grid)  # validates every name and size
     settings = _settings(settings_values)
-    found = locate_results("sweep", base, settings, grid, out=out, out_root=out_root, grid=grid)
+    found = locate_results(
+        "sweep", base, settings, grid, out=out, out_root=out_root, grid=grid, executor=executor
+    )
     return Plan(found.out, configs, grid, base, settings, found.environment)
+
+
+def dry_run_text(plan: Plan) -> str:
+    """What `--dry-run` prints: the grid, the folder, what is already recorded, the settings
+    and an estimated time (`ffbench.run.estimate`); nothing is written."""
+    from .estimate import WORKER_START_SECONDS as WORKER_START
+    from .estimate import measure_seconds, measure_speed, minutes
+
+    pending = ResultsFolder(plan.out, {}, plan.command).pending(plan.configs)  # killed etc. run again
+    st = plan.settings
+    cpu = plan.environment.get("device", "cpu").startswith("cpu")
+    speed = measure_speed(plan.base.device)
+    seconds = measure_seconds(
+        pending, st.timing_steps, speed, default_malloc=cpu and st.memory_limit_bytes is None
+    )
+    axes = "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in plan.grid.items())
+    limit = (
+        f"budget {st.memory_limit_bytes} B ({st.budget_kind})" if st.memory_limit_bytes else "no memory limit"
+    )
+    return "\n".join(
+        [
+            f"ffbench {plan.command} --dry-run: {len(plan.configs)} configurations ({axes})",
+            f"  results folder {plan.out}: {len(plan.configs) - len(pending)} already recorded, {len(pending)} to run",
+            f"  {st.timing_steps} timed steps each, {limit}, "
+            + (f"timeout {st.timeout_seconds:g} s" if st.timeout_seconds else "no timeout"),
+            f"  device {plan.environment.get('device')} ({plan.environment.get('device_name')}), "
+            f"threads {plan.base.threads or 'all cores'}",
+            f"estimated time: {minutes(seconds)} (a matmul timing here, {WORKER_START} s per worker start). "
+            "Nothing written (--dry-run).",
+        ]
+    )
 
 
 def run_plan(
@@ -463,7 +557,7 @@ def run_plan(
     echo: Callable[[str], None] = print,
 ) -> dict[str, int]:
     """Lock the folder (one writer), open (create or resume) it, measure what is missing,
-    export the CSV."""
+    export the CSV. Without an executor, a local one runs this plan and is closed after it."""
     from ..lock import FolderLock
 
     with FolderLock(plan.out):

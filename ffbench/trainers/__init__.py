@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .registry import register_trainer, trainer_class, trainer_names
+from .registry import architectures, register_trainer, trainer_class, trainer_names
 
 
 def build_trainer(config, in_features: int, num_classes: int, device):
@@ -10,7 +10,7 @@ def build_trainer(config, in_features: int, num_classes: int, device):
     import torch
 
     torch.manual_seed(config.seed)
-    return trainer_class(config.trainer)(config, in_features, num_classes, device)
+    return trainer_class(config.trainer, config.arch)(config, in_features, num_classes, device)
 
 
-__all__ = ["build_trainer", "register_trainer", "trainer_class", "trainer_names"]
+__all__ = ["architectures", "build_trainer", "register_trainer", "trainer_class", "trainer_names"]

@@ -1,7 +1,8 @@
 """Which trainers exist: the built-in ones in this package and any a user's package adds.
 
 A trainer class registers itself with `@register_trainer` (its `name` is what `--trainer`
-takes). Built-in trainers are found by importing every module of this package; another
+takes, its `arch` the `--arch` it builds: "mlp" unless it says otherwise; one name may have
+a class per architecture). Built-in trainers are found by importing every module of this package; another
 package adds trainers through the `ffbench.trainers` entry-point group, whose entries name
 a trainer class or a module that registers its classes (see docs/adding-a-trainer.md).
 So adding a trainer is its module (and, for the analytic model, its ledger): no list to edit.
@@ -20,19 +21,19 @@ from ..errors import ConfigError
 
 ENTRY_POINT_GROUP = "ffbench.trainers"
 _NOT_TRAINERS = {"base", "registry"}
-_registry: dict[str, type] = {}
+_registry: dict[tuple[str, str], type] = {}  # (name, arch) -> class
 _loaded = False
 
 
 def register_trainer(cls: type) -> type:
     """Class decorator: make `cls` available as `--trainer cls.name`."""
-    name = getattr(cls, "name", "")
+    name, arch = getattr(cls, "name", ""), getattr(cls, "arch", "mlp")
     if not isinstance(name, str) or not name:
         raise TypeError(f"trainer class {cls.__qualname__} needs a non-empty string `name`")
-    known = _registry.get(name)
+    known = _registry.get((name, arch))
     if known is not None and known is not cls:
-        raise ConfigError(f"two trainers are named {name!r}: {known.__module__} and {cls.__module__}")
-    _registry[name] = cls
+        raise ConfigError(f"two {arch} trainers are named {name!r}: {known.__module__} and {cls.__module__}")
+    _registry[(name, arch)] = cls
     return cls
 
 
@@ -64,15 +65,22 @@ def _package_path() -> list[str]:
 def trainer_names() -> tuple[str, ...]:
     """Every registered trainer name, built-in ones first (in module order)."""
     _load()
-    return tuple(_registry)
+    return tuple(dict.fromkeys(name for name, _ in _registry))
 
 
-def trainer_class(name: str) -> type:
+def architectures(name: str) -> tuple[str, ...]:
+    """The architectures a trainer name builds."""
     _load()
-    try:
-        return _registry[name]
-    except KeyError:
-        raise ConfigError(f"unknown trainer {name!r}; choose from {', '.join(_registry)}") from None
+    return tuple(arch for n, arch in _registry if n == name)
+
+
+def trainer_class(name: str, arch: str = "mlp") -> type:
+    _load()
+    if (name, arch) in _registry:
+        return _registry[(name, arch)]
+    if name not in trainer_names():
+        raise ConfigError(f"unknown trainer {name!r}; choose from {', '.join(trainer_names())}")
+    raise ConfigError(f"trainer {name!r} has no --arch {arch}; it builds {', '.join(architectures(name))}")
 
 
 def reload_plugins() -> None:

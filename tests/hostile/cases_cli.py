@@ -14,8 +14,8 @@ BIG = "1" + "0" * 400  # a 400-digit number
 
 def _flag(command: str, name: str, issue: str, args: str, says: str) -> Case:
     extra = {
-        "train": ("--out", "{tmp}/run.json"),
-        "measure": ("--out", "{tmp}/m.json"),
+        "train": ("--out-file", "{tmp}/run.json"),
+        "measure": ("--out-file", "{tmp}/m.json"),
         "sweep": (*GRID, "--out", "{tmp}/out"),
         "maxbatch": ("--memory-limit", "1GiB", "--trainers", "bp", "--depths", "1", "--out", "{tmp}/out"),
     }[command]
@@ -110,6 +110,11 @@ maxbatch | steps-negative | | --steps -1 | expected an integer >= 0
 maxbatch | budget-unknown | | --budget magic | invalid choice
 maxbatch | trainers-unknown | | --trainers magic | unknown trainer
 maxbatch | depths-0 | | --depths 0 | expected positive integers
+sweep | executor-unknown | | --executor magic | invalid choice: 'magic'
+sweep | slurm-option-without-slurm | | --slurm-option account=a | goes with --executor slurm
+sweep | ray-cpus-0 | | --executor ray --ray-cpus-per-task 0 | expected an integer >= 1
+sweep | slurm-option-no-value | | --executor slurm --slurm-option account | expects KEY=VALUE
+maxbatch | executor-unknown | | --executor magic | invalid choice: 'magic'
 """)
 
 
@@ -124,14 +129,20 @@ def _out_cases() -> list[Case]:
 
     bad = "{tmp}/" + "caf\udce9.json"  # a Latin-1 name: not UTF-8
     return [
-        Case("flags", "train-out-folder", "train --out an existing folder",
-             cli("train", *TINY, "--out", "{tmp}/adir"), 2, "is a folder", setup=mk_dir),
-        Case("flags", "train-out-under-file", "train --out a path under a file",
-             cli("train", *TINY, "--out", "{tmp}/afile/run.json"), 2, "cannot write", setup=mk_file),
-        Case("flags", "train-out-not-utf8", "train --out a non-UTF-8 name",
-             cli("train", *TINY, "--out", bad), 2, "not UTF-8", issue="7"),
-        Case("flags", "measure-out-folder", "measure --out an existing folder",
-             cli("measure", *TINY, "--out", "{tmp}/adir"), 2, "is a folder", setup=mk_dir),
+        Case("flags", "train-out-file-folder", "train --out-file an existing folder",
+             cli("train", *TINY, "--out-file", "{tmp}/adir"), 2, "is a folder", setup=mk_dir),
+        Case("flags", "train-out-file-name", "train --out a file name (--out is a folder)",
+             cli("train", *TINY, "--out", "{tmp}/run.json"), 2, "use --out-file"),
+        Case("flags", "train-out-existing-file", "train --out an existing file",
+             cli("train", *TINY, "--out", "{tmp}/afile"), 2, "is a file", setup=mk_file),
+        Case("flags", "train-out-under-file", "train --out-file a path under a file",
+             cli("train", *TINY, "--out-file", "{tmp}/afile/run.json"), 2, "cannot write", setup=mk_file),
+        Case("flags", "train-out-not-utf8", "train --out-file a non-UTF-8 name",
+             cli("train", *TINY, "--out-file", bad), 2, "not UTF-8", issue="7"),
+        Case("flags", "measure-out-folder", "measure --out-file an existing folder",
+             cli("measure", *TINY, "--out-file", "{tmp}/adir"), 2, "is a folder", setup=mk_dir),
+        Case("flags", "measure-out-and-out-file", "measure --out DIR --out-file FILE (one or the other)",
+             cli("measure", *TINY, "--out", "{tmp}/d", "--out-file", "{tmp}/m.json"), 2, "not allowed with"),
         Case("flags", "sweep-out-file", "sweep --out an existing file",
              cli("sweep", *TINY, *GRID, "--out", "{tmp}/afile"), 2, "is a file", setup=mk_file),
         Case("flags", "sweep-out-under-file", "sweep --out a folder under a file",
@@ -143,17 +154,17 @@ def _out_cases() -> list[Case]:
         Case("flags", "maxbatch-out-file", "maxbatch --out an existing file",
              cli("maxbatch", *TINY, "--memory-limit", "1GiB", "--out", "{tmp}/afile"), 2, "is a file", setup=mk_file),
         Case("flags", "report-missing", "report of a path that does not exist",
-             cli("report", "{tmp}/nothing", "--out", "{tmp}/r.html"), 2, "does not exist"),
-        Case("flags", "report-out-not-html", "report --out x.txt",
-             cli("report", "{tmp}/adir", "--out", "{tmp}/r.txt"), 2, "give an .html file name", setup=mk_dir),
-        Case("flags", "report-out-folder", "report --out an existing folder named .html",
-             cli("report", "{tmp}/x.html", "--out", "{tmp}/x.html"), 2, "is a folder",
+             cli("report", "{tmp}/nothing", "--out-file", "{tmp}/r.html"), 2, "does not exist"),
+        Case("flags", "report-out-not-html", "report --out-file x.txt",
+             cli("report", "{tmp}/adir", "--out-file", "{tmp}/r.txt"), 2, "give an .html file name", setup=mk_dir),
+        Case("flags", "report-out-folder", "report --out-file an existing folder named .html",
+             cli("report", "{tmp}/x.html", "--out-file", "{tmp}/x.html"), 2, "is a folder",
              setup=lambda tmp: (tmp / "x.html").mkdir()),
         Case("flags", "report-readme-missing", "report --readme a file that does not exist",
-             cli("report", "{tmp}/adir", "--readme", "{tmp}/README.md", "--out", "{tmp}/r.html"), 2,
+             cli("report", "{tmp}/adir", "--readme", "{tmp}/README.md", "--out-file", "{tmp}/r.html"), 2,
              "--readme", setup=mk_dir),
         Case("flags", "report-empty-folder", "report of an empty folder",
-             cli("report", "{tmp}/adir", "--out", "{tmp}/r.html"), 2, "nothing to report", setup=mk_dir),
+             cli("report", "{tmp}/adir", "--out-file", "{tmp}/r.html"), 2, "nothing to report", setup=mk_dir),
         Case("flags", "reproduce-profile", "reproduce --profile magic",
              cli("reproduce", "--profile", "magic"), 2, "invalid choice"),
         Case("flags", "reproduce-reports-file", "reproduce --reports an existing file (failed only at the end)",

@@ -63,10 +63,10 @@ def _cache_case(tmp: Path) -> Outcome:
     write_idx(tmp / "A", shift=1)
     write_idx(tmp / "B")
     first = run_main(
-        tmp, [*TRAIN, "--dataset", "mnist", "--data-dir", str(tmp / "A"), "--out", str(tmp / "a.json")]
+        tmp, [*TRAIN, "--dataset", "mnist", "--data-dir", str(tmp / "A"), "--out-file", str(tmp / "a.json")]
     )
     o = run_main(
-        tmp, [*TRAIN, "--dataset", "mnist", "--data-dir", str(tmp / "B"), "--out", str(tmp / "b.json")]
+        tmp, [*TRAIN, "--dataset", "mnist", "--data-dir", str(tmp / "B"), "--out-file", str(tmp / "b.json")]
     )
     if first.code != 0:
         return first
@@ -90,7 +90,7 @@ def _data_case(name: str, what: str, setup: Callable[[Path], object], says: str,
         dataset,
         "--data-dir",
         "{tmp}/D",
-        "--out",
+        "--out-file",
         "{tmp}/run.json",
     ]
     return Case(
@@ -202,7 +202,7 @@ def _record_case(name: str, what: str, value, says: str, path: str = "", *, temp
         (folder / "r.json").write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
 
     state = (lambda tmp: None if (tmp / "r.html").is_file() else "no report written") if exit == 0 else None
-    act = cli("report", "{tmp}/recs", "--out", "{tmp}/r.html", "--quiet")
+    act = cli("report", "{tmp}/recs", "--out-file", "{tmp}/r.html", "--quiet")
     return Case("records", name, what, act, exit, says, setup=setup, state=state, issue=issue)
 
 
@@ -374,7 +374,7 @@ def _folder_cases() -> list[Case]:
 
     ok = {"format": "ffbench-results", "schema_version": 2, "command": "sweep"}
     maxbatch = {"budget_bytes": 2**20, "results": [5]}
-    act = cli("report", "{tmp}/recs", "--out", "{tmp}/r.html", "--quiet")
+    act = cli("report", "{tmp}/recs", "--out-file", "{tmp}/r.html", "--quiet")
     return [
         Case("records", "manifest-version-text", "a results folder whose manifest says schema_version '2'", act, 2,
              "schema version '2'", setup=results_folder({**ok, "schema_version": "2"})),

@@ -41,44 +41,42 @@ def expect_statuses(*want: str):
 # -- a fake executor: a worker's fate without a worker ----------------------------------------
 
 
-class FakeExecutor:
-    """Plays every job as `fate`: 'ok', a signal ('sigkill', 'sigterm', 'sigxfsz'), 'sigkill-oom'
-    (with the cgroup's OOM count rising), 'exit75' (the worker could not write), 'error'."""
+def fake_executor(fate: str):
+    """An executor that plays every job as `fate`: 'ok', a signal ('sigkill', 'sigterm',
+    'sigxfsz'), 'sigkill-oom' (with the cgroup's OOM count rising), 'exit75' (the worker could
+    not write), 'error'."""
+    from ffbench.run.executors import BaseExecutor, JobResult
 
-    def __init__(self, fate: str):
-        self.fate = fate
+    class FakeExecutor(BaseExecutor):
+        name = "fake"
 
-    def run(self, jobs):
-        from ffbench.run.executor import JobResult
+        def run(self, jobs):
+            for job in jobs:
+                record, code, tail, kills = None, 0, "", (0, 0)
+                if fate == "ok":
+                    record = {"kind": "measure", "status": "ok", "error": None, "config": job.spec["config"],
+                              "metrics": {"tensor_peak_bytes": 1000}}  # fmt: skip
+                elif fate.startswith("sig"):
+                    code = -int(getattr(signal, fate.split("-")[0].upper()))
+                    kills = (0, 1) if fate.endswith("-oom") else (None, None) if "unread" in fate else (0, 0)
+                elif fate == "exit75":
+                    code, tail = 75, f"ffbench worker: cannot write {job.out_path}: No space left on device\n"
+                else:
+                    code, tail = 1, "Traceback (most recent call last):\nValueError: boom\n"
+                yield JobResult(job, record, code, 0.1, False, tail, executor="fake", oom_kills=kills)
 
-        for job in jobs:
-            record, code, tail, kills = None, 0, "", (0, 0)
-            if self.fate == "ok":
-                record = {"kind": "measure", "status": "ok", "error": None, "config": job.spec["config"],
-                          "metrics": {"tensor_peak_bytes": 1000}}  # fmt: skip
-            elif self.fate.startswith("sig"):
-                name = self.fate.split("-")[0].upper()
-                code = -int(getattr(signal, name))
-                kills = (
-                    (0, 1)
-                    if self.fate.endswith("-oom")
-                    else (None, None)
-                    if "unread" in self.fate
-                    else (0, 0)
-                )
-            elif self.fate == "exit75":
-                code, tail = 75, f"ffbench worker: cannot write {job.out_path}: No space left on device\n"
-            else:
-                code, tail = 1, "Traceback (most recent call last):\nValueError: boom\n"
-            fields = JobResult.__dataclass_fields__
-            extra = {"oom_kills": kills} if "oom_kills" in fields else {}
-            yield JobResult(job, record, code, 0.1, False, tail, **extra)
+    return FakeExecutor()
+
+
+def faked(fate: str):
+    """While it is entered, every command's executor is `fake_executor(fate)`."""
+    import ffbench.run.executors as executors
+
+    return patched(executors, "get_executor", lambda *a, **k: fake_executor(fate))
 
 
 def fake_sweep(tmp: Path, fate: str, *more: str) -> Outcome:
-    import ffbench.run.sweep as sweep
-
-    with patched(sweep, "LocalExecutor", lambda: FakeExecutor(fate)):
+    with faked(fate):
         return run_main(tmp, [*SWEEP, *ONE, "--out", str(tmp / "out"), *more])
 
 
@@ -99,7 +97,6 @@ def fates(*steps: tuple[str, ...]):
 
 def _enospc_on_records(tmp: Path) -> Outcome:
     """A full disk when the driver writes a record: one line naming it, nothing half-written."""
-    import ffbench.run.sweep as sweep
     import ffbench.store as store
 
     real = store.os.replace
@@ -109,7 +106,7 @@ def _enospc_on_records(tmp: Path) -> Outcome:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(src, dst, *a, **k)
 
-    with patched(sweep, "LocalExecutor", lambda: FakeExecutor("ok")), patched(store.os, "replace", full):
+    with faked("ok"), patched(store.os, "replace", full):
         o = run_main(tmp, [*SWEEP, *ONE, "--out", str(tmp / "out")])
     if list((tmp / "out").rglob("*.tmp")):
         o.notes.append("a half-written temporary was left")
@@ -198,8 +195,10 @@ def fake_fault_cases() -> list[Case]:
 # -- real workers ------------------------------------------------------------------------------
 
 
-def _workers(tmp: Path) -> list[int]:
-    """The pids of live ffbench workers measuring into `tmp`."""
+def _workers(tmp: Path, driver: int | None = None) -> list[int]:
+    """The pids of live ffbench workers measuring into `tmp`: fresh interpreters (their
+    command line names the job's files), or children forked from the measuring template of
+    the `driver` (the default executor)."""
     import psutil
 
     found = []
@@ -207,6 +206,16 @@ def _workers(tmp: Path) -> list[int]:
         words = proc.info["cmdline"] or []
         if "ffbench.run.worker" in words and any(str(tmp) in w for w in words):
             found.append(proc.info["pid"])
+        elif (
+            driver is not None
+            and "ffbench.run.executors.template" in words
+            and words[words.index("--parent") + 1 : words.index("--parent") + 2] == [str(driver)]
+            and any(w.endswith("-measure") for w in words)
+        ):
+            try:
+                found += [child.pid for child in proc.children()]
+            except psutil.Error:
+                pass
     return found
 
 
@@ -217,9 +226,9 @@ def _kill_worker(tmp: Path) -> Outcome:
         cmd, cwd=tmp, env=child_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.time() + 240
-    while not _workers(tmp) and proc.poll() is None and time.time() < deadline:
+    while not _workers(tmp, proc.pid) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    for pid in _workers(tmp):
+    for pid in _workers(tmp, proc.pid):
         os.kill(pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
     o = Outcome(proc.returncode, out, err)
@@ -272,9 +281,10 @@ def worker_cases() -> list[Case]:
         Case("faults", "measure-huge-eval-chunk", "measure --eval-chunk 2**31-1: one line, out of memory",
              ffbench_sub(*measure, "--eval-chunk", str(2**31 - 1), limits=data_limit), 1, "out of memory",
              issue="7"),
-        Case("faults", "maxbatch-timeout-1", "maxbatch --timeout 1: says nothing was measured",
+        Case("faults", "maxbatch-timeout-1", "maxbatch --timeout shorter than any probe (the issue's --timeout 1 "
+             "with a fresh interpreter per probe): says nothing was measured",
              cli("maxbatch", "--dataset", "synthetic", "--device", "cpu", "--threads", "1", "--memory-limit", "1GiB",
-                 "--trainers", "bp", "--depths", "1", "--timeout", "1", "--out", "{tmp}/out"), 0,
+                 "--trainers", "bp", "--depths", "1", "--timeout", "0.01", "--out", "{tmp}/out"), 0,
              "nothing was measured", issue="8", state=_maxbatch_timeout_state, one_line=False),
     ]  # fmt: skip
 
@@ -283,7 +293,9 @@ def worker_cases() -> list[Case]:
 
 
 def _two_sweeps(tmp: Path) -> Outcome:
-    """Issue case 1: the same sweep twice into one folder, 0.3 s apart."""
+    """Issue case 1: the same sweep twice into one folder, 0.3 s apart. One of them refuses
+    (usually the second; on a loaded machine the first may reach the lock later), the other
+    measures both configurations."""
     cmd = [sys.executable, "-m", "ffbench", *SWEEP, *TWO, "--out", str(tmp / "out")]
     opts = dict(cwd=tmp, env=child_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = subprocess.Popen(cmd, **opts)
@@ -291,10 +303,15 @@ def _two_sweeps(tmp: Path) -> Outcome:
     second = subprocess.Popen(cmd, **opts)
     out2, err2 = second.communicate(timeout=300)
     out1, err1 = first.communicate(timeout=300)
-    o = Outcome(second.returncode, out2, err2)
-    if first.returncode != 0 or statuses(tmp / "out") != ["ok", "ok"]:
+    ran, refused = (
+        ((first, err1), (second, (out2, err2)))
+        if second.returncode != 0
+        else ((second, err2), (first, (out1, err1)))
+    )
+    o = Outcome(refused[0].returncode, *refused[1])
+    if ran[0].returncode != 0 or statuses(tmp / "out") != ["ok", "ok"]:
         o.notes.append(
-            f"the first sweep: exit {first.returncode}, records {statuses(tmp / 'out')}: {err1[-200:]}"
+            f"the sweep that ran: exit {ran[0].returncode}, records {statuses(tmp / 'out')}: {ran[1][-200:]}"
         )
     return o
 
@@ -374,7 +391,7 @@ def concurrency_cases() -> list[Case]:
         "--quiet",
     )
     return [
-        Case("concurrency", "two-sweeps", "two sweeps into one folder 0.3 s apart: the second refuses, the first is ok",
+        Case("concurrency", "two-sweeps", "two sweeps into one folder 0.3 s apart: one refuses (pid named), the other measures both",
              _two_sweeps, 2, lock_says, issue="1", state=lambda tmp: None),
         Case("concurrency", "sweep-held", "sweep into a folder another process holds", held("out", (
             *SWEEP, *ONE, "--out", "{tmp}/out")), 2, lock_says, state=only_lock("out"), issue="1"),
@@ -386,8 +403,8 @@ def concurrency_cases() -> list[Case]:
         Case("concurrency", "stale-lock", "a lock file of a dead process: taken over, with a note",
              lambda tmp: fake_sweep(tmp, "ok"), 0, "took over the lock", setup=_stale_lock,
              state=expect_statuses("ok"), one_line=False),
-        Case("concurrency", "report-foreign-svg", "report --out r.html keeps an SVG in r_files/ it did not draw",
-             cli("report", "{tmp}/recs", "--out", "{tmp}/r.html", "--quiet"), 0, setup=_foreign_svg, issue="6",
+        Case("concurrency", "report-foreign-svg", "report --out-file r.html keeps an SVG in r_files/ it did not draw",
+             cli("report", "{tmp}/recs", "--out-file", "{tmp}/r.html", "--quiet"), 0, setup=_foreign_svg, issue="6",
              state=lambda tmp: None if (tmp / "r_files" / "my-diagram.svg").is_file() else "deleted my-diagram.svg",
              one_line=False),
     ]  # fmt: skip
