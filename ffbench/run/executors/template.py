@@ -47,6 +47,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import weakref
@@ -382,9 +383,14 @@ class TemplateExecutor(BaseExecutor):
         self._templates: dict[str, Template] = {}
         self._where: dict | None = None
         self._finalizer = None
+        self._starting = threading.Lock()  # threads asking at once share one pair of templates
 
     def templates(self) -> dict[str, Template]:
         """The two templates, started (again) if not running."""
+        with self._starting:
+            return self._start_templates()
+
+    def _start_templates(self) -> dict[str, Template]:
         if self._templates and all(t.alive() for t in self._templates.values()):
             return self._templates
         self.close()
