@@ -294,3 +294,14 @@ def _eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefi
 
 
 register(TrainerLedger(ff_params, _ff_step, _eval_chunk, check=_check), "ff", arch="recurrent")
+
+
+def _bptt_not_modelled(cfg: RunConfig, I: int, C: int) -> None:
+    raise NotImplementedError(
+        f"no exact memory ledger for {cfg.trainer} with --arch recurrent yet (backpropagation "
+        "through the normalisation and time is measured, not modelled)"
+    )
+
+
+_UNMODELLED = TrainerLedger(bptt_params, _ff_step, _eval_chunk, check=_bptt_not_modelled)
+register(_UNMODELLED, "bp", "bp-checkpoint", "bp-ste", "bp-ce", arch="recurrent")
