@@ -314,7 +314,10 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def short_name(self) -> str:
-        return f"{self.trainer}-d{self.depth}-w{self.width}-b{self.batch_size}"
+        name = f"{self.trainer}-d{self.depth}-w{self.width}-b{self.batch_size}"
+        if self.arch == "recurrent":
+            name += f"-T{self.time_steps}"
+        return name if self.arch == "mlp" else f"{self.arch}-{name}"
 
 
 def flag(name: str) -> str:

@@ -28,13 +28,24 @@ NOT_PAIRED = {
     "ff_eval_layers",
     "checkpoint_segments",
     "micro_batch",
+    "lr_schedule",
+    "eval_steps",
+    "bptt_window",
 }
 
 
 # The fields that choose how a trainer trains: a row whose values differ from the defaults
 # is a variant of its trainer (e.g. ff with ff_pass=sequential). Evaluation settings
 # (ff_eval, eval_chunk) change no training figure, so they make no variant.
-VARIANT_FIELDS = ("ff_pass", "ff_negatives", "ff_norm", "ff_goodness", "checkpoint_segments", "micro_batch")
+VARIANT_FIELDS = (
+    "ff_pass",
+    "ff_negatives",
+    "ff_norm",
+    "ff_goodness",
+    "checkpoint_segments",
+    "micro_batch",
+    "bptt_window",
+)
 
 
 class ClaimDataError(ValueError):
@@ -89,8 +100,15 @@ def variant(row) -> str:
     from ...config import config_defaults
 
     defaults = config_defaults()
-    opts = [f"{f}={row[f]}" for f in VARIANT_FIELDS if f in row and _set(row[f]) and row[f] != defaults[f]]
+    opts = [
+        f"{f}={_text(row[f])}" for f in VARIANT_FIELDS if f in row and _set(row[f]) and row[f] != defaults[f]
+    ]
     return row["trainer"] + (f"[{', '.join(opts)}]" if opts else "")
+
+
+def _text(value) -> str:
+    """A field value as given: a whole number read back as a float (a column with gaps) is an int."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _set(value) -> bool:
@@ -135,6 +153,8 @@ def label(row) -> str:
     arch = row.get("arch")
     if isinstance(arch, str) and arch != "mlp":
         parts.insert(0, arch)
+    if arch == "recurrent" and _set(row.get("time_steps")):
+        parts.append(f"T{int(row['time_steps'])}")
     return " ".join(parts)
 
 
