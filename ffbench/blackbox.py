@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .errors import ConfigError
+
 LEVELS = 4  # 2-bit
 EPS = 1e-8
 
@@ -44,6 +46,22 @@ def black_box(h: torch.Tensor, straight_through: bool = False) -> torch.Tensor:
     q = quantise_np(h.detach().cpu().float().numpy())
     out = torch.from_numpy(q).to(h.device, h.dtype)
     return h + (out - h).detach() if straight_through else out
+
+
+class StraightThrough:
+    """Mixin of the `bp-ste` trainers (MLP and recurrent): backprop with the identity as the
+    box's gradient. Without a box such a trainer would be plain backprop, so it needs one."""
+
+    name = "bp-ste"
+    straight_through = True
+    needs_black_box = True
+
+    def __init__(self, config, *args, **kwargs) -> None:
+        if config.black_box is None:
+            raise ConfigError(
+                "bp-ste is backprop with a straight-through estimator at the black box: give --black-box"
+            )
+        super().__init__(config, *args, **kwargs)
 
 
 class BlackBox(torch.nn.Module):

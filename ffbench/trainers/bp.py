@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint_sequential
 
-from ..blackbox import BlackBox
-from ..errors import ConfigError
+from ..blackbox import BlackBox, StraightThrough
 from ..phases import phase
 from .base import Trainer, make_optimizer
 from .registry import register_trainer
@@ -28,19 +27,13 @@ class MLP(nn.Module):
     """784 -> depth x (Linear + ReLU) -> Linear(num_classes)."""
 
     def __init__(
-        self,
-        in_features: int,
-        width: int,
-        depth: int,
-        num_classes: int,
-        box_after: int | None = None,
-        straight_through: bool = False,
+        self, in_features: int, width: int, depth: int, num_classes: int, box_after=None, ste=False
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for i in range(depth):
             # --black-box k: the box after hidden layer k's ReLU (same parameter names as without)
-            act = nn.Sequential(nn.ReLU(), BlackBox(straight_through)) if i + 1 == box_after else nn.ReLU()
+            act = nn.Sequential(nn.ReLU(), BlackBox(ste)) if i + 1 == box_after else nn.ReLU()
             layers += [nn.Linear(in_features if i == 0 else width, width), act]
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, num_classes)
@@ -91,18 +84,7 @@ class BPCheckpointTrainer(BPTrainer):
 
 
 @register_trainer
-class BPStraightThroughTrainer(BPTrainer):
-    """`bp-ste`: backprop through the black box with a straight-through estimator (forward: the
-    box's value; backward: the identity). Without a box it would be `bp`, so it needs one."""
+class BPStraightThroughTrainer(StraightThrough, BPTrainer):
+    """`bp-ste`: backprop through the black box with a straight-through estimator."""
 
-    name = "bp-ste"
     black_box_support = True
-    straight_through = True
-    needs_black_box = True
-
-    def __init__(self, config, in_features, num_classes, device) -> None:
-        if config.black_box is None:
-            raise ConfigError(
-                "bp-ste is backprop with a straight-through estimator at the black box: give --black-box"
-            )
-        super().__init__(config, in_features, num_classes, device)

@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..blackbox import black_box
+from ..blackbox import StraightThrough, black_box
 from ..errors import ConfigError
 from ..phases import phase
 from .base import Trainer, make_optimizer
@@ -129,6 +129,11 @@ class RecurrentBase(Trainer):
         self.boxed = None if config.black_box is None else config.black_box - 1  # 0-based layer
         net = RecurrentNet(in_features, config.width, config.depth, num_classes, head=self.head)
         self.net = net.to(device, self.dtype)
+        self._optimizers = self.make_optimizers()
+
+    def make_optimizers(self) -> list[torch.optim.Optimizer]:
+        """One optimizer over every parameter (backprop); FF has one per layer."""
+        return [make_optimizer(self.net.parameters(), self.config)]
 
     def labels_in(self, labels: torch.Tensor) -> torch.Tensor:
         return label_input(labels, self.num_classes, self.config.ff_norm, self.dtype)
@@ -232,9 +237,8 @@ class RecurrentFFTrainer(RecurrentBase):
     name = "ff"
     black_box_support = True  # each class says so for itself (config checks the class's own attributes)
 
-    def __init__(self, config, in_features, num_classes, device) -> None:
-        super().__init__(config, in_features, num_classes, device)
-        self._optimizers = [make_optimizer(self.net.layer_params(i), config) for i in range(config.depth)]
+    def make_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [make_optimizer(self.net.layer_params(i), self.config) for i in range(self.net.depth)]
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         n, depth = len(x), self.net.depth
@@ -262,10 +266,7 @@ class RecurrentFFTrainer(RecurrentBase):
             del seen
             states = new
         del states
-        with phase("optimizer"):
-            for opt in self._optimizers:
-                opt.step()
-                opt.zero_grad(set_to_none=True)
+        self.step_optimizers()
         return total
 
 
@@ -280,8 +281,6 @@ class BPTTTrainer(RecurrentBase):
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
         self.window = config.bptt_window or self.steps
-        self.optimizer = make_optimizer(self.net.parameters(), config)
-        self._optimizers = [self.optimizer]
 
     def _time_step(self, xn, lab, n, *states):
         """One time step of every layer and the sum of its layer losses (a pure function of
@@ -315,9 +314,7 @@ class BPTTTrainer(RecurrentBase):
                 pending = None
                 states = tuple(s.detach() for s in states)  # the truncation point
         del states
-        with phase("optimizer"):
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
+        self.step_optimizers()
         return total
 
 
@@ -329,20 +326,10 @@ class CheckpointBPTTTrainer(BPTTTrainer):
 
 
 @register_trainer
-class StraightThroughBPTTTrainer(BPTTTrainer):
+class StraightThroughBPTTTrainer(StraightThrough, BPTTTrainer):
     """BPTT with a straight-through estimator at the black box (needs --black-box)."""
 
-    name = "bp-ste"
     black_box_support = True
-    straight_through = True
-    needs_black_box = True
-
-    def __init__(self, config, in_features, num_classes, device) -> None:
-        if config.black_box is None:
-            raise ConfigError(
-                "bp-ste is BPTT with a straight-through estimator at the black box: give --black-box"
-            )
-        super().__init__(config, in_features, num_classes, device)
 
 
 @register_trainer
@@ -351,11 +338,6 @@ class ReadoutBPTTTrainer(RecurrentBase):
 
     name = "bp-ce"
     head = True
-
-    def __init__(self, config, in_features, num_classes, device) -> None:
-        super().__init__(config, in_features, num_classes, device)
-        self.optimizer = make_optimizer(self.net.parameters(), config)
-        self._optimizers = [self.optimizer]
 
     def logits(self, x: torch.Tensor, steps: int) -> list[torch.Tensor]:
         """The head's logits at every step (differentiable through time)."""
@@ -370,7 +352,7 @@ class ReadoutBPTTTrainer(RecurrentBase):
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with phase("forward"):
             loss = sum(F.cross_entropy(z, y) for z in self.logits(x, self.steps)) / self.steps
-        self.update(loss, self.optimizer)
+        self.update(loss, self._optimizers[0])
         return loss.detach()
 
     def predict_chunk(self, x: torch.Tensor) -> torch.Tensor:
