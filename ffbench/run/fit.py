@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 
 import torch
-from tqdm.auto import tqdm
 
+from .. import progress as prog
 from ..config import BATCH_CONVENTION, RunConfig
 from ..data import Dataset
 from ..device import resolve_device, synchronize
@@ -44,15 +44,17 @@ def fit(
         trainer.model.train()
         order = torch.randperm(len(data.train_x), generator=order_gen).to(device)
         batches = range(0, len(order), config.batch_size)
-        bar = tqdm(
-            batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False
-        )
         loss_sum = torch.zeros((), device=device)
         t0 = time.perf_counter()
-        for i in bar:
-            next_lr()
-            idx = order[i : i + config.batch_size]
-            loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
+        desc = f"epoch {epoch}/{config.epochs}"
+        # a bar on a terminal only: a log gets the epoch's line below
+        with prog.bar(total=len(batches), desc=desc, unit="batch", enabled=progress and prog.interactive(),
+                      leave=False) as bar:  # fmt: skip
+            for i in batches:
+                next_lr()
+                idx = order[i : i + config.batch_size]
+                loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
+                bar.update(1)
         synchronize(device)
         train_s = time.perf_counter() - t0
         t0 = time.perf_counter()
