@@ -152,3 +152,25 @@ def test_the_recurrent_sweep_runs_end_to_end(tmp_path, monkeypatch):
     assert v["ff_transient_flat_in_time"].verdict == "holds"
     assert v["analytic_model_equals_tracker"].verdict == "holds"  # ff's ledger; BPTT's refuse
     assert len(v["ff_in_time_needs_less_memory_than_bptt"].numbers["configurations"]) == 2
+
+
+def test_a_short_control_run_is_not_averaged_into_the_accuracy_at_equal_architecture(tmp_path):
+    """The black box's short controls share the network of the long run: the accuracy claim
+    takes each trainer's longest training only."""
+    records = []
+    for seed in (0, 1, 2):
+        long_ff = train_record("ff", 0.97, seed, arch="recurrent")
+        long_ff["config"]["epochs"] = 15
+        records += [long_ff, train_record("ff", 0.90, seed, arch="recurrent"),
+                    train_record("bp", 0.96, seed, arch="recurrent")]  # fmt: skip
+    v = verdicts(write(tmp_path / "r", records))["ff_reaches_bp_accuracy_at_equal_architecture"]
+    (entry,) = v.numbers["configurations"].values()
+    assert entry["ff_error"] == pytest.approx(0.03) and entry["ff_seeds"] == 3
+    assert entry["bp_error"] == pytest.approx(0.04)
+
+
+def test_the_cross_entropy_read_out_is_never_the_best_bp(tmp_path):
+    """bp-ce is another model (soft-max head): the family comparisons leave it out."""
+    records = memory_records([400, 400, 400]) + [measure_record("bp-ce", 2, 1)]
+    v = verdicts(write(tmp_path / "m", records))["best_ff_needs_less_memory_than_best_bp"]
+    assert all(c["bp_best"] != "bp-ce" for c in v.numbers["configurations"].values())

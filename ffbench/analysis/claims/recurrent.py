@@ -217,7 +217,8 @@ def ff_learns_through_a_black_box(runs, epochs=None, maxbatch=None) -> Verdict:
     v.verdict, v.detail = verdict_from(passes), "; ".join(lines)
     v.summary = "; ".join(
         f"{r['setting']}: ff {100 * (r['ff with'] - r['ff without']):+.2f} points with the box, "
-        f"bp {_points(r['bp with'])} (layers below frozen), bp-ste {_points(r['bp-ste with'])}"
+        f"bp {_points(r['bp with'])} ({'frozen: ' + ', '.join(r['bp frozen']) if r['bp frozen'] else 'nothing frozen'}), "
+        f"bp-ste {_points(r['bp-ste with'])}"
         for r in table
         if r["ff with seeds"] and r["ff without seeds"]
     )

@@ -180,12 +180,16 @@ def paired(runs, a: str, b: str, metric: str):
 
 def best_of_families(runs, metric: str):
     """Per configuration measured for both families: the smallest `metric` of the FF family
-    (trainers named ff*, every variant) and of the BP family (every other trainer), and which
+    (trainers named ff*, every variant) and of the BP family (every other trainer but the
+    recurrent network's cross-entropy read-out bp-ce, another model), and which
     variant it is. Columns: the key, ff_best, ff_bytes, bp_best, bp_bytes, ratio (= ff / bp),
     ff_all, bp_all."""
     import pandas as pd
 
     df = ok_runs(runs)
+    if df is not None and len(df):
+        # bp-ce (the recurrent network's cross-entropy read-out) is another model: never either side
+        df = df[df["trainer"] != "bp-ce"]
     cols = ["ff_best", "ff_bytes", "bp_best", "bp_bytes", "ratio", "ff_all", "bp_all"]
     if df is None or len(df) == 0 or metric not in df.columns:
         return pd.DataFrame(columns=["group", *cols])
