@@ -28,6 +28,7 @@ ARCHS = ("mlp", "conv", "local", "recurrent")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("adam", "sgd")
 OPTIMIZER_IMPLS = ("single-tensor", "foreach", "fused")
+LR_SCHEDULES = ("constant", "linear")
 DTYPES = ("float32", "bfloat16")
 FF_GOODNESS = ("mean", "sum")
 FF_NORMS = ("rms", "l2")
@@ -46,6 +47,7 @@ GROUPS = {
     "data": "data",
     "ff": "Forward-Forward (ignored by the BP trainers)",
     "bp": "backprop variants",
+    "recurrent": "recurrent network (--arch recurrent) and the black box",
     "measurement": "device and measurement",
 }
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit value
@@ -108,6 +110,10 @@ class RunConfig:
         kind="choice",
         choices=OPTIMIZER_IMPLS,
     )
+    lr_schedule: str = option(
+        "constant", "learning rate over training: constant, or linear decay to 0 over all steps",
+        group="training", kind="choice", choices=LR_SCHEDULES,
+    )  # fmt: skip
     momentum: float = option(0.9, "SGD momentum", group="training", kind="float0", shown=False)
     seed: int = option(
         0, "seed of weights, negatives and data order", group="training", kind="int0", limit=MAX_SEED
@@ -183,6 +189,24 @@ class RunConfig:
     micro_batch: int | None = option(
         None, "bp-accum examples per micro-batch (default batch / 4)", group="bp", kind="int", limit=MAX_ROWS
     )
+    # recurrent network and the black box
+    time_steps: int = option(
+        8, "time steps a static image is shown for (--arch recurrent; paper: 8)",
+        group="recurrent", kind="int", limit=100_000,
+    )  # fmt: skip
+    bptt_window: int | None = option(
+        None, "truncated BPTT: back-propagate every k time steps (bp, bp-ste with --arch recurrent; "
+        "default: full BPTT)", group="recurrent", kind="int", limit=100_000,
+    )  # fmt: skip
+    eval_steps: str = option(
+        "3-5", "time steps whose goodness (or logits) is summed at test time, 1-based: a-b or a list "
+        "(--arch recurrent; paper: 3-5)", group="recurrent", kind="text",
+    )  # fmt: skip
+    black_box: int | None = option(
+        None, "hidden layer whose normalised output passes through a black box (2-bit NumPy "
+        "quantiser, outside autograd) on its way to the next layer (default: none)",
+        group="recurrent", kind="int", limit=10_000,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         self.validate()
@@ -193,10 +217,28 @@ class RunConfig:
             value = _checked(f, getattr(self, f.name))
             object.__setattr__(self, f.name, value)  # floats given as ints are stored as floats
         self.eval_layer_indices()  # raises on a malformed list
+        self.eval_step_indices()
+        self._check_recurrent_options()
         if self.arch != "mlp":
             from .trainers.registry import trainer_class
 
             trainer_class(self.trainer, self.arch)  # ConfigError: this trainer has no such architecture
+
+    def _check_recurrent_options(self) -> None:
+        if self.bptt_window is not None and not (
+            self.arch == "recurrent" and self.trainer in ("bp", "bp-ste")
+        ):
+            raise ConfigError("bptt-window applies to bp and bp-ste with --arch recurrent (truncated BPTT)")
+        if self.black_box is not None:
+            from .trainers.registry import trainer_class
+
+            if not vars(trainer_class(self.trainer, self.arch)).get("black_box_support", False):
+                raise ConfigError(f"trainer {self.trainer!r} (--arch {self.arch}) has no black box")
+            if not 1 <= self.black_box < self.depth:
+                raise ConfigError(
+                    f"black-box {self.black_box}: the box sits between hidden layers k and k + 1, "
+                    f"so k must be in 1..{self.depth - 1}"
+                )
 
     # -- derived values ---------------------------------------------------------
     @property
@@ -239,6 +281,25 @@ class RunConfig:
             raise ConfigError(f"ff-eval-layers {spec!r} names a layer outside 1..{self.depth}")
         return layers
 
+    def eval_step_indices(self) -> list[int]:
+        """0-based time steps whose goodness is summed at test time (--arch recurrent), clipped
+        to the steps a run has; a run shorter than the window uses its last step."""
+        spec = self.eval_steps.strip()
+        try:
+            if "-" in spec:
+                a, b = (int(part) for part in spec.split("-"))
+                steps = list(range(a, b + 1))
+            else:
+                steps = [int(part) for part in spec.split(",")]
+        except ValueError:
+            raise ConfigError(
+                f"eval-steps must be a range like 3-5 or a list like 3,4,5, got {spec!r}"
+            ) from None
+        if not steps or min(steps) < 1:
+            raise ConfigError(f"eval-steps {spec!r}: steps are numbered from 1")
+        inside = sorted({s - 1 for s in steps if s <= self.time_steps})
+        return inside or [self.time_steps - 1]
+
     # -- (de)serialisation ------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -254,7 +315,10 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def short_name(self) -> str:
-        return f"{self.trainer}-d{self.depth}-w{self.width}-b{self.batch_size}"
+        name = f"{self.trainer}-d{self.depth}-w{self.width}-b{self.batch_size}"
+        if self.arch == "recurrent":
+            name += f"-T{self.time_steps}"
+        return name if self.arch == "mlp" else f"{self.arch}-{name}"
 
 
 def flag(name: str) -> str:

@@ -21,6 +21,10 @@ TRAINER_ORDER = (
     "bp-local",
 )
 
+# Trainers outside the main MLP grid: backprop with a straight-through estimator at the black
+# box (needs --black-box) and the recurrent network's cross-entropy read-out (--arch recurrent).
+MORE_TRAINERS = ("bp-ste", "bp-ce")
+
 # Tensor-level figures are measured on three occasions: the steady-state step, the first
 # step (optimizer state is created lazily inside it) and one evaluation chunk.
 TENSOR_PREFIXES = ("tensor", "tensor_first_step", "tensor_eval")

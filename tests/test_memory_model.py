@@ -296,3 +296,42 @@ def test_zz_report():
             f"\n{group:22s} n={len(errs):3d} worst {worst[1] * 100:.4f} % ({worst[0]}), "
             f"largest difference {off} bytes"
         )
+
+
+# --arch recurrent: FF in time (exact); the BPTT trainers refuse (measured, not modelled)
+RECURRENT = [
+    dict(depth=2, width=256, batch_size=128, time_steps=2),
+    dict(depth=2, width=256, batch_size=128, time_steps=8),
+    dict(depth=1, width=300, batch_size=64, time_steps=3),
+    dict(
+        depth=3, width=200, batch_size=100, time_steps=4, eval_steps="1,4", ff_eval_layers="2", eval_chunk=100
+    ),
+    dict(depth=2, width=300, batch_size=100, time_steps=3, dtype="bfloat16", optimizer="sgd"),
+    dict(depth=2, width=128, batch_size=64, time_steps=5, ff_norm="l2", optimizer_impl="foreach"),
+]
+
+
+@pytest.mark.parametrize(
+    "spec", RECURRENT, ids=["-".join(f"{k}={v}" for k, v in s.items()) for s in RECURRENT]
+)
+def test_recurrent_ff_ledger(spec):
+    cfg = RunConfig(trainer="ff", arch="recurrent", dataset="synthetic", threads=1, **spec)
+    first, steady, ev = measure(cfg, first_tracked=True, evaluate=True)
+    pred = predict(cfg)
+    check_steady(pred, steady, f"recurrent {cfg.short_name()} T{cfg.time_steps}", "recurrent")
+    assert pred.first_step_peak_bytes == first.peak_bytes
+    assert pred.eval_peak_bytes == ev.peak_bytes
+    assert pred.eval_start_bytes == ev.start_bytes
+
+
+def test_recurrent_ff_ledger_is_flat_in_time_and_the_others_refuse():
+    base = RunConfig(trainer="ff", arch="recurrent", depth=2, width=256, batch_size=128)
+    peaks = {predict(base.replace(time_steps=T)).transient_bytes for T in (2, 4, 8, 16, 32)}
+    assert peaks == {4529164}  # the measured transient (tests/test_recurrent.py measures flatness)
+    for trainer in ("bp", "bp-checkpoint", "bp-ce"):
+        with pytest.raises(NotImplementedError, match="recurrent"):
+            predict(base.replace(trainer=trainer))
+    with pytest.raises(NotImplementedError, match="hard negatives"):
+        predict(base.replace(ff_negatives="hard"))
+    with pytest.raises(NotImplementedError, match="black box"):
+        predict(base.replace(black_box=1))

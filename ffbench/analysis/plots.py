@@ -209,6 +209,23 @@ def _long(df, metrics: dict[str, str], keys: list[str]):
     return out
 
 
+def over_depth(df):
+    """Rows of networks that grow by depth alone (the recurrent network grows in time too:
+    `memory_vs_time` draws it)."""
+    if df is None or len(df) == 0 or "arch" not in df.columns:
+        return df
+    return df[df["arch"].fillna("mlp") != "recurrent"]
+
+
+def net_label(row) -> str:
+    """depth x width, and the recurrent network's time steps or a black box where present."""
+    text = f"{int(row['depth'])}x{int(row['width'])}"
+    if row.get("arch") == "recurrent":
+        text += f" recurrent T{int(row['time_steps'])}"
+    box = row.get("black_box")
+    return text + (f" box@{int(box)}" if box is not None and box == box else "")
+
+
 def panel_label(df):
     """The column panels: batch size, and width where several widths were measured."""
     several = df["width"].nunique() > 1
@@ -219,6 +236,7 @@ def panel_label(df):
 
 
 def _memory_facets(df, metrics: dict[str, str], question: str, name: str, note: str = "") -> Plot:
+    df = over_depth(df)
     keys = ["trainer", "depth", "batch_size", "width"]
     df = one_per_point(df, keys)
     long = _long(df, metrics, keys)
@@ -310,7 +328,7 @@ def best_ff_vs_best_bp(runs, **_) -> Plot:
     """Best FF over best BP training-step peak per configuration, one heatmap per results
     folder, width and optimizer (rows: depth, columns: batch)."""
     question = "Where does the most frugal FF need less memory than the most frugal BP? (best FF / best BP)"
-    table = best_of_families(with_train_peak(runs), TRAIN_PEAK)
+    table = best_of_families(over_depth(with_train_peak(runs)), TRAIN_PEAK)
     if len(table) == 0:
         return Plot("best_ff_vs_best_bp", question, None, "needs an FF and a BP trainer at one configuration")
     keys = [c for c in ("group", "width", "optimizer", "optimizer_impl") if c in table.columns]
@@ -356,7 +374,7 @@ def memory_vs_accuracy(runs, **_) -> Plot:
         return Plot("memory_vs_accuracy", question, None, "needs train records with their training memory")
     acc = acc.assign(peak=acc["analytic_train_peak_bytes"].astype("float64") / MiB,
                      accuracy=100 * acc["test_accuracy"].astype("float64"),
-                     net=[f"{int(d)}x{int(w)}" for d, w in zip(acc["depth"], acc["width"])])  # fmt: skip
+                     net=[net_label(r) for _, r in acc.iterrows()])  # fmt: skip
     summary = acc.groupby(["dataset", "trainer", "net"], as_index=False).agg(
         peak=("peak", "mean"),
         accuracy=("accuracy", "mean"),
@@ -497,6 +515,7 @@ def accuracy(runs, epochs=None, **_) -> Plot:
         f"{ds}, d{d} w{w} b{b}"
         for ds, d, w, b in zip(df["dataset"], df["depth"], df["width"], df["batch_size"])
     ]
+    df["setting"] = df["setting"] + _run_labels(df, runs)
     df = df.drop_duplicates(["setting", "trainer", "seed", "epoch"])  # one run per seed, never a mean of two
     stats = df.groupby(["setting", "trainer", "epoch"], as_index=False).agg(
         value=("acc", "mean"), sd=("acc", "std"), seeds=("acc", "size")
@@ -529,6 +548,14 @@ def accuracy(runs, epochs=None, **_) -> Plot:
         )
         + "Each panel's y-axis is zoomed to its curves (not 0-100 %).",
     )
+
+
+def _run_labels(epochs, runs):
+    """Per epoch row: the recurrent network's time steps and a black box, from its run."""
+    if runs is None or len(runs) == 0 or "arch" not in runs.columns:
+        return ""
+    by_path = {r["path"]: net_label(r).partition(" ")[2] for _, r in runs.iterrows() if r["kind"] == "train"}
+    return epochs["path"].map(lambda p: (" " + by_path[p]) if by_path.get(p) else "")
 
 
 def measured_vs_analytic(runs, **_) -> Plot:
@@ -749,6 +776,77 @@ def max_batch(runs, maxbatch=None, **_) -> Plot:
     )
 
 
+def memory_vs_time(runs, **_) -> Plot:
+    """The recurrent network's training-step memory over the number of time steps T, one
+    line per trainer variant (bp[bptt_window=k] is truncated BPTT), one panel per shape."""
+    from .claims.recurrent import recurrent_rows
+
+    question = "Does training memory grow with the number of time steps? (recurrent network)"
+    df = recurrent_rows(runs)
+    if df is None or len(df) == 0:
+        return Plot(
+            "memory_vs_time", question, None, "no measurement of the recurrent network (--arch recurrent)"
+        )
+    df = df.assign(shape=[f"w{int(r.width)} d{int(r.depth)} b{int(r.batch_size)}" for r in df.itertuples()])
+    long = _long(df, {"tensor_transient_bytes": "transient (peak - start)", TRAIN_PEAK: "training-step peak"},
+                 ["variant", "time_steps", "shape"])  # fmt: skip
+    div, unit = axis_unit(long["value"])
+    long["value"] = long["value"] / div
+    order = sorted(long["variant"].unique(), key=lambda v: (not v.startswith("ff"), v))
+    with sns.axes_style("whitegrid"), plt.rc_context(RC):
+        g = sns.relplot(data=long, x="time_steps", y="value", hue="variant", hue_order=order, row="measure",
+                        col="shape", kind="line", marker="o", height=3.0, aspect=1.3,
+                        facet_kws={"sharey": "row", "margin_titles": True})  # fmt: skip
+        g.set_axis_labels("time steps T", unit)
+        g.set_titles(row_template="{row_name}", col_template="{col_name}")
+        for ax in g.axes.flat:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(
+                sorted(long["time_steps"].unique()),
+                [str(int(t)) for t in sorted(long["time_steps"].unique())],
+            )
+            ax.set_ylim(bottom=0)
+        _title(g.figure, question)
+        _legend_below(g)
+    return Plot("memory_vs_time", question, g.figure,
+                "Tensor-level bytes of one steady training step (exact). ff keeps only the states "
+                "across steps; bp keeps every step's graph; bp[bptt_window=k] at most k steps'; "
+                "bp-checkpoint each step's input states.")  # fmt: skip
+
+
+def black_box(runs, **_) -> Plot:
+    """Test accuracy with and without the black box, per trainer, with the table of numbers."""
+    from .claims.recurrent import BOX_TRAINERS, black_box_table
+
+    question = "Does a black box in the forward pass stop learning? (test accuracy with and without)"
+    table = black_box_table(runs)
+    if not table:
+        return Plot("black_box", question, None, "no train records with --black-box")
+    with sns.axes_style("whitegrid"), plt.rc_context(RC):
+        fig, axes = plt.subplots(len(table), 1, figsize=(8.5, 3.4 * len(table)), squeeze=False)
+        for ax, row in zip(axes[:, 0], table):
+            bars = [(t, w, 100 * row[f"{t} {w}"]) for t in BOX_TRAINERS for w in ("without", "with")
+                    if row[f"{t} {w} seeds"]]  # fmt: skip
+            labels = [f"{t}\n{w} box ({row[f'{t} {w} seeds']})" for t, w, _ in bars]
+            values = [v for _, _, v in bars]
+            colours = [palette(BOX_TRAINERS)[t] for t, _, _ in bars]
+            cont = ax.bar(range(len(bars)), values, color=colours)
+            for patch, (_, w, _) in zip(cont, bars):
+                patch.set_alpha(0.45 if w == "without" else 1.0)
+            ax.bar_label(cont, fmt="%.2f", fontsize=8)
+            ax.set_xticks(range(len(bars)), labels, fontsize=8)
+            low = min(values) if values else 0
+            ax.set_ylim(max(0, low - 3), 100)
+            ax.set_ylabel("test accuracy (%)")
+            frozen = ", ".join(row["bp frozen"]) or "none"
+            ax.set_title(f"{row['setting']}\nbp with the box never updated: {frozen}", fontsize=9)
+        _title(fig, question)
+    return Plot("black_box", question, fig,
+                "Mean over seeds (count in brackets). The box: 2-bit NumPy quantisation of the layer's "
+                "RMS-normalised output, outside autograd. bp with the box: no gradient reaches the "
+                "layers below it (they keep their initial weights); bp-ste: straight-through estimator.")  # fmt: skip
+
+
 # Order of the figures in the report. A figure function returns a Plot or a list of Plots.
 FIGURES = [
     peak_vs_depth,
@@ -760,6 +858,8 @@ FIGURES = [
     step_time,
     ff_bp_time_ratio,
     accuracy,
+    memory_vs_time,
+    black_box,
     measured_vs_analytic,
     timeline,
     max_batch,

@@ -264,6 +264,8 @@ def _train_rows(record: dict, path: Path) -> list[dict]:
             "wall_seconds": record.get("wall_seconds"),
             "parameters": record.get("parameters"),
             "readout_accuracy": readout.get("trained") if isinstance(readout, dict) else None,
+            # --black-box: the parameters no update ever reached (plain backprop below the box)
+            "black_box_frozen": ", ".join((record.get("black_box") or {}).get("frozen_parameters") or []),
             **(record.get("memory") or {}),
         }
     )

@@ -18,9 +18,11 @@ TARGET_ACCURACY = {"mnist": 0.97, "fashion-mnist": 0.85, "digits": 0.90}  # epoc
 TARGET_ACCURACY_DEFAULT = 0.90  # for a dataset not listed above
 BATCH_MARGIN = 0.05  # a larger batch counts only when more than 5 % larger
 ACTIVATION_DOMINATED_RATIO = 4  # a configuration is activation-dominated when batch >= 4 x width
+BLACK_BOX_POINTS = 0.5  # FF's mean test accuracy with the black box within 0.5 points of without
 
 # -- checks of the instrument -------------------------------------------------------------
 FLAT_TOLERANCE = 0.01  # FF's saved activations over depth: (max - min) / min
+TIME_FLAT_TOLERANCE = 0.01  # FF in time's training transient over T: (max - min) / min
 MIN_DEPTH = 2  # the flatness check compares depths >= 2 (depth 1 has no width x width layer)
 GROWTH_THRESHOLD = 0.01  # summed-loss FF's transient must grow by more than 1 % over depth
 EVAL_REPLICATION_FACTOR = 0.8  # replicated evaluation rise >= 0.8 x classes x the label loop's
@@ -41,7 +43,9 @@ NAMES = (
     "TARGET_ACCURACY_DEFAULT",
     "BATCH_MARGIN",
     "ACTIVATION_DOMINATED_RATIO",
+    "BLACK_BOX_POINTS",
     "FLAT_TOLERANCE",
+    "TIME_FLAT_TOLERANCE",
     "MIN_DEPTH",
     "GROWTH_THRESHOLD",
     "EVAL_REPLICATION_FACTOR",

@@ -45,6 +45,7 @@ optim.py      optimizer state and `step()` (Adam single-tensor/foreach/fused, SG
 bp.py         bp, bp-checkpoint; the BP pass and cross-entropy head reused below
 frugal_bp.py  bp-accum, bp-inbackward, bp-local
 ff.py         ff, ff-summed: negatives, embedding, normalisation, goodness, scoring
+recurrent.py  --arch recurrent: ff in time (exact); the BPTT trainers refuse (measured only)
 registry.py   trainer name -> ledger: each family module registers its own; other
               packages add theirs through the `ffbench.ledgers` entry-point group.
 A trainer with no ledger raises NotImplementedError (no fallback to another's).
@@ -138,6 +139,13 @@ def _notes(ledger, config: RunConfig) -> tuple[str, ...]:
     return tuple(notes)
 
 
+def refuse_black_box(config: RunConfig) -> None:
+    """The black box's NumPy round trip (ffbench/blackbox.py) makes tensors outside the
+    dispatcher, which no ledger models."""
+    if config.black_box is not None:
+        raise NotImplementedError("no memory ledger models the black box (--black-box)")
+
+
 def predict(
     config: RunConfig, in_features: int = 784, num_classes: int = 10, eval_examples: int | None = None
 ) -> MemoryPrediction:
@@ -148,6 +156,7 @@ def predict(
     Raises NotImplementedError for a trainer no ledger models (see `registry`).
     """
     ledger = ledger_for(config.trainer, config.arch)
+    refuse_black_box(config)
     check = getattr(ledger, "check", None)
     if check:
         check(config, in_features, num_classes)
@@ -187,6 +196,7 @@ def max_batch_size(
     (`ffbench.search.search`) is exact. Raises NotImplementedError at once for a
     trainer no ledger models."""
     ledger_for(config.trainer, config.arch)
+    refuse_black_box(config)
 
     def fits(b: int) -> bool:
         p = predict(config.replace(batch_size=b), in_features, num_classes, eval_examples)

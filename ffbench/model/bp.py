@@ -361,5 +361,6 @@ def sequential_eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: 
     return prefix + "argmax"
 
 
-register(TrainerLedger(bp_param_groups, _bp_step, sequential_eval_chunk), "bp")
+# bp-ste is bp with a straight-through estimator at the black box, which `predict` refuses
+register(TrainerLedger(bp_param_groups, _bp_step, sequential_eval_chunk), "bp", "bp-ste")
 register(TrainerLedger(bp_param_groups, _checkpoint_step, sequential_eval_chunk), "bp-checkpoint")

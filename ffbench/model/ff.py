@@ -127,7 +127,12 @@ def _layer_forward(
     if drop_input:
         L.free(drop_input)
     _goodness(L, R, s, f"g{j}", f"layer {j + 1}")
-    # ff_loss: rsub (theta - g_pos), softplus, sub (g_neg - theta), softplus, add, mean
+    ff_loss_forward(L, B, s, j)
+
+
+def ff_loss_forward(L: Ledger, B: int, s: int, j) -> None:
+    """`ff_loss(g[:B], g[B:])`: rsub (theta - g_pos), softplus, sub (g_neg - theta), softplus,
+    add, mean -> "loss{j}". The rsub and sub outputs (sp{j}a/b) are saved by softplus."""
     L.alloc(f"sp{j}a", B * s, "activations", "rsub")
     t1 = L.alloc(L.tmp(), B * s, "other", "softplus")
     L.alloc(f"sp{j}b", B * s, "activations", "sub")
@@ -138,12 +143,16 @@ def _layer_forward(
     L.free(t3)
 
 
-def _loss_backward(L: Ledger, B: int, s: int, j: int) -> str:
+def loss_backward(L: Ledger, B: int, s: int, j, upstream: str | None = None) -> str:
     """From the layer loss to its goodness: mean backward (B*s), two softplus_backward
     (B*s), each dying with its saved input; neg (rsub backward); slice_backward x 2
-    (R*s each) and their sum (R*s). Returns the name of the goodness's gradient."""
+    (R*s each) and their sum (R*s). Returns the name of the goodness's gradient.
+    `upstream`: the loss's incoming gradient when it is not the root (a scaled loss's
+    DivBackward output), released once the mean's backward ran."""
     R = 2 * B
     d = L.alloc(L.tmp(), B * s, "other", "loss mean backward")
+    if upstream:
+        L.free(upstream)
     sb1 = L.alloc(L.tmp(), B * s, "other", "softplus_backward")
     L.free(d)  # (the grad for the first branch dies)
     sb2 = L.alloc(L.tmp(), B * s, "other", "softplus_backward")
@@ -164,7 +173,7 @@ def _layer_backward(L: Ledger, cfg: RunConfig, j: int, fan_in: int, s: int, last
     B, W = cfg.batch_size, cfg.width
     R = 2 * B
     L.phase = f"backward (layer {j + 1})" if not cfg.trainer == "ff-summed" else "backward"
-    gg = _loss_backward(L, B, s, j)
+    gg = loss_backward(L, B, s, j)
     # goodness backward (_SquaredNorm.backward): grad * (2 * scale) (R*s), unsqueeze
     # (a view), h * that (R*W*s); the small factor dies, then the incoming grad
     t = L.alloc(L.tmp(), R * s, "other", f"goodness backward: grad * 2scale layer {j + 1}")

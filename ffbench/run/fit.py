@@ -38,6 +38,7 @@ def fit(
     trainer = build_trainer(config, data.in_features, data.num_classes, device)
     order_gen = torch.Generator(device="cpu").manual_seed(config.seed)
     epochs: list[dict] = []
+    next_lr = lr_schedule(trainer, config, config.epochs * -(-len(data.train_x) // config.batch_size))
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         trainer.model.train()
@@ -50,6 +51,7 @@ def fit(
         with prog.bar(total=len(batches), desc=desc, unit="batch", enabled=progress and prog.interactive(),
                       leave=False) as bar:  # fmt: skip
             for i in batches:
+                next_lr()
                 idx = order[i : i + config.batch_size]
                 loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
                 bar.update(1)
@@ -107,6 +109,8 @@ def _record(
         "environment": environment(device),
         "memory": training_memory(config, data),
     }
+    if config.black_box is not None:
+        record["black_box"] = black_box_effect(config, data, trainer)
     if config.is_ff:
         record["ff_evaluation"] = {
             "method": "goodness: try every label, highest summed goodness wins",
@@ -114,6 +118,37 @@ def _record(
             "chunk": config.chunk,
         }
     return record
+
+
+def lr_schedule(trainer, config: RunConfig, total_steps: int) -> Callable[[], None]:
+    """A function to call before every training step: sets each optimizer's learning rate
+    (`lr_schedule`: constant, or linearly decayed from `lr` to 0 over `total_steps`)."""
+    step = iter(range(total_steps + 1))
+
+    def next_lr() -> None:
+        if config.lr_schedule == "linear":
+            factor = 1 - next(step) / total_steps
+            for opt in trainer.optimizers():
+                for group in opt.param_groups:
+                    group["lr"] = config.lr * factor
+
+    return next_lr
+
+
+def black_box_effect(config: RunConfig, data: Dataset, trainer) -> dict:
+    """Where learning reached with the black box in the forward pass: per parameter, the
+    largest change from the same seed's initial weights (0.0: no update ever reached it)."""
+    from ..blackbox import weight_changes
+
+    control = build_trainer(config, data.in_features, data.num_classes, trainer.device)
+    changes = weight_changes(trainer, control)
+    return {
+        "after_layer": config.black_box,
+        "operation": "2-bit quantisation of the RMS-normalised output in NumPy (ffbench/blackbox.py)",
+        "estimator": "straight-through" if getattr(trainer, "straight_through", False) else "none",
+        "weight_changes": changes,
+        "frozen_parameters": [c["parameter"] for c in changes if c["max_abs_change"] == 0.0],
+    }
 
 
 def training_memory(config: RunConfig, data: Dataset) -> dict:

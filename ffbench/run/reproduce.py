@@ -14,8 +14,11 @@ command skips what is already recorded):
 Profiles:
 - `quick`: offline, 2 CPU cores, within 25 minutes; MNIST when it is available, else the
   `auto` dataset (stated in the report).
+Both measure the recurrent network's memory over T in {2, 4, 8, 16, 32} for every recurrent
+trainer (folder `recurrent`: d2 w256 b128 in quick, 2 x 2000 in full).
 - `full`: the paper's setting, for a GPU: 4 x 2000 ReLUs, 60 epochs, 3 seeds; memory over
-  depth up to 47 layers of width 2000 at batch 5000. On a CPU it prints its estimated
+  depth up to 47 layers of width 2000 at batch 5000; the recurrent network (2 x 2000, the
+  paper's 8 iterations) trained by FF in time, by BPTT and as a cross-entropy read-out. On a CPU it prints its estimated
   time first and needs `--yes`.
 
 Recipes were chosen on the validation split (see README): FF uses RMS normalisation,
@@ -81,6 +84,32 @@ def _grid(trainers, depths, batches, widths, **more) -> dict:
 
 
 FAMILIES = ("bp", "bp-checkpoint", "bp-accum", "bp-inbackward", "bp-local", "ff", "ff-frugal")
+# FF in time against BPTT (--arch recurrent): every recurrent trainer over the number of time
+# steps, truncated BPTT (window 4) beside full and checkpointed BPTT, into one folder
+TIME_STEPS = (2, 4, 8, 16, 32)
+RECURRENT_RECIPE = dict(arch="recurrent", time_steps=8, lr=3e-3, lr_schedule="linear", ff_negatives="hard",
+                        ff_threshold=8.0, batch_size=100)  # fmt: skip
+
+
+def _recurrent_sweeps(widths, batches) -> tuple[MemorySweep, ...]:
+    config = {"arch": "recurrent"}
+    trainers = ("ff", "bp", "bp-checkpoint")
+    return (
+        MemorySweep("recurrent", _grid(trainers, (2,), batches, widths, time_steps=TIME_STEPS), config=config),
+        MemorySweep("recurrent", _grid(("bp",), (2,), batches, widths, time_steps=TIME_STEPS, bptt_window=(4,)),
+                    config=config),
+    )  # fmt: skip
+
+
+def _recurrent_runs(width: int, epochs: int) -> tuple[RunConfig, ...]:
+    """FF in time and full BPTT on the same network and recipe, and BPTT's cross-entropy read-out."""
+    return (
+        RunConfig(trainer="ff", depth=2, width=width, epochs=epochs, **RECURRENT_RECIPE),
+        RunConfig(trainer="bp", depth=2, width=width, epochs=epochs, **RECURRENT_RECIPE),
+        RunConfig(trainer="bp-ce", depth=2, width=width, epochs=epochs, **{**RECURRENT_RECIPE, "lr": 1e-3}),
+    )
+
+
 QUICK = Profile(
     name="quick",
     sweeps=(
@@ -103,6 +132,8 @@ QUICK = Profile(
                 eval_chunk=(256, 1024),
             ),
         ),  # fmt: skip
+        # FF in time against BPTT at d2 w256 b128 (memory only; accuracy: results/*-cpu-recurrent/)
+        *_recurrent_sweeps((256,), (128,)),
     ),
     maxbatch_budget="128MiB",
     maxbatch_width=500,
@@ -131,12 +162,15 @@ FULL = Profile(
                 eval_chunk=(256, 1024),
             ),
         ),  # fmt: skip
+        # FF in time against BPTT on the paper's recurrent shape (2 x 2000)
+        *_recurrent_sweeps((2000,), (128, 1024)),
     ),
     maxbatch_budget="8GiB",
     maxbatch_width=2000,
     maxbatch_trainers=FAMILIES,
     maxbatch_depths=(4, 16, 47),
-    accuracy_runs=_runs(4, 2000, epochs_ff=60, epochs_bp=60),
+    # and the paper's recurrent setting (8 iterations, 2 x 2000) against BPTT
+    accuracy_runs=_runs(4, 2000, epochs_ff=60, epochs_bp=60) + _recurrent_runs(2000, 60),
     seeds=(0, 1, 2),
     description="the paper's setting (4 x 2000, 60 epochs, 3 seeds) and memory up to 47 layers",
 )

@@ -451,9 +451,15 @@ def locate_results(
 
 
 def default_grid() -> dict[str, list]:
-    from ..trainers import trainer_names
+    """Every trainer that builds an MLP with no further option (bp-ste needs a black box)."""
+    from ..trainers import architectures, trainer_class, trainer_names
 
-    return {"trainers": list(trainer_names()), "depths": [2], "widths": [500], "batch_sizes": [100]}
+    trainers = [
+        n
+        for n in trainer_names()
+        if "mlp" in architectures(n) and not getattr(trainer_class(n), "needs_black_box", False)
+    ]
+    return {"trainers": trainers, "depths": [2], "widths": [500], "batch_sizes": [100]}
 
 
 DEFAULT_SETTINGS = {"steps": 3, "memory_limit": None, "timeout": None}

@@ -74,6 +74,14 @@ class Trainer(abc.ABC):
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
+    def step_optimizers(self) -> None:
+        """Every optimizer's step, each followed by freeing its gradients (one step per batch
+        for trainers that accumulate gradients first)."""
+        with phase("optimizer"):
+            for opt in self._optimizers:
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+
     @abc.abstractmethod
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimizer step on a batch of real examples; returns the detached loss."""

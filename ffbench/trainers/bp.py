@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint_sequential
 
+from ..blackbox import BlackBox, StraightThrough
 from ..phases import phase
 from .base import Trainer, make_optimizer
 from .registry import register_trainer
@@ -25,11 +26,15 @@ from .registry import register_trainer
 class MLP(nn.Module):
     """784 -> depth x (Linear + ReLU) -> Linear(num_classes)."""
 
-    def __init__(self, in_features: int, width: int, depth: int, num_classes: int) -> None:
+    def __init__(
+        self, in_features: int, width: int, depth: int, num_classes: int, box_after=None, ste=False
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for i in range(depth):
-            layers += [nn.Linear(in_features if i == 0 else width, width), nn.ReLU()]
+            # --black-box k: the box after hidden layer k's ReLU (same parameter names as without)
+            act = nn.Sequential(nn.ReLU(), BlackBox(ste)) if i + 1 == box_after else nn.ReLU()
+            layers += [nn.Linear(in_features if i == 0 else width, width), act]
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(width, num_classes)
 
@@ -45,10 +50,15 @@ class MLP(nn.Module):
 class BPTrainer(Trainer):
     name = "bp"
     checkpoint_segments = 0  # 0: plain backprop, every activation kept for backward
+    black_box_support = True  # no gradient crosses the box: the layers below keep their initial weights
+    straight_through = False  # bp-ste: the identity as the box's gradient
 
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
-        self.net = MLP(in_features, config.width, config.depth, num_classes).to(device, self.dtype)
+        net = MLP(
+            in_features, config.width, config.depth, num_classes, config.black_box, self.straight_through
+        )
+        self.net = net.to(device, self.dtype)
         self.optimizer = make_optimizer(self.net.parameters(), config)
         self._optimizers = [self.optimizer]
 
@@ -66,7 +76,15 @@ class BPTrainer(Trainer):
 @register_trainer
 class BPCheckpointTrainer(BPTrainer):
     name = "bp-checkpoint"
+    black_box_support = True
 
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
         self.checkpoint_segments = config.segments
+
+
+@register_trainer
+class BPStraightThroughTrainer(StraightThrough, BPTrainer):
+    """`bp-ste`: backprop through the black box with a straight-through estimator."""
+
+    black_box_support = True

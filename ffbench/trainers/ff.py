@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..blackbox import black_box
 from ..errors import ConfigError
 from ..phases import phase
 from .base import Trainer, make_optimizer
@@ -89,22 +90,27 @@ def ff_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, threshold: float) -> torch
 
 
 class FFLayer(nn.Module):
-    def __init__(self, in_features: int, out_features: int, norm: str) -> None:
+    def __init__(self, in_features: int, out_features: int, norm: str, box: bool = False) -> None:
         super().__init__()
         self.linear = nn.Linear(in_features, out_features)
         self.norm = norm
+        self.box = box  # the input comes through the black box (ffbench/blackbox.py)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.box:
+            x = black_box(x)
         return F.relu(self.linear(normalise(x, self.norm)))
 
 
 class FFNet(nn.Module):
     """`depth` FF layers in an nn.ModuleList, so state_dict holds every layer."""
 
-    def __init__(self, in_features: int, width: int, depth: int, norm: str) -> None:
+    def __init__(
+        self, in_features: int, width: int, depth: int, norm: str, box_after: int | None = None
+    ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            FFLayer(in_features if i == 0 else width, width, norm) for i in range(depth)
+            FFLayer(in_features if i == 0 else width, width, norm, box=i == box_after) for i in range(depth)
         )
 
 
@@ -133,12 +139,14 @@ class FFTrainer(Trainer):
     name = "ff"
     summed = False  # True: one backward over the summed layer losses (ff-summed)
     default_pass = "together"  # --ff-pass when not given
+    black_box_support = True  # --black-box k: layer k + 1's input comes through the box
 
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
         if in_features <= num_classes:
             raise ValueError("FF needs more inputs than classes to embed the label")
-        self.net = FFNet(in_features, config.width, config.depth, config.ff_norm).to(device, self.dtype)
+        net = FFNet(in_features, config.width, config.depth, config.ff_norm, box_after=config.black_box)
+        self.net = net.to(device, self.dtype)
         # One optimizer per layer: a layer's step must be able to run on its own.
         self._optimizers = [make_optimizer(layer.parameters(), config) for layer in self.net.layers]
         self.eval_layers = config.eval_layer_indices()

@@ -108,7 +108,7 @@ def evaluate(runs, epochs=None, maxbatch=None, claims: list[Callable] | None = N
     """Every registered claim's verdict. A claim whose data is unusable (a `ClaimDataError`,
     e.g. two measurements of one configuration in one group) is reported as not evaluated
     with the reason; any other exception is a bug and propagates."""
-    from . import checks, findings  # noqa: F401 - registers the claims
+    from . import checks, findings, recurrent  # noqa: F401 - registers the claims
     from .tables import ClaimDataError
 
     out = []
@@ -130,6 +130,6 @@ def evaluate(runs, epochs=None, maxbatch=None, claims: list[Callable] | None = N
 
 
 def all_claims() -> list[Callable]:
-    from . import checks, findings  # noqa: F401 - registers the claims
+    from . import checks, findings, recurrent  # noqa: F401 - registers the claims
 
     return list(CLAIMS)

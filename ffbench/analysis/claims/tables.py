@@ -28,13 +28,24 @@ NOT_PAIRED = {
     "ff_eval_layers",
     "checkpoint_segments",
     "micro_batch",
+    "lr_schedule",
+    "eval_steps",
+    "bptt_window",
 }
 
 
 # The fields that choose how a trainer trains: a row whose values differ from the defaults
 # is a variant of its trainer (e.g. ff with ff_pass=sequential). Evaluation settings
 # (ff_eval, eval_chunk) change no training figure, so they make no variant.
-VARIANT_FIELDS = ("ff_pass", "ff_negatives", "ff_norm", "ff_goodness", "checkpoint_segments", "micro_batch")
+VARIANT_FIELDS = (
+    "ff_pass",
+    "ff_negatives",
+    "ff_norm",
+    "ff_goodness",
+    "checkpoint_segments",
+    "micro_batch",
+    "bptt_window",
+)
 
 
 class ClaimDataError(ValueError):
@@ -89,8 +100,15 @@ def variant(row) -> str:
     from ...config import config_defaults
 
     defaults = config_defaults()
-    opts = [f"{f}={row[f]}" for f in VARIANT_FIELDS if f in row and _set(row[f]) and row[f] != defaults[f]]
+    opts = [
+        f"{f}={_text(row[f])}" for f in VARIANT_FIELDS if f in row and _set(row[f]) and row[f] != defaults[f]
+    ]
     return row["trainer"] + (f"[{', '.join(opts)}]" if opts else "")
+
+
+def _text(value) -> str:
+    """A field value as given: a whole number read back as a float (a column with gaps) is an int."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _set(value) -> bool:
@@ -135,6 +153,8 @@ def label(row) -> str:
     arch = row.get("arch")
     if isinstance(arch, str) and arch != "mlp":
         parts.insert(0, arch)
+    if arch == "recurrent" and _set(row.get("time_steps")):
+        parts.append(f"T{int(row['time_steps'])}")
     return " ".join(parts)
 
 
@@ -160,12 +180,16 @@ def paired(runs, a: str, b: str, metric: str):
 
 def best_of_families(runs, metric: str):
     """Per configuration measured for both families: the smallest `metric` of the FF family
-    (trainers named ff*, every variant) and of the BP family (every other trainer), and which
+    (trainers named ff*, every variant) and of the BP family (every other trainer but the
+    recurrent network's cross-entropy read-out bp-ce, another model), and which
     variant it is. Columns: the key, ff_best, ff_bytes, bp_best, bp_bytes, ratio (= ff / bp),
     ff_all, bp_all."""
     import pandas as pd
 
     df = ok_runs(runs)
+    if df is not None and len(df):
+        # bp-ce (the recurrent network's cross-entropy read-out) is another model: never either side
+        df = df[df["trainer"] != "bp-ce"]
     cols = ["ff_best", "ff_bytes", "bp_best", "bp_bytes", "ratio", "ff_all", "bp_all"]
     if df is None or len(df) == 0 or metric not in df.columns:
         return pd.DataFrame(columns=["group", *cols])
