@@ -198,7 +198,10 @@ def record(doc: dict, path: Path, kind: str) -> None:
         raise ConfigError(f"{where} has no 'status': not a finished ffbench record")
     if status is not None and status not in STATUSES:
         raise ConfigError(f"{where}: unknown status {_short(status)}; expected one of {', '.join(STATUSES)}")
-    numbers(doc.get("metrics") or {}, where, "metric")
+    metrics = doc.get("metrics") or {}
+    notes = {k: v for k, v in metrics.items() if k.endswith("_note")}  # e.g. why no analytic model
+    shape(notes, dict.fromkeys(notes, "str"), where)
+    numbers({k: v for k, v in metrics.items() if k not in notes}, where, "metric")
     for i, epoch in enumerate(doc.get("epochs") or []):
         if not isinstance(epoch, dict):
             raise ConfigError(f"{where}: epoch {i} must be an object, got {_short(epoch)}")
