@@ -7,6 +7,7 @@ apart); the trainer only sees batches. Accuracy is measured on the validation sp
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -39,6 +40,8 @@ def fit(
     order_gen = torch.Generator(device="cpu").manual_seed(config.seed)
     epochs: list[dict] = []
     started = time.perf_counter()
+    steps_per_epoch = -(-len(data.train_x) // config.batch_size)
+    step = 0
     for epoch in range(1, config.epochs + 1):
         trainer.model.train()
         order = torch.randperm(len(data.train_x), generator=order_gen).to(device)
@@ -47,12 +50,14 @@ def fit(
             batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False
         )
         loss_sum = torch.zeros((), device=device)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         for i in bar:
+            set_learning_rate(trainer, config, step, config.epochs * steps_per_epoch)
+            step += 1
             idx = order[i : i + config.batch_size]
             loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
         synchronize(device)
-        train_s = time.perf_counter() - t0
+        train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         t0 = time.perf_counter()
         val = trainer.accuracy(data.val_x, data.val_y)
         test = trainer.accuracy(data.test_x, data.test_y)
@@ -64,6 +69,11 @@ def fit(
             "test_accuracy": test,
             "train_seconds": train_s,
             "eval_seconds": eval_s,
+            # CPU time of this process while training (all its threads): with --threads 1 on a
+            # shared machine, what the epoch cost whatever the contention; the load average
+            # (1 minute, at the epoch's end) says how contended the wall time was
+            "train_cpu_seconds": train_cpu_s,
+            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         }
         epochs.append(row)
         if on_epoch is not None:
@@ -82,6 +92,17 @@ def fit(
             f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)"
         )
     return record
+
+
+def set_learning_rate(trainer, config: RunConfig, step: int, total_steps: int) -> None:
+    """--lr-final: the learning rate decays linearly from --lr at the first step to --lr-final at
+    the last, in every optimizer the trainer steps; without it the rate stays --lr."""
+    if config.lr_final is None:
+        return
+    lr = config.lr + (config.lr_final - config.lr) * step / max(1, total_steps - 1)
+    for opt in trainer.optimizers():
+        for group in opt.param_groups:
+            group["lr"] = lr
 
 
 def _record(
