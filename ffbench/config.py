@@ -23,7 +23,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-DATASETS = ("auto", "mnist", "fashion-mnist", "digits", "synthetic")
+DATASETS = ("auto", "mnist", "fashion-mnist", "digits", "synthetic", "cifar10")
 ARCHS = ("mlp", "conv", "local", "recurrent")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("adam", "sgd")
@@ -142,7 +142,11 @@ class RunConfig:
     # data
     dataset: str = option("auto", "dataset", group="data", kind="choice", choices=DATASETS)
     data_dir: str | None = option(
-        None, "folder holding MNIST/Fashion-MNIST raw files", group="data", kind="text", shown=False
+        None,
+        "folder holding MNIST/Fashion-MNIST raw files (or CIFAR-10's cifar-10-batches-py)",
+        group="data",
+        kind="text",
+        shown=False,
     )
     image_shape: str | None = option(
         None, "conv/local: CxHxW of the inputs (default: the dataset's; synthetic 3x32x32)",

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import sys
 
-    from ..data import load_dataset
+    from ..data import load_config_dataset
     from ..store import write_json_atomic
     from .worker import die_with_parent
 
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.load(f)
     die_with_parent(spec.get("parent_pid"))
     config = RunConfig.from_dict(spec["config"])
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
+    dataset = load_config_dataset(config)
     progress = bool(spec.get("progress"))
     record = fit(config, dataset, progress=progress, echo=print if progress else (lambda s: None))
     write_json_atomic(out_path, record)
