@@ -7,6 +7,10 @@ then a sweep file, then the flags -- never by comparing a value with its default
 
 Bad input ends with one line on stderr (`ffbench: error: ...`) and exit status 2, before
 anything is written.
+
+Output paths, one rule everywhere: `--out DIR` is always a folder (a results folder for
+sweep and maxbatch; the folder a record or report is written into, under a name derived
+from the run); `--out-file FILE` names one file exactly (train, measure, report).
 """
 
 from __future__ import annotations
@@ -105,13 +109,35 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RunConfig:
     return RunConfig(**{**given(args, config_keys()), **overrides})
 
 
+FILE_SUFFIXES = (".json", ".html", ".htm")
+
+
+def out_folder(path: str | None) -> Path | None:
+    """`--out DIR`: always a folder. A file name there is refused with the flag to use."""
+    if not path:
+        return None
+    out = Path(path)
+    if out.suffix.lower() in FILE_SUFFIXES or out.is_file():
+        raise ConfigError(f"--out {out}: --out names a folder; to name the file, use --out-file {out}")
+    return out
+
+
+def out_path(args: argparse.Namespace, name: str, example: str) -> Path | None:
+    """The file a command writes: --out-file FILE, or --out DIR / `name`; None for neither."""
+    folder = out_folder(getattr(args, "out", None))
+    file = getattr(args, "out_file", None)
+    if file:
+        return check_out_file(file, example)
+    return check_out_file(str(folder / name), example) if folder is not None else None
+
+
 def check_out_file(path: str | None, example: str) -> Path | None:
-    """Refuse an --out file that could not be written, before any work is done."""
+    """Refuse an output file that could not be written, before any work is done."""
     if not path:
         return None
     out = Path(path)
     if out.is_dir():
-        raise ConfigError(f"--out {out} is a folder; give a file name such as {example}")
+        raise ConfigError(f"--out-file {out} is a folder; give a file name such as {example}")
     parent = out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -121,7 +147,10 @@ def check_out_file(path: str | None, example: str) -> Path | None:
 
 
 def _echo(args: argparse.Namespace):
-    return (lambda s: None) if args.quiet else print
+    """Messages on stdout, above any progress bar (nothing with --quiet)."""
+    from .progress import echo
+
+    return (lambda s: None) if args.quiet else echo
 
 
 def executor_from_args(args: argparse.Namespace):
@@ -155,11 +184,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_config_dataset
     from .device import resolve_device
     from .run.fit import fit
-    from .store import write_json_atomic
+    from .store import record_name, write_json_atomic
 
     config = config_from_args(args)
     resolve_device(config.device)  # fail before loading anything
-    out = check_out_file(args.out, "run.json")
+    out = out_path(args, record_name(config), "run.json")
     dataset = load_config_dataset(config)
     echo = _echo(args)
     echo(
@@ -178,44 +207,65 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_measure(args: argparse.Namespace) -> int:
     from .device import resolve_device
     from .run.harness import HarnessSettings, run_one
-    from .store import write_json_atomic
+    from .store import record_name, write_json_atomic
 
     config = config_from_args(args)
     resolve_device(config.device)
-    out = check_out_file(args.out, "measure.json")
+    out = out_path(args, record_name(config), "measure.json")
     record = run_one(config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps))
     if not args.quiet:
-        print(_describe_measurement(config, record))
+        print(describe_measurement(config, record))
     if out is not None:
         write_json_atomic(out, record)
+        _echo(args)(f"wrote {out}")
     return 0
 
 
-def _describe_measurement(config: RunConfig, record: dict) -> str:
+MODELLED = (  # (label, measured column, analytic column): the lines measured beside modelled
+    ("training step peak", "tensor_peak_bytes", "analytic_peak_bytes"),
+    ("alive at step start", "tensor_start_bytes", "analytic_start_bytes"),
+    ("transient", "tensor_transient_bytes", "analytic_transient_bytes"),
+    ("first step peak", "tensor_first_step_peak_bytes", "analytic_first_step_peak_bytes"),
+    ("evaluation peak", "tensor_eval_peak_bytes", "analytic_eval_peak_bytes"),
+    ("whole run peak", "tensor_whole_run_peak_bytes", "analytic_whole_run_peak_bytes"),
+)
+
+
+def describe_measurement(config: RunConfig, record: dict) -> str:
+    """What `ffbench measure` prints: tensor-level bytes measured beside the analytic model's
+    prediction (and their difference in bytes), then process, allocator and time."""
     from .schema import CATEGORIES
     from .units import format_bytes as fb
 
     m = record["metrics"]
+    modelled = "analytic_peak_bytes" in m
     lines = [
         f"{config.short_name()} on {record['dataset']['name']} ({record['environment']['device']}, "
-        f"{record['threads']} threads; batch = real examples, FF forwards as many negatives)",
-        f"  tensor-level peak {fb(m['tensor_peak_bytes'])}, alive at step start "
-        f"{fb(m['tensor_start_bytes'])}, transient {fb(m['tensor_transient_bytes'])}",
-        "  at the peak: " + ", ".join(f"{c} {fb(m[f'tensor_peak_{c}_bytes'])}" for c in CATEGORIES),
-        f"  first step peak {fb(m['tensor_first_step_peak_bytes'])}, evaluation peak "
-        f"{fb(m['tensor_eval_peak_bytes'])} (chunk {config.chunk}), whole run "
-        f"{fb(m['tensor_whole_run_peak_bytes'])}",
-        f"  process RSS rise {fb(m['rss_rise_bytes'])} ({record['allocator_setting']})",
+        f"{record['threads']} threads; batch = real examples, FF forwards as many negatives; "
+        f"evaluation chunk {config.chunk})",
+        f"  {'tensor-level':<22}{'measured':>14}{'modelled':>14}{'difference':>16}",
     ]
+    for label, measured, analytic in MODELLED:
+        if measured in m:
+            model = m.get(analytic)
+            diff = f"{model - m[measured]:+,} B" if model is not None else "-"
+            lines.append(
+                f"  {label:<22}{fb(m[measured]):>14}{fb(model) if model is not None else '-':>14}{diff:>16}"
+            )
+    if not modelled:
+        lines.append(f"  (no analytic model: {m.get('analytic_note', 'this trainer has no ledger')})")
+    lines.append("  at the peak: " + ", ".join(f"{c} {fb(m[f'tensor_peak_{c}_bytes'])}" for c in CATEGORIES))
+    lines.append(f"  process RSS rise {fb(m['rss_rise_bytes'])} ({record['allocator_setting']})")
     if "cuda_peak_allocated_bytes" in m:
         lines.append(
             f"  CUDA allocator: peak {fb(m['cuda_peak_allocated_bytes'])}, rise "
             f"{fb(m['cuda_rise_allocated_bytes'])}, reserved {fb(m['cuda_peak_reserved_bytes'])}"
         )
-    lines.append(
-        f"  step {1000 * m['step_seconds_median']:.1f} ms (median of {len(record['step_seconds'])}), "
-        f"{m['examples_per_second']:.0f} examples/s"
-    )
+    if "step_seconds_median" in m:
+        lines.append(
+            f"  step {1000 * m['step_seconds_median']:.2f} ms median, IQR {1000 * m['step_seconds_iqr']:.2f} ms "
+            f"over {m['timed_steps']} timed steps, {m['examples_per_second']:.0f} examples/s"
+        )
     return "\n".join(lines)
 
 
@@ -239,7 +289,7 @@ def sweep_plan(args: argparse.Namespace, executor=None):
         config_flags=given(args, config_keys()),
         setting_flags=given(args, SETTING_KEYS),
         sweep_file=args.sweep_file,
-        out=args.out,
+        out=out_folder(args.out),
         executor=executor,
     )
 
@@ -249,6 +299,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     with executor_from_args(args) as executor:
         plan = sweep_plan(args, executor)
+        if args.dry_run:
+            from .run.sweep import dry_run_text
+
+            print(dry_run_text(plan))
+            return 0
         run_plan(
             plan, executor=executor, progress=not args.quiet, retry_errors=args.retry_errors, echo=_echo(args)
         )
@@ -274,7 +329,8 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
         trainers,
         depths,
         budget,
-        out=args.out,
+        out=out_folder(args.out),
+        dry_run=args.dry_run,
         budget_kind=args.budget,
         include_eval=args.include_eval,
         steps=args.steps,
@@ -284,7 +340,8 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         echo=echo,
     )
-    echo(table(results))
+    if results is not None:
+        echo(table(results))
     return 0
 
 
@@ -302,7 +359,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         yes=args.yes,
         progress=not args.quiet,
         name=args.name,
-        echo=_echo(args),
+        echo=print if args.dry_run else _echo(args),
+        dry_run=args.dry_run,
     )
     return 0
 
@@ -314,16 +372,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.readme:
         readme.section(Path(args.readme).read_text(encoding="utf-8"))  # markers present: checked first
     first = Path(args.results[0]).resolve()
-    out = (
-        Path(args.out)
-        if args.out
-        else Path("reports") / f"{first.stem if first.suffix == '.json' else first.name}.html"
-    )
-    report = build_report(args.results, out)
+    name = f"{first.stem if first.suffix == '.json' else first.name}.html"
+    out = out_path(args, name, "reports/run.html") or Path("reports") / name
+    report = build_report(args.results, out, baseline=args.baseline)
     if not args.quiet:
         drawn = sum(1 for f in report.figures if f.file is not None)
         print(f"wrote {report.html_path} ({drawn} figures inline; also in {report.figures_dir}/)")
-        print_claims(report.verdicts)
+        for label, analysis in zip(report.labels, report.analyses):
+            if label is not None:
+                print(f"\n== {label}{' (baseline)' if label == report.labels[0] else ''}")
+            print_claims(analysis.verdicts)
     if args.readme:
         readme.update(args.readme, report.verdicts, run=first.name)
         if not args.quiet:
@@ -368,10 +426,25 @@ def add_executor_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--slurm-setup", action="append", metavar="CMD", help="shell line run before the worker")
 
 
+def add_out_flags(p: argparse.ArgumentParser, what: str, folder: str, file: str) -> None:
+    """`--out DIR` (the name derived from the run) or `--out-file FILE`: the one rule."""
+    group = p.add_argument_group("output").add_mutually_exclusive_group()
+    group.add_argument("--out", metavar="DIR", help=f"write {what} into this folder, e.g. {folder}")
+    group.add_argument("--out-file", metavar="FILE", help=f"write {what} to exactly this file, e.g. {file}")
+
+
+def add_dry_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (what would run, what is already recorded) and an estimated time; write nothing",
+    )
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train one configuration and report accuracy per epoch")
     add_config_flags(p)
-    p.add_argument("--out", help="write a JSON record of the run to this file")
+    add_out_flags(p, "the JSON record of the run", "runs/", "runs/ff.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=cmd_train)
 
@@ -383,8 +456,8 @@ def _add_measure(sub) -> None:
     p.add_argument(
         "--warmup", type=_int_type(0, None), default=1, help="untimed warm-up steps (default %(default)s)"
     )
-    p.add_argument("--out", help="write the JSON record to this file")
-    p.add_argument("--quiet", action="store_true")
+    add_out_flags(p, "the JSON record", "runs/", "runs/bp.json")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
     p.set_defaults(func=cmd_measure)
 
 
@@ -425,8 +498,13 @@ def _add_sweep(sub) -> None:
         default=s,
         help="seconds per configuration (worker start included): over it is status 'timeout'",
     )
-    p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="results folder (default results/<date>-<device>-<name>/); re-run to resume",
+    )
     p.add_argument("--retry-errors", action="store_true", help="re-run configurations recorded as 'error'")
+    add_dry_run(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_executor_flags(p)
     p.set_defaults(func=cmd_sweep)
@@ -470,8 +548,13 @@ def _add_maxbatch(sub) -> None:
         default=0.02,
         help="stop when the bracket is within this fraction of the answer; 0 = exact (default %(default)s)",
     )
-    p.add_argument("--out", help="results folder (default results/<date>-<device>-<name>/); re-run to resume")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="results folder (default results/<date>-<device>-<name>/); re-run to resume",
+    )
+    add_dry_run(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     add_executor_flags(p)
     p.set_defaults(func=cmd_maxbatch)
 
@@ -492,7 +575,8 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--reports", default="reports", help="reports root (default %(default)s)")
     p.add_argument("--name", default=None, help="run name (default <date>-<device>-<profile>)")
     p.add_argument("--yes", action="store_true", help="run the full profile on a CPU anyway")
-    p.add_argument("--quiet", action="store_true")
+    add_dry_run(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     add_executor_flags(p)
     p.set_defaults(func=cmd_reproduce)
 
@@ -507,9 +591,17 @@ def _add_report(sub) -> None:
         metavar="RESULTS",
         help="results folders, run folders of 'ffbench reproduce', record JSON files or pytest-benchmark JSON files",
     )
+    add_out_flags(
+        p,
+        "the HTML report (default reports/<first RESULTS name>.html; figures also go to <name>_files/)",
+        "reports/",
+        "reports/run.html",
+    )
     p.add_argument(
-        "--out",
-        help="the HTML file (default reports/<first RESULTS name>.html); figures also go to <name>_files/",
+        "--baseline",
+        metavar="RESULTS",
+        help="compare runs: each RESULTS is a run of its own, shown side by side with per-configuration "
+        "deltas (bytes exactly, time as a ratio) and what changed, against this one",
     )
     p.add_argument(
         "--readme",
@@ -520,14 +612,36 @@ def _add_report(sub) -> None:
     p.set_defaults(func=cmd_report)
 
 
+DESCRIPTION = """\
+Does Forward-Forward train with less memory than backprop, and at what cost in time and
+accuracy? ffbench trains matched FF and backprop networks and measures every step: exact
+tensor-level bytes (by category and phase), process RSS, CUDA allocator peaks, step time
+(median and spread) and accuracy; then a report decides each claim with stated thresholds."""
+
+EPILOG = """\
+typical use:
+  ffbench reproduce --profile quick            all claims on this machine, report at the end
+  ffbench sweep --trainers bp,ff --depths 2,4,8 --dry-run   plan a sweep and its time
+  ffbench measure --trainer ff --depth 4       one configuration: measured beside the model
+  ffbench report results/RUN                   HTML report (reports/RUN.html)
+  ffbench report results/A results/B --baseline results/A   two runs compared
+
+output: --out DIR is always a folder; --out-file FILE names one file.
+Sizes: 512MiB, 8GiB (powers of 1024) or 500MB (powers of 1000).
+'ffbench COMMAND --help' lists a command's options by group."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="ffbench",
-        description="Does Forward-Forward train with less memory than backprop? Matched trainers, "
-        "exact memory accounting, reports.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION,
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"ffbench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=OneLineParser, title="commands", metavar="COMMAND"
+    )
     for add in (_add_train, _add_measure, _add_sweep, _add_maxbatch, _add_reproduce, _add_report):
         add(sub)
     return parser

@@ -49,8 +49,20 @@ Memory gate
 benchmark whose tensor-level peak (``extra_info["tensor_whole_run_peak_bytes"]``: the largest
 tensor-level peak it measured) exceeds the budget. The marker wins over the option. A
 benchmark with the marker but no tensor-level peak fails; the option skips benchmarks that
-record none. Sizes: bytes, KiB/MiB/GiB (1024) or kB/MB/GB (1000). (``limit_memory`` is
+record none. Sizes as ffbench reads them everywhere (``ffbench.units.parse_size``): bytes,
+KiB/MiB/GiB (powers of 1024) or kB/MB/GB (powers of 1000). (``limit_memory`` is
 pytest-memray's marker; ffbench leaves it alone.)
+
+Comparison with a saved run
+---------------------------
+``--ffbench-compare PATH`` (a ``--benchmark-json``/``--benchmark-autosave`` file, or a folder:
+its newest) fails a benchmark whose tensor-level peak grew over the same benchmark's there by
+more than ``--ffbench-compare-threshold`` (bytes, a size or a percentage; default 0: the bytes
+are deterministic). The terminal summary lists every benchmark's memory columns (and the
+delta). ``machine_info`` holds only what identifies the machine, so pytest-benchmark's own
+``--benchmark-compare`` does not warn between runs on one machine; the thread count,
+allocator setting, grid and code revision are in each benchmark's
+``extra_info["environment"]``.
 """
 
 from __future__ import annotations
@@ -116,6 +128,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"(e.g. 200MiB); a {MARKER} marker takes precedence",
     )
     group.addoption(
+        "--ffbench-compare",
+        default=None,
+        metavar="PATH",
+        help="fail a benchmark whose tensor-level peak grew over the same benchmark in a saved run "
+        "(a --benchmark-json / --benchmark-autosave file, or a folder: its newest .json)",
+    )
+    group.addoption(
+        "--ffbench-compare-threshold",
+        default="0",
+        metavar="LIMIT",
+        help="growth allowed by --ffbench-compare: bytes or a size (1MiB) or a percentage (5%%); "
+        "default 0: tensor-level bytes are deterministic, so any growth is real",
+    )
+    group.addoption(
         "--ffbench-device",
         default="auto",
         choices=("auto", "cpu", "cuda"),
@@ -155,6 +181,8 @@ def pytest_configure(config: pytest.Config) -> None:
             parse_size(text)
         except ConfigError as exc:
             raise pytest.UsageError(f"--ffbench-memory-limit: {exc}") from None
+    config.stash[SAVED] = load_saved(config)
+    config.stash[SEEN] = []
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -186,22 +214,27 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Only what identifies the machine (and torch build): `--benchmark-compare` warns when
+    machine_info differs, so the thread count, allocator setting, grid and code revision go
+    into each benchmark's extra_info["environment"] instead (see `_begin`)."""
     import torch
 
     from .device import resolve_device
-    from .environment import environment
-    from .measure import allocator_setting
+    from .environment import cpu_model, describe_device
+    from .measure.timer import available_cores
 
     device = resolve_device(config.getoption("ffbench_device", "auto") or "auto")
-    env = environment(device)
-    env["cuda_available"] = torch.cuda.is_available()
-    env["allocator_setting"] = allocator_setting()
-    env["ffbench_grid"] = selected_grid(config)
-    machine_info["ffbench"] = env
+    machine_info["ffbench"] = {
+        "device": str(device),
+        "device_name": describe_device(device),
+        "cpu_model": cpu_model(),
+        "cores": available_cores(),
+        "cuda_available": torch.cuda.is_available(),
+    }
     machine_info["torch"] = torch.__version__
     machine_info["cuda"] = torch.version.cuda
-    machine_info["device"] = env["device"]
-    machine_info["device_name"] = env["device_name"]
+    machine_info["device"] = str(device)
+    machine_info["device_name"] = describe_device(device)
 
 
 # -- memory gate -----------------------------------------------------------------------------
@@ -232,12 +265,21 @@ def _mib(n: int) -> str:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
     result = yield  # the test body ran without raising
-    limit, source = memory_limit(item)
-    if limit is None:
-        return result
     bench = getattr(item, "funcargs", {}).get("benchmark")
     info = bench.extra_info if bench is not None else {}
     peak = info.get(LIMIT_KEY, info.get("tensor_peak_bytes"))
+    if peak is not None:
+        item.config.stash.setdefault(SEEN, []).append((item.nodeid, info))
+    _gate(item, info, peak)
+    _compare(item, info, peak)
+    return result
+
+
+def _gate(item: pytest.Item, info: dict, peak: int | None) -> None:
+    """Fail the benchmark when its tensor-level peak exceeds its memory budget."""
+    limit, source = memory_limit(item)
+    if limit is None:
+        return
     if peak is None:
         if item.get_closest_marker(MARKER) is not None:
             pytest.fail(
@@ -245,7 +287,7 @@ def pytest_runtest_call(item: pytest.Item):
                 f"tensor-level peak (extra_info[{LIMIT_KEY!r}])",
                 pytrace=False,
             )
-        return result
+        return
     info["memory_limit_bytes"] = limit
     info["memory_limit_source"] = source
     info["memory_limit_exceeded"] = peak > limit
@@ -255,7 +297,84 @@ def pytest_runtest_call(item: pytest.Item):
             f"the memory budget {_mib(limit)} ({source})",
             pytrace=False,
         )
-    return result
+
+
+# -- comparison with a saved run ---------------------------------------------------------------
+SAVED = pytest.StashKey[dict]()  # nodeid -> saved extra_info, from --ffbench-compare
+SEEN = pytest.StashKey[list]()  # (nodeid, extra_info) of every benchmark with a peak, for the summary
+
+
+def load_saved(config: pytest.Config) -> dict:
+    """--ffbench-compare's saved benchmarks by their full name; UsageError for a bad path."""
+    import json
+
+    text = config.getoption("ffbench_compare", None)
+    if not text:
+        return {}
+    allowed(config, 1)  # a malformed threshold fails before anything runs
+    path = Path(text)
+    if path.is_dir():
+        found = sorted(path.rglob("*.json"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise pytest.UsageError(f"--ffbench-compare {path}: no saved benchmark JSON in this folder")
+        path = found[-1]
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        benches = {b["fullname"]: b.get("extra_info") or {} for b in doc["benchmarks"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise pytest.UsageError(f"--ffbench-compare {path}: not a pytest-benchmark JSON file") from None
+    return {"path": str(path), "benchmarks": benches}
+
+
+def allowed(config: pytest.Config, saved: int) -> int:
+    """The growth over `saved` bytes that --ffbench-compare-threshold allows (bytes)."""
+    text = str(config.getoption("ffbench_compare_threshold", "0")).strip()
+    try:
+        if text.endswith("%"):
+            return int(saved * float(text[:-1]) / 100)
+        return 0 if text in ("0", "0B") else parse_size(text)
+    except (ConfigError, ValueError):
+        raise pytest.UsageError(
+            f"--ffbench-compare-threshold {text!r}: give bytes, a size such as 1MiB, or a percentage such as 5%"
+        ) from None
+
+
+def _compare(item: pytest.Item, info: dict, peak: int | None) -> None:
+    """Fail the benchmark when its tensor-level peak grew over the saved run's."""
+    saved = item.config.stash.get(SAVED, {})
+    before = (saved.get("benchmarks", {}).get(item.nodeid) or {}) if saved else {}
+    old = before.get(LIMIT_KEY, before.get("tensor_peak_bytes"))
+    if peak is None or old is None:
+        return
+    limit = allowed(item.config, old)
+    info["compared_with"] = {"path": saved["path"], "saved_peak_bytes": old, "delta_bytes": peak - old}
+    if peak - old > limit:
+        pytest.fail(
+            f"benchmark {item.nodeid}: tensor-level peak {_mib(peak)} grew by {peak - old:+,} B over "
+            f"{_mib(old)} in {saved['path']} (allowed {limit:,} B; --ffbench-compare-threshold)",
+            pytrace=False,
+        )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The memory columns beside pytest-benchmark's time table: one line per benchmark."""
+    seen = config.stash.get(SEEN, [])
+    if not seen:
+        return
+    saved = bool(config.stash.get(SAVED, {}))
+    terminalreporter.write_sep("-", "ffbench memory (MiB; tensor-level bytes are exact)")
+    head = f"{'benchmark':<44}{'peak':>10}{'transient':>11}{'whole run':>11}{'RSS rise':>10}{'CUDA peak':>11}"
+    terminalreporter.write_line(head + (f"{'vs saved':>14}" if saved else ""))
+    for nodeid, info in seen:
+        name = nodeid.split("::")[-1]
+        cells = [info.get(k) for k in ("tensor_peak_bytes", "tensor_transient_bytes", LIMIT_KEY,
+                                       "rss_rise_bytes", "cuda_peak_allocated_bytes")]  # fmt: skip
+        text = "".join(
+            f"{'-' if v is None else f'{v / MiB:.2f}':>{w}}" for v, w in zip(cells, (10, 11, 11, 10, 11))
+        )
+        delta = (info.get("compared_with") or {}).get("delta_bytes")
+        extra = f"{'-' if delta is None else f'{delta:+,} B':>14}" if saved else ""
+        terminalreporter.write_line(f"{name[:43]:<44}{text}{extra}")
 
 
 # -- session set-up --------------------------------------------------------------------------
@@ -372,7 +491,7 @@ def _begin(benchmark, request, device, kind: str, method: str, config, dataset, 
     descriptive extra_info."""
     import torch
 
-    from .environment import describe_device
+    from .environment import describe_device, environment
     from .measure import allocator_setting
     from .run.harness import prepare
 
@@ -393,6 +512,12 @@ def _begin(benchmark, request, device, kind: str, method: str, config, dataset, 
             "ffbench_kind": kind,
             "memory_method": method,
             "timed_rounds_tensor_tracker": kind == "tracker_overhead",
+            # what is not the machine: the run's environment (machine_info holds only the machine)
+            "environment": {
+                **environment(run.device),
+                "allocator_setting": allocator_setting(),
+                "ffbench_grid": selected_grid(request.config),
+            },  # fmt: skip
         }
     )
     return run

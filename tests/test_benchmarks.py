@@ -108,6 +108,78 @@ def test_memory_limit_option(bench_project: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2, failed=1)
 
 
+def test_sizes_read_as_documented_iec_and_si(bench_project: pytest.Pytester) -> None:
+    """kB is 1000 bytes and KiB 1024, as ffbench.units.parse_size reads them everywhere."""
+    result = bench_project.runpytest_subprocess(
+        "--benchmark-only", "--ffbench-memory-limit", "1GB", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=2, failed=1)
+    result = bench_project.runpytest_subprocess(
+        "--benchmark-only", "--ffbench-memory-limit", "2kB", "-k", "no_marker", "-p", "no:cacheprovider"
+    )
+    result.stdout.fnmatch_lines(["*test_no_marker*memory budget 0.00 MiB (2,000 B)*"])
+
+
+def test_machine_info_holds_only_the_machine_and_compare_stays_quiet(bench_project: pytest.Pytester) -> None:
+    """The thread count, allocator setting and code revision are in extra_info, so
+    pytest-benchmark's --benchmark-compare does not warn between runs on one machine."""
+    store = f"file://{bench_project.path / 'saved'}"
+    args = ("--benchmark-only", "-k", "no_marker", "-p", "no:cacheprovider", f"--benchmark-storage={store}")
+    bench_project.runpytest_subprocess(*args, "--benchmark-autosave").assert_outcomes(passed=1)
+    (saved,) = (bench_project.path / "saved").rglob("*.json")
+    doc = json.loads(saved.read_text())
+    assert set(doc["machine_info"]["ffbench"]) <= {
+        "device",
+        "device_name",
+        "cpu_model",
+        "cores",
+        "cuda_available",
+    }
+    env = doc["benchmarks"][0]["extra_info"]["environment"]
+    assert {"threads", "allocator_setting", "git_revision", "ffbench_grid"} <= set(env)
+    result = bench_project.runpytest_subprocess(*args, "--benchmark-compare")
+    result.assert_outcomes(passed=1)
+    assert "machine_info is different" not in result.stdout.str() + result.stderr.str()
+    # the record read back still knows the run's environment
+    (record,) = load_benchmark_json(saved)
+    assert record["environment"]["threads"] == env["threads"]
+
+
+def test_ffbench_compare_fails_a_grown_peak(bench_project: pytest.Pytester) -> None:
+    out = bench_project.path / "before.json"
+    args = ("--benchmark-only", "-k", "no_marker", "-p", "no:cacheprovider")
+    first = bench_project.runpytest_subprocess(*args, f"--benchmark-json={out}")
+    first.assert_outcomes(passed=1)
+    first.stdout.fnmatch_lines(["*ffbench memory*", "*test_no_marker*"])
+    # the same code: identical bytes, passes at the default threshold 0
+    again = bench_project.runpytest_subprocess(*args, f"--ffbench-compare={out}")
+    again.assert_outcomes(passed=1)
+    again.stdout.fnmatch_lines(["*vs saved*", "*test_no_marker*+0 B*"])
+    # a saved run 1 byte smaller: the peak "grew" by one byte and fails, unless allowed
+    doc = json.loads(out.read_text())
+    info = doc["benchmarks"][0]["extra_info"]
+    info["tensor_whole_run_peak_bytes"] -= 1
+    out.write_text(json.dumps(doc))
+    grown = bench_project.runpytest_subprocess(*args, f"--ffbench-compare={out}")
+    grown.assert_outcomes(failed=1)
+    grown.stdout.fnmatch_lines(["*test_no_marker*grew by +1 B*"])
+    allowed = bench_project.runpytest_subprocess(
+        *args, f"--ffbench-compare={out}", "--ffbench-compare-threshold=1%"
+    )
+    allowed.assert_outcomes(passed=1)
+    bad = bench_project.runpytest_subprocess(*args, f"--ffbench-compare={bench_project.path / 'nope.json'}")
+    assert bad.ret != 0 and "--ffbench-compare" in bad.stderr.str()
+
+
+def test_histogram_extra_is_installed(bench_project: pytest.Pytester) -> None:
+    """--benchmark-histogram needs pygal: the `plots` extra (part of `test`) installs it."""
+    result = bench_project.runpytest_subprocess(
+        "--benchmark-only", "-k", "no_marker", "-p", "no:cacheprovider", "--benchmark-histogram=hist"
+    )
+    result.assert_outcomes(passed=1)
+    assert list(bench_project.path.glob("hist*.svg")), result.stdout.str()
+
+
 def test_gate_also_works_with_benchmarks_disabled(bench_project: pytest.Pytester) -> None:
     # memory is measured outside the timed rounds, so the gate needs no timing
     result = bench_project.runpytest_subprocess("--benchmark-disable", "-p", "no:cacheprovider")

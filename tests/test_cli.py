@@ -47,7 +47,7 @@ def exit_code(argv) -> int:
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, fragment):
     out = tmp_path / "run.json"
-    code = exit_code(["train", *args, "--out", str(out), "--quiet"])
+    code = exit_code(["train", *args, "--out-file", str(out), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith("ffbench: error:")
@@ -61,7 +61,7 @@ def test_cuda_without_gpu_is_refused(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     out = tmp_path / "run.json"
-    assert main(["train", "--device", "cuda", "--dataset", "digits", "--out", str(out)]) == 2
+    assert main(["train", "--device", "cuda", "--dataset", "digits", "--out-file", str(out)]) == 2
     err = capsys.readouterr().err
     assert "no CUDA GPU" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
@@ -85,7 +85,7 @@ def test_missing_data_offline_names_the_places_searched(tmp_path, monkeypatch, c
             "fashion-mnist",
             "--data-dir",
             str(tmp_path / "nowhere"),
-            "--out",
+            "--out-file",
             str(out),
             "--quiet",
         ]
@@ -116,7 +116,7 @@ def test_train_writes_a_record_that_shows_learning(tmp_path):
         "3e-3",
         "--threads",
         "1",
-        "--out",
+        "--out-file",
         str(out),
         cwd=tmp_path,
     )
@@ -150,7 +150,7 @@ def test_ff_train_reports_goodness_and_readout_with_control(tmp_path):
         "--threads",
         "1",
         "--quiet",
-        "--out",
+        "--out-file",
         str(out),
         cwd=tmp_path,
     )
@@ -161,3 +161,93 @@ def test_ff_train_reports_goodness_and_readout_with_control(tmp_path):
     assert record["test_accuracy"] > 0.5  # goodness evaluation learns well above chance (0.1)
     assert 0 < record["readout"]["untrained_control"] <= 1
     assert 0 < record["readout"]["trained"] <= 1
+
+
+def _help(*argv) -> str:
+    from ffbench.cli import build_parser
+
+    parser = build_parser()
+    if not argv:
+        return parser.format_help()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sub.choices[argv[0]].format_help()
+
+
+def test_top_level_help_is_a_users_text():
+    text = _help()
+    assert "typical use:" in text and "ffbench reproduce --profile quick" in text
+    assert "--out DIR is always a folder" in text and "COMMAND" in text
+    assert "argument parsing" not in text and "namespace" not in text
+
+
+def test_flags_that_do_nothing_are_not_offered():
+    assert "--epochs" in _help("train")
+    for command in ("measure", "sweep", "maxbatch", "reproduce", "report"):
+        assert "--epochs" not in _help(command), command
+    for command in ("train", "measure", "report"):
+        assert "--out-file" in _help(command) and "--out DIR" in _help(command)
+    for command in ("sweep", "maxbatch", "reproduce"):
+        assert "--out-file" not in _help(command) and "--dry-run" in _help(command)
+    assert "--trainer {" in _help("train")  # a name is chosen from its choices
+
+
+@pytest.mark.parametrize("command", [["train", "--dataset", "digits"], ["report", "results"]])
+def test_out_names_a_folder_and_out_file_a_file(tmp_path, capsys, command):
+    out = tmp_path / ("x.json" if command[0] == "train" else "x.html")
+    assert exit_code([*command, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"use --out-file {out}" in err
+    assert not out.exists()
+
+
+def test_train_out_folder_names_the_record_after_the_run(tmp_path):
+    code = main(["train", "--dataset", "digits", "--depth", "1", "--width", "16", "--threads", "1",
+                 "--val-size", "100", "--out", str(tmp_path / "runs"), "--quiet"])  # fmt: skip
+    assert code == 0
+    (record,) = (tmp_path / "runs").glob("bp-d1-w16-b100-*.json")
+    assert json.loads(record.read_text())["config"]["width"] == 16
+
+
+TINY_SWEEP = ["--dataset", "synthetic", "--threads", "1", "--trainers", "bp,ff", "--depths", "1",
+              "--widths", "8", "--batch-sizes", "4", "--steps", "1"]  # fmt: skip
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", *TINY_SWEEP, "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "2 configurations" in text and "0 already recorded, 2 to run" in text
+    assert "estimated time: about" in text and "Nothing written" in text
+    args = ["maxbatch", "--memory-limit", "16MiB", "--trainers", "bp,ff", "--depths", "1", "--width", "8"]
+    assert main([*args, "--dataset", "synthetic", "--out", str(tmp_path / "mb"), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "2 searches" in text and "starts at batch" in text and "estimated time: about" in text
+    assert (
+        main(["reproduce", "--results", str(tmp_path / "r"), "--reports", str(tmp_path / "p"), "--dry-run"])
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "memory sweep:" in text and "estimated total: about" in text
+    assert not any(tmp_path.iterdir())
+
+
+def test_sweep_progress_is_plain_lines_in_a_log(tmp_path):
+    """stderr is a pipe, not a terminal: one line per configuration started, naming the one
+    running now (not the one just finished), no bar redraws."""
+    proc = run_cli("sweep", *TINY_SWEEP, "--out", str(tmp_path / "s"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if "running" in ln]
+    assert [ln.split("running ")[1] for ln in lines] == ["bp-d1-w8-b4", "ff-d1-w8-b4"], proc.stderr
+    assert "[1/2 config]" in lines[0] and "[2/2 config]" in lines[1]
+    assert "\r" not in proc.stderr and "it/s" not in proc.stderr
+
+
+def test_measure_prints_measured_beside_modelled(capsys):
+    args = ["measure", "--dataset", "synthetic", "--threads", "1", "--trainer", "ff", "--depth", "2",
+            "--width", "16", "--batch-size", "8", "--steps", "1", "--warmup", "0"]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "measured" in text and "modelled" in text and "difference" in text
+    peak = next(ln for ln in text.splitlines() if "training step peak" in ln)
+    assert peak.rstrip().endswith("+0 B")  # the analytic model is exact for ff
+    assert "IQR" in text

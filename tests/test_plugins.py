@@ -63,7 +63,7 @@ def test_the_cli_measures_a_plugin_trainer_and_says_the_model_has_no_ledger(symb
     out = tmp_path / "m.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(symba_package), str(DOC.parents[1])])}
     args = ["measure", "--trainer", "ff-symba", "--dataset", "synthetic", "--depth", "1", "--width", "32"]
-    args += ["--batch-size", "16", "--threads", "1", "--steps", "1", "--out", str(out), "--quiet"]
+    args += ["--batch-size", "16", "--threads", "1", "--steps", "1", "--out-file", str(out), "--quiet"]
     proc = subprocess.run([sys.executable, "-m", "ffbench", *args], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(out.read_text())

@@ -28,3 +28,32 @@ def test_markers_are_required(tmp_path):
 
     with pytest.raises(ConfigError, match="no verdict markers"):
         readme.replace_section("no markers here", "x")
+
+
+def _blocks(section: str) -> list[str]:
+    """The indented code blocks of a Markdown section, each as one stripped string."""
+    blocks, current = [], []
+    for line in section.splitlines() + [""]:
+        if line.startswith("    "):
+            current.append(line.strip())
+        elif current:
+            blocks.append("\n".join(current))
+            current = []
+    return blocks
+
+
+def test_quick_start_works_on_any_machine():
+    """Three commands -- set up, run the main job on its offline default, test -- with no path
+    or package source of the machines ffbench was built on; CI runs the test command."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = text[text.index("## Quick start") : text.index("## ", text.index("## Quick start") + 3)]
+    setup, main_job, tests = _blocks(quick)[:3]
+    assert "pip install -e '.[test]'" in setup and "torch==" not in setup
+    assert main_job == "ffbench reproduce --profile quick"
+    assert tests == "python -m pytest -q"
+    assert tests in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for package in ("chromium", "chromium-driver", "dataset-fashion-mnist"):
+        assert package in quick
+    assert "--index-url" in quick  # the CPU-only wheels
+    for machine_specific in ("../shared", "local disk", "/work/"):
+        assert machine_specific not in text

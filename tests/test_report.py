@@ -251,7 +251,8 @@ def test_every_figure_is_inline_and_written_as_a_file(made):
 def test_no_external_resource_is_referenced(made):
     html = made["html"]
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
-    assert "<script" not in html.lower() and "<link" not in html.lower()
+    assert "<link" not in html.lower() and not re.search(r"<script[^>]*\bsrc", html, re.I)
+    assert html.lower().count("<script>") == 1  # the inline table sorter, nothing fetched
     assert "@import" not in html and not re.search(r"url\(\s*['\"]?(?:https?:)?//", html)
     for name, svg in _inline_svgs(html).items():
         # internal references only: ids (#...) and inline data (a colour bar is a data: PNG)
@@ -284,7 +285,7 @@ def test_the_flatness_check_matches_the_table(made):
     v = _verdict(made["report"], "ff_activations_flat_in_depth")
     assert v.verdict == expected and v.group == "check"
     assert set(v.numbers["series"]) == set(flat)
-    assert f">{expected}</td>" in made["html"]
+    assert f"<dd>{expected}</dd>" in made["html"]
 
 
 def test_best_ff_against_best_bp_matches_the_table(made):
@@ -331,10 +332,15 @@ def test_every_claim_has_a_verdict_test_figure_chunk_and_convention(made):
         assert re.fullmatch(r"holds|does not hold|holds only where .+|not evaluated \(.+\)", v.verdict)
         assert v.test and v.figure in names
         assert v.batch_convention == BATCH_CONVENTION
-        row = re.search(rf'<tr id="claim-{v.key}">(.*?)</tr>', html, re.S).group(1)
-        assert v.eval_chunk in row
-        assert BATCH_CONVENTION.replace("'", "&#x27;") in row
-        assert f'href="#fig-{v.figure}"' in row
+        card = re.search(
+            rf'<article class="card [^"]*" id="claim-{v.key}">(.*?)</article>', html, re.S
+        ).group(1)
+        assert f"<dd>{v.eval_chunk}</dd>" in card and "<details>" in card
+        assert f'href="#fig-{v.figure}"' in card
+        # the summary box links every finding to its card
+        if v.group == "finding":
+            assert html.index(f'href="#claim-{v.key}"') < html.index('id="claims"')
+    assert html.count(BATCH_CONVENTION.replace("'", "&#x27;")) == 1  # said once, at the top
     assert _verdict(report, "replicated_evaluation_costs_classes_times_rows").eval_chunk == "8"
     # everything needed is present, so every claim is evaluated
     assert not [v for v in report.verdicts if v.status == "not evaluated"], report.verdicts
@@ -398,7 +404,7 @@ def test_absent_analytic_columns_omit_the_figure_with_a_note(made, tmp_path):
 
 def test_cli_report_writes_and_prints(made, tmp_path, capsys):
     out = tmp_path / "r" / "acc.html"
-    assert main(["report", *map(str, made["train"]), "--out", str(out)]) == 0
+    assert main(["report", *map(str, made["train"]), "--out-file", str(out)]) == 0
     text = capsys.readouterr().out
     assert f"wrote {out}" in text and "FF reaches backprop's accuracy with the same network" in text
     assert (tmp_path / "r" / "acc_files" / "accuracy.svg").exists()
@@ -427,7 +433,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(made, tmp_path, capsys,
     else:
         arg, out = str(made["sweep"]), tmp_path / "out" / "x.txt"
     before = sorted(p for p in tmp_path.rglob("*"))
-    assert main(["report", arg, "--out", str(out)]) == 2
+    assert main(["report", arg, "--out-file", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ffbench: error: ") and err.count("\n") == 1, err
     assert sorted(p for p in tmp_path.rglob("*")) == before
@@ -443,3 +449,99 @@ def test_pytest_benchmark_json_is_an_input(made, tmp_path):
     peak = runs.set_index("trainer")["tensor_train_peak_bytes"]
     assert v.numbers["configurations"]["w500 d2 b128"]["ratio"] == pytest.approx(peak["ff"] / peak["bp"])
     assert report.figure("best_ff_vs_best_bp").file.exists()
+
+
+def test_two_runs_compared_side_by_side_never_averaged(made, tmp_path):
+    """`report A B --baseline A`: one group per run, labelled; bytes as exact deltas, time as
+    a ratio; what changed (code revision); each run's verdicts apart."""
+    import json
+
+    other = tmp_path / "other"
+    shutil.copytree(made["sweep"], other)
+    record = sorted((other / "records").glob("ff-d2-*b8-*.json"))[0]
+    doc = json.loads(record.read_text())
+    doc["metrics"]["tensor_peak_bytes"] += 1024
+    doc["metrics"]["step_seconds_median"] *= 2
+    doc["environment"]["git_revision"] = "abc1234-dirty"
+    record.write_text(json.dumps(doc))
+    out = tmp_path / "cmp" / "cmp.html"
+    assert (
+        main(
+            [
+                "report",
+                str(made["sweep"]),
+                str(other),
+                "--baseline",
+                str(made["sweep"]),
+                "--out-file",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    report_html = out.read_text()
+    deltas = build_report(
+        [made["sweep"], other], tmp_path / "c2.html", baseline=str(made["sweep"])
+    ).comparison.deltas
+    changed = deltas[deltas["Δ peak (B)"] != "+0"]
+    assert list(changed["Δ peak (B)"]) == ["+1,024"] and changed["configuration"].iloc[0].startswith(
+        "ff w32 d2 b8"
+    )
+    assert changed["step ratio"].iloc[0] == pytest.approx(2.0, rel=1e-3)
+    assert len(deltas) == len(GRID["trainers"]) * 3 * 2  # every configuration, once
+    for text in (
+        "What changed",
+        "abc1234-dirty",
+        "sweep (baseline)",
+        "other",
+        "measured from a modified working tree",
+    ):
+        assert text in report_html, text
+    # one panel per run, side by side, never one line averaging both
+    assert 'class="side" id="fig-peak_vs_depth"' in report_html
+    assert main(["report", str(made["sweep"]), "--baseline", str(other)]) == 2
+
+
+def test_a_figure_point_is_one_measurement(made):
+    """Two measurements of one configuration (two folders, other optimizer settings) are
+    never averaged into a figure's point: the default settings from the largest folder."""
+    from ffbench.analysis.plots import one_per_point
+
+    runs = load_runs(made["sweep"])
+    twice = pd_concat([runs, runs.assign(group="elsewhere|cpu").head(3)])
+    keys = ["trainer", "depth", "batch_size", "width"]
+    picked = one_per_point(twice, keys)
+    assert len(picked) == len(runs) and (picked["group"] != "elsewhere|cpu").all()
+
+
+def pd_concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_caveats_flag_toy_runs_and_few_timed_steps(made):
+    """The tiny test grid (width 32, one timed step) is flagged beside its verdicts."""
+    v = _verdict(made["report"], "ff_is_slower_per_step")
+    assert any(c.startswith("toy run: widths up to 32") for c in v.caveats)
+    assert any(c.startswith("under-sampled timing: medians of 1 timed steps") for c in v.caveats)
+    acc = _verdict(made["report"], "ff_reaches_bp_accuracy_at_equal_architecture")
+    assert not any("synthetic" in c for c in acc.caveats)  # digits: real data
+    assert "&#9888; toy run" in made["html"]
+
+
+def test_one_configuration_twice_in_one_group_is_never_averaged(made, tmp_path):
+    """Two records of one configuration in one folder: the claims that pair it say why they
+    are not evaluated, the table lists both, no figure mixes them."""
+    loose = tmp_path / "twice"
+    loose.mkdir()
+    for src in sorted((made["sweep"] / "records").glob("*-d[12]-*b8-*.json")):
+        shutil.copy(src, loose / src.name)
+    dup = sorted(loose.glob("ff-d2-*.json"))[0]
+    shutil.copy(dup, loose / ("again-" + dup.name))
+    report = build_report([loose], tmp_path / "out" / "twice.html")
+    v = next(v for v in report.verdicts if v.key == "best_ff_needs_less_memory_than_best_bp")
+    assert v.verdict.startswith("not evaluated (2 measurements of ff w32 d2 b8 in one group")
+    results_rows = report.tables["results"]
+    assert len(results_rows[(results_rows["trainer"] == "ff") & (results_rows["depth"] == 2)]) == 2
+    assert report.figure("peak_vs_depth").file.exists()

@@ -3,7 +3,9 @@
 
 Checks: no console message at level SEVERE (a failed resource load, a script or CSS
 error), every figure image decoded (naturalWidth > 0), no request other than the file
-itself and inline data, and a screenshot can be taken.
+itself and inline data, no horizontal overflow at 1280 px (neither the page nor any table
+wider than its column), no Python None / NaN / <NA> in a table cell, the summary box first,
+tables sorted by a click, and a screenshot can be taken.
 
 Under CI (`CI` set) a missing browser, driver or selenium FAILS this test; elsewhere it
 skips. .ci/run installs `chromium chromium-driver`; selenium is in the `test` extra.
@@ -32,7 +34,7 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-dev-shm-usage",
-    "--window-size=1300,1000",
+    "--window-size=1280,1000",
 ]
 
 
@@ -104,7 +106,7 @@ def test_report_renders_without_console_errors(driver, report, tmp_path):
     assert len(state) == len(drawn) >= 8
     for complete, width, alt in state:
         assert complete and width > 0, f"figure not rendered: {alt}"
-    assert driver.execute_script("return document.querySelectorAll('tr[id^=claim-]').length") >= 8
+    assert driver.execute_script("return document.querySelectorAll('article[id^=claim-]').length") >= 8
     errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
     assert not errors, errors
     # nothing fetched but the page itself (figures are data: URIs)
@@ -116,7 +118,54 @@ def test_report_renders_without_console_errors(driver, report, tmp_path):
     page = [u for u in urls if not u.startswith(("chrome:", "chrome-extension:", "about:"))]
     assert page and all(u.startswith(("file://", "data:")) for u in page), page
     shot = tmp_path / "report.png"
-    driver.set_window_size(1300, min(20000, driver.execute_script("return document.body.scrollHeight") + 50))
+    driver.set_window_size(1280, min(20000, driver.execute_script("return document.body.scrollHeight") + 50))
     assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
     if os.environ.get("FFBENCH_SCREENSHOT"):
         shutil.copy(shot, os.environ["FFBENCH_SCREENSHOT"])
+
+
+def _open(driver, report, width: int = 1280):
+    driver.set_window_size(width, 1000)
+    driver.get(report.html_path.resolve().as_uri())
+    driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+
+
+def test_no_horizontal_overflow_at_1280_px(driver, report):
+    _open(driver, report)
+    page = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert page[0] <= page[1], f"page is {page[0]} px wide in a {page[1]} px window"
+    wide = driver.execute_script(
+        "return Array.from(document.querySelectorAll('table')).filter(t => t.offsetWidth > "
+        "t.closest('body').clientWidth || t.scrollWidth > t.parentElement.clientWidth + 1)"
+        ".map(t => t.className + ' ' + t.scrollWidth)"
+    )
+    assert not wide, f"tables wider than their column: {wide}"
+    cards = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.card, figure')).filter(e => e.scrollWidth > e.clientWidth + 1).length"
+    )
+    assert cards == 0
+
+
+def test_summary_first_tables_clean_and_sortable(driver, report):
+    _open(driver, report)
+    first = driver.execute_script(
+        "return document.querySelector('h1').nextElementSibling.nextElementSibling.nextElementSibling.id"
+    )
+    assert first == "summary"
+    cells = driver.execute_script(
+        "return Array.from(document.querySelectorAll('td')).map(c => c.textContent.trim())"
+    )
+    assert cells and not {"None", "nan", "NaN", "<NA>", "null"} & set(cells)
+    order = driver.execute_script(
+        """const t = document.querySelector('#results table.sortable');
+        const col = Array.from(t.tHead.rows[0].cells).findIndex(h => h.textContent.startsWith('peak'));
+        t.tHead.rows[0].cells[col].click();
+        const up = Array.from(t.tBodies[0].rows).map(r => parseFloat(r.cells[col].dataset.v));
+        t.tHead.rows[0].cells[col].click();
+        const down = Array.from(t.tBodies[0].rows).map(r => parseFloat(r.cells[col].dataset.v));
+        return [up, down];"""
+    )
+    up, down = order
+    assert up == sorted(up) and down == sorted(down, reverse=True) and len(up) >= 8

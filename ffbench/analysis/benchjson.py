@@ -48,6 +48,8 @@ _NOT_METRICS = {
     "memory_limit_exceeded",
     "process_supported",
     "timed_rounds_tensor_tracker",
+    "environment",
+    "compared_with",
 }
 
 
@@ -87,7 +89,8 @@ def benchmark_record(bench: dict, machine_info: dict | None = None) -> dict | No
     metrics: dict[str, float] = {k: v for k, v in info.items() if k not in _NOT_METRICS and _number(v)}
     metrics.update(_timing(kind, stats, config))
     machine_info = machine_info or {}
-    env = dict(machine_info.get("ffbench") or {})
+    # the machine (machine_info) and, since machine_info holds only that, the run's environment
+    env = {**(machine_info.get("ffbench") or {}), **(info.get("environment") or {})}
     for key in ("torch", "cuda", "device", "device_name"):
         if key not in env and key in machine_info:
             env[key] = machine_info[key]

@@ -69,6 +69,87 @@ def trainer_order(trainers) -> list[str]:
     return [t for t in TRAINER_ORDER if t in present] + sorted(t for t in present if t not in TRAINER_ORDER)
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+DASHES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)), (0, (3, 1, 1, 1, 1, 1)))
+
+
+def line_styles(trainers) -> dict[str, dict]:
+    """One colour, marker and dash per trainer, the same in every figure: lines stay apart
+    where they overlap and in grey print, not only by colour."""
+    colours = palette(trainers)
+    known = list(TRAINER_ORDER) + sorted(t for t in trainers if t not in TRAINER_ORDER)
+    return {
+        t: {
+            "color": colours[t],
+            "marker": MARKERS[known.index(t) % len(MARKERS)],
+            "ls": DASHES[known.index(t) % len(DASHES)],
+        }
+        for t in trainers
+    }
+
+
+def one_per_point(df, keys: list[str]):
+    """One row per point of a figure, never a mean of two measurements: the default
+    optimizer setting and variant where several were measured, then the row of the largest
+    group (results folder) measured at that point."""
+    from .claims.tables import variant
+
+    if df is None or len(df) == 0:
+        return df
+    df = df.assign(_variant=[variant(r) for _, r in df.iterrows()])
+    df = df[df["_variant"] == df["trainer"]] if (df["_variant"] == df["trainer"]).any() else df
+    if "optimizer" in df.columns:
+        common = df.groupby(["optimizer", "optimizer_impl"], dropna=False).size().idxmax()
+        df = df[(df["optimizer"] == common[0]) & (df["optimizer_impl"] == common[1])]
+    size = df.groupby("group")["group"].transform("size") if "group" in df.columns else 0
+    df = df.assign(_size=size).sort_values("_size", ascending=False, kind="stable")
+    return df.drop_duplicates(keys).drop(columns=["_variant", "_size"]).sort_index()
+
+
+def small_multiples(
+    long, *, row: str, col: str, x: str, question: str, xlabel: str, ylabel=None, from_zero: bool = True
+):
+    """Panels rows x cols of one line per trainer (`value` over `x`), each panel with its own
+    y-axis (from 0 unless `from_zero` is False); `lo`/`hi` columns, when present, are drawn
+    as error bars (e.g. the IQR). Trainers are dodged sideways by 1 % of the x range each,
+    so identical values (bp and bp-inbackward share every update) do not hide each other."""
+    rows, cols = list(dict.fromkeys(long[row])), list(dict.fromkeys(long[col]))
+    order = trainer_order(long["trainer"])
+    # each trainer's points shifted sideways by a hair, so equal values stay visible
+    dodge = 0.01 * float(long[x].max() - long[x].min() or 1)
+    styles = line_styles(order)
+    fig, axes = plt.subplots(
+        len(rows), len(cols), figsize=(3.7 * len(cols) + 0.9, 2.9 * len(rows) + 1.0), squeeze=False
+    )
+    for (i, r), (j, c) in ((a, b) for a in enumerate(rows) for b in enumerate(cols)):
+        ax, part = axes[i][j], long[(long[row] == r) & (long[col] == c)]
+        for k, t in enumerate(order):
+            s = part[part["trainer"] == t].sort_values(x)
+            if len(s):
+                _line(ax, s.assign(**{x: s[x] + (k - (len(order) - 1) / 2) * dodge}), x, t, styles[t])
+        if long[x].nunique() <= 12:
+            ax.set_xticks(sorted(long[x].unique()))
+        if from_zero:
+            ax.set_ylim(bottom=0)
+        ax.set_title(f"{c}" if len(rows) == 1 else f"{r}\n{c}", fontsize=9)
+        ax.set_xlabel(xlabel if i == len(rows) - 1 else "")
+        ax.set_ylabel((ylabel or r) if j == 0 else "")
+        ax.grid(True, color="#ddd", lw=0.6)
+    handles = [plt.Line2D([], [], lw=1.6, ms=5, **styles[t]) for t in order]
+    fig.suptitle(question, fontsize=13)
+    fig.tight_layout(rect=(0, 0.06 if len(rows) > 1 else 0.1, 1, 1))
+    fig.legend(handles, order, loc="lower center", ncol=min(len(order), 8), frameon=False, title="trainer")
+    return fig
+
+
+def _line(ax, s, x: str, trainer: str, style: dict) -> None:
+    if "lo" in s.columns and s["lo"].notna().any():
+        err = [(s["value"] - s["lo"]).clip(lower=0), (s["hi"] - s["value"]).clip(lower=0)]
+        ax.errorbar(s[x], s["value"], yerr=err, capsize=3, lw=1.6, ms=5, label=trainer, **style)
+    else:
+        ax.plot(s[x], s["value"], lw=1.6, ms=5, label=trainer, **style)
+
+
 def axis_unit(values) -> tuple[float, str]:
     """(divisor, label) for byte values: GiB when the largest is >= 2 GiB, else MiB."""
     finite = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
@@ -128,40 +209,30 @@ def _long(df, metrics: dict[str, str], keys: list[str]):
     return out
 
 
+def panel_label(df):
+    """The column panels: batch size, and width where several widths were measured."""
+    several = df["width"].nunique() > 1
+    return [
+        f"batch {int(b)}" + (f", width {int(w)}" if several else "")
+        for b, w in zip(df["batch_size"], df["width"])
+    ]
+
+
 def _memory_facets(df, metrics: dict[str, str], question: str, name: str, note: str = "") -> Plot:
     keys = ["trainer", "depth", "batch_size", "width"]
+    df = one_per_point(df, keys)
     long = _long(df, metrics, keys)
     if len(long) == 0:
         return Plot(name, question, None, "no such figures in the records")
     div, unit = axis_unit(long["value"])
     long["value"] = long["value"] / div
-    order = trainer_order(long["trainer"])
-    widths = sorted(long["width"].dropna().unique())
+    long = long.sort_values(["batch_size", "width"]).assign(panel=lambda d: panel_label(d))
+    long["measure"] = long["measure"] + f" ({unit})"
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.relplot(
-            data=long,
-            x="depth",
-            y="value",
-            hue="trainer",
-            hue_order=order,
-            palette=palette(order),
-            style="width" if len(widths) > 1 else None,
-            row="measure",
-            col="batch_size",
-            kind="line",
-            marker="o",
-            height=3.0,
-            aspect=1.2,
-            facet_kws={"sharey": "row", "margin_titles": True},
+        fig = small_multiples(
+            long, row="measure", col="panel", x="depth", question=question, xlabel="depth (hidden layers)"
         )
-        g.set_axis_labels("depth (hidden layers)", unit)
-        g.set_titles(row_template="{row_name}", col_template="batch {col_name}")
-        for ax in g.axes.flat:
-            ax.set_xticks(sorted(long["depth"].unique()))
-            ax.set_ylim(bottom=0)
-        _title(g.figure, question)
-        _legend_below(g)
-    return Plot(name, question, g.figure, note)
+    return Plot(name, question, fig, (note + " " if note else "") + "Each panel has its own y-axis.")
 
 
 # -- the figures ----------------------------------------------------------------------------
@@ -212,7 +283,7 @@ def memory_breakdown(runs, **_) -> Plot:
     w, d, b = cfg
     question = f"Where does the memory go at the peak? (depth {d}, batch {b}, width {w})"
     df = ok_runs(runs)
-    df = df[(df["width"] == w) & (df["depth"] == d) & (df["batch_size"] == b)]
+    df = one_per_point(df[(df["width"] == w) & (df["depth"] == d) & (df["batch_size"] == b)], ["trainer"])
     cols = [f"tensor_peak_{c}_bytes" for c in CATEGORIES]
     table = _float(df, cols).groupby("trainer")[cols].mean()
     table = table.reindex([t for t in trainer_order(table.index)])
@@ -250,9 +321,13 @@ def best_ff_vs_best_bp(runs, **_) -> Plot:
         fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 1, 3.6 * rows + 0.6), squeeze=False)
         for ax, (values, p) in zip(axes.flat, panels):
             grid = p.pivot_table(index="depth", columns="batch_size", values="ratio")
+            # centred on 1, at least 0.8-1.25 and symmetric in ratio (x k and / k look alike):
+            # a 1 % difference stays pale, and no colour stands for a ratio below 0
+            top = max(1.25, float(grid.max().max()), 1 / float(grid.min().min()))
+            norm = matplotlib.colors.TwoSlopeNorm(vcenter=1.0, vmin=1 / top, vmax=top)
             with warnings.catch_warnings():  # seaborn 0.13 calls a deprecated Colormap.set_bad
                 warnings.simplefilter("ignore", PendingDeprecationWarning)
-                sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="RdBu_r", center=1.0, linewidths=0.5,
+                sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="RdBu_r", norm=norm, linewidths=0.5,
                             cbar_kws={"label": "best FF / best BP peak"})  # fmt: skip
             ax.set_xlabel("batch size (real examples)")
             ax.set_ylabel("depth (hidden layers)")
@@ -309,56 +384,62 @@ def short_group(group: str) -> str:
 
 
 def step_time(runs, **_) -> list[Plot]:
-    """One figure per device: absolute times are never mixed across devices."""
+    """One figure per device: absolute times are never mixed across devices. Medians with
+    the interquartile range of the timed steps as error bars."""
     df = ok_runs(runs)
     question = "How do step time and throughput change with depth?"
     if df is None or len(df) == 0 or df["step_seconds_median"].isna().all():
         return [Plot("step_time", question, None, "no step times in the records")]
-    df = df[df["step_seconds_median"].notna()]
+    df = one_per_point(df[df["step_seconds_median"].notna()], ["trainer", "depth", "batch_size", "width"])
     devices = sorted(df["device_name"].fillna("unknown device").unique())
     plots = []
     for i, dev in enumerate(devices):
-        sub = df[df["device_name"].fillna("unknown device") == dev]
-        long = _long(
-            sub.assign(step_ms=sub["step_seconds_median"] * 1000),
-            {"step_ms": "step time, median (ms)", "examples_per_second": "throughput (real examples / s)"},
-            ["trainer", "depth", "batch_size", "width"],
-        )
-        order = trainer_order(long["trainer"])
+        sub = df[df["device_name"].fillna("unknown device") == dev].sort_values(["batch_size", "width"])
         q = f"{question} ({dev})" if len(devices) > 1 else question
         with sns.axes_style("whitegrid"), plt.rc_context(RC):
-            g = sns.relplot(
-                data=long,
-                x="depth",
-                y="value",
-                hue="trainer",
-                hue_order=order,
-                palette=palette(order),
+            fig = small_multiples(
+                _time_long(sub),
                 row="measure",
-                col="batch_size",
-                kind="line",
-                marker="o",
-                height=3.0,
-                aspect=1.2,
-                style="width" if long["width"].nunique() > 1 else None,
-                facet_kws={"sharey": False, "margin_titles": True},
+                col="panel",
+                x="depth",
+                question=q,
+                xlabel="depth (hidden layers)",
             )
-            g.set_axis_labels("depth (hidden layers)", "")
-            g.set_titles(row_template="{row_name}", col_template="batch {col_name}")
-            for ax in g.axes.flat:
-                ax.set_xticks(sorted(long["depth"].unique()))
-                ax.set_ylim(bottom=0)
-            _title(g.figure, q)
-            _legend_below(g)
+        steps = sub["timed_steps"].dropna() if "timed_steps" in sub.columns else []
+        counts = (
+            "?"
+            if not len(steps)
+            else f"{int(min(steps))}" + (f"-{int(max(steps))}" if max(steps) > min(steps) else "")
+        )
         plots.append(
             Plot(
                 "step_time" if i == 0 else f"step_time_{i + 1}",
                 q,
-                g.figure,
-                f"Measured on {dev}; medians of the timed steps (no tracker attached).",
+                fig,
+                f"Measured on {dev}: median of {counts} timed steps per point (no tracker attached); "
+                "error bars span the interquartile range. Each panel has its own y-axis.",
             )
         )
     return plots
+
+
+def _time_long(sub):
+    """Step time (median, IQR) and throughput as rows of (measure, value, lo, hi)."""
+    import pandas as pd
+
+    keys = sub[["trainer", "depth", "batch_size", "width"]].assign(panel=panel_label(sub))
+    ms = sub["step_seconds_median"].astype("float64") * 1000
+    has_q = "step_seconds_q1" in sub.columns
+    time = keys.assign(
+        measure="step time, median and IQR (ms)",
+        value=ms,
+        lo=sub["step_seconds_q1"].astype("float64") * 1000 if has_q else float("nan"),
+        hi=sub["step_seconds_q3"].astype("float64") * 1000 if has_q else float("nan"),
+    )
+    rate = keys.assign(
+        measure="throughput (real examples / s)", value=sub["examples_per_second"].astype("float64")
+    )
+    return pd.concat([time, rate.assign(lo=float("nan"), hi=float("nan"))], ignore_index=True)
 
 
 def ff_bp_time_ratio(runs, **_) -> Plot:
@@ -410,48 +491,43 @@ def ff_bp_time_ratio(runs, **_) -> Plot:
 def accuracy(runs, epochs=None, **_) -> Plot:
     question = "How accurate is each trainer after each epoch?"
     if epochs is None or len(epochs) == 0:
-        return Plot("accuracy", question, None, "no train records (ffbench train --out FILE writes one)")
-    df = epochs.copy()
-    df["test accuracy (%)"] = df["test_accuracy"].astype("float64") * 100
-    df["setting"] = (
-        df["dataset"].astype(str)
-        + ", d"
-        + df["depth"].astype(str)
-        + " w"
-        + df["width"].astype(str)
-        + " b"
-        + df["batch_size"].astype(str)
+        return Plot("accuracy", question, None, "no train records (ffbench train --out-file FILE writes one)")
+    df = epochs.assign(acc=epochs["test_accuracy"].astype("float64") * 100)
+    df["setting"] = [
+        f"{ds}, d{d} w{w} b{b}"
+        for ds, d, w, b in zip(df["dataset"], df["depth"], df["width"], df["batch_size"])
+    ]
+    df = df.drop_duplicates(["setting", "trainer", "seed", "epoch"])  # one run per seed, never a mean of two
+    stats = df.groupby(["setting", "trainer", "epoch"], as_index=False).agg(
+        value=("acc", "mean"), sd=("acc", "std"), seeds=("acc", "size")
     )
-    order = trainer_order(df["trainer"])
-    several_seeds = df.groupby(["setting", "trainer"])["seed"].nunique().max() > 1
+    several = bool((stats["seeds"] > 1).any())
+    stats = stats.assign(
+        lo=stats["value"] - stats["sd"].fillna(0), hi=stats["value"] + stats["sd"].fillna(0), row=""
+    )
+    if not several:
+        stats = stats.drop(columns=["lo", "hi"])
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.relplot(
-            data=df,
-            x="epoch",
-            y="test accuracy (%)",
-            hue="trainer",
-            hue_order=order,
-            palette=palette(order),
+        fig = small_multiples(
+            stats,
+            row="row",
             col="setting",
-            col_wrap=min(3, df["setting"].nunique()),
-            kind="line",
-            marker="o",
-            errorbar="sd" if several_seeds else None,
-            height=3.2,
-            aspect=1.2,
+            x="epoch",
+            question=question,
+            xlabel="epoch",
+            ylabel="test accuracy (%)",
+            from_zero=False,
         )
-        g.set_titles(col_template="{col_name}")
-        for ax in g.axes.flat:
-            ax.set_ylim(0, 100)
-        _title(g.figure, question)
-        _legend_below(g)
     return Plot(
         "accuracy",
         question,
-        g.figure,
-        "Mean over seeds; the band is one standard deviation over seeds."
-        if several_seeds
-        else "One seed per trainer (no spread to show).",
+        fig,
+        (
+            "Mean over seeds; error bars: one standard deviation over seeds. "
+            if several
+            else "One seed per trainer. "
+        )
+        + "Each panel's y-axis is zoomed to its curves (not 0-100 %).",
     )
 
 
@@ -581,6 +657,7 @@ def eval_vs_train(runs, **_) -> Plot:
         return Plot("eval_vs_train", base, None, "no evaluation figures in the records")
     w, d, _b = cfg
     df = df[(df["width"] == w) & (df["depth"] == d) & df["tensor_eval_peak_bytes"].notna()]
+    df = one_per_point(df, ["trainer", "batch_size"])
     long = _long(
         df,
         {"tensor_peak_bytes": "training step", "tensor_eval_peak_bytes": "evaluation (one chunk)"},
@@ -589,7 +666,8 @@ def eval_vs_train(runs, **_) -> Plot:
     div, unit = axis_unit(long["value"])
     long["value"] = long["value"] / div
     order = trainer_order(long["trainer"])
-    question = f"{base} (depth {d}, width {w}; chunk = batch unless set)"
+    chunks = ", ".join(str(int(c)) for c in sorted(df["eval_chunk"].dropna().unique())) or "?"
+    question = f"{base} (depth {d}, width {w}; evaluation chunk {chunks})"
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         g = sns.catplot(
             data=long,
@@ -603,6 +681,7 @@ def eval_vs_train(runs, **_) -> Plot:
             aspect=1.3,
             palette="Paired",
             errorbar=None,
+            sharey=False,  # batch sizes differ by 16x: each panel its own scale
         )
         g.set_axis_labels("", f"tensor-level peak ({unit})")
         g.set_titles(col_template="batch {col_name}")

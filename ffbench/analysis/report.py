@@ -1,17 +1,22 @@
-"""`ffbench report RESULTS... --out reports/NAME.html`: one self-contained HTML file.
+"""`ffbench report RESULTS... [--out DIR | --out-file FILE.html] [--baseline RESULTS]`: one
+self-contained HTML file.
 
     report = build_report(["results/2026-...-sweep", "runs/train-ff.json"], "reports/x.html")
     print_claims(report.verdicts)
+    build_report(["results/a", "results/b"], "reports/a-vs-b.html", baseline="results/a")
 
-RESULTS may be results folders (`ffbench sweep`, `ffbench maxbatch`), folders of record
-files, record files (`ffbench measure --out`, `ffbench train --out`), or pytest-benchmark
-JSON files (`pytest benchmarks/ --benchmark-json=FILE`). Everything is read and checked
-before anything is written: a path that does not exist, a file that is not ffbench
-results, or inputs without a single run raise `ConfigError` and write nothing.
+RESULTS may be results folders (`ffbench sweep`, `ffbench maxbatch`), run folders of
+`ffbench reproduce`, folders of record files, record files (`ffbench measure`, `ffbench
+train`), or pytest-benchmark JSON files (`pytest benchmarks/ --benchmark-json=FILE`).
+Everything is read and checked before anything is written: a path that does not exist, a
+file that is not ffbench results, or inputs without a single run raise `ConfigError` and
+write nothing. Without `baseline` the RESULTS are parts of one run; with it, each is a run
+of its own, analysed alone and compared (`ffbench.analysis.compare`).
 
-The HTML has every figure inline (SVG as a base64 `data:` URI), an inline stylesheet, no
-script and no external resource: it opens offline. The same figures are also written as
-files next to it, `NAME_files/<figure>.svg`.
+The page (`ffbench.analysis.html`) opens on a summary of the findings, then claim cards,
+figures (SVG inline as base64 `data:` URIs) and sortable tables; its stylesheet and a few
+lines of script are inline and it names no external resource: it opens offline. The
+figures are also written next to it, `NAME_files/<figure>.svg`.
 
 Loaders (also usable alone): `load_runs` (`ffbench.results.load` plus `group`,
 `num_classes`, `in_features`), `load_epochs` (one row per epoch of `train` records),
@@ -23,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import html
 import json
 import sys
 from collections.abc import Iterable
@@ -35,7 +39,7 @@ from .. import store
 from ..config import BATCH_CONVENTION, shown_keys
 from ..errors import ConfigError
 from ..units import MiB
-from . import results, thresholds
+from . import caveats, html, results
 from .claims import GROUPS, Verdict, evaluate
 
 MAXBATCH_NAME = "maxbatch.json"
@@ -91,7 +95,10 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
             folders[doc.folder] = env
             inp.folders.append((doc.folder, doc.manifest, env if isinstance(env, dict) else {}))
         if results.kind_of(doc.data) is not None:
-            inp.records.append((doc.path, doc.data, _group(doc.folder, _device_name(doc.data))))
+            # a pytest-benchmark file is one session's run: its own group, so two saved
+            # sessions in one folder are never paired or averaged together
+            where = doc.path if results.is_benchmark_json(doc.data) else doc.folder
+            inp.records.append((doc.path, doc.data, _group(where, _device_name(doc.data))))
         elif results.is_maxbatch(doc.data):
             inp.maxbatch.append((doc.path, doc.data, _group(doc.folder, None)))
         elif not results.is_run_summary(doc.data, doc.path):
@@ -247,6 +254,7 @@ def maxbatch_from(inp: Inputs):
             "width",
             "budget_bytes",
             "criterion",
+            "budget_kind",
             "max_batch_size",
             "first_failing",
             "capped",
@@ -338,18 +346,19 @@ def configuration_table(runs):
             except TypeError:
                 vals = list(vals)
             col[c] = ", ".join(str(v) for v in vals) if len(vals) else "default"
-        col["eval_chunk"] = col["eval_chunk"] if col["eval_chunk"] != "default" else "= batch size"
         col["runs"] = str(len(s))
-        col["batch convention"] = BATCH_CONVENTION
         data[f"{_short_group(group)} [{kind}]"] = col
     return pd.DataFrame(data)
 
 
-RESULT_COLUMNS = [
+CONFIG_COLUMNS = [
     ("trainer", "trainer", None),
     ("depth", "depth", None),
     ("width", "width", None),
     ("batch_size", "batch", None),
+]
+MEASURE_COLUMNS = [
+    *CONFIG_COLUMNS,
     ("status", "status", None),
     ("tensor_peak_bytes", "peak (MiB)", MiB),
     ("tensor_transient_bytes", "transient (MiB)", MiB),
@@ -359,21 +368,36 @@ RESULT_COLUMNS = [
     ("analytic_peak_bytes", "analytic peak (MiB)", MiB),
     ("rss_rise_bytes", "RSS rise (MiB)", MiB),
     ("cuda_peak_allocated_bytes", "CUDA peak (MiB)", MiB),
-    ("step_seconds_median", "step (ms)", 1e-3),
+    ("step_seconds_median", "step median (ms)", 1e-3),
+    ("step_seconds_iqr", "step IQR (ms)", 1e-3),
+    ("timed_steps", "timed steps", None),
     ("examples_per_second", "examples/s", 1),
+]
+TRAIN_COLUMNS = [
+    *CONFIG_COLUMNS,
+    *((c, c.replace("_", " "), None) for c in ("epochs", "lr", "seed", "dataset", "eval_chunk")),
+    ("val_accuracy", "val. acc. (%)", 0.01),
     ("test_accuracy", "test acc. (%)", 0.01),
+    ("readout_accuracy", "read-out acc. (%)", 0.01),
+    ("analytic_train_peak_bytes", "training peak, analytic (MiB)", MiB),
+    ("train_seconds", "train (s)", 1),
 ]
 
 
-def results_table(runs):
+def results_table(runs, kind: str = "measure", run_label=None):
+    """One row per run of `kind` (measure or train), in display units; `run` first when the
+    rows come from several groups (or `run_label` maps each row to its run)."""
     import pandas as pd
 
-    df = runs.sort_values(["kind", "group", "width", "batch_size", "depth", "trainer"], na_position="last")
+    columns = MEASURE_COLUMNS if kind == "measure" else TRAIN_COLUMNS
+    df = runs[runs["kind"] == kind]
+    df = df.sort_values(["group", "width", "batch_size", "depth", "trainer", "seed"], na_position="last")
     out = pd.DataFrame(index=df.index)
-    if runs["group"].nunique() > 1:
-        out["run"] = df["group"].map(_short_group)
-    out["kind"] = df["kind"]
-    for col, label, div in RESULT_COLUMNS:
+    if run_label is not None:
+        out["run"] = df.index.map(run_label)
+    if df["group"].nunique() > 1:
+        out["results"] = df["group"].map(_short_group)
+    for col, label, div in columns:
         if col not in df.columns or df[col].isna().all():
             continue
         if div is None:
@@ -395,15 +419,23 @@ class FigureOut:
     file: Path | None  # the SVG file written, None when the figure was omitted
     svg: str | None = None
 
+    @property
+    def data(self) -> str:
+        """The SVG as base64, for an inline data: URI."""
+        return base64.b64encode((self.svg or "").encode("utf-8")).decode("ascii")
+
 
 @dataclass
 class Report:
     html_path: Path
     figures_dir: Path
     figures: list[FigureOut]
-    verdicts: list[Verdict]
-    runs: Any  # the runs table
+    verdicts: list[Verdict]  # the (baseline) run's
+    runs: Any  # the (baseline) run's runs table
     tables: dict[str, Any]
+    analyses: list[Any] = field(default_factory=list)  # one Analysis per run (several: a comparison)
+    labels: list[str | None] = field(default_factory=list)
+    comparison: Any = None  # compare.Comparison with a baseline
 
     def figure(self, name: str) -> FigureOut | None:
         return next((f for f in self.figures if f.name == name), None)
@@ -411,7 +443,7 @@ class Report:
 
 def _check_out(out_html: Path) -> None:
     if out_html.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError(f"--out {out_html}: give an .html file name such as reports/sweep.html")
+        raise ConfigError(f"--out-file {out_html}: give an .html file name such as reports/sweep.html")
     if out_html.exists() and out_html.is_dir():
         raise ConfigError(f"--out {out_html} is a folder; give an .html file name")
     files = figures_dir_for(out_html)
@@ -461,7 +493,8 @@ class Analysis:
 
 
 def analyse(paths) -> Analysis:
-    """Read `paths` and decide every claim. ConfigError when they hold no run."""
+    """Read `paths` and decide every claim, with the warnings beside each verdict
+    (`caveats`). ConfigError when they hold no run."""
     inp = collect(paths)
     runs, epochs, timelines, maxbatch = (
         runs_from(inp),
@@ -477,41 +510,157 @@ def analyse(paths) -> Analysis:
     runs = runs[runs["source"] != "maxbatch"].reset_index(drop=True) if probes else runs
     timelines = timelines[timelines["run_id"].isin(set(runs["run_id"]))] if len(timelines) else timelines
     verdicts = evaluate(runs, epochs, maxbatch)
+    revisions = [env.get("git_revision") for _, _, env in inp.folders]
+    caveats.attach(verdicts, runs, epochs, maxbatch, revisions)
     return Analysis(inp, runs, epochs, timelines, maxbatch, probes, verdicts)
 
 
-def build_report(paths, out_html: str | Path, *, title: str | None = None) -> Report:
+def _figure_out(p, stem: str, files_dir: Path) -> FigureOut:
+    svg = p.svg() if p.figure is not None else None
+    return FigureOut(stem, p.question, p.note, files_dir / f"{stem}.svg" if svg else None, svg)
+
+
+def figure_rows(analyses: list[Analysis], labels: list[str | None], files_dir: Path):
+    """One row per figure with one panel per run (labelled); and every FigureOut."""
+    from .compare import slug
+
+    drawn = [draw_figures(a.runs, a.epochs, a.timelines, a.maxbatch) for a in analyses]
+    rows, flat = [], []
+    for name in dict.fromkeys(p.name for plots in drawn for p in plots):
+        panels = []
+        for label, plots in zip(labels, drawn):
+            for p in (p for p in plots if p.name == name):
+                f = _figure_out(p, name if label is None else f"{name}--{slug(label)}", files_dir)
+                panels.append((label, f))
+                flat.append(f)
+        rows.append(html.FigureRow(name, panels))
+    return rows, flat
+
+
+def maxbatch_table(maxbatch):
+    """The searches in display units (budget in MiB)."""
+    df = maxbatch.assign(budget_mib=(maxbatch["budget_bytes"].astype("float64") / MiB).round(2))
+    cols = {"trainer": "trainer", "depth": "depth", "width": "width", "budget_mib": "budget (MiB)",
+            "budget_kind": "budget kind", "criterion": "criterion", "max_batch_size": "largest batch",
+            "first_failing": "first failing", "capped": "capped", "probes": "probes", "note": "note"}  # fmt: skip
+    return df[list(cols)].rename(columns=cols).reset_index(drop=True)
+
+
+def _side_by_side(frames: list, labels: list[str | None]):
+    """Per-run tables with one column per group: columns prefixed by the run's label."""
+    import pandas as pd
+
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat([f.add_prefix(f"{label}: ") for f, label in zip(frames, labels)], axis=1)
+
+
+def _stacked(frames: list, labels: list[str | None]):
+    """Per-run row tables, one after the other, with a `run` column first (several runs)."""
+    import pandas as pd
+
+    if len(frames) == 1:
+        return frames[0]
+    parts = [f.assign(run=label)[["run", *f.columns]] for f, label in zip(frames, labels) if len(f)]
+    return pd.concat(parts, ignore_index=True) if parts else frames[0]
+
+
+def report_tables(analyses: list[Analysis], labels: list[str | None]) -> dict[str, Any]:
+    """The report's tables, each over every run (labelled when several)."""
+    tables = {
+        "environment": _side_by_side([environment_table(a.inputs, a.runs) for a in analyses], labels),
+        "configuration": _side_by_side([configuration_table(a.runs) for a in analyses], labels),
+        "results": _stacked([results_table(a.runs, "measure") for a in analyses], labels),
+        "train": _stacked([results_table(a.runs, "train") for a in analyses], labels),
+    }
+    if any(len(a.maxbatch) for a in analyses):
+        tables["maxbatch"] = _stacked([maxbatch_table(a.maxbatch) for a in analyses], labels)
+    return tables
+
+
+SECTIONS = (
+    ("environment", "Environment", "One column per results folder and device.", True),
+    (
+        "configuration",
+        "Configuration",
+        "The values each configuration field takes, per results folder.",
+        True,
+    ),
+    (
+        "results",
+        "Results: memory and time",
+        "One row per measured configuration; click a header to sort.",
+        False,
+    ),
+    ("train", "Results: accuracy", "One row per training run (`ffbench train`).", False),
+    ("maxbatch", "Largest batch under the budget", "One row per search (`ffbench maxbatch`).", False),
+)
+
+
+def table_sections(tables: dict[str, Any]) -> list:
+    return [
+        html.Section(anchor, title, html.table(tables[anchor], index=index), note)
+        for anchor, title, note, index in SECTIONS
+        if anchor in tables and len(tables[anchor])
+    ]
+
+
+def counts_text(analyses: list[Analysis], labels: list[str | None]) -> str:
+    parts = []
+    for a, label in zip(analyses, labels):
+        counts = a.runs["status"].value_counts(dropna=False).to_dict() if len(a.runs) else {}
+        text = f"{len(a.runs)} runs (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")"
+        if a.probes:
+            text += (
+                f", plus {a.probes} maxbatch probe records (used for the largest-batch figure and table only)"
+            )
+        parts.append(f"{label}: {text}" if label else text)
+    return "; ".join(parts) + "."
+
+
+def _analyses(paths: list, baseline) -> tuple[list[Analysis], list[str | None]]:
+    """One analysis of everything, or one per RESULTS (baseline first) when comparing."""
+    if baseline is None:
+        return [analyse(paths)], [None]
+    from .compare import baseline_first, run_labels
+
+    labels = run_labels(paths)
+    order = baseline_first(paths, labels, baseline)
+    return [analyse([paths[i]]) for i in order], [labels[i] for i in order]
+
+
+def build_report(paths, out_html: str | Path, *, title: str | None = None, baseline=None) -> Report:
     """Read `paths`, compute every claim and figure, write `out_html` and its figures.
 
-    Nothing is written when an input is unusable or holds no run (ConfigError)."""
+    With `baseline` (one of `paths`, or its label), each path is a run of its own: every
+    verdict, figure and table is shown per run, labelled, and the runs are compared with the
+    baseline (`ffbench.analysis.compare`). Nothing is written when an input is unusable or
+    holds no run (ConfigError)."""
     out_html = Path(out_html)
     _check_out(out_html)
-    a = analyse(paths)
-    inp, runs, epochs, timelines, maxbatch, probes, verdicts = (
-        a.inputs,
-        a.runs,
-        a.epochs,
-        a.timelines,
-        a.maxbatch,
-        a.probes,
-        a.verdicts,
-    )
-    plots = draw_figures(runs, epochs, timelines, maxbatch)
-    figures = []
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    analyses, labels = _analyses(paths, baseline)
     files_dir = figures_dir_for(out_html)
-    for p in plots:
-        svg = p.svg() if p.figure is not None else None
-        figures.append(
-            FigureOut(p.name, p.question, p.note, files_dir / f"{p.name}.svg" if svg else None, svg)
-        )
-    tables = {
-        "environment": environment_table(inp, runs),
-        "configuration": configuration_table(runs),
-        "results": results_table(runs),
-    }
-    if len(maxbatch):
-        tables["maxbatch"] = maxbatch.drop(columns=["group", "path"])
-    text = render_html(title or out_html.stem, inp, runs, verdicts, figures, tables, probes)
+    rows, figures = figure_rows(analyses, labels, files_dir)
+    tables = report_tables(analyses, labels)
+    comparison = None
+    if baseline is not None:
+        from .compare import compare
+
+        comparison = compare(analyses, labels)
+    page = html.Page(
+        title=title or out_html.stem,
+        generated=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+        sources=", ".join(str(p) for p in paths),
+        counts=counts_text(analyses, labels),
+        batch_convention=BATCH_CONVENTION,
+        runs=[(label, a.verdicts) for label, a in zip(labels, analyses)],
+        figures=rows,
+        sections=table_sections(tables),
+        baseline=labels[0] if baseline is not None else None,
+        comparison=comparison.view() if comparison is not None else None,
+    )
+    text = html.render(page)
     # everything computed: now write
     files_dir.mkdir(parents=True, exist_ok=True)
     for old in files_dir.glob("*.svg"):
@@ -521,156 +670,8 @@ def build_report(paths, out_html: str | Path, *, title: str | None = None) -> Re
         if f.svg is not None:
             store.write_text_atomic(f.file, f.svg)
     store.write_text_atomic(out_html, text)
-    return Report(out_html, files_dir, figures, verdicts, runs, tables)
-
-
-# -- HTML --------------------------------------------------------------------------------------
-
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0 auto;
-max-width:1200px;padding:1em 2em;color:#222;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.2em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0} th,td{border:1px solid #ddd;padding:.25em .5em;
-vertical-align:top;text-align:left} th{background:#f3f3f3}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.verdict{font-weight:600;white-space:normal} .holds{background:#e3f4e1} .partial{background:#fff4d6}
-.doesnothold{background:#fbe3e1} .notevaluated{background:#eee;color:#555}
-figure{margin:1.5em 0;padding:.5em;border:1px solid #eee} figure img{max-width:100%;height:auto;display:block}
-figcaption{font-size:.9em;color:#444;margin-top:.3em} .omitted{color:#666;font-style:italic}
-.small{font-size:.85em;color:#555} nav a{margin-right:1em} code{font-size:.9em}
-.tablewrap{overflow-x:auto} table.results td{white-space:nowrap}
-"""
-
-
-def _e(text: Any) -> str:
-    return html.escape("" if text is None else str(text), quote=True)
-
-
-def _table_html(df, index: bool, cls: str = "data") -> str:
-    return (
-        '<div class="tablewrap">'
-        + df.to_html(index=index, border=0, na_rep="–", escape=True, classes=cls)
-        + "</div>"
-    )
-
-
-CLAIMS_HEAD = (
-    '<div class="tablewrap"><table class="claims"><thead><tr><th>#</th><th>claim</th>'
-    "<th>verdict</th><th>numbers</th><th>test and threshold</th><th>evaluation chunk</th>"
-    "<th>batch convention</th><th>figure</th></tr></thead><tbody>"
-)
-
-
-def _claims_html(verdicts: list[Verdict], fig_names: set[str]) -> list[str]:
-    """Findings and checks of the instrument as two tables, then the thresholds with the
-    revision that last changed each."""
-    parts = ['<h2 id="claims">Claims</h2>']
-    numbered = list(enumerate(verdicts, 1))
-    for group, title in GROUPS.items():
-        parts.append(f'<h3 id="claims-{group}">{_e(title)}</h3>')
-        parts.append(CLAIMS_HEAD)
-        parts += _claim_rows([(i, v) for i, v in numbered if v.group == group], fig_names)
-    revisions = thresholds.revisions()
-    rows = "".join(
-        f"<tr><td><code>{_e(name)}</code></td><td>{_e(getattr(thresholds, name))}</td><td>{_e(revisions[name])}</td></tr>"
-        for name in thresholds.NAMES
-    )
-    parts.append(
-        '<p class="small">Each claim is decided by one function in <code>ffbench/analysis/claims/</code>; its '
-        "thresholds live in <code>ffbench/analysis/thresholds.py</code>, written before the run. The revision "
-        "that last changed each threshold is shown, so a change after the results were seen is visible.</p>"
-        f'<table class="thresholds"><thead><tr><th>threshold</th><th>value</th><th>last changed in</th></tr>'
-        f"</thead><tbody>{rows}</tbody></table>"
-    )
-    return parts
-
-
-def _claim_rows(verdicts: list[tuple[int, Verdict]], fig_names: set[str]) -> list[str]:
-    rows = []
-    for i, v in verdicts:
-        cls = v.status.replace(" ", "")
-        fig = (
-            f'<a href="#fig-{_e(v.figure)}">{_e(v.figure)}</a>'
-            if v.figure and v.figure in fig_names
-            else _e(v.figure or "–")
-        )
-        rows.append(
-            f'<tr id="claim-{_e(v.key)}"><td>{i}</td><td>{_e(v.claim)}</td>'
-            f'<td class="verdict {cls}">{_e(v.verdict)}</td><td>{_e(v.detail)}</td>'
-            f'<td class="small">{_e(v.test)}</td><td>{_e(v.eval_chunk)}</td>'
-            f'<td class="small">{_e(v.batch_convention)}</td><td>{fig}</td></tr>'
-        )
-    rows.append("</tbody></table></div>")
-    return rows
-
-
-def _figure_html(f: FigureOut) -> str:
-    if f.svg is None:
-        return (
-            f'<figure id="fig-{_e(f.name)}" class="omitted"><figcaption><b>'
-            f"{_e(f.question)}</b> Figure omitted: {_e(f.note)}</figcaption></figure>"
-        )
-    data = base64.b64encode(f.svg.encode("utf-8")).decode("ascii")
-    return (
-        f'<figure id="fig-{_e(f.name)}"><img alt="{_e(f.question)}" '
-        f'src="data:image/svg+xml;base64,{data}"><figcaption><b>{_e(f.question)}</b> '
-        f'{_e(f.note)} <span class="small">(also {_e(f.file.parent.name)}/'
-        f"{_e(f.file.name)})</span></figcaption></figure>"
-    )
-
-
-def render_html(
-    title: str,
-    inp: Inputs,
-    runs,
-    verdicts: list[Verdict],
-    figures: list[FigureOut],
-    tables: dict,
-    probes: int = 0,
-) -> str:
-    now = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
-    counts = runs["status"].value_counts(dropna=False).to_dict() if len(runs) else {}
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>ffbench report: {_e(title)}</title>",
-        f"<style>{CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>ffbench report: {_e(title)}</h1>",
-        f'<p class="small">Generated {_e(now)} from {_e(", ".join(inp.given))}. {len(runs)} runs ('
-        + ", ".join(f"{_e(k)} {v}" for k, v in counts.items())
-        + ")"
-        + (
-            f", plus {probes} maxbatch probe records (used for the largest-batch figure and table only)"
-            if probes
-            else ""
-        )
-        + ". Bytes are measured as bytes; "
-        "axes and tables show MiB (2<sup>20</sup> bytes) or GiB (2<sup>30</sup>). "
-        f"Batch convention: {_e(BATCH_CONVENTION)}.</p>",
-        '<nav><a href="#claims">Claims</a><a href="#figures">Figures</a>'
-        '<a href="#environment">Environment</a><a href="#configuration">Configuration</a>'
-        '<a href="#results">Results</a></nav>',
-    ]
-    parts += _claims_html(verdicts, {f.name for f in figures})
-    parts.append('<h2 id="figures">Figures</h2>')
-    parts += [_figure_html(f) for f in figures]
-    parts.append('<h2 id="environment">Environment</h2>')
-    parts.append(_table_html(tables["environment"], index=True))
-    parts.append('<h2 id="configuration">Configuration</h2>')
-    parts.append(_table_html(tables["configuration"], index=True))
-    parts.append('<h2 id="results">Results</h2>')
-    parts.append('<p class="small">One row per run; – where a run has no such figure.</p>')
-    parts.append(_table_html(tables["results"], index=False, cls="data results"))
-    if "maxbatch" in tables:
-        parts.append('<h2 id="maxbatch">Largest batch under the budget</h2>')
-        parts.append(_table_html(tables["maxbatch"], index=False))
-    parts += ["</body>", "</html>", ""]
-    return "\n".join(parts)
+    a = analyses[0]
+    return Report(out_html, files_dir, figures, a.verdicts, a.runs, tables, analyses, labels, comparison)
 
 
 # -- text ----------------------------------------------------------------------------------------

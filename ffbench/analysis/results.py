@@ -93,6 +93,10 @@ METRIC_COLUMNS = tuple(
         "cuda_eval_peak_allocated_bytes",
         "cuda_whole_run_peak_allocated_bytes",
         "step_seconds_median",
+        "step_seconds_q1",
+        "step_seconds_q3",
+        "step_seconds_iqr",
+        "timed_steps",
         "step_seconds_min",
         "step_seconds_median_default_malloc",
         "malloc_setting_time_ratio",
@@ -164,6 +168,7 @@ _INT_COLUMNS = tuple(c for c in ROW_COLUMNS if c.endswith("_bytes")) + (
     "eval_chunk",
     "checkpoint_segments",
     "timing_steps",
+    "timed_steps",
     "eval_examples",
     "cores",
     "parameters",
@@ -213,7 +218,13 @@ def _common(record: dict, path: Path, kind: str, default_source: str, isolated: 
 def _measure_rows(record: dict, path: Path) -> list[dict]:
     """A harness record (`harness.run_one`, wrapped by the sweep worker)."""
     row = _common(record, path, "measure", "measure", isolated=False)
-    row.update(record.get("metrics") or {})
+    metrics = record.get("metrics") or {}
+    times = record.get("step_seconds")
+    if "step_seconds_iqr" not in metrics and isinstance(times, list) and times:
+        from ..stats import timing_spread  # records written before the spread was recorded
+
+        metrics = {**timing_spread([float(t) for t in times]), **metrics}
+    row.update(metrics)
     return [row]
 
 
@@ -288,13 +299,13 @@ def _benchmark_phases(document: dict, path: Path) -> list[dict]:
     return rows
 
 
-def _is_benchmark_json(document: Any) -> bool:
-    from .benchjson import is_benchmark_json
+def is_benchmark_json(document: Any) -> bool:
+    from .benchjson import is_benchmark_json as detect
 
-    return is_benchmark_json(document)
+    return detect(document)
 
 
-register_kind("benchmark", _benchmark_rows, phases=_benchmark_phases, detect=_is_benchmark_json)
+register_kind("benchmark", _benchmark_rows, phases=_benchmark_phases, detect=is_benchmark_json)
 
 
 # -- loading ----------------------------------------------------------------------------

@@ -29,6 +29,9 @@ ANALYTIC_TOLERANCE_BYTES = 0  # the analytic ledger equals the tracker to the by
 
 # -- reported beside a verdict, never deciding it -----------------------------------------
 ARITHMETIC_FLOOR = 4 / 3  # FF's arithmetic per MLP step over BP's (4 matmul units against 3)
+TOY_WIDTH = 128  # a verdict decided only on widths below this is flagged as a toy run
+TOY_CONFIGURATIONS = 4  # ... or on fewer configurations (width x depth x batch) than this
+MIN_TIMED_STEPS = 5  # a time verdict on medians of fewer timed steps is flagged as under-sampled
 
 NAMES = (
     "MEMORY_MARGIN",
@@ -45,6 +48,9 @@ NAMES = (
     "WHOLE_RUN_OVER_TRAINING",
     "ANALYTIC_TOLERANCE_BYTES",
     "ARITHMETIC_FLOOR",
+    "TOY_WIDTH",
+    "TOY_CONFIGURATIONS",
+    "MIN_TIMED_STEPS",
 )
 
 

@@ -317,7 +317,16 @@ def bp_pass(
 
 
 def body_pass(
-    L: Ledger, cfg: RunConfig, I: int, C: int, s: int, B: int, body: _Body, W: int, sink: GradSink, scaled: bool
+    L: Ledger,
+    cfg: RunConfig,
+    I: int,
+    C: int,
+    s: int,
+    B: int,
+    body: _Body,
+    W: int,
+    sink: GradSink,
+    scaled: bool,
 ) -> None:
     """`bp_pass` on a given body whose last output has W features per row."""
     _forward_body(L, body)

@@ -61,7 +61,10 @@ def phases(out: Path, device: str, data_dir: str | None, tiny: bool) -> list[Pha
         else ["--depth", "4", "--width", "2000"]
     )
     fit = ["--trainer", "ff", *net, "--epochs", "1" if tiny else "60", "--lr", "5e-3"]
-    fit += (["--data-dir", data_dir] if data_dir else []) + ["--out", str(out / "train" / "ff-accuracy.json")]
+    fit += (["--data-dir", data_dir] if data_dir else []) + [
+        "--out-file",
+        str(out / "train" / "ff-accuracy.json"),
+    ]
     bf16 = ["--trainers", "bp,ff", "--depths", "2", "--widths", width, "--batch-sizes", batches.split(",")[0]]
     bf16 += ["--dtype", "bfloat16", "--steps", "2"]
     return [
@@ -90,7 +93,7 @@ def _report(out: Path) -> dict:
     folders = [p for p in (out / "sweep", out / "maxbatch", out / "train", out / "bfloat16") if p.exists()]
     if not folders:
         return {"phase": "report", "outcome": "nothing to report"}
-    argv = ["ffbench", "report", *map(str, folders), "--out", str(out / "report.html"), "--quiet"]
+    argv = ["ffbench", "report", *map(str, folders), "--out-file", str(out / "report.html"), "--quiet"]
     proc = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=300)
     return {"phase": "report", "outcome": "ok" if proc.returncode == 0 else proc.stderr.strip()[-300:]}
 

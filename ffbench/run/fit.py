@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 
 import torch
-from tqdm.auto import tqdm
 
+from .. import progress as prog
 from ..config import BATCH_CONVENTION, RunConfig
 from ..data import Dataset
 from ..device import resolve_device, synchronize
@@ -46,16 +46,18 @@ def fit(
         trainer.model.train()
         order = torch.randperm(len(data.train_x), generator=order_gen).to(device)
         batches = range(0, len(order), config.batch_size)
-        bar = tqdm(
-            batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False
-        )
         loss_sum = torch.zeros((), device=device)
         t0, cpu0 = time.perf_counter(), time.process_time()
-        for i in bar:
-            set_learning_rate(trainer, config, step, config.epochs * steps_per_epoch)
-            step += 1
-            idx = order[i : i + config.batch_size]
-            loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
+        desc = f"epoch {epoch}/{config.epochs}"
+        # a bar on a terminal only: a log gets the epoch's line below
+        with prog.bar(total=len(batches), desc=desc, unit="batch", enabled=progress and prog.interactive(),
+                      leave=False) as bar:  # fmt: skip
+            for i in batches:
+                set_learning_rate(trainer, config, step, config.epochs * steps_per_epoch)
+                step += 1
+                idx = order[i : i + config.batch_size]
+                loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
+                bar.update(1)
         synchronize(device)
         train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         t0 = time.perf_counter()

@@ -60,6 +60,7 @@ from ..measure import (
     set_malloc_mmap_threshold,
     set_threads,
 )
+from ..stats import timing_spread
 from ..trainers import build_trainer
 
 
@@ -366,12 +367,8 @@ def _timing_fields(
 ) -> dict:
     if not times:  # a memory-only run (timing_steps = 0)
         return {}
-    step_median = statistics.median(times)
-    out = {
-        "step_seconds_median": step_median,
-        "step_seconds_min": min(times),
-        "examples_per_second": config.batch_size / step_median,
-    }
+    out = {**timing_spread(times), "examples_per_second": config.batch_size / statistics.median(times)}
+    step_median = out["step_seconds_median"]
     if error:
         out["step_seconds_default_malloc_error"] = error
     if times_default:

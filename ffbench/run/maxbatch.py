@@ -85,11 +85,12 @@ def _probe(folder: ResultsFolder, settings, config: RunConfig, bar, executor) ->
 
     record = folder.get(config)
     if record is None:
-        bar.set_postfix_str(f"{config.trainer} d{config.depth} b{config.batch_size}", refresh=True)
+        bar.set_postfix_str(
+            f"{config.trainer} d{config.depth}: probing batch {config.batch_size}", refresh=True
+        )
         record = next(measure(folder, [config], settings, executor=executor), None)
         if record is None:
             raise FfbenchError(f"the probe of {config.short_name()} was cancelled")
-        bar.update(1)
     return record
 
 
@@ -185,8 +186,7 @@ def find_max_batches(
     """Search every trainer and depth under the folder's budget (settings), in parallel where
     the executor runs several jobs at once; write maxbatch.json. `device_type` is the
     workers' (resolved here when not given)."""
-    from tqdm.auto import tqdm
-
+    from .. import progress as prog
     from ..device import resolve_device
     from .budget import Budget
 
@@ -199,21 +199,19 @@ def find_max_batches(
             entry = MaxBatch(trainer, depth, base.width, budget.bytes, 0, None, False, seed, source,
                              budget.kind, budget.include_eval)  # fmt: skip
             searches.append((entry, config0))
-    bar = tqdm(unit="probe", disable=not progress, dynamic_ncols=True, desc="maxbatch")
 
     def run_one(search: tuple[MaxBatch, RunConfig]) -> None:
         entry, config0 = search
         _search_one(folder, settings, config0, entry, bar, executor, start, cap, tolerance)
+        bar.update(1)
         echo(
             f"{entry.trainer} depth {entry.depth}: fits batch {entry.max_batch_size}"
             f"{' (cap reached)' if entry.capped else ''} ({len(entry.probes)} probes)"
             + (f"; {entry.note}" if entry.note else "")
         )
 
-    try:
+    with prog.bar(total=len(searches), unit="search", desc="maxbatch", enabled=progress) as bar:
         _searches(executor, run_one, searches)
-    finally:
-        bar.close()
     write_json_atomic(
         folder.path / "maxbatch.json",
         {
@@ -251,6 +249,29 @@ def table(results: list[MaxBatch]) -> str:
     return "\n".join(lines)
 
 
+def _dry_run_text(base: RunConfig, trainers, depths, settings, found, steps: int) -> str:
+    from .estimate import measure_speed, minutes, search_seconds
+
+    budget = settings.budget()
+    speed = measure_speed(base.device)
+    lines = [
+        f"ffbench maxbatch --dry-run: {len(trainers) * len(depths)} searches under a {budget['kind']} budget of "
+        f"{format_bytes(budget['bytes'])} (width {base.width}, {found.dataset.name}, {found.device}) -> {found.out}"
+    ]
+    total = 0.0
+    for trainer in trainers:
+        for depth in depths:
+            config = base.replace(trainer=trainer, depth=depth)
+            seed, source = analytic_seed(config, budget["bytes"], found.dataset.in_features,
+                                         found.dataset.num_classes, budget["include_eval"])  # fmt: skip
+            total += search_seconds(config, seed, speed, steps)
+            lines.append(f"  {trainer} depth {depth}: starts at batch {seed or DEFAULT_START} ({source})")
+    lines.append(
+        f"estimated time: {minutes(total)} (about 8 probes per search). Nothing written (--dry-run)."
+    )
+    return "\n".join(lines)
+
+
 def run_maxbatch(
     base: RunConfig,
     trainers: list[str],
@@ -268,9 +289,11 @@ def run_maxbatch(
     echo: Callable[[str], None] = print,
     out_root: str | Path = "results",
     executor=None,
-) -> list[MaxBatch]:
+    dry_run: bool = False,
+) -> list[MaxBatch] | None:
     """Check everything, open (or resume) the results folder, search, export the CSV.
-    Without an executor, a local one runs every probe and is closed at the end."""
+    Without an executor, a local one runs every probe and is closed at the end. With
+    `dry_run`, print the plan and an estimated time instead, write nothing, return None."""
     from .executors import get_executor
     from .sweep import SweepSettings, locate_results
 
@@ -293,6 +316,9 @@ def run_maxbatch(
         found = locate_results(
             "maxbatch", base, settings, out=out, out_root=out_root, grid=grid, executor=executor
         )
+        if dry_run:
+            print(_dry_run_text(base, trainers, depths, settings, found, steps))
+            return None
         folder = ResultsFolder.open(
             found.out,
             command="maxbatch",

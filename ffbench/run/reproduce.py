@@ -146,34 +146,40 @@ def run_name(profile: str, device_type: str, today: _dt.date | None = None) -> s
     return f"{(today or _dt.date.today()).isoformat()}-{device_type}-{profile}"
 
 
+def _sweep_configs(sweep: MemorySweep) -> list[RunConfig]:
+    from .sweep import grid_configs
+
+    return grid_configs(RunConfig(dataset="synthetic", **sweep.config), sweep.grid)
+
+
+def estimate_stages(profile: Profile, seconds_per_gflop: float, cpu: bool = True) -> dict[str, float]:
+    """Rough seconds of each part of a profile (`ffbench.run.estimate`): every memory sweep,
+    the largest-batch searches (seeded by the analytic model) and the accuracy runs."""
+    from .. import model
+    from ..units import parse_size
+    from .estimate import fit_seconds, measure_seconds, search_seconds
+
+    out = {f"memory: {s.name}": measure_seconds(_sweep_configs(s), s.steps, seconds_per_gflop, cpu)
+           for s in profile.sweeps}  # fmt: skip
+    budget, searches = parse_size(profile.maxbatch_budget), 0.0
+    for trainer in profile.maxbatch_trainers:
+        for depth in profile.maxbatch_depths:
+            cfg = RunConfig(trainer=trainer, depth=depth, width=profile.maxbatch_width, dataset="synthetic")
+            try:
+                seed = model.max_batch_size(cfg, budget)
+            except NotImplementedError:
+                seed = None
+            searches += search_seconds(cfg, seed, seconds_per_gflop)
+    out["maxbatch"] = searches
+    out["accuracy"] = sum(fit_seconds(c, seconds_per_gflop) for c in profile.accuracy_runs) * len(
+        profile.seeds
+    )
+    return out
+
+
 def estimate_seconds(profile: Profile, seconds_per_gflop: float) -> float:
-    """Rough time of a profile from its arithmetic: 6 flops per weight per example for a
-    training step (forward 2, backward 4; FF forwards 2 x batch rows), about 6 steps per
-    memory configuration plus its timed steps, and accuracy epochs over 60000 examples."""
-    from ..config import grid_points
-
-    flops = 0.0
-    for sweep in profile.sweeps:
-        for point in grid_points(sweep.grid):
-            weights = 784 * point["width"] + (point["depth"] - 1) * point["width"] ** 2
-            flops += (sweep.steps + 6) * 6 * weights * point["batch_size"] * 2
-    for cfg in profile.accuracy_runs:
-        weights = 784 * cfg.width + (cfg.depth - 1) * cfg.width**2
-        rows = 2 if cfg.is_ff else 1
-        flops += len(profile.seeds) * cfg.epochs * 60000 * (6 * rows + 2 * 10 * cfg.is_ff) * weights
-    return flops / 1e9 * seconds_per_gflop
-
-
-def measure_cpu_speed() -> float:
-    """Seconds per GFLOP of this machine on a 1024 x 2000 x 2000 matmul (one sample)."""
-    import torch
-
-    a, b = torch.randn(1024, 2000), torch.randn(2000, 2000)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(3):
-        a @ b
-    return (time.perf_counter() - t0) / (3 * 2 * 1024 * 2000 * 2000 / 1e9)
+    """Rough seconds of a whole profile (see `estimate_stages`)."""
+    return sum(estimate_stages(profile, seconds_per_gflop).values())
 
 
 @dataclass
@@ -278,7 +284,17 @@ STAGES: dict[str, Callable[[ReproduceRun], None]] = {
 
 
 def _prepare(
-    profile_name: str, device: str, data_dir, results_root, reports_root, yes, name, progress, echo, executor
+    profile_name: str,
+    device: str,
+    data_dir,
+    results_root,
+    reports_root,
+    yes,
+    name,
+    progress,
+    echo,
+    executor,
+    dry_run=False,
 ):
     """Check everything a run needs before anything is written (a remote executor's worker
     resolves the device)."""
@@ -292,8 +308,10 @@ def _prepare(
     profile = PROFILES[profile_name]
     remote = executor.environment(device) if getattr(executor, "remote", False) else None
     dev = resolve_device(device) if remote is None else torch.device(remote["device"])
-    if profile.name == "full" and dev.type == "cpu" and not yes:
-        hours = estimate_seconds(profile, measure_cpu_speed()) / 3600
+    if profile.name == "full" and dev.type == "cpu" and not yes and not dry_run:
+        from .estimate import measure_speed
+
+        hours = estimate_seconds(profile, measure_speed("cpu")) / 3600
         raise ConfigError(
             f"the full profile is meant for a GPU; on this CPU it would take about "
             f"{hours:.0f} hours (estimated from a matmul timing); add --yes to run it anyway"
@@ -302,6 +320,30 @@ def _prepare(
     dataset = load_dataset("auto", data_dir=data_dir)
     out, report_path = Path(results_root) / run, Path(reports_root) / f"{run}.html"
     return ReproduceRun(profile, device, dev, data_dir, dataset, out, report_path, progress, echo, executor)
+
+
+def dry_run_text(run: ReproduceRun) -> str:
+    """The plan of a run: what each stage measures, what is already recorded, how long."""
+    from .estimate import measure_speed, minutes
+
+    speed = measure_speed(run.device)
+    stages = estimate_stages(run.profile, speed, cpu=run.dev.type == "cpu")
+    lines = [f"ffbench reproduce --profile {run.profile.name} --dry-run: {run.profile.description}",
+             f"device {run.dev}; accuracy on {run.dataset.name} ({run.dataset.source})",
+             f"results -> {run.out}{' (exists: resumes)' if run.out.exists() else ''}; report -> {run.report_path}"]  # fmt: skip
+    for sweep in run.profile.sweeps:
+        axes = ", ".join(f"{k} {','.join(map(str, v))}" for k, v in sweep.grid.items())
+        n = len(_sweep_configs(sweep))
+        lines.append(f"  memory {sweep.name}: {n} configurations ({axes}); {sweep.steps} timed steps; "
+                     f"{minutes(stages[f'memory: {sweep.name}'])}")  # fmt: skip
+    p = run.profile
+    lines.append(f"  maxbatch: {len(p.maxbatch_trainers) * len(p.maxbatch_depths)} searches under a "
+                 f"{p.maxbatch_budget} tensor budget (width {p.maxbatch_width}); {minutes(stages['maxbatch'])}")  # fmt: skip
+    runs = ", ".join(f"{c.trainer} {c.depth}x{c.width} {c.epochs} epochs" for c in p.accuracy_runs)
+    lines.append(f"  accuracy: {runs}; seeds {', '.join(map(str, p.seeds))}; {minutes(stages['accuracy'])}")
+    lines.append(f"estimated total: {minutes(sum(stages.values()))} from scratch (a matmul timing on {run.dev}; "
+                 "what is already recorded is skipped). Nothing written (--dry-run).")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _summary(run: ReproduceRun, report, timings: dict[str, float]) -> dict:
@@ -336,9 +378,11 @@ def reproduce(
     name: str | None = None,
     echo: Callable[[str], None] = print,
     executor=None,
+    dry_run: bool = False,
 ) -> dict:
     """Run every stage (measurements and accuracy runs through `executor`: a local one,
-    closed at the end, when none is given), then the report."""
+    closed at the end, when none is given), then the report; with `dry_run`, print the plan
+    and its estimated time and write nothing."""
     from .executors import get_executor
 
     own = executor is None
@@ -356,7 +400,11 @@ def reproduce(
             echo,
             executor,
         )
-        return _reproduce(_prepare(*args))
+        run = _prepare(*args, dry_run=dry_run)
+        if dry_run:
+            echo(dry_run_text(run))
+            return {}
+        return _reproduce(run)
     finally:
         if own:
             executor.close()

@@ -13,6 +13,7 @@ configuration can never appear twice. Out-of-memory and timeouts are results (st
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import json
@@ -254,35 +255,37 @@ def measure(
     retry_errors: bool = False,
 ) -> Iterator[dict]:
     """Measure every configuration without a record; yield each record as it is written.
-    Without an executor, a local one is started for this call and closed after it."""
-    from tqdm.auto import tqdm
+    Without an executor, a local one is started for this call and closed after it. The
+    progress bar names the configuration running now; a configuration that does not end `ok`
+    is reported on its own line."""
+    from .. import progress as prog
 
     own = executor is None
     executor = executor or get_executor("local")
     todo = folder.pending(configs, retry_errors)
-    by_name = {record_name(c): c for c in todo}
-    bar = tqdm(
-        total=len(configs),
-        initial=len(configs) - len(todo),
-        unit="config",
-        disable=not progress,
-        dynamic_ncols=True,
-        desc=folder.source,
-    )
+    waiting = {record_name(c): c.short_name() for c in todo}  # in order: the next to run first
+    stack = contextlib.ExitStack()
+    bar = stack.enter_context(prog.bar(total=len(configs), initial=len(configs) - len(todo), unit="config",
+                                       desc=folder.source, enabled=progress))  # fmt: skip
     runs = executor.run(job_for(folder, c, settings) for c in todo)
     try:
+        if waiting:
+            bar.set_postfix_str(f"running {next(iter(waiting.values()))}")
         for result in runs:
             if result.cancelled:  # a worker killed by a cancel is not a result
                 continue
             record = finalize(folder, result, settings)
             check_device_model(folder, record, executor)
             folder.save(record)
+            name = waiting.pop(result.job.key, result.job.key)
             bar.update(1)
-            bar.set_postfix_str(f"{by_name[result.job.key].short_name()}: {record['status']}", refresh=True)
+            bar.set_postfix_str(f"running {next(iter(waiting.values()))}" if waiting else "")
+            if progress and record["status"] != "ok":
+                prog.echo(f"{name}: {record['status']} ({record.get('error') or 'no detail'})")
             yield record
     finally:
         getattr(runs, "close", lambda: None)()  # stopped early: the executor cancels what is in flight
-        bar.close()
+        stack.close()
         if own:
             executor.close()
         try:
@@ -491,6 +494,38 @@ def plan_sweep(
         "sweep", base, settings, grid, out=out, out_root=out_root, grid=grid, executor=executor
     )
     return Plan(found.out, configs, grid, base, settings, found.environment)
+
+
+def dry_run_text(plan: Plan) -> str:
+    """What `--dry-run` prints: the grid, the folder, what is already recorded, the settings
+    and an estimated time (`ffbench.run.estimate`); nothing is written."""
+    from ..store import record_name
+    from .estimate import WORKER_START_SECONDS as WORKER_START
+    from .estimate import measure_seconds, measure_speed, minutes
+
+    pending = [c for c in plan.configs if not (plan.out / RECORDS / record_name(c)).exists()]
+    st = plan.settings
+    cpu = plan.environment.get("device", "cpu").startswith("cpu")
+    speed = measure_speed(plan.base.device)
+    seconds = measure_seconds(
+        pending, st.timing_steps, speed, default_malloc=cpu and st.memory_limit_bytes is None
+    )
+    axes = "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in plan.grid.items())
+    limit = (
+        f"budget {st.memory_limit_bytes} B ({st.budget_kind})" if st.memory_limit_bytes else "no memory limit"
+    )
+    return "\n".join(
+        [
+            f"ffbench {plan.command} --dry-run: {len(plan.configs)} configurations ({axes})",
+            f"  results folder {plan.out}: {len(plan.configs) - len(pending)} already recorded, {len(pending)} to run",
+            f"  {st.timing_steps} timed steps each, {limit}, "
+            + (f"timeout {st.timeout_seconds:g} s" if st.timeout_seconds else "no timeout"),
+            f"  device {plan.environment.get('device')} ({plan.environment.get('device_name')}), "
+            f"threads {plan.base.threads or 'all cores'}",
+            f"estimated time: {minutes(seconds)} (a matmul timing here, {WORKER_START} s per worker start). "
+            "Nothing written (--dry-run).",
+        ]
+    )
 
 
 def run_plan(

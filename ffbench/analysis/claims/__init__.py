@@ -45,6 +45,8 @@ class Verdict:
     thresholds: tuple[str, ...] = ()  # names in thresholds.py the verdict depends on
     eval_chunk: str = ""  # evaluation chunk size(s) of the runs evaluated
     batch_convention: str = BATCH_CONVENTION
+    evidence: str = "memory"  # what it is decided on: memory, time, accuracy or maxbatch
+    caveats: list[str] = field(default_factory=list)  # warnings about the runs (report/caveats.py)
 
     @property
     def status(self) -> str:
@@ -77,11 +79,14 @@ def verdict_from(passes: dict[str, bool]) -> str:
 CLAIMS: list[Callable] = []  # in report order: findings first, then checks
 
 
-def claim(group: str, figure: str | None = None, thresholds: tuple[str, ...] = ()):
-    """Register a claim function (see the module docstring)."""
+def claim(group: str, figure: str | None = None, thresholds: tuple[str, ...] = (), evidence: str = "memory"):
+    """Register a claim function (see the module docstring). `evidence`: the kind of runs it
+    is decided on (memory or time of measure runs, accuracy of train runs, maxbatch
+    searches), which says which warnings about those runs go beside its verdict."""
 
     def register(fn: Callable) -> Callable:
         fn.claim_group, fn.claim_figure, fn.claim_thresholds = group, figure, thresholds
+        fn.claim_evidence = evidence
         CLAIMS.append(fn)
         CLAIMS.sort(key=lambda f: list(GROUPS).index(f.claim_group))
         return fn
@@ -117,6 +122,7 @@ def evaluate(runs, epochs=None, maxbatch=None, claims: list[Callable] | None = N
         v.key, v.group = fn.__name__, fn.claim_group
         v.figure = v.figure or fn.claim_figure
         v.thresholds = fn.claim_thresholds
+        v.evidence = fn.claim_evidence
         v.test = v.test or how_tested(fn)
         v.eval_chunk = v.eval_chunk or "n/a"
         out.append(v)

@@ -108,6 +108,7 @@ def _epochs_to(epochs, paths, target: float) -> tuple[float, float]:
     "finding",
     figure="memory_vs_accuracy",
     thresholds=("ACCURACY_REL_TOLERANCE", "MIN_SEEDS", "TARGET_ACCURACY"),
+    evidence="accuracy",
 )
 def ff_reaches_bp_accuracy_at_equal_architecture(runs, epochs=None, maxbatch=None) -> Verdict:
     """FF reaches backprop's accuracy with the same network.
@@ -191,7 +192,7 @@ def _accuracy_line(name: str, e: dict) -> str:
     )
 
 
-@claim("finding", figure="ff_bp_time_ratio", thresholds=("ARITHMETIC_FLOOR",))
+@claim("finding", figure="ff_bp_time_ratio", thresholds=("ARITHMETIC_FLOOR",), evidence="time")
 def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
     """An FF step takes longer than a BP step.
 
@@ -222,7 +223,7 @@ def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
     return v
 
 
-@claim("finding", figure="max_batch", thresholds=("BATCH_MARGIN",))
+@claim("finding", figure="max_batch", thresholds=("BATCH_MARGIN",), evidence="maxbatch")
 def best_ff_fits_a_larger_batch(runs, epochs=None, maxbatch=None) -> Verdict:
     """Under the same memory budget, the best FF trains a larger batch than the best BP.
 

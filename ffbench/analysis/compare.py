@@ -1,0 +1,249 @@
+"""`ffbench report RUN_A RUN_B --baseline RUN_A`: runs side by side, compared with a baseline.
+
+Each RESULTS path is one run, labelled by its name; every verdict, figure and table is
+computed per run (ratios never cross runs) and the report shows them side by side. Against
+the baseline, per configuration measured in both (same part of the run -- e.g. `sweep/` of a
+`reproduce` run -- and the same configuration fields; device, threads and data folder aside):
+
+- bytes as exact signed deltas (deterministic: any change is real),
+- step time as a ratio of medians, with both interquartile ranges,
+- test accuracy as a difference in percentage points;
+
+and "what changed": configuration values, environment and code revision, and verdicts. A
+configuration measured twice within one run is never averaged: it is listed apart, not
+compared.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import config_keys
+from ..errors import ConfigError
+from ..units import MiB
+
+NOT_KEYED = {"data_dir", "threads", "device"}  # where and how fast, not what was run
+BYTE_DELTAS = {
+    "tensor_peak_bytes": "Δ peak (B)",
+    "tensor_train_peak_bytes": "Δ training peak (B)",
+    "tensor_transient_bytes": "Δ transient (B)",
+    "tensor_whole_run_peak_bytes": "Δ whole-run peak (B)",
+}
+SKIPPED_ENV = {"created"}
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(label)).strip("-") or "run"
+
+
+def run_labels(paths) -> list[str]:
+    """A short, unique label per RESULTS path: its name, with parents added while two clash."""
+    paths = [Path(p).resolve() for p in paths]
+    depth = 1
+    while True:
+        labels = ["/".join(p.parts[-depth:]).removesuffix(".json") for p in paths]
+        if len(set(labels)) == len(labels) or depth >= max(len(p.parts) for p in paths):
+            return (
+                labels if len(set(labels)) == len(labels) else [f"{i + 1}:{x}" for i, x in enumerate(labels)]
+            )
+        depth += 1
+
+
+def baseline_first(paths, labels: list[str], baseline) -> list[int]:
+    """Indices of `paths` with the baseline (a path given, or a label) first."""
+    wanted = Path(baseline).resolve()
+    for i, (p, label) in enumerate(zip(paths, labels)):
+        if Path(p).resolve() == wanted or str(baseline) == label:
+            return [i] + [j for j in range(len(paths)) if j != i]
+    raise ConfigError(f"--baseline {baseline}: not one of the RESULTS given ({', '.join(map(str, paths))})")
+
+
+# -- per configuration ---------------------------------------------------------------------------
+
+
+def _keyed(analysis):
+    """The run's rows with `part` (its results folder relative to the RESULTS path) and the
+    string `key` that identifies a configuration across runs."""
+    root = Path(analysis.inputs.given[0]).resolve()
+    root = root.parent if root.is_file() else root
+    df = analysis.runs
+
+    def part(group: str) -> str:
+        folder = Path(str(group).split("|")[0])
+        try:
+            return str(folder.relative_to(root)) if folder != root else "."
+        except ValueError:
+            return folder.name
+
+    cols = [c for c in config_keys() if c in df.columns and c not in NOT_KEYED]
+    if len(df) == 0:
+        return df.assign(part=[], key=[])
+    parts = df["group"].map(part)
+    keys = [
+        "|".join(map(str, [kind, where, *values]))
+        for kind, where, values in zip(df["kind"], parts, df[cols].itertuples(index=False, name=None))
+    ]
+    return df.assign(part=parts, key=keys)
+
+
+def _name(row) -> str:
+    from .claims.tables import label, variant
+
+    part = "" if row["part"] == "." else f"{row['part']}: "
+    extra = f" seed {int(row['seed'])}" if row["kind"] == "train" else ""
+    return f"{part}{variant(row)} {label(row)}{extra}"
+
+
+def _delta_row(a, b) -> dict:
+    """The deltas of one configuration in the baseline (`a`) and another run (`b`)."""
+    row: dict[str, Any] = {"configuration": _name(a)}
+    row["status"] = a["status"] if a["status"] == b["status"] else f"{a['status']} → {b['status']}"
+    if a["kind"] == "measure":
+        row["peak, baseline (MiB)"] = _num(a.get("tensor_peak_bytes")) / MiB
+        for col, title in BYTE_DELTAS.items():
+            row[title] = _signed(b.get(col), a.get(col))
+        row["step ratio"] = _num(b.get("step_seconds_median")) / _num(a.get("step_seconds_median"))
+        row["step IQR (ms)"] = f"{_ms(a.get('step_seconds_iqr'))} → {_ms(b.get('step_seconds_iqr'))}"
+    else:
+        row["Δ test acc. (pp)"] = 100 * (_num(b.get("test_accuracy")) - _num(a.get("test_accuracy")))
+    return row
+
+
+def _num(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _signed(new, old) -> str | None:
+    x, y = _num(new), _num(old)
+    if x != x or y != y:
+        return None
+    return f"{int(x - y):+,}"
+
+
+def _ms(value) -> str:
+    x = _num(value)
+    return "–" if x != x else f"{1000 * x:.2f}"
+
+
+def deltas(base, other, label: str) -> tuple[list[dict], dict[str, int]]:
+    """Rows for the configurations in both runs; counts of the rest (only in one run, and
+    measured twice in one run: shown apart, never averaged)."""
+    counts = {"only in baseline": 0, f"only in {label}": 0, "measured twice in one run": 0}
+    dup_a = set(base["key"][base["key"].duplicated()])
+    dup_b = set(other["key"][other["key"].duplicated()])
+    by_key = {r["key"]: r for _, r in other.iterrows() if r["key"] not in dup_b}
+    rows = []
+    for _, a in base.iterrows():
+        if a["key"] in dup_a or a["key"] in dup_b:
+            counts["measured twice in one run"] += 1
+            rows.append(
+                {"run": label, "configuration": _name(a), "status": "measured twice in one run: not compared"}
+            )
+            continue
+        b = by_key.pop(a["key"], None)
+        if b is None:
+            counts["only in baseline"] += 1
+            continue
+        rows.append({"run": label, **_delta_row(a, b)})
+    counts[f"only in {label}"] = len(by_key)
+    return rows, counts
+
+
+# -- what changed ------------------------------------------------------------------------------
+
+
+def _values(frame) -> dict[str, str]:
+    """Field -> the values it takes over a table's columns (joined)."""
+    out = {}
+    for key, row in frame.iterrows():
+        vals = sorted({str(v) for v in row if str(v) not in ("", "–", "nan", "None")})
+        out[str(key)] = ", ".join(vals) if vals else "–"
+    return out
+
+
+def changes(analyses, labels: list[str]):
+    """Rows (what, field, one value per run) for everything that differs from the baseline."""
+    from .report import configuration_table, environment_table
+
+    per_run = []
+    for a in analyses:
+        env = _values(environment_table(a.inputs, a.runs))
+        code = {k: env.pop(k, "–") for k in ("git_revision", "ffbench")}
+        # the revision each record was measured at (a resumed folder may span several)
+        seen = {str(r) for r in a.runs.get("git_revision", []) if isinstance(r, str)}
+        code["git_revision"] = ", ".join(sorted(seen | {code["git_revision"]} - {"–"})) or "–"
+        config = _values(configuration_table(a.runs).drop(index=["runs"], errors="ignore"))
+        verdicts = {v.claim: v.verdict for v in a.verdicts}
+        per_run.append({"code": code, "environment": env, "configuration": config, "verdict": verdicts})
+    rows = []
+    for what in ("code", "environment", "configuration", "verdict"):
+        fields = dict.fromkeys(k for run in per_run for k in run[what] if k not in SKIPPED_ENV)
+        for field in fields:
+            values = [run[what].get(field, "–") for run in per_run]
+            if len(set(values)) > 1:
+                rows.append({"what": what, "field": field, **dict(zip(labels, values))})
+    return rows
+
+
+# -- the comparison --------------------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    baseline: str
+    labels: list[str]
+    changes: Any  # DataFrame: what, field, one column per run
+    deltas: Any  # DataFrame: run, configuration, status, deltas
+    counts: dict[str, int]
+
+    def view(self):
+        from . import html
+
+        changes = self.changes.rename(columns={self.baseline: f"{self.baseline} (baseline)"})
+        counts = "; ".join(f"{n} {what}" for what, n in self.counts.items() if n)
+        return ComparisonView(
+            self.baseline,
+            html.table(changes),
+            html.table(self.deltas),
+            f"Every run is analysed on its own (ratios never cross runs); here each is set against "
+            f"{self.baseline}. Only what differs is listed.",
+            "Configurations measured in both runs (same part of the run, same configuration fields; "
+            "device, threads and data folder aside). Bytes: exact signed difference from the baseline "
+            "(B = bytes; tensor-level bytes are deterministic, so any non-zero delta is real). Time: "
+            "ratio of median step times (other / baseline) with both interquartile ranges. "
+            + (counts + "." if counts else ""),
+        )
+
+
+@dataclass
+class ComparisonView:
+    baseline: str
+    changes: Any  # html.Table
+    deltas: Any  # html.Table
+    note: str
+    deltas_note: str
+
+
+def compare(analyses, labels: list[str]) -> Comparison:
+    """The runs after the first against the first (the baseline)."""
+    import pandas as pd
+
+    keyed = [_keyed(a) for a in analyses]
+    rows, counts = [], {}
+    for other, label in zip(keyed[1:], labels[1:]):
+        made, n = deltas(keyed[0], other, label)
+        rows += made
+        for k, v in n.items():
+            counts[k] = counts.get(k, 0) + v
+    changed = changes(analyses, labels)
+    table = pd.DataFrame(changed or [{"what": "–", "field": "nothing recorded differs"}])
+    delta = pd.DataFrame(rows or [{"configuration": "no configuration measured in both runs"}])
+    if len(labels) == 2 and "run" in delta.columns:
+        delta = delta.drop(columns=["run"])
+    return Comparison(labels[0], labels, table, delta.round(3), counts)
