@@ -185,7 +185,7 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .data import load_dataset
+    from .data import load_config_dataset
     from .device import resolve_device
     from .run.fit import fit
     from .store import record_name, write_json_atomic
@@ -193,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     resolve_device(config.device)  # fail before loading anything
     out = out_path(args, record_name(config), "run.json")
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
+    dataset = load_config_dataset(config)
     echo = _echo(args)
     echo(
         f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "

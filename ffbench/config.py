@@ -23,7 +23,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-DATASETS = ("auto", "mnist", "fashion-mnist", "digits", "synthetic")
+DATASETS = ("auto", "mnist", "fashion-mnist", "digits", "synthetic", "cifar10")
 ARCHS = ("mlp", "conv", "local", "recurrent")
 DEVICES = ("auto", "cpu", "cuda")
 OPTIMIZERS = ("adam", "sgd")
@@ -35,6 +35,9 @@ FF_NORMS = ("rms", "l2")
 FF_NEGATIVES = ("random", "hard")
 FF_PASSES = ("together", "sequential")
 FF_EVALS = ("label-loop", "replicated")
+FF_LOSSES = ("threshold", "symba")
+FF_SCOPES = ("layer", "position")
+MEMORY_FORMATS = ("channels_last", "contiguous")
 DEFAULT_EVAL_CHUNK = 256  # examples per evaluation chunk, whatever the training batch
 BATCH_CONVENTION = (
     "batch_size = real examples per optimizer step; FF also forwards one "
@@ -71,7 +74,8 @@ def option(
     shown: bool = True,
 ) -> Any:
     """A RunConfig field. kind: 'choice', 'int' (>= 1), 'int0' (>= 0), 'float' (> 0, finite),
-    'float0' (>= 0, finite), 'text' (free text without NUL). A field whose default is None may
+    'float0' (>= 0, finite), 'text' (free text without NUL), 'ints' (a positive integer or a
+    comma list of them, stored as text: '64', '32,64,128'). A field whose default is None may
     be None. `limit`: largest value allowed. The rule is `check_value`'s (one for every input).
     `shown`: listed in the report's configuration table."""
     meta = {"help": help, "group": group, "kind": kind, "choices": choices, "limit": limit, "shown": shown}
@@ -90,6 +94,23 @@ class RunConfig:
         "mlp", "architecture: fully connected (mlp), convolutional, locally connected, recurrent",
         group="model", kind="choice", choices=ARCHS,
     )  # fmt: skip
+    channels: str = option(
+        "64", "conv/local: output channels, one value for every layer or one per layer (e.g. 32,64,128)",
+        group="model", kind="ints",
+    )  # fmt: skip
+    kernel: str = option(
+        "3", "conv/local: kernel size (padding kernel // 2), one value or one per layer",
+        group="model", kind="ints",
+    )  # fmt: skip
+    stride: str = option(
+        "1", "conv/local: stride, one value or one per layer", group="model", kind="ints"
+    )  # fmt: skip
+    memory_format: str = option(
+        "channels_last",
+        "conv: activation layout; channels_last keeps oneDNN from reordering inside conv ops "
+        "(hidden from the tensor-level count), contiguous (NCHW) shows what that hides",
+        group="model", kind="choice", choices=MEMORY_FORMATS,
+    )  # fmt: skip
     # training
     batch_size: int = option(
         100,
@@ -102,6 +123,10 @@ class RunConfig:
         1, "passes over the training split (train)", group="training", kind="int", limit=10**6
     )
     lr: float = option(1e-3, "learning rate", group="training", kind="float")
+    lr_final: float | None = option(
+        None, "learning rate at the last step of `train`, decayed linearly from --lr (implies --lr-schedule linear)",
+        group="training", kind="float",
+    )  # fmt: skip
     optimizer: str = option("adam", "optimizer", group="training", kind="choice", choices=OPTIMIZERS)
     optimizer_impl: str = option(
         "single-tensor",
@@ -111,7 +136,7 @@ class RunConfig:
         choices=OPTIMIZER_IMPLS,
     )
     lr_schedule: str = option(
-        "constant", "learning rate over training: constant, or linear decay to 0 over all steps",
+        "constant", "learning rate over training: constant, or linear decay to --lr-final (default 0)",
         group="training", kind="choice", choices=LR_SCHEDULES,
     )  # fmt: skip
     momentum: float = option(0.9, "SGD momentum", group="training", kind="float0", shown=False)
@@ -124,8 +149,16 @@ class RunConfig:
     # data
     dataset: str = option("auto", "dataset", group="data", kind="choice", choices=DATASETS)
     data_dir: str | None = option(
-        None, "folder holding MNIST/Fashion-MNIST raw files", group="data", kind="text", shown=False
+        None,
+        "folder holding MNIST/Fashion-MNIST raw files (or CIFAR-10's cifar-10-batches-py)",
+        group="data",
+        kind="text",
+        shown=False,
     )
+    image_shape: str | None = option(
+        None, "conv/local: CxHxW of the inputs (default: the dataset's; synthetic 3x32x32)",
+        group="data", kind="text",
+    )  # fmt: skip
     val_size: int = option(
         5000, "validation examples carved from the training split", group="data", kind="int0", limit=MAX_ROWS
     )
@@ -182,6 +215,19 @@ class RunConfig:
         group="ff",
         kind="text",
     )
+    ff_loss: str = option(
+        "threshold",
+        "layer loss: Hinton's threshold loss, or SymBa's softplus(-alpha (g_pos - g_neg)) on the "
+        "same image with the true and a wrong label (conv/local only)",
+        group="ff", kind="choice", choices=FF_LOSSES,
+    )  # fmt: skip
+    ff_alpha: float = option(8.0, "SymBa's alpha (--ff-loss symba)", group="ff", kind="float")
+    ff_goodness_scope: str = option(
+        "layer",
+        "conv/local: one goodness per example (over C,H,W) or one per position (over C; "
+        "Hinton's local goodness), the loss averaged over positions",
+        group="ff", kind="choice", choices=FF_SCOPES,
+    )  # fmt: skip
     # backprop variants
     checkpoint_segments: int | None = option(
         None, "bp-checkpoint segments (default about sqrt(depth))", group="bp", kind="int", limit=10_000
@@ -219,6 +265,7 @@ class RunConfig:
         self.eval_layer_indices()  # raises on a malformed list
         self.eval_step_indices()
         self._check_recurrent_options()
+        self._validate_image_fields()
         if self.arch != "mlp":
             from .trainers.registry import trainer_class
 
@@ -239,6 +286,19 @@ class RunConfig:
                     f"black-box {self.black_box}: the box sits between hidden layers k and k + 1, "
                     f"so k must be in 1..{self.depth - 1}"
                 )
+
+    def _validate_image_fields(self) -> None:
+        """Layer lists match the depth; conv/local-only options are refused elsewhere."""
+        from .arch import IMAGE_ARCHS, parse_shape, per_layer
+
+        for name in ("channels", "kernel", "stride"):
+            per_layer(name, getattr(self, name), self.depth)
+        if self.image_shape is not None:
+            parse_shape(self.image_shape)
+        if self.arch not in IMAGE_ARCHS:
+            for name, default in (("ff_loss", "threshold"), ("ff_goodness_scope", "layer")):
+                if getattr(self, name) != default:
+                    raise ConfigError(f"{flag(name)} {getattr(self, name)} needs --arch conv or local")
 
     # -- derived values ---------------------------------------------------------
     @property
@@ -315,6 +375,8 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def short_name(self) -> str:
+        if self.arch in ("conv", "local"):
+            return f"{self.trainer}-{self.arch}-d{self.depth}-c{self.channels}-b{self.batch_size}"
         name = f"{self.trainer}-d{self.depth}-w{self.width}-b{self.batch_size}"
         if self.arch == "recurrent":
             name += f"-T{self.time_steps}"
@@ -356,6 +418,10 @@ def check_value(
         if not isinstance(value, str) or value not in choices:
             raise ConfigError(f"unknown {name} {value!r}; choose from {', '.join(choices)}")
         return value
+    if kind == "ints":
+        from .arch import parse_ints
+
+        return ",".join(str(v) for v in parse_ints(name, value))
     if kind == "text":
         if not isinstance(value, str) or "\x00" in value:
             raise ConfigError(f"{name} must be text, got {value!r}")

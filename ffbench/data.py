@@ -144,6 +144,8 @@ def load_dataset(
         return _digits(val_size)
     if name == "synthetic":
         return _synthetic(val_size, synthetic_features, synthetic_train, synthetic_test)
+    if name == "cifar10":
+        return load_cifar10(data_dir=data_dir, val_size=val_size, download=download, cache=cache)
 
     found, searched = _find_idx(name, data_dir, cache)
     if found is not None:
@@ -159,7 +161,7 @@ def load_dataset(
 
 
 ADVICE = (
-    "point --data-dir or $FFBENCH_DATA at its IDX files, or use --dataset digits (bundled, offline) "
+    "point --data-dir or $FFBENCH_DATA at its files (MNIST: IDX; CIFAR-10: python batches), or use --dataset digits (bundled, offline) "
     "or --dataset synthetic"
 )
 
@@ -373,3 +375,97 @@ def _split(
         test_x=test_x,
         test_y=test_y,
     )
+
+
+# -- CIFAR-10 and image datasets ----------------------------------------------------------
+# torchvision's CIFAR10 layout: <root>/cifar-10-batches-py/ with five training batches and one
+# test batch, each a pickled dict {b"data": uint8 N x 3072 (the R, G, B planes of 32 x 32
+# pixels: a flat 3x32x32 image in C order), b"labels": N ints}.
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST = ("test_batch",)
+CIFAR_FEATURES = 3 * 32 * 32
+
+
+def load_config_dataset(config, **kwargs) -> Dataset:
+    """`load_dataset` for a RunConfig: its dataset, data folder and validation size; synthetic
+    data shaped as the configuration's images under --arch conv|local (3x32x32 by default)."""
+    from .arch import synthetic_features
+
+    kwargs.setdefault("synthetic_features", synthetic_features(config))
+    return load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size, **kwargs)
+
+
+def _find_cifar10(data_dir: str | Path | None, cache: Path) -> tuple[Path | None, list[str]]:
+    """The first cifar-10-batches-py folder holding all six batches, in MNIST's search order
+    (data_dir, $FFBENCH_DATA, ./data, the cache): `root/cifar-10-batches-py` or `root` itself."""
+    searched = []
+    for root, label in _roots("cifar10", data_dir, cache):
+        searched.append(label)
+        for folder in (root / CIFAR_FOLDER, root):
+            if all((folder / f).is_file() for f in CIFAR_TRAIN + CIFAR_TEST):
+                return folder, searched
+    return None, searched
+
+
+def _read_cifar_batches(folder: Path, names: tuple[str, ...]) -> tuple[Tensor, Tensor]:
+    """Flat float32 images in [0, 1] (N x 3072) and int64 labels from pickled batches."""
+    import pickle
+
+    xs, ys = [], []
+    for name in names:
+        try:
+            with open(folder / name, "rb") as f:
+                entry = pickle.load(f, encoding="latin1")
+            data = entry.get("data", entry.get(b"data"))
+            labels = entry.get("labels", entry.get(b"labels", entry.get("fine_labels")))
+            x = torch.as_tensor(data, dtype=torch.uint8).reshape(-1, CIFAR_FEATURES)
+        except (
+            OSError,
+            pickle.UnpicklingError,
+            EOFError,
+            AttributeError,
+            TypeError,
+            ValueError,
+            RuntimeError,
+        ) as exc:
+            raise DataUnavailableError(f"{folder / name} is not a CIFAR-10 batch: {exc}") from exc
+        if labels is None or len(labels) != len(x):
+            raise DataUnavailableError(f"{folder / name} holds {len(x)} images but not as many labels")
+        xs.append(x.to(torch.float32).div_(255))
+        ys.append(torch.as_tensor(labels, dtype=torch.int64))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def load_cifar10(
+    *,
+    data_dir: str | Path | None = None,
+    val_size: int = 5000,
+    download: bool = True,
+    cache: Path | None = None,
+) -> Dataset:
+    """CIFAR-10 as flat 3x32x32 rows. Found locally in the search order of `_find_cifar10`; else,
+    when `download`, torchvision's `CIFAR10(cache, download=True)` fetches and checks it into the
+    cache. The batches are read from their documented pickle format (so small batch files made
+    by the tests load as the real ones do)."""
+    cache = cache if cache is not None else _cache_root(None)
+    folder, searched = _find_cifar10(data_dir, cache)
+    source = None
+    if folder is None:
+        reason = "download disabled"
+        if download:
+            try:
+                import torchvision
+
+                torchvision.datasets.CIFAR10(str(cache), train=True, download=True)
+                folder, source = cache / CIFAR_FOLDER, "torchvision download"
+            except Exception as exc:  # noqa: BLE001 - offline, proxy, bad mirror: one line of advice
+                reason = f"download failed ({(' '.join(str(exc).split()) or type(exc).__name__)[:200]})"
+        if folder is None:
+            raise DataUnavailableError(
+                f"cifar10 not found in {'; '.join(searched)} and {reason}; point --data-dir or "
+                f"$FFBENCH_DATA at a folder holding {CIFAR_FOLDER}/, or use --dataset synthetic"
+            )
+    x, y = _read_cifar_batches(folder, CIFAR_TRAIN)
+    test_x, test_y = _read_cifar_batches(folder, CIFAR_TEST)
+    return _split("cifar10", source or str(folder), False, x, y, test_x, test_y, val_size)

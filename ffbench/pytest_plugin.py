@@ -475,13 +475,13 @@ def _data(
     request: pytest.FixtureRequest, fixture: str, config: RunConfig | None, dataset: Dataset | None
 ) -> tuple[Dataset, str]:
     """The given dataset; config.dataset when only a config is given; else the session's."""
-    from .data import load_dataset
+    from .data import load_config_dataset
 
     if dataset is not None:
         return dataset, "given by the benchmark"
     if config is not None:
         return (
-            load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size),
+            load_config_dataset(config),
             f"config.dataset={config.dataset!r}",
         )
     return request.getfixturevalue(fixture)

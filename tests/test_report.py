@@ -40,6 +40,7 @@ ALL_FIGURES = [
     "peak_vs_depth",
     "memory_breakdown",
     "best_ff_vs_best_bp",
+    "crossover",
     "memory_vs_accuracy",
     "activations_vs_depth",
     "eval_vs_train",

@@ -331,7 +331,11 @@ def best_ff_vs_best_bp(runs, **_) -> Plot:
     table = best_of_families(over_depth(with_train_peak(runs)), TRAIN_PEAK)
     if len(table) == 0:
         return Plot("best_ff_vs_best_bp", question, None, "needs an FF and a BP trainer at one configuration")
-    keys = [c for c in ("group", "width", "optimizer", "optimizer_impl") if c in table.columns]
+    image = table["arch"].fillna("mlp") != "mlp" if "arch" in table.columns else None
+    if image is not None and image.any():  # an image body's size is its layers, not a width
+        table = table.assign(width=table["width"].where(~image, 0))
+    keys = [c for c in ("group", "arch", "channels", "kernel", "stride", "width", "optimizer", "optimizer_impl")
+            if c in table.columns]  # fmt: skip
     panels = list(table.groupby(keys, dropna=False))
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
@@ -351,7 +355,10 @@ def best_ff_vs_best_bp(runs, **_) -> Plot:
             ax.set_ylabel("depth (hidden layers)")
             what = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
             opt = f"{what.get('optimizer')} {what.get('optimizer_impl')}"
-            ax.set_title(f"width {int(what['width'])}, {opt}\n{short_group(what['group'])}", fontsize=9)
+            arch = what.get("arch")
+            body = (f"{arch} {what['channels']} ch k{what['kernel']} s{what['stride']}"
+                    if isinstance(arch, str) and arch != "mlp" else f"width {int(what['width'])}")  # fmt: skip
+            ax.set_title(f"{body}, {opt}\n{short_group(what['group'])}", fontsize=9)
         for ax in list(axes.flat)[len(panels) :]:
             ax.axis("off")
         _title(fig, question)
@@ -847,11 +854,58 @@ def black_box(runs, **_) -> Plot:
                 "layers below it (they keep their initial weights); bp-ste: straight-through estimator.")  # fmt: skip
 
 
+def crossover(runs, **_) -> Plot:
+    """Best FF / best BP training peak against how much of backprop's peak its saved
+    activations are, every configuration of every architecture: where the ratio crosses 1."""
+    question = "As activations grow, where does the most frugal FF overtake the most frugal BP? (crossover)"
+    name = "crossover"
+    table = best_of_families(with_train_peak(runs), TRAIN_PEAK)
+    if len(table) == 0 or table["bp_activation_share"].isna().all():
+        return Plot(
+            name, question, None, "needs bp, another BP trainer and an FF trainer at one configuration"
+        )
+    t = table.dropna(subset=["bp_activation_share"]).copy()
+    t["architecture"] = t["arch"].fillna("mlp") if "arch" in t.columns else "mlp"
+    t["share"] = 100 * t["bp_activation_share"].astype("float64")
+    with sns.axes_style("whitegrid"), plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(8, 4.8))
+        sns.scatterplot(data=t, x="share", y="ratio", hue="architecture", style="architecture", s=70, ax=ax)
+        ax.axhline(1.0, color="0.3", lw=1, ls="--")
+        ax.set_xlabel("saved activations at bp's steady-step peak (% of that peak)")
+        ax.set_ylabel("best FF / best BP training peak")
+        ax.set_xlim(0, 100)
+        below = t[t["ratio"] < 1]
+        if len(below):
+            ax.axvline(below["share"].min(), color="tab:blue", lw=0.8, ls=":")
+        _title(fig, question)
+    where = (f"The first configuration where FF needs less is at {below['share'].min():.0f} % activations."
+             if len(below) else "FF's best never needs less than BP's best here.")  # fmt: skip
+    note = (
+        "One point per configuration (results folder, architecture, shape, batch, optimizer); below the dashed "
+        f"line the most frugal FF variant needs less than the most frugal BP variant. {where} "
+        "Activations: tensors autograd saved for backward, as the tracker classifies them at bp's peak."
+    )
+    return Plot(name, question, fig, note)
+
+
+# Figures that compare architectures see every run; the others draw no image body (conv,
+# local): their axes are width and depth. (Recurrent rows: `over_depth`, `memory_vs_time`.)
+ALL_ARCHITECTURES = {"best_ff_vs_best_bp", "crossover", "measured_vs_analytic"}
+IMAGE_BODIES = ("conv", "local")
+
+
+def without_image_bodies(runs):
+    if runs is None or len(runs) == 0 or "arch" not in runs.columns:
+        return runs
+    return runs[~runs["arch"].isin(IMAGE_BODIES)]
+
+
 # Order of the figures in the report. A figure function returns a Plot or a list of Plots.
 FIGURES = [
     peak_vs_depth,
     memory_breakdown,
     best_ff_vs_best_bp,
+    crossover,
     memory_vs_accuracy,
     activations_vs_depth,
     eval_vs_train,

@@ -495,7 +495,8 @@ def draw_figures(runs, epochs, timelines, maxbatch) -> list:
     out = []
     for fn in plots.FIGURES:
         try:
-            made = fn(runs, epochs=epochs, timelines=timelines, maxbatch=maxbatch)
+            mine = runs if fn.__name__ in plots.ALL_ARCHITECTURES else plots.without_image_bodies(runs)
+            made = fn(mine, epochs=epochs, timelines=timelines, maxbatch=maxbatch)
         except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the report
             made = plots.Plot(
                 fn.__name__,

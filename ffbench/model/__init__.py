@@ -46,6 +46,10 @@ bp.py         bp, bp-checkpoint; the BP pass and cross-entropy head reused below
 frugal_bp.py  bp-accum, bp-inbackward, bp-local
 ff.py         ff, ff-summed: negatives, embedding, normalisation, goodness, scoring
 recurrent.py  --arch recurrent: ff in time (exact); the BPTT trainers refuse (measured only)
+conv.py       --arch conv: bp, bp-checkpoint, bp-accum, bp-inbackward, bp-local (the BP pass
+              on an image body: ToImage's NHWC copy, convolution_backward). Not modelled:
+              ff, ff-summed, ff-frugal under conv, and every --arch local trainer
+              (NotImplementedError: measure them with the tracker)
 registry.py   trainer name -> ledger: each family module registers its own; other
               packages add theirs through the `ffbench.ledgers` entry-point group.
 A trainer with no ledger raises NotImplementedError (no fallback to another's).

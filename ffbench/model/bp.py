@@ -89,11 +89,17 @@ class _Body:
     """The body on B rows: modules Linear 0, ReLU 0, Linear 1, ... (module m is layer
     m // 2), their segments, and the ledger names of their outputs."""
 
+    linear_backward = None  # a layer's backward (None: `_linear_backward`); other bodies plug theirs
+
     def __init__(self, depth: int, act: int, segments: int | None) -> None:
         self.n = 2 * depth
         self.act = act  # bytes of one B x W activation
         self.segs = body_segments(self.n, segments)
         self.seg_of = {m: si for si, (a, b, _) in enumerate(self.segs) for m in range(a, b + 1)}
+
+    def size(self, m: int) -> int:
+        """Bytes of module m's output (every module of the MLP's body: one B x W activation)."""
+        return self.act
 
     @staticmethod
     def is_linear(m: int) -> bool:
@@ -135,7 +141,7 @@ def _forward_checkpointed(L: Ledger, body: _Body, m: int) -> None:
     outside the checkpoint hooks (an "activation")."""
     if body.holds_boundary_input(m):
         L.recategorise(body.in_name(m), "activations")
-    L.alloc(body.out_name(m), body.act, "other", f"{body.op(m)} (checkpointed)")
+    L.alloc(body.out_name(m), body.size(m), "other", f"{body.op(m)} (checkpointed)")
     if m != body.segment(m)[1]:
         L.free(body.in_name(m))  # intermediate of a checkpointed segment
 
@@ -144,7 +150,7 @@ def _forward_plain(L: Ledger, body: _Body, m: int) -> str | None:
     """Module m outside checkpointing. Returns the segment boundary that
     checkpoint_sequential's local `input` holds until it returns, if m starts from one."""
     relu = not body.is_linear(m)
-    L.alloc(body.out_name(m), body.act, "activations" if relu else "other", body.op(m))
+    L.alloc(body.out_name(m), body.size(m), "activations" if relu else "other", body.op(m))
     inp = body.in_name(m)
     if relu:
         # relu's input (addmm output) is saved by nobody -> dies, unless it is the
@@ -232,7 +238,7 @@ def _recompute_segment(L: Ledger, body: _Body, si: int) -> None:
     for m in range(a, b + 1):
         if body.is_linear(m) and m == b:
             break
-        L.alloc(body.out_name(m), body.act, "other", f"recompute {body.op(m)}")
+        L.alloc(body.out_name(m), body.size(m), "other", f"recompute {body.op(m)}")
         if not body.is_linear(m) and m != a:
             L.free(body.in_name(m))  # pre-activation saved by nobody
 
@@ -241,7 +247,7 @@ def _relu_backward(L: Ledger, body: _Body, m: int) -> None:
     """threshold_backward(grad, result): new s*B*W; then the incoming grad dies, and the
     ReLU result dies (its other saver, the next Linear, ran already)."""
     o = body.out_name(m)
-    L.alloc(f"g_{body.in_name(m)}", body.act, "other", f"threshold_backward layer {m // 2 + 1}")
+    L.alloc(f"g_{body.in_name(m)}", body.size(m), "other", f"threshold_backward layer {m // 2 + 1}")
     L.free(f"g_{o}")
     if L.has(o):
         L.free(o)
@@ -260,8 +266,13 @@ def _linear_backward(L: Ledger, cfg: RunConfig, I: int, s: int, body: _Body, m: 
     L.alloc(f"{sink.prefix}:b{k}", W * s, "other", f"grad bias layer {k + 1}")
     L.free(f"g_{body.out_name(m)}")
     sink.settle(L, [(f"b{k}", W), (f"W{k}", nW)])
-    if m == 0:
-        return
+    if m > 0:
+        free_layer_input(L, body, m)
+
+
+def free_layer_input(L: Ledger, body: _Body, m: int) -> None:
+    """After layer module m's backward (m > 0): its input dies here if its other holder is
+    gone."""
     # a Linear's input dies here if its other holder is gone: in a normal segment the
     # ReLU before it also saved it (freed there); a boundary that is a checkpointed
     # segment's output is held only by this addmm.
@@ -279,7 +290,7 @@ def _backward_body(L: Ledger, cfg: RunConfig, I: int, s: int, body: _Body, sink:
             recomputed.add(si)
             _recompute_segment(L, body, si)
         if body.is_linear(m):
-            _linear_backward(L, cfg, I, s, body, m, sink)
+            (body.linear_backward or _linear_backward)(L, cfg, I, s, body, m, sink)
         else:
             _relu_backward(L, body, m)
 
@@ -302,8 +313,22 @@ def bp_pass(
     or plain). sink: where the parameter gradients go (`FRESH`: no p.grad yet; the
     frugal trainers pass their own). scaled: the loss is `cross_entropy(...) * share`.
     Leaves `loss` (the returned scalar) alive."""
-    W = cfg.width
-    body = _Body(cfg.depth, B * W * s, segments)
+    body_pass(L, cfg, I, C, s, B, _Body(cfg.depth, B * cfg.width * s, segments), cfg.width, sink, scaled)
+
+
+def body_pass(
+    L: Ledger,
+    cfg: RunConfig,
+    I: int,
+    C: int,
+    s: int,
+    B: int,
+    body: _Body,
+    W: int,
+    sink: GradSink,
+    scaled: bool,
+) -> None:
+    """`bp_pass` on a given body whose last output has W features per row."""
     _forward_body(L, body)
     cross_entropy_forward(L, B, C, s, "head", ("lsm", "ce" if scaled else "loss", "total_weight"))
     if scaled:

@@ -22,9 +22,21 @@ def weights(depth: int, width: int, in_features: int = MNIST_SHAPE[0]) -> int:
     return in_features * width + (depth - 1) * width**2
 
 
+def macs(config: RunConfig, in_features: int = MNIST_SHAPE[0]) -> int:
+    """Multiply-adds per example of one forward: the MLP's weights, or under --arch conv|local
+    every layer's outputs x its filter size (unshared or not: the same count), plus the head."""
+    from ..arch import IMAGE_ARCHS, layer_specs
+
+    if config.arch not in IMAGE_ARCHS:
+        return weights(config.depth, config.width, in_features)
+    given = config.image_shape or config.dataset in ("synthetic", "cifar10")  # else MNIST's 1x28x28
+    specs = layer_specs(config, None if given else in_features)
+    return sum(s.out_numel * s.patch for s in specs) + specs[-1].out_numel * MNIST_SHAPE[1]
+
+
 def step_gflop(config: RunConfig, in_features: int = MNIST_SHAPE[0]) -> float:
     rows = 2 if config.is_ff else 1
-    return 6 * weights(config.depth, config.width, in_features) * config.batch_size * rows / 1e9
+    return 6 * macs(config, in_features) * config.batch_size * rows / 1e9
 
 
 def measure_speed(device: str = "cpu") -> float:
@@ -65,7 +77,7 @@ def search_seconds(config: RunConfig, seed_batch: int | None, speed: float, step
 def fit_seconds(config: RunConfig, speed: float, examples: int = MNIST_SHAPE[2]) -> float:
     """Training epochs plus FF's label-by-label evaluation."""
     per_example = step_gflop(config.replace(batch_size=1)) + (
-        2 * 10 * weights(config.depth, config.width) / 1e9 if config.is_ff else 0
+        2 * 10 * macs(config) / 1e9 if config.is_ff else 0
     )
     return config.epochs * examples * per_example * speed
 

@@ -7,6 +7,7 @@ apart); the trainer only sees batches. Accuracy is measured on the validation sp
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -45,7 +46,7 @@ def fit(
         order = torch.randperm(len(data.train_x), generator=order_gen).to(device)
         batches = range(0, len(order), config.batch_size)
         loss_sum = torch.zeros((), device=device)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         desc = f"epoch {epoch}/{config.epochs}"
         # a bar on a terminal only: a log gets the epoch's line below
         with prog.bar(total=len(batches), desc=desc, unit="batch", enabled=progress and prog.interactive(),
@@ -56,7 +57,7 @@ def fit(
                 loss_sum += trainer.train_step(data.train_x[idx].to(trainer.dtype), data.train_y[idx])
                 bar.update(1)
         synchronize(device)
-        train_s = time.perf_counter() - t0
+        train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         t0 = time.perf_counter()
         val = trainer.accuracy(data.val_x, data.val_y)
         test = trainer.accuracy(data.test_x, data.test_y)
@@ -68,6 +69,11 @@ def fit(
             "test_accuracy": test,
             "train_seconds": train_s,
             "eval_seconds": eval_s,
+            # CPU time of this process while training (all its threads): with --threads 1 on a
+            # shared machine, what the epoch cost whatever the contention; the load average
+            # (1 minute, at the epoch's end) says how contended the wall time was
+            "train_cpu_seconds": train_cpu_s,
+            "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         }
         epochs.append(row)
         if on_epoch is not None:
@@ -121,16 +127,24 @@ def _record(
 
 
 def lr_schedule(trainer, config: RunConfig, total_steps: int) -> Callable[[], None]:
-    """A function to call before every training step: sets each optimizer's learning rate
-    (`lr_schedule`: constant, or linearly decayed from `lr` to 0 over `total_steps`)."""
+    """A function to call before every training step: sets each optimizer's learning rate.
+    Constant at `lr`, or linear over the run's `total_steps`: from `lr` at the first step to
+    `lr_final` at the last when `lr_final` is given (it implies the linear schedule), else to
+    0 one step after the last (`lr_schedule = "linear"`)."""
     step = iter(range(total_steps + 1))
+    linear = config.lr_schedule == "linear" or config.lr_final is not None
+
+    def rate(s: int) -> float:
+        if config.lr_final is None:
+            return config.lr * (1 - s / total_steps)
+        return config.lr + (config.lr_final - config.lr) * s / max(1, total_steps - 1)
 
     def next_lr() -> None:
-        if config.lr_schedule == "linear":
-            factor = 1 - next(step) / total_steps
+        if linear:
+            lr = rate(next(step))
             for opt in trainer.optimizers():
                 for group in opt.param_groups:
-                    group["lr"] = config.lr * factor
+                    group["lr"] = lr
 
     return next_lr
 
@@ -184,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
     import sys
 
-    from ..data import load_dataset
+    from ..data import load_config_dataset
     from ..store import write_json_atomic
     from .worker import die_with_parent
 
@@ -193,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.load(f)
     die_with_parent(spec.get("parent_pid"))
     config = RunConfig.from_dict(spec["config"])
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
+    dataset = load_config_dataset(config)
     progress = bool(spec.get("progress"))
     record = fit(config, dataset, progress=progress, echo=print if progress else (lambda s: None))
     write_json_atomic(out_path, record)

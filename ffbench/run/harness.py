@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from ..config import BATCH_CONVENTION, RunConfig
-from ..data import Dataset, load_dataset
+from ..data import Dataset, load_config_dataset
 from ..device import resolve_device
 from ..environment import environment
 from ..measure import (
@@ -153,7 +153,7 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, *, mmap_threshold
     if mmap_threshold and device.type == "cpu":
         set_malloc_mmap_threshold(65536)
     threads = set_threads(config.threads)
-    data = dataset or load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
+    data = dataset or load_config_dataset(config)
     trainer = build_trainer(config, data.in_features, data.num_classes, device)
     return Prepared(config, device, threads, data, trainer, _batches(data, config, device, trainer.dtype))
 

@@ -6,6 +6,7 @@ command skips what is already recorded):
 1. memory sweeps, each a results folder (`Profile.sweeps`): the main grid (every trainer
    over depth and batch, timed), one column under other optimizers, the paper's width, an
    activation-dominated shape and the evaluation modes -- on random inputs of MNIST's shape
+   -- and a CIFAR-shaped convolutional grid (`--arch conv`, random 3x32x32 images)
    (`synthetic`: memory does not depend on pixel values; labelled as such);
 2. a largest-batch search under a tensor-level budget (`maxbatch`);
 3. accuracy runs (`fit`) on real data: FF and BP of the same architecture, several seeds;
@@ -110,6 +111,18 @@ def _recurrent_runs(width: int, epochs: int) -> tuple[RunConfig, ...]:
     )
 
 
+# CIFAR-shaped convolutional memory (issue 15): synthetic 3x32x32 images, conv 3x3/s1 + ReLU
+# layers, FF with SymBa's loss (the conv FF that learns; ff-frugal then runs the together pass)
+# and a 64-example evaluation chunk (FF's label loop is 10 forwards). Activations are most of
+# bp's peak here, the regime in which FF can save memory at all.
+CONV = {"arch": "conv", "image_shape": "3x32x32", "ff_loss": "symba", "eval_chunk": 64}
+
+
+def _conv_grid(depths, batches, channels) -> dict:
+    return {"trainers": list(FAMILIES), "depths": list(depths), "batch_sizes": list(batches),
+            "channels": [str(c) for c in channels]}  # fmt: skip
+
+
 QUICK = Profile(
     name="quick",
     sweeps=(
@@ -120,6 +133,10 @@ QUICK = Profile(
         # the paper's width, and an activation-dominated shape (batch >= 4 x width)
         MemorySweep("wide", _grid(FAMILIES, (2, 4), (1024,), (2000,))),
         MemorySweep("activations", _grid(TRAINERS, (2, 4, 8), (2048,), (256,))),
+        # convolutional, CIFAR-shaped: where activations dominate (one timed step; about 2.5 min
+        # on 2 loaded cores): channels 16-64 x depth 2-4 at batch 64, and batch 256 at 16 channels
+        MemorySweep("conv", _conv_grid((2, 4), (64,), (16, 64)), steps=1, config=CONV),
+        MemorySweep("conv-batch", _conv_grid((2,), (256,), (16,)), steps=1, config=CONV),
         # the instrument: replicated against label-loop evaluation at two chunk sizes
         MemorySweep(
             "evaluation",
@@ -141,7 +158,8 @@ QUICK = Profile(
     maxbatch_depths=(2, 8),
     accuracy_runs=_runs(2, 500, epochs_ff=15, epochs_bp=10),
     seeds=(0, 1, 2),
-    description="2 CPU cores, within 25 minutes: memory at widths 256-2000, accuracy of 2 x 500 nets",
+    description="2 CPU cores, within 25 minutes: memory at widths 256-2000 and CIFAR-shaped conv nets, "
+    "accuracy of 2 x 500 nets",
 )
 FULL = Profile(
     name="full",
@@ -151,6 +169,7 @@ FULL = Profile(
             "optimizers", _grid(TRAINERS, (2, 8, 32), (1024, 5000), (2000,), optimizers=("adam-fused", "sgd"))
         ),
         MemorySweep("activations", _grid(TRAINERS, (2, 8, 32), (8192,), (500, 1000))),
+        MemorySweep("conv", _conv_grid((2, 4, 8), (64, 256, 1024), (16, 64, 256)), steps=1, config=CONV),
         MemorySweep(
             "evaluation",
             _grid(
@@ -172,7 +191,8 @@ FULL = Profile(
     # and the paper's recurrent setting (8 iterations, 2 x 2000) against BPTT
     accuracy_runs=_runs(4, 2000, epochs_ff=60, epochs_bp=60) + _recurrent_runs(2000, 60),
     seeds=(0, 1, 2),
-    description="the paper's setting (4 x 2000, 60 epochs, 3 seeds) and memory up to 47 layers",
+    description="the paper's setting (4 x 2000, 60 epochs, 3 seeds), memory up to 47 layers and conv nets "
+    "up to 256 channels, depth 8, batch 1024",
 )
 PROFILES = {"quick": QUICK, "full": FULL}
 

@@ -47,7 +47,7 @@ def die_with_parent(parent_pid: int | None) -> None:
 def _measure(spec: dict, record: dict, budget) -> str | None:
     """Load, warm, apply the budget, measure; fills `record`. Returns the device type."""
     from ..config import RunConfig
-    from ..data import load_dataset
+    from ..data import load_config_dataset
     from ..device import resolve_device
     from ..measure import set_malloc_mmap_threshold
     from . import budget as budgets
@@ -59,7 +59,7 @@ def _measure(spec: dict, record: dict, budget) -> str | None:
     record["device_type"] = device.type
     if device.type == "cpu":
         set_malloc_mmap_threshold(65536)  # before anything is allocated (see measure.process)
-    data = load_dataset(config.dataset, data_dir=config.data_dir, val_size=config.val_size)
+    data = load_config_dataset(config)
     record["dataset"] = data.describe()
     record["baseline"] = budgets.warm_baseline(config, data, device)
     if budget is not None:

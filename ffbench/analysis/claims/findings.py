@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from .. import thresholds as T
 from . import DOES_NOT_HOLD, HOLDS, Verdict, claim, not_evaluated, verdict_from
 from .tables import TRAIN_PEAK, best_of_families, chunks, is_ff, label, num, ok_runs, with_train_peak
@@ -47,7 +49,8 @@ def best_ff_needs_less_memory_than_best_bp(runs, epochs=None, maxbatch=None) -> 
         numbers["configurations"][key] = {
             "ff_best": r["ff_best"], "ff_bytes": int(r["ff_bytes"]), "bp_best": r["bp_best"],
             "bp_bytes": int(r["bp_bytes"]), "ratio": r["ratio"], "side": side,
-            "activation_dominated": int(r["batch_size"]) >= T.ACTIVATION_DOMINATED_RATIO * int(r["width"]),
+            "activation_dominated": _activation_dominated(r),
+            "bp_activation_share": None if pd.isna(r["bp_activation_share"]) else float(r["bp_activation_share"]),
         }  # fmt: skip
         lines.append(f"{key}: {r['ff_best']} / {r['bp_best']} {r['ratio']:.2f} ({side})")
     dominated = sum(c["activation_dominated"] for c in numbers["configurations"].values())
@@ -56,15 +59,41 @@ def best_ff_needs_less_memory_than_best_bp(runs, epochs=None, maxbatch=None) -> 
         f"best FF / best BP training peak {ratios.min():.2f}-{ratios.max():.2f} over {len(table)} configurations; "
         f"FF less at {sum(passes.values())}, level at {sum(c['side'] == 'level' for c in numbers['configurations'].values())}"
     )
-    widths = sorted({int(w) for w in table["width"]})
+    widths = (
+        sorted({int(w) for w in table[table["arch"].fillna("mlp") == "mlp"]["width"]})
+        if "arch" in table
+        else sorted({int(w) for w in table["width"]})
+    )
+    archs = table["arch"].fillna("mlp") if "arch" in table else pd.Series(["mlp"] * len(table))
+    per_arch = []
+    for arch in dict.fromkeys(archs):
+        part = table[archs.values == arch]
+        n_less = sum(passes[label(r)] for _, r in part.iterrows())
+        per_arch.append(
+            f"{arch}: {part['ratio'].min():.2f}-{part['ratio'].max():.2f}, FF less at {n_less} of {len(part)}"
+        )
+    numbers["per_architecture"] = per_arch
+    if len(per_arch) > 1:
+        v.summary += "; per architecture " + "; ".join(per_arch)
     v.verdict = verdict_from(passes)
     v.numbers = numbers
     v.detail = (
         f"best FF / best BP training-step peak: {'; '.join(lines)}. FF less at {sum(passes.values())} of "
         f"{len(passes)} configurations; {dominated} activation-dominated (batch >= "
-        f"{T.ACTIVATION_DOMINATED_RATIO} x width); widths {', '.join(map(str, widths))}."
+        f"{T.ACTIVATION_DOMINATED_RATIO} x width for an MLP, saved activations >= half of bp's peak for "
+        f"conv/local){'; MLP widths ' + ', '.join(map(str, widths)) if widths else ''}. Per architecture: {'; '.join(per_arch)}."
     )
     return v
+
+
+def _activation_dominated(r) -> bool:
+    """MLP: batch >= ACTIVATION_DOMINATED_RATIO x width; conv/local: bp's saved activations are
+    at least half of its steady-step peak."""
+    arch = r.get("arch")
+    if isinstance(arch, str) and arch != "mlp":
+        share = r.get("bp_activation_share")
+        return bool(share is not None and not pd.isna(share) and share >= 0.5)
+    return int(r["batch_size"]) >= T.ACTIVATION_DOMINATED_RATIO * int(r["width"])
 
 
 def _accuracy_groups(runs):

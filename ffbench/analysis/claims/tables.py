@@ -142,7 +142,12 @@ def check_unique(df, key: list[str], by: str = "trainer") -> None:
 
 def label(row) -> str:
     """A configuration in words: width, depth, batch, and what differs from the usual."""
-    parts = [f"w{int(row['width'])} d{int(row['depth'])} b{int(row['batch_size'])}"]
+    arch = row.get("arch")
+    image = isinstance(arch, str) and arch in ("conv", "local") and _set(row.get("channels"))
+    size = (
+        f"c{row['channels']} k{row.get('kernel')} s{row.get('stride')}" if image else f"w{int(row['width'])}"
+    )
+    parts = [f"{size} d{int(row['depth'])} b{int(row['batch_size'])}"]
     if (
         row.get("optimizer", "adam") != "adam"
         or row.get("optimizer_impl", "single-tensor") != "single-tensor"
@@ -150,7 +155,6 @@ def label(row) -> str:
         parts.append(f"{row.get('optimizer')}/{row.get('optimizer_impl')}")
     if row.get("dtype", "float32") not in ("float32", None):
         parts.append(str(row["dtype"]))
-    arch = row.get("arch")
     if isinstance(arch, str) and arch != "mlp":
         parts.insert(0, arch)
     if arch == "recurrent" and _set(row.get("time_steps")):
@@ -206,8 +210,20 @@ def best_of_families(runs, metric: str):
             row[f"{name}_best"], row[f"{name}_bytes"] = best["variant"], float(best[metric])
             row[f"{name}_all"] = {t: float(v) for t, v in zip(part["variant"], part[metric])}
         row["ratio"] = row["ff_bytes"] / row["bp_bytes"]
+        row["bp_activation_share"] = _activation_share(fam["bp"])
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*key, *cols])
+    return pd.DataFrame(rows, columns=[*key, *cols, "bp_activation_share"])
+
+
+def _activation_share(bp_rows) -> float:
+    """Saved activations / steady-step peak of plain `bp` at one configuration (NaN without
+    it): how activation-dominated the configuration is for backprop."""
+    plain = bp_rows[bp_rows["variant"] == "bp"]
+    cols = ("tensor_peak_activations_bytes", "tensor_peak_bytes")
+    if len(plain) == 0 or any(c not in plain.columns for c in cols):
+        return math.nan
+    r = plain.iloc[0]
+    return num(r[cols[0]]) / num(r[cols[1]]) if num(r[cols[1]]) else math.nan
 
 
 def chunks(rows) -> str:

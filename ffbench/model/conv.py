@@ -1,0 +1,445 @@
+"""Ledgers of the convolutional backprop baselines `bp` and `bp-checkpoint` under `--arch conv`
+(ffbench/trainers/conv.py, `ImageNet`: ToImage, depth x (Conv2d + ReLU), flatten + Linear head).
+
+The MLP's pass (bp.py) with an image body: module 2k is conv layer k (its output
+B*out_c*Ho*Wo*s), module 2k+1 its ReLU (same size). What differs from the MLP:
+
+* ToImage: with `--memory-format channels_last` and a multi-channel input, the flat rows are
+  copied once into NHWC ("img", B*I*s); conv 1 saves that copy (an activation) until its
+  backward. Otherwise the image is a view of x.
+* convolution_backward returns grad input (unless the input is the image: it does not
+  require grad), grad weight and grad bias from one op; then the incoming gradient dies.
+* flatten (NHWC: permute + flatten) is a view both ways, so the head sees B x F rows,
+  F = out_c*Ho*Wo of the last layer.
+
+Scratch memory inside oneDNN (NCHW weight/activation reorders, `--memory-format contiguous`)
+goes through the C++ allocator outside any tensor: neither the tracker nor this ledger sees
+it. `ff-frugal` under conv is modelled for its together pass (SymBa's only pass; the threshold
+loss with --ff-pass together), layer or position goodness, random negatives and the label-loop
+evaluation. `ff` and `ff-summed` under conv, ff-frugal's sequential pass, and every `--arch
+local` trainer are not modelled (NotImplementedError).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..arch import image_shape, layer_specs
+from ..config import RunConfig
+from . import optim
+from .bp import (
+    FRESH,
+    GradSink,
+    _Body,
+    body_pass,
+    cross_entropy_backward,
+    cross_entropy_forward,
+    free_layer_input,
+    head_backward,
+)
+from .frugal_bp import ACCUMULATE
+from .ledger import F32, I64, Ledger, Params, accumulated
+from .registry import TrainerLedger, register
+
+
+def _specs(cfg: RunConfig, I: int):
+    return layer_specs(cfg, I)
+
+
+def img_copy(cfg: RunConfig, I: int) -> bool:
+    """ToImage makes an NHWC copy (channels_last and more than one input channel)."""
+    return cfg.memory_format == "channels_last" and image_shape(cfg, I)[0] > 1
+
+
+def conv_params(cfg: RunConfig, I: int, C: int) -> Params:
+    """`ImageNet.parameters()` order: body (W_k, b_k) ..., head (W_h, b_h)."""
+    specs, ps = _specs(cfg, I), []
+    for k, sp in enumerate(specs):
+        ps += [(f"W{k}", sp.out_c * sp.in_c * sp.k * sp.k), (f"b{k}", sp.out_c)]
+    F = specs[-1].out_numel
+    ps += [("Wh", C * F), ("bh", C)]
+    return ps
+
+
+class ConvBody(_Body):
+    """`_Body` whose module 2k is conv layer k."""
+
+    def __init__(self, cfg: RunConfig, I: int, B: int, s: int, segments: int | None) -> None:
+        self.specs = _specs(cfg, I)
+        super().__init__(len(self.specs), 0, segments)
+        self.B, self.s = B, s
+        self.copy = img_copy(cfg, I)
+
+    def size(self, m: int) -> int:
+        return self.B * self.specs[m // 2].out_numel * self.s
+
+    @staticmethod
+    def op(m: int) -> str:
+        return f"{'convolution' if m % 2 == 0 else 'relu'} layer {m // 2 + 1}"
+
+    def in_name(self, m: int) -> str:
+        if m == 0:
+            return "img" if self.copy else "x"
+        return self.out_name(m - 1)
+
+    @staticmethod
+    def linear_backward(L: Ledger, cfg: RunConfig, I: int, s: int, body: ConvBody, m: int, sink: GradSink):
+        """convolution_backward: grad input (m > 0), grad weight and grad bias in one op; the
+        incoming grad dies; the gradients go to `sink`."""
+        k = m // 2
+        sp = body.specs[k]
+        if m > 0:
+            L.alloc(f"g_{body.in_name(m)}", body.size(m - 1), "other", f"convolution_backward layer {k + 1}")
+        nW = sp.out_c * sp.in_c * sp.k * sp.k
+        L.alloc(f"{sink.prefix}:W{k}", nW * s, "other", f"grad weight layer {k + 1}")
+        L.alloc(f"{sink.prefix}:b{k}", sp.out_c * s, "other", f"grad bias layer {k + 1}")
+        L.free(f"g_{body.out_name(m)}")
+        sink.settle(L, [(f"b{k}", sp.out_c), (f"W{k}", nW)])
+        if m > 0:
+            free_layer_input(L, body, m)
+        elif body.copy:
+            L.free("img")  # conv 1 was its last holder
+
+
+def conv_pass(
+    L: Ledger,
+    cfg: RunConfig,
+    I: int,
+    C: int,
+    s: int,
+    B: int,
+    segments: int | None = None,
+    sink: GradSink = FRESH,
+    scaled: bool = False,
+) -> None:
+    """`bp_pass` (bp.py) on the image body: forward + backward on B rows."""
+    body = ConvBody(cfg, I, B, s, segments)
+    if body.copy:
+        L.phase = "forward"
+        L.alloc("img", B * I * s, "activations", "ToImage channels_last copy")
+    body_pass(L, cfg, I, C, s, B, body, body.specs[-1].out_numel, sink, scaled)
+
+
+def _step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool, segments: int | None) -> None:
+    conv_pass(L, cfg, I, C, s, cfg.batch_size, segments)
+    L.phase = "optimizer"
+    optim.step(L, cfg, conv_params(cfg, I, C), s, first)
+    L.phase = "end"
+
+
+def _bp_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    _step(L, cfg, I, C, s, first, None)
+
+
+def _checkpoint_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    _step(L, cfg, I, C, s, first, cfg.segments)
+
+
+def _accum_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    """`BPAccumTrainer.train_step` (frugal_bp.py's ledger): one pass per micro-batch, the
+    first stealing the gradients, the later ones adding into them; one optimizer step."""
+    n, micro = cfg.batch_size, cfg.micro
+    L.phase = "forward"
+    L.alloc("total", F32, "other", "torch.zeros(()) (total)")
+    for idx, i in enumerate(range(0, n, micro)):
+        conv_pass(L, cfg, I, C, s, min(micro, n - i), sink=FRESH if idx == 0 else ACCUMULATE, scaled=True)
+        L.free("loss")
+    L.phase = "optimizer"
+    optim.step(L, cfg, conv_params(cfg, I, C), s, first)
+    L.phase = "end"
+
+
+def _inbackward_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    """`BPInBackwardTrainer.train_step`: every parameter's optimizer runs as its gradient
+    is accumulated (frugal_bp.py's ledger)."""
+
+    def step_now(L: Ledger, produced: Params) -> None:
+        for name, n in produced:
+            accumulated(L, f"grad:{name}")
+            optim.step(L, cfg, [(name, n)], s, first, tag=f"[{name}]")
+
+    conv_pass(L, cfg, I, C, s, cfg.batch_size, sink=GradSink("grad", step_now))
+    L.phase = "end"
+
+
+def _local_params(cfg: RunConfig, I: int, C: int) -> list[Params]:
+    """`ImageLocalNet`: one optimizer per layer over (W_j, b_j, Wh_j, bh_j)."""
+    return [
+        [
+            (f"W{j}", sp.out_c * sp.in_c * sp.k * sp.k),
+            (f"b{j}", sp.out_c),
+            (f"Wh{j}", C * sp.out_numel),
+            (f"bh{j}", C),
+        ]
+        for j, sp in enumerate(_specs(cfg, I))
+    ]
+
+
+def _local_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    """`BPLocalTrainer.train_step` on `ImageLocalNet` (frugal_bp.py's ledger, conv sizes): per
+    layer j, conv output (dies after relu), relu `out` (kept as `h` until the next layer's
+    output replaces it), the layer's head and cross-entropy, backward (convolution_backward
+    computes only the weight and bias gradients: its input is the image or detached), the
+    layer's optimizer step. Layer 1 starts with ToImage: its NHWC copy is saved by conv 1
+    and dies with conv 1's node."""
+    B, groups = cfg.batch_size, _local_params(cfg, I, C)
+    copy = img_copy(cfg, I)
+    L.phase = "forward (layer 1)"
+    L.alloc("total", F32, "other", "torch.zeros(()) (total)")
+    h = None
+    for j, sp in enumerate(_specs(cfg, I)):
+        act = B * sp.out_numel * s
+        L.phase = f"forward (layer {j + 1})"
+        if j == 0 and copy:
+            L.alloc("img", B * I * s, "activations", "ToImage channels_last copy")
+        L.alloc(f"a{j}", act, "other", f"convolution layer {j + 1}")
+        L.alloc(f"o{j}", act, "activations", f"relu layer {j + 1}")
+        L.free(f"a{j}")
+        cross_entropy_forward(L, B, C, s, f"head {j + 1}", (f"lsm{j}", f"loss{j}", f"tw{j}"))
+        L.phase = f"backward (layer {j + 1})"
+        cross_entropy_backward(L, B, C, s, f"lsm{j}", f"tw{j}")
+        head_backward(L, B, sp.out_numel, C, s, f"head {j + 1}", "g_o", (f"grad:Wh{j}", f"grad:bh{j}"))
+        accumulated(L, f"grad:Wh{j}", f"grad:bh{j}")
+        L.alloc("g_a", act, "other", f"threshold_backward layer {j + 1}")
+        L.free("g_o")
+        nW = sp.out_c * sp.in_c * sp.k * sp.k
+        L.alloc(f"grad:W{j}", nW * s, "other", f"convolution_backward layer {j + 1}: grad weight")
+        L.alloc(f"grad:b{j}", sp.out_c * s, "other", f"convolution_backward layer {j + 1}: grad bias")
+        L.free("g_a")
+        if j == 0 and copy:
+            L.free("img")
+        accumulated(L, f"grad:W{j}", f"grad:b{j}")
+        L.free("ones")
+        L.phase = f"optimizer (layer {j + 1})"
+        optim.step(L, cfg, groups[j], s, first, tag=str(j))
+        if h:
+            L.free(h)
+        h = f"o{j}"
+        L.free(f"loss{j}")
+    L.phase = "end"
+
+
+def _local_eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
+    """`h = F.relu(layer(h))` (layer 1 with ToImage: its copy dies when conv 1 returns);
+    the last head's logits, argmax."""
+    L.phase = "eval"
+    prev = None
+    for k, sp in enumerate(_specs(cfg, I)):
+        img = (
+            L.alloc(L.tmp(), n * I * s, "other", "eval ToImage copy") if k == 0 and img_copy(cfg, I) else None
+        )
+        a = L.alloc(L.tmp(), n * sp.out_numel * s, "other", f"eval convolution layer {k + 1}")
+        if img:
+            L.free(img)
+        r = L.alloc(L.tmp(), n * sp.out_numel * s, "other", f"eval relu layer {k + 1}")
+        L.free(a)
+        if prev:
+            L.free(prev)
+        prev = r
+    z = L.alloc(L.tmp(), n * C * s, "other", "eval head addmm")
+    L.alloc(prefix + "argmax", n * I64, "other", "eval argmax")
+    L.free(z, prev)
+    return prefix + "argmax"
+
+
+def conv_eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
+    """`net(x).argmax(1)` under no_grad: the image (copy or view) stays bound in
+    `ImageNet.forward` while the body runs; nn.Sequential: conv output while the previous
+    ReLU output is alive, relu, then both inputs die; head logits; argmax."""
+    L.phase = "eval"
+    img = L.alloc(L.tmp(), n * I * s, "other", "eval ToImage copy") if img_copy(cfg, I) else None
+    prev = None
+    for k, sp in enumerate(_specs(cfg, I)):
+        a = L.alloc(L.tmp(), n * sp.out_numel * s, "other", f"eval convolution layer {k + 1}")
+        if prev:
+            L.free(prev)
+        prev = L.alloc(L.tmp(), n * sp.out_numel * s, "other", f"eval relu layer {k + 1}")
+        L.free(a)
+    if img:
+        L.free(img)
+    z = L.alloc(L.tmp(), n * C * s, "other", "eval head addmm")
+    L.free(prev)
+    L.alloc(prefix + "argmax", n * I64, "other", "eval argmax")
+    L.free(z)
+    return prefix + "argmax"
+
+
+def _check(cfg: RunConfig, I: int, C: int) -> None:
+    math.prod(image_shape(cfg, I))  # ConfigError for an input that is no image
+
+
+def _groups(cfg: RunConfig, I: int, C: int) -> list[Params]:
+    return [conv_params(cfg, I, C)]
+
+
+register(TrainerLedger(_groups, _bp_step, conv_eval_chunk, _check), "bp", arch="conv")
+register(TrainerLedger(_groups, _checkpoint_step, conv_eval_chunk, _check), "bp-checkpoint", arch="conv")
+register(TrainerLedger(_groups, _accum_step, conv_eval_chunk, _check), "bp-accum", arch="conv")
+register(TrainerLedger(_groups, _inbackward_step, conv_eval_chunk, _check), "bp-inbackward", arch="conv")
+register(TrainerLedger(_local_params, _local_step, _local_eval_chunk, _check), "bp-local", arch="conv")
+
+
+# --------------------------------------------------------------------------------------
+# ff-frugal under --arch conv (ffbench/trainers/conv_frugal.py), the together pass
+# --------------------------------------------------------------------------------------
+def _ff_groups(cfg: RunConfig, I: int, C: int) -> list[Params]:
+    """One optimizer per `FFImageLayer`: its own `label` (E, C x out) first -- a module's own
+    parameters come before its children's -- then the conv's weight and bias."""
+    return [
+        [(f"E{j}", C * sp.out_c), (f"W{j}", sp.out_c * sp.in_c * sp.k * sp.k), (f"b{j}", sp.out_c)]
+        for j, sp in enumerate(_specs(cfg, I))
+    ]
+
+
+def _goodness_rows(cfg: RunConfig, sp) -> int:
+    """Goodness values per example: one (layer scope) or one per output position."""
+    return 1 if cfg.ff_goodness_scope == "layer" else sp.ho * sp.wo
+
+
+def _frugal_forward(L: Ledger, cfg: RunConfig, I: int, s: int, j: int, k: int, sp, inp: str | None) -> None:
+    """`_forward` of one block of B rows: the first layer normalises `img.clone()`, later ones
+    their input in place (vector_norm B*s, dies); conv output o (in place: label bias, ReLU);
+    the label bias: index (B*out) and its LABEL_SCALE product (B*out), both die after add_;
+    goodness g (B*s, or B*Ho*Wo*s with position scope; squared and scaled in place)."""
+    B = cfg.batch_size
+    n = f"n{j}.{k}"
+    if inp is None:
+        L.alloc(n, B * I * s, "other", "img.clone() (normalise_ a copy)")
+    else:
+        L.live[n] = L.live.pop(inp)  # normalised in place: the same storage
+    L.free(L.alloc(L.tmp(), B * s, "other", "normalise_: vector_norm"))
+    L.alloc(f"o{j}.{k}", B * sp.out_numel * s, "other", f"convolution layer {j + 1}")
+    idx = L.alloc(L.tmp(), B * sp.out_c * s, "other", "label[labels]")
+    mul = L.alloc(L.tmp(), B * sp.out_c * s, "other", "label bias * LABEL_SCALE")
+    L.free(idx, mul)
+    L.alloc(f"g{k}", B * _goodness_rows(cfg, sp) * s, "other", "goodness_: vector_norm")
+
+
+def _frugal_backward(L: Ledger, cfg: RunConfig, C: int, s: int, j: int, k: int, sp, keep: bool) -> None:
+    """`_backward` of one block: the per-example channel sums (B*out); layer scope: the input
+    scaled in place, the weight gradient (convolution_backward, weight only), the bias's (mv);
+    position scope: dA (o scaled in place, or a new B*out*HW tensor when o is kept), the weight
+    gradient, the sums and the bias gradient (their sum); the label gradient (zeros_like,
+    index_add_). The first block's gradients become p.grad, the second's are added in place."""
+    B = cfg.batch_size
+    nW = sp.out_c * sp.in_c * sp.k * sp.k
+    pre = "grad" if k == 0 else "new"
+    names = (f"{pre}:W{j}", f"{pre}:b{j}", f"{pre}:E{j}")
+    # the first block's: p.grad is set before the next op frees anything, so a peak among
+    # them is classified (by the tracker, at its next free) with them as gradients
+    cat = "gradients" if k == 0 else "other"
+    if cfg.ff_goodness_scope == "layer":
+        sums = L.alloc(L.tmp(), B * sp.out_c * s, "other", "o.sum(dim=(2, 3))")
+        L.alloc(names[0], nW * s, cat, f"convolution_backward (weight) layer {j + 1}")
+        L.alloc(names[1], sp.out_c * s, cat, "mv (bias gradient)")
+    else:
+        d = L.alloc(L.tmp(), B * sp.out_numel * s, "other", "dA = o * c") if keep else None
+        # with a new dA, its free is noted before p.grad is set: a peak before it is
+        # classified at the next op (zeros_like), the weight and bias gradients as "other"
+        early = "other" if d else cat
+        L.alloc(names[0], nW * s, early, f"convolution_backward (weight) layer {j + 1}")
+        sums = L.alloc(L.tmp(), B * sp.out_c * s, "other", "dA.sum(dim=(2, 3))")
+        L.alloc(names[1], sp.out_c * s, early, "sums.sum(0) (bias gradient)")
+        if d:
+            L.free(d)
+            for name in names[:2]:
+                L.recategorise(name, cat)
+    L.alloc(names[2], C * sp.out_c * s, cat, "zeros_like(label).index_add_")
+    L.free(sums)
+    if k == 1:
+        L.free(*names)  # p.grad.add_(grad); the new gradient dies with the function
+
+
+def _frugal_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    """`FFConvFrugalTrainer.train_step`, together pass: y_neg (randint, B int64), the image
+    (NHWC copy or a view), total (float32). Per layer: both blocks forward, the loss and its
+    coefficients in the goodness storages (SymBa: softplus M*s dies after its sum, the loss s;
+    threshold: the same per block, the second loss added into the first and dropped), both
+    blocks backward (each input dies after its block; each output stays as the next layer's
+    input, or dies on the last layer), the coefficients die, the loss dies after `total +=`;
+    the image dies after the first layer; the layer's optimizer step and zero_grad."""
+    B = cfg.batch_size
+    specs = _specs(cfg, I)
+    groups = _ff_groups(cfg, I, C)
+    L.phase = "forward (layer 1)"
+    L.alloc("y_neg", B * I64, "other", "randint (wrong labels, in place)")
+    copy = img_copy(cfg, I)
+    if copy:
+        L.alloc("img", B * I * s, "other", "ToImage channels_last copy")
+    L.alloc("total", F32, "other", "torch.zeros(())")
+    blocks: list[str | None] = [None, None]
+    for j, sp in enumerate(specs):
+        keep = j < len(specs) - 1
+        L.phase = f"forward (layer {j + 1})"
+        for k in range(2):
+            _frugal_forward(L, cfg, I, s, j, k, sp, blocks[k])
+        L.phase = f"backward (layer {j + 1})"
+        M = B * _goodness_rows(cfg, sp)
+        if cfg.ff_loss == "symba":
+            sp_ = L.alloc(L.tmp(), M * s, "other", "softplus")
+            L.alloc("loss", s, "other", "softplus .sum() (loss)")
+            L.free(sp_)
+        else:
+            for k in range(2):
+                sp_ = L.alloc(L.tmp(), M * s, "other", "softplus")
+                L.alloc("loss" if k == 0 else "loss1", s, "other", "softplus .sum() (loss)")
+                L.free(sp_)
+        outs: list[str | None] = []
+        for k in range(2):
+            _frugal_backward(L, cfg, C, s, j, k, sp, keep)
+            L.free(f"n{j}.{k}")
+            if keep:
+                outs.append(f"o{j}.{k}")
+            else:
+                L.free(f"o{j}.{k}")
+                outs.append(None)
+        L.free("g0", "g1", "loss", *(["loss1"] if L.has("loss1") else []))  # l1: a local of _layer
+        if j == 0 and copy:
+            L.free("img")
+        L.phase = f"optimizer (layer {j + 1})"
+        optim.step(L, cfg, groups[j], s, first, tag=str(j))
+        blocks = outs
+    L.free("y_neg")
+    L.phase = "end"
+
+
+def _frugal_eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
+    """The in-place label loop: scores (n x C float32), the image (copy or view); per label:
+    labels (n int64), per layer the first normalising `img.clone()` and later ones their
+    input in place (vector_norm n*s, dies), conv output, label bias (index and product, n*out
+    each, die), the previous output dies (rebinding h); an evaluation layer's score (n*s,
+    added in place into the scores, dies); argmax (n int64), the scores die."""
+    L.phase = "eval"
+    evl = set(cfg.eval_layer_indices())
+    L.alloc(prefix + "scores", n * C * F32, "other", "zeros (scores)")
+    img = L.alloc(L.tmp(), n * I * s, "other", "eval ToImage copy") if img_copy(cfg, I) else None
+    for _label in range(C):
+        labels = L.alloc(L.tmp(), n * I64, "other", "torch.full (labels)")
+        h = None
+        for j, sp in enumerate(_specs(cfg, I)):
+            inp = h or L.alloc(L.tmp(), n * I * s, "other", "img.clone()")
+            L.free(L.alloc(L.tmp(), n * s, "other", "normalise_: vector_norm"))
+            o = L.alloc(L.tmp(), n * sp.out_numel * s, "other", f"eval convolution layer {j + 1}")
+            idx = L.alloc(L.tmp(), n * sp.out_c * s, "other", "label[labels]")
+            mul = L.alloc(L.tmp(), n * sp.out_c * s, "other", "label bias * LABEL_SCALE")
+            L.free(idx, mul, inp)
+            h = o
+            if j in evl:
+                L.free(L.alloc(L.tmp(), n * s, "other", "eval_score_"))
+        L.free(h, labels)
+    if img:
+        L.free(img)
+    L.alloc(prefix + "argmax", n * I64, "other", "argmax")
+    L.free(prefix + "scores")
+    return prefix + "argmax"
+
+
+def _frugal_check(cfg: RunConfig, I: int, C: int) -> None:
+    _check(cfg, I, C)
+    if cfg.ff_loss == "threshold" and cfg.ff_pass in (None, "sequential"):
+        raise NotImplementedError("the conv ff-frugal ledger models the together pass (--ff-pass together)")
+    if cfg.ff_negatives != "random" or cfg.ff_eval != "label-loop":
+        raise NotImplementedError("the conv ff-frugal ledger models random negatives and the label loop")
+
+
+register(TrainerLedger(_ff_groups, _frugal_step, _frugal_eval_chunk, _frugal_check), "ff-frugal", arch="conv")

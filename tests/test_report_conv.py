@@ -1,0 +1,74 @@
+"""The report across architectures: the best-vs-best claim per architecture (conv labelled by its
+layers, activation-dominated by bp's saved share), the crossover figure, heatmap panels per body,
+MLP-only figures unchanged; the dry-run estimate counts a conv net's multiply-adds."""
+
+from __future__ import annotations
+
+import pytest
+from test_report import make_sweep
+
+from ffbench.analysis.report import build_report
+from ffbench.config import RunConfig
+from ffbench.run.estimate import macs, step_gflop
+from ffbench.run.reproduce import FULL, QUICK
+
+CONV_GRID = {"trainers": ["bp", "bp-accum", "ff", "ff-frugal"], "depths": [2], "widths": [32],
+             "batch_sizes": [16], "channels": ["4", "8"]}  # fmt: skip
+MLP_GRID = {"trainers": ["bp", "ff-frugal"], "depths": [2], "widths": [32], "batch_sizes": [64]}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("conv-report")
+    conv = make_sweep(root / "conv", CONV_GRID, arch="conv", image_shape="3x8x8", ff_loss="symba")
+    mlp = make_sweep(root / "mlp", MLP_GRID)
+    return build_report([conv, mlp], root / "r.html")
+
+
+def _verdict(report, key):
+    return next(v for v in report.verdicts if v.key == key)
+
+
+def test_best_vs_best_is_per_architecture_and_labels_conv_by_its_layers(report):
+    v = _verdict(report, "best_ff_needs_less_memory_than_best_bp")
+    configs = v.numbers["configurations"]
+    assert {"conv c4 k3 s1 d2 b16", "conv c8 k3 s1 d2 b16", "w32 d2 b64"} <= set(configs)
+    conv = configs["conv c8 k3 s1 d2 b16"]
+    assert conv["ff_best"] in ("ff", "ff-frugal") and conv["bp_best"] in ("bp", "bp-accum")
+    assert 0 < conv["bp_activation_share"] < 1
+    assert conv["activation_dominated"] == (conv["bp_activation_share"] >= 0.5)
+    assert [line.split(":")[0] for line in v.numbers["per_architecture"]] == ["conv", "mlp"]
+    assert "per architecture" in v.summary
+
+
+def test_crossover_and_heatmap_draw_every_architecture(report):
+    figs = {f.name: f for f in report.figures}
+    assert figs["crossover"].file is not None and "conv" in figs["crossover"].svg
+    assert "mlp" in figs["crossover"].svg
+    heat = figs["best_ff_vs_best_bp"].svg
+    assert "conv 4 ch k3 s1" in heat and "conv 8 ch k3 s1" in heat and "width 32" in heat
+
+
+def test_mlp_figures_see_mlp_runs_only(report):
+    figs = {f.name: f for f in report.figures}
+    # the depth figures are drawn from the MLP sweep alone: one panel (batch 64, width 32)
+    assert figs["peak_vs_depth"].svg is not None and "batch 16" not in figs["peak_vs_depth"].svg
+
+
+def test_estimate_counts_conv_multiply_adds():
+    cfg = RunConfig(trainer="bp", arch="conv", channels="64", depth=4, batch_size=256, dataset="synthetic")
+    # 3->64 over 32x32 (27 per output), then 3 x (64->64, 576 per output), head 65536 -> 10
+    assert macs(cfg) == 65536 * 27 + 3 * 65536 * 576 + 65536 * 10
+    assert step_gflop(cfg.replace(trainer="ff")) == pytest.approx(2 * step_gflop(cfg))
+    mnist = RunConfig(trainer="bp", arch="conv", channels="8", depth=1, dataset="mnist")
+    assert macs(mnist) == 8 * 28 * 28 * 9 + 8 * 28 * 28 * 10
+
+
+def test_profiles_hold_the_cifar_shaped_conv_grid():
+    quick = {s.name: s for s in QUICK.sweeps}
+    assert quick["conv"].config["arch"] == "conv" and quick["conv"].config["image_shape"] == "3x32x32"
+    assert quick["conv"].steps == 1 and quick["conv"].grid["channels"] == ["16", "64"]
+    assert quick["conv"].grid["depths"] == [2, 4] and quick["conv-batch"].grid["batch_sizes"] == [256]
+    full = {s.name: s for s in FULL.sweeps}["conv"]
+    assert max(map(int, full.grid["channels"])) == 256 and max(full.grid["depths"]) == 8
+    assert max(full.grid["batch_sizes"]) == 1024
