@@ -94,7 +94,7 @@ class ConvBody(_Body):
             L.free("img")  # conv 1 was its last holder
 
 
-# `bp_pass` (bp.py) on the image body; the frugal trainers' steps (frugal_bp.py's ledgers)
+# BP's pass, steps and evaluation (bp.py, frugal_bp.py) on the image body
 CONV = BPNet(ConvBody, conv_params)
 
 
