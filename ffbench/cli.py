@@ -168,6 +168,12 @@ def executor_from_args(args: argparse.Namespace):
     return get_executor(args.executor, allow_mixed_devices=args.allow_mixed_devices, **options)
 
 
+def _flags(args: argparse.Namespace, *same: str, **renamed: str) -> dict:
+    """Keyword arguments from the parsed flags: each of `same` under its own name, and
+    keyword=flag for each of `renamed` (the flag's value under the keyword)."""
+    return {**{k: getattr(args, k) for k in same}, **{k: getattr(args, a) for k, a in renamed.items()}}
+
+
 def with_executor(args: argparse.Namespace, run, *positional, **keywords):
     """`run(..., executor=...)` with the executor the flags name, closed afterwards."""
     with executor_from_args(args) as executor:
@@ -326,23 +332,10 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance!r}")
     echo = _echo(args)
+    flags = _flags(args, "dry_run", "include_eval", "steps", "timeout", "tolerance", budget_kind="budget")
+    output = {"out": out_folder(args.out), "progress": not args.quiet, "echo": echo}
     results = with_executor(
-        args,
-        run_maxbatch,
-        base,
-        trainers,
-        depths,
-        budget,
-        out=out_folder(args.out),
-        dry_run=args.dry_run,
-        budget_kind=args.budget,
-        include_eval=args.include_eval,
-        steps=args.steps,
-        timeout=args.timeout,
-        cap=args.max_batch,
-        tolerance=args.tolerance,
-        progress=not args.quiet,
-        echo=echo,
+        args, run_maxbatch, base, trainers, depths, budget, cap=args.max_batch, **flags, **output
     )
     if results is not None:
         echo(table(results))
@@ -352,20 +345,11 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .run.reproduce import reproduce
 
-    with_executor(
-        args,
-        reproduce,
-        args.profile,
-        device=args.device,
-        data_dir=args.data_dir,
-        results_root=args.results,
-        reports_root=args.reports,
-        yes=args.yes,
-        progress=not args.quiet,
-        name=args.name,
-        echo=print if args.dry_run else _echo(args),
-        dry_run=args.dry_run,
+    flags = _flags(
+        args, "device", "data_dir", "yes", "name", "dry_run", results_root="results", reports_root="reports"
     )
+    echo = print if args.dry_run else _echo(args)
+    with_executor(args, reproduce, args.profile, progress=not args.quiet, echo=echo, **flags)
     return 0
 
 
@@ -456,6 +440,24 @@ def add_dry_run(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_results_out(p: argparse.ArgumentParser) -> None:
+    """`--out DIR` of a command that fills a results folder."""
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="results folder (default results/<date>-<device>-<name>/); re-run to resume",
+    )
+
+
+def add_run_flags(p: argparse.ArgumentParser, quiet: str, func) -> None:
+    """What every command running configurations through an executor ends with: --dry-run,
+    --quiet (`quiet`: what it silences), the executor's flags; `func` runs the command."""
+    add_dry_run(p)
+    p.add_argument("--quiet", action="store_true", help=quiet)
+    add_executor_flags(p)
+    p.set_defaults(func=func)
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train one configuration and report accuracy per epoch")
     add_config_flags(p)
@@ -516,16 +518,9 @@ def _add_sweep(sub) -> None:
         default=s,
         help="seconds per configuration (worker start included): over it is status 'timeout'",
     )
-    p.add_argument(
-        "--out",
-        metavar="DIR",
-        help="results folder (default results/<date>-<device>-<name>/); re-run to resume",
-    )
+    add_results_out(p)
     p.add_argument("--retry-errors", action="store_true", help="re-run configurations recorded as 'error'")
-    add_dry_run(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    add_executor_flags(p)
-    p.set_defaults(func=cmd_sweep)
+    add_run_flags(p, "no progress bar or summary", cmd_sweep)
 
 
 def _add_maxbatch(sub) -> None:
@@ -569,15 +564,8 @@ def _add_maxbatch(sub) -> None:
         default=0.02,
         help="stop when the bracket is within this fraction of the answer; 0 = exact (default %(default)s)",
     )
-    p.add_argument(
-        "--out",
-        metavar="DIR",
-        help="results folder (default results/<date>-<device>-<name>/); re-run to resume",
-    )
-    add_dry_run(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bar or table")
-    add_executor_flags(p)
-    p.set_defaults(func=cmd_maxbatch)
+    add_results_out(p)
+    add_run_flags(p, "no progress bar or table", cmd_maxbatch)
 
 
 def _add_reproduce(sub) -> None:
@@ -596,10 +584,7 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--reports", default="reports", help="reports root (default %(default)s)")
     p.add_argument("--name", default=None, help="run name (default <date>-<device>-<profile>)")
     p.add_argument("--yes", action="store_true", help="run the full profile on a CPU anyway")
-    add_dry_run(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    add_executor_flags(p)
-    p.set_defaults(func=cmd_reproduce)
+    add_run_flags(p, "no progress bars or messages", cmd_reproduce)
 
 
 def _add_report(sub) -> None:

@@ -26,7 +26,14 @@ import seaborn as sns  # noqa: E402
 
 from ..schema import CATEGORIES, TRAINER_ORDER  # noqa: E402
 from ..units import GiB, MiB  # noqa: E402
-from .claims.tables import TRAIN_PEAK, best_of_families, ok_runs, paired, with_train_peak  # noqa: E402
+from .claims.tables import (  # noqa: E402
+    TRAIN_PEAK,
+    best_of_families,
+    ok_runs,
+    paired,
+    with_analytic,
+    with_train_peak,
+)
 from .thresholds import ARITHMETIC_FLOOR  # noqa: E402
 
 RC = {
@@ -161,6 +168,38 @@ def axis_unit(values) -> tuple[float, str]:
 def _title(fig, text: str) -> None:
     fig.suptitle(text, fontsize=13, y=1.0)
     fig.tight_layout()
+
+
+def _sns(fn, data, x: str, y: str, hue: str, **kw):
+    """`fn(data=data, x=x, y=y, hue=hue, **kw)` for a seaborn plotting function; coloured by
+    trainer (hue "trainer"): in the report's trainer order and colours."""
+    if hue == "trainer":
+        order = trainer_order(data["trainer"])
+        kw = {"hue_order": order, "palette": palette(order), **kw}
+    return fn(data=data, x=x, y=y, hue=hue, **kw)
+
+
+def _bars(data, x: str, y: str, hue: str, col: str, size: tuple[float, float], **kw):
+    """Bar panels, one per value of `col` (`_sns` over `sns.catplot`), each panel
+    size = (height, aspect); bar heights as they are (no error bars)."""
+    height, aspect = size
+    return _sns(
+        sns.catplot, data, x, y, hue, col=col, kind="bar", height=height, aspect=aspect, errorbar=None, **kw
+    )
+
+
+def _label_axes(ax, xlabel: str, ylabel: str, legend: str | None = None) -> None:
+    """A panel's axis labels and, with `legend`, its legend (so titled) right of it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend is not None:
+        ax.legend(title=legend, bbox_to_anchor=(1.01, 1), loc="upper left")
+
+
+def _finish_grid(g, question: str) -> None:
+    """A seaborn grid's figure title and its legend below the panels."""
+    _title(g.figure, question)
+    _legend_below(g)
 
 
 def _legend_below(g, title: str | None = None) -> None:
@@ -312,9 +351,7 @@ def memory_breakdown(runs, **_) -> Plot:
         fig, ax = plt.subplots(figsize=(8, 0.5 * len(table) + 2))
         table.plot.barh(stacked=True, ax=ax, color=sns.color_palette("Set2", len(CATEGORIES)), width=0.7)
         ax.invert_yaxis()
-        ax.set_xlabel(f"tensor-level bytes alive at the steady step's peak ({unit})")
-        ax.set_ylabel("trainer")
-        ax.legend(title="category", bbox_to_anchor=(1.01, 1), loc="upper left")
+        _label_axes(ax, f"tensor-level bytes alive at the steady step's peak ({unit})", "trainer", "category")
         _title(fig, question)
     return Plot(
         "memory_breakdown",
@@ -479,11 +516,12 @@ def ff_bp_time_ratio(runs, **_) -> Plot:
     )
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(7, 4))
-        sns.lineplot(
-            data=pairs,
-            x="depth",
-            y="ratio",
-            hue="batch",
+        _sns(
+            sns.lineplot,
+            pairs,
+            "depth",
+            "ratio",
+            "batch",
             marker="o",
             ax=ax,
             style="run" if pairs["run"].nunique() > 1 else None,
@@ -500,10 +538,8 @@ def ff_bp_time_ratio(runs, **_) -> Plot:
             color="grey",
         )
         ax.set_xticks(sorted(pairs["depth"].unique()))
-        ax.set_xlabel("depth (hidden layers)")
-        ax.set_ylabel("FF / BP median step time")
         ax.set_ylim(bottom=0)
-        ax.legend(title="batch size", bbox_to_anchor=(1.01, 1), loc="upper left")
+        _label_axes(ax, "depth (hidden layers)", "FF / BP median step time", "batch size")
         _title(fig, question)
     return Plot(
         "ff_bp_time_ratio",
@@ -567,20 +603,15 @@ def _run_labels(epochs, runs):
 
 def measured_vs_analytic(runs, **_) -> Plot:
     question = "Does the analytic memory model predict the measured peak?"
-    df = ok_runs(runs)
-    if (
-        df is None
-        or len(df) == 0
-        or "analytic_peak_bytes" not in df.columns
-        or df["analytic_peak_bytes"].isna().all()
-    ):
+    df = with_analytic(runs)
+    if df is None:
         return Plot(
             "measured_vs_analytic",
             question,
             None,
             "the records carry no analytic prediction (analytic_peak_bytes)",
         )
-    df = _float(df[df["analytic_peak_bytes"].notna()], ["analytic_peak_bytes", "tensor_peak_bytes"])
+    df = _float(df, ["analytic_peak_bytes", "tensor_peak_bytes"])
     div, unit = axis_unit(list(df["tensor_peak_bytes"]) + list(df["analytic_peak_bytes"]))
     df["measured"] = df["tensor_peak_bytes"] / div
     df["analytic"] = df["analytic_peak_bytes"] / div
@@ -588,34 +619,12 @@ def measured_vs_analytic(runs, **_) -> Plot:
     order = trainer_order(df["trainer"])
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
-        sns.scatterplot(
-            data=df,
-            x="analytic",
-            y="measured",
-            hue="trainer",
-            hue_order=order,
-            palette=palette(order),
-            ax=a,
-            s=40,
-            legend=False,
-        )
+        _sns(sns.scatterplot, df, "analytic", "measured", "trainer", ax=a, s=40, legend=False)
         top = max(df["measured"].max(), df["analytic"].max()) * 1.05
         a.plot([0, top], [0, top], color="black", lw=1, ls="--")
-        a.set_xlabel(f"analytic peak ({unit})")
-        a.set_ylabel(f"measured tensor-level peak ({unit})")
+        _label_axes(a, f"analytic peak ({unit})", f"measured tensor-level peak ({unit})")
         a.set_title("each point: one run; dashed: equality", fontsize=10)
-        sns.stripplot(
-            data=df,
-            x="error (%)",
-            y="trainer",
-            hue="trainer",
-            order=order,
-            hue_order=order,
-            palette=palette(order),
-            ax=b,
-            legend=False,
-            size=6,
-        )
+        _sns(sns.stripplot, df, "error (%)", "trainer", "trainer", order=order, ax=b, legend=False, size=6)
         b.axvline(0, color="black", lw=1)
         b.set_xlabel("(analytic - measured) / measured (%)")
         b.set_title("relative error per run", fontsize=10)
@@ -647,13 +656,12 @@ def timeline(runs, timelines=None, **_) -> Plot:
     question = f"{base} (depth {d}, batch {b}, width {w})"
     order = trainer_order(t["trainer"])
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.relplot(
-            data=t,
-            x="op_index",
-            y="live",
-            hue="trainer",
-            hue_order=order,
-            palette=palette(order),
+        g = _sns(
+            sns.relplot,
+            t,
+            "op_index",
+            "live",
+            "trainer",
             col="trainer",
             col_order=order,
             col_wrap=min(3, len(order)),
@@ -672,8 +680,7 @@ def timeline(runs, timelines=None, **_) -> Plot:
             ax.set_ylim(bottom=0)
         g.set_titles(col_template="{col_name}")
         g.set_axis_labels("op index within the step", f"live tensor bytes ({unit})")
-        _title(g.figure, question)
-        _legend_below(g)
+        _finish_grid(g, question)
     return Plot(
         "timeline",
         question,
@@ -703,26 +710,23 @@ def eval_vs_train(runs, **_) -> Plot:
     chunks = ", ".join(str(int(c)) for c in sorted(df["eval_chunk"].dropna().unique())) or "?"
     question = f"{base} (depth {d}, width {w}; evaluation chunk {chunks})"
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.catplot(
-            data=long,
-            x="trainer",
-            y="value",
-            hue="measure",
-            col="batch_size",
+        # batch sizes differ by 16x: each panel its own scale
+        g = _bars(
+            long,
+            "trainer",
+            "value",
+            "measure",
+            "batch_size",
+            (3.4, 1.3),
             order=order,
-            kind="bar",
-            height=3.4,
-            aspect=1.3,
             palette="Paired",
-            errorbar=None,
-            sharey=False,  # batch sizes differ by 16x: each panel its own scale
+            sharey=False,
         )
         g.set_axis_labels("", f"tensor-level peak ({unit})")
         g.set_titles(col_template="batch {col_name}")
         for ax in g.axes.flat:
             ax.tick_params(axis="x", rotation=30)
-        _title(g.figure, question)
-        _legend_below(g)
+        _finish_grid(g, question)
     return Plot(
         "eval_vs_train",
         question,
@@ -741,21 +745,8 @@ def max_batch(runs, maxbatch=None, **_) -> Plot:
     mb["budget"] = mb["budget_bytes"].map(
         lambda x: f"budget {x / div:.4g} {unit}, width " if x == x else "budget ?, width "
     ) + mb["width"].astype(str)
-    order = trainer_order(mb["trainer"])
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.catplot(
-            data=mb,
-            x="depth",
-            y="max_batch_size",
-            hue="trainer",
-            hue_order=order,
-            palette=palette(order),
-            col="budget",
-            kind="bar",
-            height=3.6,
-            aspect=1.4,
-            errorbar=None,
-        )
+        g = _bars(mb, "depth", "max_batch_size", "trainer", "budget", (3.6, 1.4))
         values = mb["max_batch_size"][mb["max_batch_size"] > 0]
         log = len(values) > 0 and values.max() / values.min() > 20
         for ax in g.axes.flat:
@@ -767,8 +758,7 @@ def max_batch(runs, maxbatch=None, **_) -> Plot:
             "depth (hidden layers)", "largest batch that fits" + (" (log scale)" if log else "")
         )
         g.set_titles(col_template="{col_name}")
-        _title(g.figure, question)
-        _legend_below(g)
+        _finish_grid(g, question)
     capped = mb[mb["capped"] == True]  # noqa: E712
     return Plot(
         "max_batch",
@@ -801,7 +791,7 @@ def memory_vs_time(runs, **_) -> Plot:
     long["value"] = long["value"] / div
     order = sorted(long["variant"].unique(), key=lambda v: (not v.startswith("ff"), v))
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = sns.relplot(data=long, x="time_steps", y="value", hue="variant", hue_order=order, row="measure",
+        g = _sns(sns.relplot, long, "time_steps", "value", "variant", hue_order=order, row="measure",
                         col="shape", kind="line", marker="o", height=3.0, aspect=1.3,
                         facet_kws={"sharey": "row", "margin_titles": True})  # fmt: skip
         g.set_axis_labels("time steps T", unit)
@@ -813,8 +803,7 @@ def memory_vs_time(runs, **_) -> Plot:
                 [str(int(t)) for t in sorted(long["time_steps"].unique())],
             )
             ax.set_ylim(bottom=0)
-        _title(g.figure, question)
-        _legend_below(g)
+        _finish_grid(g, question)
     return Plot("memory_vs_time", question, g.figure,
                 "Tensor-level bytes of one steady training step (exact). ff keeps only the states "
                 "across steps; bp keeps every step's graph; bp[bptt_window=k] at most k steps'; "
@@ -869,10 +858,13 @@ def crossover(runs, **_) -> Plot:
     t["share"] = 100 * t["bp_activation_share"].astype("float64")
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(8, 4.8))
-        sns.scatterplot(data=t, x="share", y="ratio", hue="architecture", style="architecture", s=70, ax=ax)
+        _sns(sns.scatterplot, t, "share", "ratio", "architecture", style="architecture", s=70, ax=ax)
         ax.axhline(1.0, color="0.3", lw=1, ls="--")
-        ax.set_xlabel("saved activations at bp's steady-step peak (% of that peak)")
-        ax.set_ylabel("best FF / best BP training peak")
+        _label_axes(
+            ax,
+            "saved activations at bp's steady-step peak (% of that peak)",
+            "best FF / best BP training peak",
+        )
         ax.set_xlim(0, 100)
         below = t[t["ratio"] < 1]
         if len(below):

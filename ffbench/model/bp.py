@@ -91,9 +91,12 @@ class _Body:
 
     linear_backward = None  # a layer's backward (None: `_linear_backward`); other bodies plug theirs
 
-    def __init__(self, depth: int, act: int, segments: int | None) -> None:
+    image = 0  # bytes of an input copy made before the first module (none for the MLP)
+
+    def __init__(self, depth: int, act: int, segments: int | None, features: int) -> None:
         self.n = 2 * depth
         self.act = act  # bytes of one B x W activation
+        self.features = features  # features per row of the last output (the head's input)
         self.segs = body_segments(self.n, segments)
         self.seg_of = {m: si for si, (a, b, _) in enumerate(self.segs) for m in range(a, b + 1)}
 
@@ -170,6 +173,8 @@ def _forward_plain(L: Ledger, body: _Body, m: int) -> str | None:
 
 def _forward_body(L: Ledger, body: _Body) -> None:
     L.phase = "forward"
+    if body.image:
+        L.alloc("img", body.image, "activations", "ToImage channels_last copy")
     held_boundary = None
     for m in range(body.n):
         if body.segment(m)[2]:
@@ -298,8 +303,22 @@ def _backward_body(L: Ledger, cfg: RunConfig, I: int, s: int, body: _Body, sink:
 # --------------------------------------------------------------------------------------
 # The pass and the trainers
 # --------------------------------------------------------------------------------------
-def bp_pass(
+@dataclass(frozen=True)
+class BPNet:
+    """What the BP trainers' ledgers need of a network: its body on B rows,
+    body(cfg, I, B, s, segments), and its parameters in `net.parameters()` order."""
+
+    body: Callable[[RunConfig, int, int, int, int | None], _Body]
+    params: Callable[[RunConfig, int, int], Params]
+
+    def param_groups(self, cfg: RunConfig, I: int, C: int) -> list[Params]:
+        """One optimizer over every parameter."""
+        return [self.params(cfg, I, C)]
+
+
+def net_pass(
     L: Ledger,
+    net: BPNet,
     cfg: RunConfig,
     I: int,
     C: int,
@@ -309,26 +328,11 @@ def bp_pass(
     sink: GradSink = FRESH,
     scaled: bool = False,
 ) -> None:
-    """Forward + backward of the BP MLP on B rows (checkpointed in `segments` segments,
-    or plain). sink: where the parameter gradients go (`FRESH`: no p.grad yet; the
-    frugal trainers pass their own). scaled: the loss is `cross_entropy(...) * share`.
-    Leaves `loss` (the returned scalar) alive."""
-    body_pass(L, cfg, I, C, s, B, _Body(cfg.depth, B * cfg.width * s, segments), cfg.width, sink, scaled)
-
-
-def body_pass(
-    L: Ledger,
-    cfg: RunConfig,
-    I: int,
-    C: int,
-    s: int,
-    B: int,
-    body: _Body,
-    W: int,
-    sink: GradSink,
-    scaled: bool,
-) -> None:
-    """`bp_pass` on a given body whose last output has W features per row."""
+    """Forward + backward of `net` on B rows (checkpointed in `segments` segments, or
+    plain). sink: where the parameter gradients go (`FRESH`: no p.grad yet; the frugal
+    trainers pass their own). scaled: the loss is `cross_entropy(...) * share`. Leaves
+    `loss` (the returned scalar) alive."""
+    body = net.body(cfg, I, B, s, segments)
     _forward_body(L, body)
     cross_entropy_forward(L, B, C, s, "head", ("lsm", "ce" if scaled else "loss", "total_weight"))
     if scaled:
@@ -339,53 +343,65 @@ def body_pass(
     L.phase = "backward"
     cross_entropy_backward(L, B, C, s, "lsm", "total_weight", scaled)
     hD = body.out_name(body.n - 1)  # saved by the head addmm (and by relu D if not checkpointed)
+    W = body.features
     head_backward(L, B, W, C, s, "head", f"g_{hD}", (f"{sink.prefix}:Wh", f"{sink.prefix}:bh"))
     sink.settle(L, [("bh", C), ("Wh", C * W)])
     _backward_body(L, cfg, I, s, body, sink)
     L.free("ones")  # the root gradient buffer dies when backward returns
 
 
-def _bp_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    """`BPTrainer.train_step`: forward, backward, `opt.step()`, zero_grad."""
-    _step(L, cfg, I, C, s, first, segments=None)
+def bp_step(
+    net: BPNet, checkpointed: bool = False
+) -> Callable[[Ledger, RunConfig, int, int, int, bool], None]:
+    """`BPTrainer.train_step` (forward, backward, `opt.step()`, zero_grad) on `net`; with
+    `checkpointed`, `BPCheckpointTrainer.train_step`: the body in `cfg.segments` segments."""
+
+    def step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+        net_pass(L, net, cfg, I, C, s, cfg.batch_size, cfg.segments if checkpointed else None)
+        L.phase = "optimizer"
+        optim.step(L, cfg, net.params(cfg, I, C), s, first)
+        L.phase = "end"
+
+    return step
 
 
-def _checkpoint_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    """`BPCheckpointTrainer.train_step`: bp's, with the body in `cfg.segments` segments."""
-    _step(L, cfg, I, C, s, first, segments=cfg.segments)
+def sequential_eval(net: BPNet) -> Callable[[Ledger, RunConfig, int, int, int, int, str], str]:
+    """`net(x).argmax(1)` under no_grad on n examples: the body's input copy (if any) stays
+    bound while the body runs; nn.Sequential: a layer's output (n*features*s) while the
+    previous ReLU output is alive, relu, then the layer output and the previous output
+    die; the input copy dies; head logits (n*C*s); argmax (n int64); the logits die."""
+
+    def eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
+        body = net.body(cfg, I, n, s, None)
+        L.phase = "eval"
+        img = L.alloc(L.tmp(), body.image, "other", "eval ToImage copy") if body.image else None
+        prev = None
+        for m in range(0, body.n, 2):
+            a = L.alloc(L.tmp(), body.size(m), "other", f"eval {body.op(m)}")
+            if prev:
+                L.free(prev)
+            prev = L.alloc(L.tmp(), body.size(m + 1), "other", f"eval {body.op(m + 1)}")
+            L.free(a)
+        if img:
+            L.free(img)
+        z = L.alloc(L.tmp(), n * C * s, "other", "eval head addmm")
+        L.free(prev)
+        L.alloc(prefix + "argmax", n * I64, "other", "eval argmax")
+        L.free(z)
+        return prefix + "argmax"
+
+    return eval_chunk
 
 
-def _step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool, segments: int | None) -> None:
-    bp_pass(L, cfg, I, C, s, cfg.batch_size, segments)
-    L.phase = "optimizer"
-    optim.step(L, cfg, bp_params(cfg, I, C), s, first)
-    L.phase = "end"
+def _mlp_body(cfg: RunConfig, I: int, B: int, s: int, segments: int | None) -> _Body:
+    return _Body(cfg.depth, B * cfg.width * s, segments, cfg.width)
 
 
-def bp_param_groups(cfg: RunConfig, I: int, C: int) -> list[Params]:
-    """One optimizer over every parameter."""
-    return [bp_params(cfg, I, C)]
-
-
-def sequential_eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
-    """`net(x).argmax(1)` under no_grad on n examples. nn.Sequential: addmm (n*W*s) while
-    the previous ReLU output is alive, relu, then the addmm output and the previous
-    output die; head logits (n*C*s); argmax (n int64); the logits die."""
-    L.phase = "eval"
-    act, prev = n * cfg.width * s, None
-    for k in range(cfg.depth):
-        a = L.alloc(L.tmp(), act, "other", f"eval addmm layer {k + 1}")
-        if prev:
-            L.free(prev)
-        prev = L.alloc(L.tmp(), act, "other", f"eval relu layer {k + 1}")
-        L.free(a)
-    z = L.alloc(L.tmp(), n * C * s, "other", "eval head addmm")
-    L.free(prev)
-    L.alloc(prefix + "argmax", n * I64, "other", "eval argmax")
-    L.free(z)
-    return prefix + "argmax"
-
+MLP = BPNet(_mlp_body, bp_params)
+BP_LEDGER = TrainerLedger(MLP.param_groups, bp_step(MLP), sequential_eval(MLP))
 
 # bp-ste is bp with a straight-through estimator at the black box, which `predict` refuses
-register(TrainerLedger(bp_param_groups, _bp_step, sequential_eval_chunk), "bp", "bp-ste")
-register(TrainerLedger(bp_param_groups, _checkpoint_step, sequential_eval_chunk), "bp-checkpoint")
+register(BP_LEDGER, "bp", "bp-ste")
+register(
+    TrainerLedger(MLP.param_groups, bp_step(MLP, checkpointed=True), BP_LEDGER.eval_chunk), "bp-checkpoint"
+)

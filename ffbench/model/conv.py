@@ -27,18 +27,9 @@ import math
 from ..arch import image_shape, layer_specs
 from ..config import RunConfig
 from . import optim
-from .bp import (
-    FRESH,
-    GradSink,
-    _Body,
-    body_pass,
-    cross_entropy_backward,
-    cross_entropy_forward,
-    free_layer_input,
-    head_backward,
-)
-from .frugal_bp import ACCUMULATE
-from .ledger import F32, I64, Ledger, Params, accumulated
+from .bp import BPNet, GradSink, _Body, bp_step, free_layer_input, sequential_eval
+from .frugal_bp import LocalLayer, LocalNet, accum_step, inbackward_step, local_ledger
+from .ledger import F32, I64, Ledger, Params
 from .registry import TrainerLedger, register
 
 
@@ -62,13 +53,15 @@ def conv_params(cfg: RunConfig, I: int, C: int) -> Params:
 
 
 class ConvBody(_Body):
-    """`_Body` whose module 2k is conv layer k."""
+    """`_Body` whose module 2k is conv layer k; with an NHWC copy, `image` (B*I*s) is made
+    before conv 1 and saved by it (an activation) until its backward."""
 
     def __init__(self, cfg: RunConfig, I: int, B: int, s: int, segments: int | None) -> None:
         self.specs = _specs(cfg, I)
-        super().__init__(len(self.specs), 0, segments)
+        super().__init__(len(self.specs), 0, segments, self.specs[-1].out_numel)
         self.B, self.s = B, s
         self.copy = img_copy(cfg, I)
+        self.image = B * I * s if self.copy else 0
 
     def size(self, m: int) -> int:
         return self.B * self.specs[m // 2].out_numel * self.s
@@ -101,182 +94,45 @@ class ConvBody(_Body):
             L.free("img")  # conv 1 was its last holder
 
 
-def conv_pass(
-    L: Ledger,
-    cfg: RunConfig,
-    I: int,
-    C: int,
-    s: int,
-    B: int,
-    segments: int | None = None,
-    sink: GradSink = FRESH,
-    scaled: bool = False,
-) -> None:
-    """`bp_pass` (bp.py) on the image body: forward + backward on B rows."""
-    body = ConvBody(cfg, I, B, s, segments)
-    if body.copy:
-        L.phase = "forward"
-        L.alloc("img", B * I * s, "activations", "ToImage channels_last copy")
-    body_pass(L, cfg, I, C, s, B, body, body.specs[-1].out_numel, sink, scaled)
+# BP's pass, steps and evaluation (bp.py, frugal_bp.py) on the image body
+CONV = BPNet(ConvBody, conv_params)
 
 
-def _step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool, segments: int | None) -> None:
-    conv_pass(L, cfg, I, C, s, cfg.batch_size, segments)
-    L.phase = "optimizer"
-    optim.step(L, cfg, conv_params(cfg, I, C), s, first)
-    L.phase = "end"
-
-
-def _bp_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    _step(L, cfg, I, C, s, first, None)
-
-
-def _checkpoint_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    _step(L, cfg, I, C, s, first, cfg.segments)
-
-
-def _accum_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    """`BPAccumTrainer.train_step` (frugal_bp.py's ledger): one pass per micro-batch, the
-    first stealing the gradients, the later ones adding into them; one optimizer step."""
-    n, micro = cfg.batch_size, cfg.micro
-    L.phase = "forward"
-    L.alloc("total", F32, "other", "torch.zeros(()) (total)")
-    for idx, i in enumerate(range(0, n, micro)):
-        conv_pass(L, cfg, I, C, s, min(micro, n - i), sink=FRESH if idx == 0 else ACCUMULATE, scaled=True)
-        L.free("loss")
-    L.phase = "optimizer"
-    optim.step(L, cfg, conv_params(cfg, I, C), s, first)
-    L.phase = "end"
-
-
-def _inbackward_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    """`BPInBackwardTrainer.train_step`: every parameter's optimizer runs as its gradient
-    is accumulated (frugal_bp.py's ledger)."""
-
-    def step_now(L: Ledger, produced: Params) -> None:
-        for name, n in produced:
-            accumulated(L, f"grad:{name}")
-            optim.step(L, cfg, [(name, n)], s, first, tag=f"[{name}]")
-
-    conv_pass(L, cfg, I, C, s, cfg.batch_size, sink=GradSink("grad", step_now))
-    L.phase = "end"
-
-
-def _local_params(cfg: RunConfig, I: int, C: int) -> list[Params]:
-    """`ImageLocalNet`: one optimizer per layer over (W_j, b_j, Wh_j, bh_j)."""
+def _local_layers(cfg: RunConfig, I: int) -> list[LocalLayer]:
+    """`ImageLocalNet`: per layer j, conv output (dies after relu), relu `out` (kept as `h`
+    until the next layer's output replaces it), the layer's head and cross-entropy,
+    backward (convolution_backward computes only the weight and bias gradients: its input
+    is the image or detached); layer 1 starts with ToImage: its NHWC copy is saved by
+    conv 1 and dies with conv 1's node."""
     return [
-        [
-            (f"W{j}", sp.out_c * sp.in_c * sp.k * sp.k),
-            (f"b{j}", sp.out_c),
-            (f"Wh{j}", C * sp.out_numel),
-            (f"bh{j}", C),
-        ]
+        LocalLayer(
+            sp.out_numel,
+            sp.out_c * sp.in_c * sp.k * sp.k,
+            sp.out_c,
+            f"convolution layer {j + 1}",
+            (
+                f"convolution_backward layer {j + 1}: grad weight",
+                f"convolution_backward layer {j + 1}: grad bias",
+            ),
+        )
         for j, sp in enumerate(_specs(cfg, I))
     ]
-
-
-def _local_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    """`BPLocalTrainer.train_step` on `ImageLocalNet` (frugal_bp.py's ledger, conv sizes): per
-    layer j, conv output (dies after relu), relu `out` (kept as `h` until the next layer's
-    output replaces it), the layer's head and cross-entropy, backward (convolution_backward
-    computes only the weight and bias gradients: its input is the image or detached), the
-    layer's optimizer step. Layer 1 starts with ToImage: its NHWC copy is saved by conv 1
-    and dies with conv 1's node."""
-    B, groups = cfg.batch_size, _local_params(cfg, I, C)
-    copy = img_copy(cfg, I)
-    L.phase = "forward (layer 1)"
-    L.alloc("total", F32, "other", "torch.zeros(()) (total)")
-    h = None
-    for j, sp in enumerate(_specs(cfg, I)):
-        act = B * sp.out_numel * s
-        L.phase = f"forward (layer {j + 1})"
-        if j == 0 and copy:
-            L.alloc("img", B * I * s, "activations", "ToImage channels_last copy")
-        L.alloc(f"a{j}", act, "other", f"convolution layer {j + 1}")
-        L.alloc(f"o{j}", act, "activations", f"relu layer {j + 1}")
-        L.free(f"a{j}")
-        cross_entropy_forward(L, B, C, s, f"head {j + 1}", (f"lsm{j}", f"loss{j}", f"tw{j}"))
-        L.phase = f"backward (layer {j + 1})"
-        cross_entropy_backward(L, B, C, s, f"lsm{j}", f"tw{j}")
-        head_backward(L, B, sp.out_numel, C, s, f"head {j + 1}", "g_o", (f"grad:Wh{j}", f"grad:bh{j}"))
-        accumulated(L, f"grad:Wh{j}", f"grad:bh{j}")
-        L.alloc("g_a", act, "other", f"threshold_backward layer {j + 1}")
-        L.free("g_o")
-        nW = sp.out_c * sp.in_c * sp.k * sp.k
-        L.alloc(f"grad:W{j}", nW * s, "other", f"convolution_backward layer {j + 1}: grad weight")
-        L.alloc(f"grad:b{j}", sp.out_c * s, "other", f"convolution_backward layer {j + 1}: grad bias")
-        L.free("g_a")
-        if j == 0 and copy:
-            L.free("img")
-        accumulated(L, f"grad:W{j}", f"grad:b{j}")
-        L.free("ones")
-        L.phase = f"optimizer (layer {j + 1})"
-        optim.step(L, cfg, groups[j], s, first, tag=str(j))
-        if h:
-            L.free(h)
-        h = f"o{j}"
-        L.free(f"loss{j}")
-    L.phase = "end"
-
-
-def _local_eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
-    """`h = F.relu(layer(h))` (layer 1 with ToImage: its copy dies when conv 1 returns);
-    the last head's logits, argmax."""
-    L.phase = "eval"
-    prev = None
-    for k, sp in enumerate(_specs(cfg, I)):
-        img = (
-            L.alloc(L.tmp(), n * I * s, "other", "eval ToImage copy") if k == 0 and img_copy(cfg, I) else None
-        )
-        a = L.alloc(L.tmp(), n * sp.out_numel * s, "other", f"eval convolution layer {k + 1}")
-        if img:
-            L.free(img)
-        r = L.alloc(L.tmp(), n * sp.out_numel * s, "other", f"eval relu layer {k + 1}")
-        L.free(a)
-        if prev:
-            L.free(prev)
-        prev = r
-    z = L.alloc(L.tmp(), n * C * s, "other", "eval head addmm")
-    L.alloc(prefix + "argmax", n * I64, "other", "eval argmax")
-    L.free(z, prev)
-    return prefix + "argmax"
-
-
-def conv_eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
-    """`net(x).argmax(1)` under no_grad: the image (copy or view) stays bound in
-    `ImageNet.forward` while the body runs; nn.Sequential: conv output while the previous
-    ReLU output is alive, relu, then both inputs die; head logits; argmax."""
-    L.phase = "eval"
-    img = L.alloc(L.tmp(), n * I * s, "other", "eval ToImage copy") if img_copy(cfg, I) else None
-    prev = None
-    for k, sp in enumerate(_specs(cfg, I)):
-        a = L.alloc(L.tmp(), n * sp.out_numel * s, "other", f"eval convolution layer {k + 1}")
-        if prev:
-            L.free(prev)
-        prev = L.alloc(L.tmp(), n * sp.out_numel * s, "other", f"eval relu layer {k + 1}")
-        L.free(a)
-    if img:
-        L.free(img)
-    z = L.alloc(L.tmp(), n * C * s, "other", "eval head addmm")
-    L.free(prev)
-    L.alloc(prefix + "argmax", n * I64, "other", "eval argmax")
-    L.free(z)
-    return prefix + "argmax"
 
 
 def _check(cfg: RunConfig, I: int, C: int) -> None:
     math.prod(image_shape(cfg, I))  # ConfigError for an input that is no image
 
 
-def _groups(cfg: RunConfig, I: int, C: int) -> list[Params]:
-    return [conv_params(cfg, I, C)]
-
-
-register(TrainerLedger(_groups, _bp_step, conv_eval_chunk, _check), "bp", arch="conv")
-register(TrainerLedger(_groups, _checkpoint_step, conv_eval_chunk, _check), "bp-checkpoint", arch="conv")
-register(TrainerLedger(_groups, _accum_step, conv_eval_chunk, _check), "bp-accum", arch="conv")
-register(TrainerLedger(_groups, _inbackward_step, conv_eval_chunk, _check), "bp-inbackward", arch="conv")
-register(TrainerLedger(_local_params, _local_step, _local_eval_chunk, _check), "bp-local", arch="conv")
+_EVAL = sequential_eval(CONV)
+register(TrainerLedger(CONV.param_groups, bp_step(CONV), _EVAL, _check), "bp", arch="conv")
+register(
+    TrainerLedger(CONV.param_groups, bp_step(CONV, checkpointed=True), _EVAL, _check),
+    "bp-checkpoint",
+    arch="conv",
+)
+register(TrainerLedger(CONV.param_groups, accum_step(CONV), _EVAL, _check), "bp-accum", arch="conv")
+register(TrainerLedger(CONV.param_groups, inbackward_step(CONV), _EVAL, _check), "bp-inbackward", arch="conv")
+register(local_ledger(LocalNet(_local_layers, img_copy), _check), "bp-local", arch="conv")
 
 
 # --------------------------------------------------------------------------------------

@@ -365,18 +365,25 @@ def _sequential_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: b
 # --------------------------------------------------------------------------------------
 # Scoring every label (evaluation, hard negatives)
 # --------------------------------------------------------------------------------------
+def _scoring_forward(L: Ledger, cfg: RunConfig, rows: int, j: int, fan_in: int, s: int) -> str:
+    """FFLayer's own ops on `rows` rows: normalise (`_normalise`), addmm (rows*W*s; the
+    normalised input dies), relu (rows*W*s; the addmm output dies). Returns the output."""
+    W = cfg.width
+    q = L.tmp()
+    _normalise(L, cfg, rows, fan_in, s, q, "other")
+    a = L.alloc(L.tmp(), rows * W * s, "other", f"addmm layer {j + 1}")
+    L.free(q)
+    o = L.alloc(L.tmp(), rows * W * s, "other", f"relu layer {j + 1}")
+    L.free(a)
+    return o
+
+
 def _score_layer(L: Ledger, cfg: RunConfig, rows: int, j: int, fan_in: int, s: int, h: str) -> str:
     """normalise (pow rows*in*s ...), addmm (rows*W*s; the normalised input dies), relu
     (the addmm output dies), old h dies; goodness for evaluation layers (`_goodness`,
     rows*s), `.float()` (rows*4; only when the model dtype is not float32), `scores +=`
     in place. Returns the new h."""
-    W = cfg.width
-    nn_ = L.tmp()
-    _normalise(L, cfg, rows, fan_in, s, nn_, "other")
-    a = L.alloc(L.tmp(), rows * W * s, "other", f"addmm layer {j + 1}")
-    L.free(nn_)
-    o = L.alloc(L.tmp(), rows * W * s, "other", f"relu layer {j + 1}")
-    L.free(a)
+    o = _scoring_forward(L, cfg, rows, j, fan_in, s)
     L.free(h)
     if j in cfg.eval_layer_indices():
         g = L.tmp()
@@ -455,12 +462,7 @@ def _loop_layer(L: Ledger, cfg: RunConfig, n: int, j: int, fan_in: int, s: int, 
         L.free(L.alloc(L.tmp(), n * s, "other", "normalise_: vector_norm"))
         o = L.alloc(L.tmp(), n * W * s, "other", f"addmm layer {j + 1}")
     else:
-        q = L.tmp()
-        _normalise(L, cfg, n, fan_in, s, q, "other")
-        a = L.alloc(L.tmp(), n * W * s, "other", f"addmm layer {j + 1}")
-        L.free(q)
-        o = L.alloc(L.tmp(), n * W * s, "other", f"relu layer {j + 1}")
-        L.free(a)
+        o = _scoring_forward(L, cfg, n, j, fan_in, s)
     L.free(h)
     return o
 

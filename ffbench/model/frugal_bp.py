@@ -23,21 +23,26 @@ bp-local: per layer j: start + 4 (`total`) + s*B*W (previous output, kept as `h`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from ..config import RunConfig
 from . import optim
 from .bp import (
+    BP_LEDGER,
     FRESH,
+    MLP,
+    BPNet,
     GradSink,
-    bp_param_groups,
-    bp_params,
-    bp_pass,
     cross_entropy_backward,
     cross_entropy_forward,
     head_backward,
-    sequential_eval_chunk,
+    net_pass,
 )
 from .ledger import F32, I64, Ledger, Params, accumulated
 from .registry import TrainerLedger, register
+
+Step = Callable[[Ledger, RunConfig, int, int, int, bool], None]
 
 
 # --------------------------------------------------------------------------------------
@@ -52,124 +57,192 @@ def _add_in_place(L: Ledger, produced: Params) -> None:
 ACCUMULATE = GradSink("new", _add_in_place)
 
 
-def _accum_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    """`BPAccumTrainer.train_step`: total = torch.zeros(()) (float32, alive to the end:
-    returned); per micro-batch x[i:i+micro], y[...] are views (no storage), BP's pass
-    with the loss scaled by the micro-batch's share; `total += loss.detach()` is in
-    place; `del loss` frees the (scaled) loss scalar. Then one step."""
-    n, micro = cfg.batch_size, cfg.micro
-    L.phase = "forward"
-    L.alloc("total", F32, "other", "torch.zeros(()) (total)")
-    for idx, i in enumerate(range(0, n, micro)):
-        bp_pass(L, cfg, I, C, s, min(micro, n - i), sink=FRESH if idx == 0 else ACCUMULATE, scaled=True)
-        L.free("loss")
-    L.phase = "optimizer"
-    optim.step(L, cfg, bp_params(cfg, I, C), s, first)
-    L.phase = "end"
+def accum_step(net: BPNet) -> Step:
+    """`BPAccumTrainer.train_step` on `net`: total = torch.zeros(()) (float32, alive to the
+    end: returned); per micro-batch x[i:i+micro], y[...] are views (no storage), BP's pass
+    with the loss scaled by the micro-batch's share, the first stealing the gradients, the
+    later ones adding into them; `total += loss.detach()` is in place; `del loss` frees the
+    (scaled) loss scalar. Then one step."""
 
+    def step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+        n, micro = cfg.batch_size, cfg.micro
+        L.phase = "forward"
+        L.alloc("total", F32, "other", "torch.zeros(()) (total)")
+        for idx, i in enumerate(range(0, n, micro)):
+            sink = FRESH if idx == 0 else ACCUMULATE
+            net_pass(L, net, cfg, I, C, s, min(micro, n - i), sink=sink, scaled=True)
+            L.free("loss")
+        L.phase = "optimizer"
+        optim.step(L, cfg, net.params(cfg, I, C), s, first)
+        L.phase = "end"
 
-register(TrainerLedger(bp_param_groups, _accum_step, sequential_eval_chunk), "bp-accum")
+    return step
 
 
 # --------------------------------------------------------------------------------------
 # bp-inbackward
 # --------------------------------------------------------------------------------------
-def _inbackward_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    """`BPInBackwardTrainer.train_step`: BP's pass in which each gradient is stolen into
-    `p.grad`, then the post-accumulate-grad hook runs that parameter's own optimizer
-    step and `zero_grad(set_to_none=True)`; the storage dies when AccumulateGrad::apply
-    returns (its input still held it). bp-inbackward's per-parameter optimizers hold
-    the same state as one optimizer over all of them (`bp_param_groups`)."""
+def inbackward_step(net: BPNet) -> Step:
+    """`BPInBackwardTrainer.train_step` on `net`: BP's pass in which each gradient is
+    stolen into `p.grad`, then the post-accumulate-grad hook runs that parameter's own
+    optimizer step and `zero_grad(set_to_none=True)`; the storage dies when
+    AccumulateGrad::apply returns (its input still held it). bp-inbackward's per-parameter
+    optimizers hold the same state as one optimizer over all of them (`net.param_groups`)."""
 
-    def step_now(L: Ledger, produced: Params) -> None:
-        for name, n in produced:
-            accumulated(L, f"grad:{name}")
-            optim.step(L, cfg, [(name, n)], s, first, tag=f"[{name}]")
+    def step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+        def step_now(L: Ledger, produced: Params) -> None:
+            for name, n in produced:
+                accumulated(L, f"grad:{name}")
+                optim.step(L, cfg, [(name, n)], s, first, tag=f"[{name}]")
 
-    bp_pass(L, cfg, I, C, s, cfg.batch_size, sink=GradSink("grad", step_now))
-    L.phase = "end"
+        net_pass(L, net, cfg, I, C, s, cfg.batch_size, sink=GradSink("grad", step_now))
+        L.phase = "end"
+
+    return step
 
 
-register(TrainerLedger(bp_param_groups, _inbackward_step, sequential_eval_chunk), "bp-inbackward")
+register(TrainerLedger(MLP.param_groups, accum_step(MLP), BP_LEDGER.eval_chunk), "bp-accum")
+register(TrainerLedger(MLP.param_groups, inbackward_step(MLP), BP_LEDGER.eval_chunk), "bp-inbackward")
 
 
 # --------------------------------------------------------------------------------------
 # bp-local (greedy layer-wise backprop)
 # --------------------------------------------------------------------------------------
-def _local_params(cfg: RunConfig, I: int, C: int) -> list[Params]:
-    """bp-local parameters, one list (one optimizer) per layer, in the optimizer's order:
-    `list(layer.parameters()) + list(head.parameters())` = (W_j, b_j, Wh_j, bh_j)."""
-    W = cfg.width
-    return [
-        [(f"W{j}", W * (I if j == 0 else W)), (f"b{j}", W), (f"Wh{j}", C * W), (f"bh{j}", C)]
-        for j in range(cfg.depth)
-    ]
+@dataclass(frozen=True)
+class LocalLayer:
+    """One layer of a bp-local network: features per row of its output (its head's
+    input), its weight's and bias's sizes, its forward op and the labels of its weight
+    and bias gradients."""
+
+    out: int
+    nW: int
+    nb: int
+    op: str
+    grads: tuple[str, str]
 
 
-def _local_layer(L: Ledger, cfg: RunConfig, C: int, s: int, j: int, fan_in: int) -> None:
-    """Layer j: addmm (B*W*s; saved by nobody, dies after relu), relu `out` (B*W*s;
-    saved by relu, kept by `out` and then by `h` until the next layer's output replaces
-    it), the layer's head and cross-entropy; backward: the head addmm backward gives
-    the grad of out (B*W*s), grad Wh, grad bh; threshold_backward (B*W*s); the layer's
-    addmm backward computes only the weight and bias gradients (its input is x or
-    detached)."""
-    B, W = cfg.batch_size, cfg.width
-    act = B * W * s
+@dataclass(frozen=True)
+class LocalNet:
+    """layers(cfg, I); image(cfg, I): the first layer starts with an input copy (B*I*s,
+    saved by layer 1, dying with its node: the conv body's ToImage)."""
+
+    layers: Callable[[RunConfig, int], list[LocalLayer]]
+    image: Callable[[RunConfig, int], bool] = lambda cfg, I: False
+
+    def param_groups(self, cfg: RunConfig, I: int, C: int) -> list[Params]:
+        """One list (one optimizer) per layer, in the optimizer's order:
+        `list(layer.parameters()) + list(head.parameters())` = (W_j, b_j, Wh_j, bh_j)."""
+        return [
+            [(f"W{j}", ly.nW), (f"b{j}", ly.nb), (f"Wh{j}", C * ly.out), (f"bh{j}", C)]
+            for j, ly in enumerate(self.layers(cfg, I))
+        ]
+
+
+def _local_layer(
+    L: Ledger, cfg: RunConfig, I: int, C: int, s: int, j: int, ly: LocalLayer, image: bool
+) -> None:
+    """Layer j: [the input copy], its op (B*out*s; saved by nobody, dies after relu), relu
+    `out` (B*out*s; saved by relu, kept by `out` and then by `h` until the next layer's
+    output replaces it), the layer's head and cross-entropy; backward: the head addmm
+    backward gives the grad of out (B*out*s), grad Wh, grad bh; threshold_backward
+    (B*out*s); the layer's backward computes only the weight and bias gradients (its
+    input is x, the image or detached)."""
+    B = cfg.batch_size
+    act = B * ly.out * s
     L.phase = f"forward (layer {j + 1})"
-    L.alloc(f"a{j}", act, "other", f"addmm layer {j + 1}")
+    if image:
+        L.alloc("img", B * I * s, "activations", "ToImage channels_last copy")
+    L.alloc(f"a{j}", act, "other", ly.op)
     L.alloc(f"o{j}", act, "activations", f"relu layer {j + 1}")
     L.free(f"a{j}")
     cross_entropy_forward(L, B, C, s, f"head {j + 1}", (f"lsm{j}", f"loss{j}", f"tw{j}"))
     L.phase = f"backward (layer {j + 1})"
     cross_entropy_backward(L, B, C, s, f"lsm{j}", f"tw{j}")
-    head_backward(L, B, W, C, s, f"head {j + 1}", "g_o", (f"grad:Wh{j}", f"grad:bh{j}"))
+    head_backward(L, B, ly.out, C, s, f"head {j + 1}", "g_o", (f"grad:Wh{j}", f"grad:bh{j}"))
     accumulated(L, f"grad:Wh{j}", f"grad:bh{j}")
     L.alloc("g_a", act, "other", f"threshold_backward layer {j + 1}")
     L.free("g_o")  # the ReLU output stays: `out` still refers to it
-    L.alloc(f"grad:W{j}", W * fan_in * s, "other", f"grad weight layer {j + 1}")
-    L.alloc(f"grad:b{j}", W * s, "other", f"grad bias layer {j + 1}")
+    L.alloc(f"grad:W{j}", ly.nW * s, "other", ly.grads[0])
+    L.alloc(f"grad:b{j}", ly.nb * s, "other", ly.grads[1])
     L.free("g_a")
+    if image:
+        L.free("img")  # layer 1 was its last holder
     accumulated(L, f"grad:W{j}", f"grad:b{j}")
     L.free("ones")
 
 
-def _local_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
-    """`BPLocalTrainer.train_step`: per layer j, forward (Linear + ReLU, then the layer's
+def _local_step(net: LocalNet) -> Step:
+    """`BPLocalTrainer.train_step`: per layer j, forward (the layer + ReLU, then the layer's
     head and cross-entropy), backward, step over (W_j, b_j, Wh_j, bh_j) and zero_grad,
     then `h = out.detach()`; `del out, loss` frees the loss. Alive through the step:
     x, y, `total` (float32 zeros(()), `+=` in place)."""
-    groups = _local_params(cfg, I, C)
-    L.phase = "forward (layer 1)"
-    L.alloc("total", F32, "other", "torch.zeros(()) (total)")
-    h = "x"
-    for j in range(cfg.depth):
-        _local_layer(L, cfg, C, s, j, I if j == 0 else cfg.width)
-        L.phase = f"optimizer (layer {j + 1})"
-        optim.step(L, cfg, groups[j], s, first, tag=str(j))
-        if h != "x":
-            L.free(h)  # h = out.detach(): the previous layer's output dies
-        h = f"o{j}"
-        L.free(f"loss{j}")  # del out, loss
-    L.phase = "end"
+
+    def step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+        groups, image = net.param_groups(cfg, I, C), net.image(cfg, I)
+        L.phase = "forward (layer 1)"
+        L.alloc("total", F32, "other", "torch.zeros(()) (total)")
+        h = None
+        for j, ly in enumerate(net.layers(cfg, I)):
+            _local_layer(L, cfg, I, C, s, j, ly, image and j == 0)
+            L.phase = f"optimizer (layer {j + 1})"
+            optim.step(L, cfg, groups[j], s, first, tag=str(j))
+            if h:
+                L.free(h)  # h = out.detach(): the previous layer's output dies
+            h = f"o{j}"
+            L.free(f"loss{j}")  # del out, loss
+        L.phase = "end"
+
+    return step
 
 
-def _local_eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
-    """`h = F.relu(layer(h))`: addmm (n*W*s), relu (n*W*s), the addmm temporary dies,
-    then rebinding h frees the previous output; the last head's logits (n*C*s), argmax
+def _local_eval(net: LocalNet) -> Callable[[Ledger, RunConfig, int, int, int, int, str], str]:
+    """`h = F.relu(layer(h))` (layer 1 from the input copy, if any: it dies when layer 1
+    returns): the layer's op (n*out*s), relu (n*out*s), the op's output dies, then
+    rebinding h frees the previous output; the last head's logits (n*C*s), argmax
     (n int64), the logits die, h dies when predict_chunk returns."""
-    L.phase = "eval"
-    act, prev = n * cfg.width * s, None
-    for k in range(cfg.depth):
-        a = L.alloc(L.tmp(), act, "other", f"eval addmm layer {k + 1}")
-        r = L.alloc(L.tmp(), act, "other", f"eval relu layer {k + 1}")
-        L.free(a)
-        if prev:
-            L.free(prev)
-        prev = r
-    z = L.alloc(L.tmp(), n * C * s, "other", "eval head addmm")
-    L.alloc(prefix + "argmax", n * I64, "other", "eval argmax")
-    L.free(z, prev)
-    return prefix + "argmax"
+
+    def eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefix: str) -> str:
+        L.phase = "eval"
+        prev = None
+        for k, ly in enumerate(net.layers(cfg, I)):
+            img = (
+                L.alloc(L.tmp(), n * I * s, "other", "eval ToImage copy")
+                if k == 0 and net.image(cfg, I)
+                else None
+            )
+            a = L.alloc(L.tmp(), n * ly.out * s, "other", f"eval {ly.op}")
+            if img:
+                L.free(img)
+            r = L.alloc(L.tmp(), n * ly.out * s, "other", f"eval relu layer {k + 1}")
+            L.free(a)
+            if prev:
+                L.free(prev)
+            prev = r
+        z = L.alloc(L.tmp(), n * C * s, "other", "eval head addmm")
+        L.alloc(prefix + "argmax", n * I64, "other", "eval argmax")
+        L.free(z, prev)
+        return prefix + "argmax"
+
+    return eval_chunk
 
 
-register(TrainerLedger(_local_params, _local_step, _local_eval_chunk), "bp-local")
+def local_ledger(net: LocalNet, check: Callable[[RunConfig, int, int], None] | None = None) -> TrainerLedger:
+    """bp-local's ledger on `net`."""
+    return TrainerLedger(net.param_groups, _local_step(net), _local_eval(net), check)
+
+
+def _mlp_local_layers(cfg: RunConfig, I: int) -> list[LocalLayer]:
+    W = cfg.width
+    return [
+        LocalLayer(
+            W,
+            W * (I if j == 0 else W),
+            W,
+            f"addmm layer {j + 1}",
+            (f"grad weight layer {j + 1}", f"grad bias layer {j + 1}"),
+        )
+        for j in range(cfg.depth)
+    ]
+
+
+register(local_ledger(LocalNet(_mlp_local_layers)), "bp-local")

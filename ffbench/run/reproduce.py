@@ -123,6 +123,13 @@ def _conv_grid(depths, batches, channels) -> dict:
             "channels": [str(c) for c in channels]}  # fmt: skip
 
 
+def _evaluation_sweep(depth: int, batch: int, width: int) -> MemorySweep:
+    """The instrument: replicated against label-loop evaluation at two chunk sizes."""
+    grid = _grid(("ff", "ff-frugal"), (depth,), (batch,), (width,), ff_eval=("label-loop", "replicated"),
+                 eval_chunk=(256, 1024))  # fmt: skip
+    return MemorySweep("evaluation", grid)
+
+
 QUICK = Profile(
     name="quick",
     sweeps=(
@@ -137,18 +144,7 @@ QUICK = Profile(
         # on 2 loaded cores): channels 16-64 x depth 2-4 at batch 64, and batch 256 at 16 channels
         MemorySweep("conv", _conv_grid((2, 4), (64,), (16, 64)), steps=1, config=CONV),
         MemorySweep("conv-batch", _conv_grid((2,), (256,), (16,)), steps=1, config=CONV),
-        # the instrument: replicated against label-loop evaluation at two chunk sizes
-        MemorySweep(
-            "evaluation",
-            _grid(
-                ("ff", "ff-frugal"),
-                (2,),
-                (1024,),
-                (500,),
-                ff_eval=("label-loop", "replicated"),
-                eval_chunk=(256, 1024),
-            ),
-        ),  # fmt: skip
+        _evaluation_sweep(2, 1024, 500),
         # FF in time against BPTT at d2 w256 b128 (memory only; accuracy: results/*-cpu-recurrent/)
         *_recurrent_sweeps((256,), (128,)),
     ),
@@ -170,17 +166,7 @@ FULL = Profile(
         ),
         MemorySweep("activations", _grid(TRAINERS, (2, 8, 32), (8192,), (500, 1000))),
         MemorySweep("conv", _conv_grid((2, 4, 8), (64, 256, 1024), (16, 64, 256)), steps=1, config=CONV),
-        MemorySweep(
-            "evaluation",
-            _grid(
-                ("ff", "ff-frugal"),
-                (4,),
-                (5000,),
-                (2000,),
-                ff_eval=("label-loop", "replicated"),
-                eval_chunk=(256, 1024),
-            ),
-        ),  # fmt: skip
+        _evaluation_sweep(4, 5000, 2000),
         # FF in time against BPTT on the paper's recurrent shape (2 x 2000)
         *_recurrent_sweeps((2000,), (128, 1024)),
     ),
@@ -341,24 +327,11 @@ STAGES: dict[str, Callable[[ReproduceRun], None]] = {
 }
 
 
-def _prepare(
-    profile_name: str,
-    device: str,
-    data_dir,
-    results_root,
-    reports_root,
-    yes,
-    name,
-    progress,
-    echo,
-    executor,
-    dry_run=False,
-):
-    """Check everything a run needs before anything is written (a remote executor's worker
-    resolves the device)."""
+def _profile_and_device(profile_name: str, device: str, executor, yes: bool, dry_run: bool):
+    """The profile and the device a run uses (a remote executor's worker resolves the device);
+    the full profile on a CPU only with `yes`."""
     import torch
 
-    from ..data import load_dataset
     from ..device import resolve_device
 
     if profile_name not in PROFILES:
@@ -374,11 +347,15 @@ def _prepare(
             f"the full profile is meant for a GPU; on this CPU it would take about "
             f"{hours:.0f} hours (estimated from a matmul timing); add --yes to run it anyway"
         )
+    return profile, dev
+
+
+def _outputs(name: str | None, profile: Profile, dev, results_root, reports_root) -> tuple[Path, Path]:
+    """The run folder and the report a run writes, checked."""
     run = name or run_name(profile.name, dev.type)
     out, report_path = Path(results_root) / run, Path(reports_root) / f"{run}.html"
     _check_outputs(out, report_path)
-    dataset = load_dataset("auto", data_dir=data_dir)
-    return ReproduceRun(profile, device, dev, data_dir, dataset, out, report_path, progress, echo, executor)
+    return out, report_path
 
 
 def dry_run_text(run: ReproduceRun) -> str:
@@ -462,25 +439,20 @@ def reproduce(
     """Run every stage (measurements and accuracy runs through `executor`: a local one,
     closed at the end, when none is given), then the report; with `dry_run`, print the plan
     and its estimated time and write nothing."""
+    from ..data import load_dataset
     from ..lock import FolderLock
     from .executors import get_executor
 
     own = executor is None
     executor = executor or get_executor("local")
     try:
-        args = (
-            profile_name,
-            device,
-            data_dir,
-            results_root,
-            reports_root,
-            yes,
-            name,
-            progress,
-            echo,
-            executor,
+        # everything a run needs is checked before anything is written
+        profile, dev = _profile_and_device(profile_name, device, executor, yes, dry_run)
+        out, report_path = _outputs(name, profile, dev, results_root, reports_root)
+        dataset = load_dataset("auto", data_dir=data_dir)
+        run = ReproduceRun(
+            profile, device, dev, data_dir, dataset, out, report_path, progress, echo, executor
         )
-        run = _prepare(*args, dry_run=dry_run)
         if dry_run:
             echo(dry_run_text(run))
             return {}

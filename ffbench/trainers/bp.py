@@ -55,12 +55,16 @@ class BPTrainer(Trainer):
 
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
+        self.net = self.build_net(config, in_features, num_classes, device)
+        self.optimizer = make_optimizer(self.net.parameters(), config)
+        self._optimizers = [self.optimizer]
+
+    def build_net(self, config, in_features, num_classes, device) -> nn.Module:
+        """The network, on the device in the run's dtype (the conv trainers build theirs)."""
         net = MLP(
             in_features, config.width, config.depth, num_classes, config.black_box, self.straight_through
         )
-        self.net = net.to(device, self.dtype)
-        self.optimizer = make_optimizer(self.net.parameters(), config)
-        self._optimizers = [self.optimizer]
+        return net.to(device, self.dtype)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with phase("forward"):

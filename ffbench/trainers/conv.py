@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import ConfigError
-from ..phases import phase
-from .base import Trainer, make_optimizer
 from .bp import BPTrainer
 from .ff import FFTrainer, ff_loss
 from .frugal_bp import BPAccumTrainer, BPInBackwardTrainer, BPLocalTrainer
@@ -44,11 +43,8 @@ from .registry import register_trainer
 class BPConvTrainer(BPTrainer):
     name, arch = "bp", "conv"
 
-    def __init__(self, config, in_features, num_classes, device) -> None:
-        Trainer.__init__(self, config, in_features, num_classes, device)
-        self.net = finish(ImageNet(config, in_features, num_classes), config, device, self.dtype)
-        self.optimizer = make_optimizer(self.net.parameters(), config)
-        self._optimizers = [self.optimizer]
+    def build_net(self, config, in_features, num_classes, device) -> nn.Module:
+        return finish(ImageNet(config, in_features, num_classes), config, device, self.dtype)
 
 
 @register_trainer
@@ -71,27 +67,19 @@ class BPConvInBackwardTrainer(BPConvTrainer):
     name = "bp-inbackward"
     train_step = BPInBackwardTrainer.train_step
     _step_param = BPInBackwardTrainer._step_param
+    _optimise_in_backward = BPInBackwardTrainer._optimise_in_backward
 
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
-        self.param_optimizers = {p: make_optimizer([p], config) for p in self.net.parameters()}
-        self.optimizer = None
-        self._optimizers = list(self.param_optimizers.values())
-        for p in self.net.parameters():
-            p.register_post_accumulate_grad_hook(self._step_param)
+        self._optimise_in_backward()
 
 
 @register_trainer
 class BPConvLocalTrainer(BPLocalTrainer):
     name, arch = "bp-local", "conv"
 
-    def __init__(self, config, in_features, num_classes, device) -> None:
-        Trainer.__init__(self, config, in_features, num_classes, device)
-        self.net = finish(ImageLocalNet(config, in_features, num_classes), config, device, self.dtype)
-        self._optimizers = [
-            make_optimizer(list(layer.parameters()) + list(head.parameters()), config)
-            for layer, head in zip(self.net.layers, self.net.heads)
-        ]
+    def build_net(self, config, in_features, num_classes, device) -> nn.Module:
+        return finish(ImageLocalNet(config, in_features, num_classes), config, device, self.dtype)
 
 
 # --------------------------------------------------------------------------------------
@@ -106,12 +94,8 @@ def symba_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, alpha: float) -> torch.
 class FFConvTrainer(FFTrainer):
     name, arch = "ff", "conv"
 
-    def __init__(self, config, in_features, num_classes, device) -> None:
-        Trainer.__init__(self, config, in_features, num_classes, device)
-        self.net = finish(FFImageNet(config, in_features, num_classes), config, device, self.dtype)
-        self._optimizers = [make_optimizer(layer.parameters(), config) for layer in self.net.layers]
-        self.eval_layers = config.eval_layer_indices()
-        self.ff_pass = self.choose_pass(config)
+    def build_net(self, config, in_features, num_classes, device) -> nn.Module:
+        return finish(FFImageNet(config, in_features, num_classes), config, device, self.dtype)
 
     def choose_pass(self, config) -> str:
         if config.ff_pass not in (None, "together"):
@@ -127,52 +111,35 @@ class FFConvTrainer(FFTrainer):
             return symba_loss(g_pos, g_neg, cfg.ff_alpha)
         return ff_loss(g_pos, g_neg, cfg.ff_threshold)
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        cfg, n = self.config, len(x)
-        y_neg = self.negative_labels(x, y)
+    def together_input(
+        self, x: torch.Tensor, y: torch.Tensor, y_neg: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple]:
+        """2B rows: the same image with the true and a wrong label; every layer takes the labels."""
         labels = torch.cat([y, y_neg])
         img = self.net.image(x)
-        h = torch.cat([img, img])  # 2B rows: the same image with the true and a wrong label
-        del img
-        total = torch.zeros((), device=self.device)
-        pending = []
-        for i, (layer, opt) in enumerate(zip(self.net.layers, self._optimizers)):
-            with phase("forward", layer=i):
-                out = layer(h, labels)
-                del h  # the layer saved its normalised copy
-                g = image_goodness(out, cfg.ff_goodness_scope, cfg.ff_goodness)
-                loss = self.layer_loss(g[:n], g[n:])
-            if self.summed:
-                pending.append(loss)
-            else:
-                self.update(loss, opt, layer=i)
-            total += loss.detach()
-            h = out.detach()  # noqa: F841 - the next input
-            del out, g, loss
-        if self.summed:
-            with phase("backward"):
-                torch.stack(pending).sum().backward()
-            del pending
-            with phase("optimizer"):
-                for opt in self._optimizers:
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)
-        return total
+        return torch.cat([img, img]), (labels,)
+
+    def goodness(self, out: torch.Tensor) -> torch.Tensor:
+        return image_goodness(out, self.config.ff_goodness_scope, self.config.ff_goodness)
 
     def _label_scores_loop(self, x: torch.Tensor) -> torch.Tensor:
-        """One label at a time: the image, then each layer's own forward."""
+        """One label at a time: the image, then each layer (`_forward_eval`)."""
         cfg, n, c = self.config, len(x), self.num_classes
         scores = torch.zeros(n, c, device=x.device, dtype=torch.float32)
         img = self.net.image(x)
         for label in range(c):
             labels = torch.full((n,), label, dtype=torch.long, device=x.device)
-            h = img
+            h = None
             for i, layer in enumerate(self.net.layers):
-                h = layer(h, labels)
+                h = self._forward_eval(layer, h, img, labels)
                 if i in self.eval_layers:
                     scores[:, label].add_(eval_score_(h, cfg.ff_goodness_scope, cfg.ff_goodness))
             del h, labels
         return scores
+
+    def _forward_eval(self, layer, h, img, labels) -> torch.Tensor:
+        """One layer of the label loop (h None: the first layer, from the image)."""
+        return layer(img if h is None else h, labels)
 
     def _label_scores_replicated(self, x: torch.Tensor) -> torch.Tensor:
         """All labels of the chunk at once: num_classes x n rows."""

@@ -39,7 +39,6 @@ from .ff_frugal import loss_coefficients_, wrong_labels
 from .images import (
     LABEL_SCALE,
     LocalConv2d,
-    eval_score_,
     goodness_dims,
     goodness_scale,
     normalise_image_,
@@ -197,22 +196,8 @@ class FFConvFrugalTrainer(FFConvTrainer):
                 opt.zero_grad(set_to_none=True)
         return total
 
-    def _label_scores_loop(self, x: torch.Tensor) -> torch.Tensor:
-        """The label loop with in-place normalisation, bias and ReLU."""
-        cfg, n, c = self.config, len(x), self.num_classes
-        scores = torch.zeros(n, c, device=x.device, dtype=torch.float32)
-        img = self.net.image(x)
-        for label in range(c):
-            labels = torch.full((n,), label, dtype=torch.long, device=x.device)
-            h = None
-            for i, layer in enumerate(self.net.layers):
-                h = self._forward_eval(layer, h, img, labels)
-                if i in self.eval_layers:
-                    scores[:, label].add_(eval_score_(h, cfg.ff_goodness_scope, cfg.ff_goodness))
-            del h, labels
-        return scores
-
     def _forward_eval(self, layer, h, img, labels) -> torch.Tensor:
+        """The label loop's layer with in-place normalisation, bias and ReLU."""
         n = normalise_image_(img.clone() if h is None else h, self.config.ff_norm)
         o = layer.layer(n).add_(layer.label_bias(labels)).relu_()
         return o

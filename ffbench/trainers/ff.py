@@ -143,19 +143,28 @@ class FFTrainer(Trainer):
 
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
-        if in_features <= num_classes:
-            raise ValueError("FF needs more inputs than classes to embed the label")
-        net = FFNet(in_features, config.width, config.depth, config.ff_norm, box_after=config.black_box)
-        self.net = net.to(device, self.dtype)
+        self.net = self.build_net(config, in_features, num_classes, device)
         # One optimizer per layer: a layer's step must be able to run on its own.
         self._optimizers = [make_optimizer(layer.parameters(), config) for layer in self.net.layers]
         self.eval_layers = config.eval_layer_indices()
-        self.ff_pass = config.ff_pass or self.default_pass
-        if self.ff_pass == "sequential" and type(self).layer_loss is not FFTrainer.layer_loss:
+        self.ff_pass = self.choose_pass(config)
+
+    def build_net(self, config, in_features, num_classes, device) -> nn.Module:
+        """The network, on the device in the run's dtype (the conv trainers build theirs)."""
+        if in_features <= num_classes:
+            raise ValueError("FF needs more inputs than classes to embed the label")
+        net = FFNet(in_features, config.width, config.depth, config.ff_norm, box_after=config.black_box)
+        return net.to(device, self.dtype)
+
+    def choose_pass(self, config) -> str:
+        """--ff-pass, else the trainer's default; the sequential pass only with FF's own loss."""
+        ff_pass = config.ff_pass or self.default_pass
+        if ff_pass == "sequential" and type(self).layer_loss is not FFTrainer.layer_loss:
             raise ConfigError(
                 f"--ff-pass sequential needs FF's loss, which separates into a positive and a negative "
                 f"part; {self.name} defines its own layer_loss: use --ff-pass together"
             )
+        return ff_pass
 
     # -- data ------------------------------------------------------------------
     def negative_labels(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -205,18 +214,28 @@ class FFTrainer(Trainer):
             blocks = outs
         return total
 
+    def together_input(
+        self, x: torch.Tensor, y: torch.Tensor, y_neg: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple]:
+        """The together pass's 2 x batch_size rows (positives then negatives) and what every
+        layer takes besides them (nothing: the MLP's layers read the label embedded in x)."""
+        return torch.cat([embed_label(x, y, self.num_classes), embed_label(x, y_neg, self.num_classes)]), ()
+
+    def goodness(self, out: torch.Tensor) -> torch.Tensor:
+        """A layer's goodness per row."""
+        return goodness(out, self.config.ff_goodness)
+
     def _train_step_together(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        cfg, n = self.config, len(x)
+        n = len(x)
         y_neg = self.negative_labels(x, y)
-        # 2 x batch_size rows: positives then negatives.
-        h = torch.cat([embed_label(x, y, self.num_classes), embed_label(x, y_neg, self.num_classes)])
+        h, layer_args = self.together_input(x, y, y_neg)
         total = torch.zeros((), device=self.device)
         pending = []
         for i, (layer, opt) in enumerate(zip(self.net.layers, self._optimizers)):
             with phase("forward", layer=i):
-                out = layer(h)
+                out = layer(h, *layer_args)
                 del h  # the layer saved its normalised copy; the input itself is not needed
-                g = goodness(out, cfg.ff_goodness)
+                g = self.goodness(out)
                 loss = self.layer_loss(g[:n], g[n:])
             if self.summed:
                 pending.append(loss)

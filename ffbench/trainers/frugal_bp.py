@@ -55,8 +55,11 @@ class BPInBackwardTrainer(BPTrainer):
 
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
-        # One optimizer per parameter, stepped from that parameter's gradient hook.
-        self.param_optimizers = {p: make_optimizer([p], config) for p in self.net.parameters()}
+        self._optimise_in_backward()
+
+    def _optimise_in_backward(self) -> None:
+        """One optimizer per parameter, stepped from that parameter's gradient hook."""
+        self.param_optimizers = {p: make_optimizer([p], self.config) for p in self.net.parameters()}
         self.optimizer = None
         self._optimizers = list(self.param_optimizers.values())
         for p in self.net.parameters():
@@ -90,11 +93,15 @@ class BPLocalTrainer(Trainer):
 
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
-        self.net = LocalNet(in_features, config.width, config.depth, num_classes).to(device, self.dtype)
+        self.net = self.build_net(config, in_features, num_classes, device)
         self._optimizers = [
             make_optimizer(list(layer.parameters()) + list(head.parameters()), config)
             for layer, head in zip(self.net.layers, self.net.heads)
         ]
+
+    def build_net(self, config, in_features, num_classes, device) -> nn.Module:
+        """Layers with their heads, on the device in the run's dtype (the conv trainer builds its own)."""
+        return LocalNet(in_features, config.width, config.depth, num_classes).to(device, self.dtype)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h, total = x, torch.zeros((), device=self.device)

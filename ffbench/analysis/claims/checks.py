@@ -7,7 +7,7 @@ import math
 
 from .. import thresholds as T
 from . import Verdict, claim, not_evaluated, verdict_from
-from .tables import chunks, label, num, ok_runs, paired
+from .tables import chunks, label, num, ok_runs, paired, with_analytic
 
 
 def _series_key(width, batch) -> str:
@@ -185,16 +185,10 @@ def analytic_model_equals_tracker(runs, epochs=None, maxbatch=None) -> Verdict:
     most ANALYTIC_TOLERANCE_BYTES. Holds where it does (listed by trainer).
     """
     v = Verdict(claim="The analytic memory model predicts the measured tensor-level peak to the byte")
-    df = ok_runs(runs)
-    if (
-        df is None
-        or len(df) == 0
-        or "analytic_peak_bytes" not in df.columns
-        or df["analytic_peak_bytes"].isna().all()
-    ):
+    df = with_analytic(runs)
+    if df is None:
         v.verdict = not_evaluated("no analytic_peak_bytes in the records")
         return v
-    df = df[df["analytic_peak_bytes"].notna()]
     pairs = [("analytic_peak_bytes", "tensor_peak_bytes"), ("analytic_first_step_peak_bytes", "tensor_first_step_peak_bytes"),
              ("analytic_eval_peak_bytes", "tensor_eval_peak_bytes")]  # fmt: skip
     off = sum(

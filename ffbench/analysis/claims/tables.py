@@ -64,6 +64,16 @@ def ok_runs(runs):
     return df[df["tensor_peak_bytes"].notna()]
 
 
+def with_analytic(runs):
+    """ok_runs that carry the analytic model's prediction (`analytic_peak_bytes`); None
+    where there are none."""
+    df = ok_runs(runs)
+    if df is None or len(df) == 0 or "analytic_peak_bytes" not in df.columns:
+        return None
+    df = df[df["analytic_peak_bytes"].notna()]
+    return df if len(df) else None
+
+
 TRAIN_PEAK = "tensor_train_peak_bytes"  # max(first step, steady step): the training budget
 
 
