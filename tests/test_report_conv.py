@@ -72,3 +72,28 @@ def test_profiles_hold_the_cifar_shaped_conv_grid():
     full = {s.name: s for s in FULL.sweeps}["conv"]
     assert max(map(int, full.grid["channels"])) == 256 and max(full.grid["depths"]) == 8
     assert max(full.grid["batch_sizes"]) == 1024
+
+
+def test_series_over_depth_keep_architectures_and_optimizers_apart():
+    """An instrument check over depth never mixes a conv net into an MLP's width, nor two
+    optimizers into one series (each depth listed once per series)."""
+    import pandas as pd
+
+    from ffbench.analysis.claims.tables import depth_series
+
+    rows = []
+    for depth in (2, 4):
+        for arch, channels, optimizer in (("mlp", None, "adam"), ("mlp", None, "sgd"), ("conv", "16", "adam"),
+                                          ("conv", "64", "adam")):  # fmt: skip
+            rows.append({"group": "g|cpu", "trainer": "ff", "arch": arch, "channels": channels, "kernel": "3",
+                         "stride": "1", "width": 500, "depth": depth, "batch_size": 64, "optimizer": optimizer,
+                         "optimizer_impl": "single-tensor"})  # fmt: skip
+    rows.append({**rows[0], "depth": 2, "batch_size": 8})  # one depth only: no series
+    series = dict(depth_series(pd.DataFrame(rows)))
+    assert sorted(series) == [
+        "conv c16 k3 s1 b64",
+        "conv c64 k3 s1 b64",
+        "w500 b64",
+        "w500 b64 sgd/single-tensor",
+    ]
+    assert all(sorted(s["depth"]) == [2, 4] for s in series.values())

@@ -170,6 +170,7 @@ def epochs_from(inp: Inputs):
                     "train_loss": e.get("train_loss"),
                     "val_accuracy": e.get("val_accuracy"),
                     "test_accuracy": e.get("test_accuracy"),
+                    "train_seconds": e.get("train_seconds"),
                     "path": str(f),
                 }
             )
@@ -188,6 +189,7 @@ def epochs_from(inp: Inputs):
         "train_loss",
         "val_accuracy",
         "test_accuracy",
+        "train_seconds",
         "path",
     ]
     return pd.DataFrame(rows, columns=cols)

@@ -7,19 +7,15 @@ import math
 
 from .. import thresholds as T
 from . import Verdict, claim, not_evaluated, verdict_from
-from .tables import chunks, label, num, ok_runs, paired, with_analytic
-
-
-def _series_key(width, batch) -> str:
-    return f"w{int(width)} b{int(batch)}"
+from .tables import chunks, depth_series, label, num, ok_runs, paired, with_analytic
 
 
 @claim("check", figure="activations_vs_depth", thresholds=("FLAT_TOLERANCE", "MIN_DEPTH"))
 def ff_activations_flat_in_depth(runs, epochs=None, maxbatch=None) -> Verdict:
     """FF's memory held for backward does not grow with depth.
 
-    Test: for trainer `ff`, at each fixed (group, width, batch, optimizer) measured at two or
-    more depths >= MIN_DEPTH, the most bytes saved for backward alive at once
+    Test: for trainer `ff`, at each fixed configuration but the depth (group, architecture,
+    width or channels, batch, optimizer, ...) measured at two or more depths >= MIN_DEPTH, the most bytes saved for backward alive at once
     (`tensor_saved_activations_bytes`) over depth; flat when (max - min) / min <=
     FLAT_TOLERANCE. Depth 1 is listed, not tested: its only layer is in_features -> width.
     """
@@ -32,16 +28,12 @@ def ff_activations_flat_in_depth(runs, epochs=None, maxbatch=None) -> Verdict:
         return v
     v.eval_chunk = chunks(ff)
     passes, lines, series = {}, [], {}
-    keys = ["group", "width", "batch_size"] + [c for c in ("optimizer", "optimizer_impl") if c in ff.columns]
-    for values, s in ff.groupby(keys, dropna=False):
+    for key, s in depth_series(ff):
         every = s.dropna(subset=[metric]).groupby("depth")[metric].mean().astype("float64")
         deep = every[every.index >= T.MIN_DEPTH]
         if len(deep) < 2:
             continue
         spread = (deep.max() - deep.min()) / deep.min() if deep.min() > 0 else math.inf
-        key = _series_key(values[1], values[2]) + (
-            "" if values[3:] in ((), ("adam", "single-tensor")) else f" {'/'.join(values[3:])}"
-        )
         passes[key] = spread <= T.FLAT_TOLERANCE
         series[key] = {
             "depths": [int(d) for d in every.index],
@@ -62,7 +54,7 @@ def ff_activations_flat_in_depth(runs, epochs=None, maxbatch=None) -> Verdict:
 def ff_summed_transient_grows_with_depth(runs, epochs=None, maxbatch=None) -> Verdict:
     """Summed-loss FF (one backward through every layer) holds more as the net deepens.
 
-    Test: for `ff-summed` at each fixed (group, width, batch) measured at two or more
+    Test: for `ff-summed` at each fixed configuration but the depth measured at two or more
     depths, `tensor_transient_bytes` is non-decreasing in depth and the deepest exceeds the
     shallowest by more than GROWTH_THRESHOLD, and at every depth >= 2 it exceeds `ff`'s at
     the same configuration (at depth 1 the two are the same computation).
@@ -73,7 +65,7 @@ def ff_summed_transient_grows_with_depth(runs, epochs=None, maxbatch=None) -> Ve
         v.verdict = not_evaluated("needs ff and ff-summed at one configuration")
         return v
     passes, lines = {}, []
-    for (_, width, batch), s in pairs.groupby(["group", "width", "batch_size"]):
+    for key, s in depth_series(pairs):
         s = s.sort_values("depth")
         if len(s) < 2:
             continue
@@ -82,7 +74,6 @@ def ff_summed_transient_grows_with_depth(runs, epochs=None, maxbatch=None) -> Ve
         grows = bool((summed[1:] >= summed[:-1]).all() and growth > T.GROWTH_THRESHOLD)
         deep = s[s["depth"] >= 2]
         exceeds = bool(len(deep) > 0 and (deep["ff-summed"] > deep["ff"]).all())
-        key = _series_key(width, batch)
         passes[key] = grows and exceeds
         lines.append(f"{key}: ff-summed/ff " + ", ".join(f"d{int(r.depth)} {r.ratio:.2f}" for r in s.itertuples())
                      + f"; grows {100 * growth:.0f} %")  # fmt: skip

@@ -4,6 +4,7 @@ which rows are the same configuration, and the best of each family."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from ...config import config_keys
 
@@ -105,6 +106,24 @@ def pair_key(df) -> list[str]:
     return ["group"] + [c for c in config_keys() if c in df.columns and c not in NOT_PAIRED]
 
 
+def depth_series(df):
+    """(label, rows) of each configuration measured at two or more depths: every pair-key
+    column but the depth fixed; the label says it in words (with the results folder's name
+    where two groups share one)."""
+    keys = [k for k in pair_key(df) if k != "depth"]
+    out, seen = [], set()
+    for _, rows in df.groupby(keys, dropna=False):
+        if rows["depth"].nunique() < 2:
+            continue
+        first = rows.iloc[0]
+        name = label(first, depth=False)
+        folder = Path(str(first["group"]).split("|")[0]).name
+        name = f"{folder}: {name}" if name in seen else name
+        seen.add(name)
+        out.append((name, rows))
+    return out
+
+
 def variant(row) -> str:
     """The trainer, with the implementation options that differ from the defaults."""
     from ...config import config_defaults
@@ -150,14 +169,16 @@ def check_unique(df, key: list[str], by: str = "trainer") -> None:
         )
 
 
-def label(row) -> str:
-    """A configuration in words: width, depth, batch, and what differs from the usual."""
+def label(row, depth: bool = True) -> str:
+    """A configuration in words: width, depth (unless `depth` is False: a series over depth),
+    batch, and what differs from the usual."""
     arch = row.get("arch")
     image = isinstance(arch, str) and arch in ("conv", "local") and _set(row.get("channels"))
     size = (
         f"c{row['channels']} k{row.get('kernel')} s{row.get('stride')}" if image else f"w{int(row['width'])}"
     )
-    parts = [f"{size} d{int(row['depth'])} b{int(row['batch_size'])}"]
+    at_depth = f" d{int(row['depth'])}" if depth else ""
+    parts = [f"{size}{at_depth} b{int(row['batch_size'])}"]
     if (
         row.get("optimizer", "adam") != "adam"
         or row.get("optimizer_impl", "single-tensor") != "single-tensor"
