@@ -1,6 +1,6 @@
 """README's verdict paragraph is generated from the committed reference run's claims: it
 fails as soon as the prose and the numbers disagree (regenerate with
-`ffbench report results/<run> --out reports/<run>.html --readme README.md`)."""
+`ffbench report results/<run> --out-file reports/<run>.html --readme README.md`)."""
 
 import re
 from pathlib import Path

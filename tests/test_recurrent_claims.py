@@ -86,9 +86,15 @@ def test_truncated_bptt_accuracy_cost_is_reported_from_train_records(tmp_path):
     records = memory_records([400, 400, 400]) + [
         train_record("bp", 0.95, arch="recurrent"),
         train_record("bp", 0.93, arch="recurrent", window=4),
+        train_record("bp", 0.50, arch="recurrent", box=1),  # through the box: never full BPTT's seed
     ]
-    v = verdicts(write(tmp_path / "c", records))["ff_in_time_needs_less_memory_than_bptt"]
+    found = verdicts(write(tmp_path / "c", records))
+    v = found["ff_in_time_needs_less_memory_than_bptt"]
     assert "window 4 test 93.00 %" in v.detail and "-2.00 points" in v.detail
+    assert "full BPTT 95.00 % (1)" in v.detail
+    # nor is truncated BPTT a seed of bp without the box
+    box = found["ff_learns_through_a_black_box"].numbers["settings"][0]
+    assert box["bp without"] == pytest.approx(0.95) and box["bp without seeds"] == 1
 
 
 def black_box_records(ff_with):

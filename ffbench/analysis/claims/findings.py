@@ -103,8 +103,9 @@ def _accuracy_groups(runs):
         if runs is not None and len(runs)
         else None
     )
-    if acc is not None and "black_box" in acc.columns:
-        acc = acc[acc["black_box"].isna()]  # runs through a black box answer another claim
+    for other in ("black_box", "bptt_window"):  # the black box, truncated BPTT: other claims
+        if acc is not None and other in acc.columns:
+            acc = acc[acc[other].isna()]
     if acc is None or len(acc) == 0:
         return {}
     keys = [c for c in ("dataset", "arch", "depth", "width") if c in acc.columns]
