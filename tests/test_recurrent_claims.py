@@ -180,3 +180,22 @@ def test_the_cross_entropy_read_out_is_never_the_best_bp(tmp_path):
     records = memory_records([400, 400, 400]) + [measure_record("bp-ce", 2, 1)]
     v = verdicts(write(tmp_path / "m", records))["best_ff_needs_less_memory_than_best_bp"]
     assert all(c["bp_best"] != "bp-ce" for c in v.numbers["configurations"].values())
+
+
+def test_the_claims_keep_one_order_whichever_module_is_imported_first():
+    """The report's and README's numbering must not depend on what imported a claim module
+    first (a figure imports the recurrent claims before the report evaluates them)."""
+    import subprocess
+    import sys
+
+    script = "import {first}; from ffbench.analysis.claims import all_claims; print([f.__name__ for f in all_claims()])"
+    orders = {
+        first: subprocess.run(
+            [sys.executable, "-c", script.format(first=first)], capture_output=True, text=True, check=True
+        ).stdout  # fmt: skip
+        for first in ("ffbench.analysis.claims.recurrent", "ffbench.analysis.claims.checks", "ffbench")
+    }
+    assert len(set(orders.values())) == 1, orders
+    names = eval(next(iter(orders.values())))  # noqa: S307 - our own list of names
+    assert names.index("ff_transient_flat_in_time") == len(names) - 1  # the checks' last
+    assert names.index("ff_learns_through_a_black_box") < names.index("ff_activations_flat_in_depth")

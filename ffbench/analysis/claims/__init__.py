@@ -77,6 +77,14 @@ def verdict_from(passes: dict[str, bool]) -> str:
 
 
 CLAIMS: list[Callable] = []  # in report order: findings first, then checks
+# within a group, by module in this order (whichever was imported first), then as defined
+MODULES = ("findings", "checks", "recurrent")
+
+
+def _report_order(fn: Callable) -> tuple[int, int, int]:
+    module = fn.__module__.rsplit(".", 1)[-1]
+    rank = MODULES.index(module) if module in MODULES else len(MODULES)
+    return list(GROUPS).index(fn.claim_group), rank, fn.__code__.co_firstlineno
 
 
 def claim(group: str, figure: str | None = None, thresholds: tuple[str, ...] = (), evidence: str = "memory"):
@@ -88,7 +96,7 @@ def claim(group: str, figure: str | None = None, thresholds: tuple[str, ...] = (
         fn.claim_group, fn.claim_figure, fn.claim_thresholds = group, figure, thresholds
         fn.claim_evidence = evidence
         CLAIMS.append(fn)
-        CLAIMS.sort(key=lambda f: list(GROUPS).index(f.claim_group))
+        CLAIMS.sort(key=_report_order)
         return fn
 
     return register
