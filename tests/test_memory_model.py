@@ -15,7 +15,6 @@ from __future__ import annotations
 import gc
 
 import pytest
-import torch
 
 from ffbench.config import RunConfig
 from ffbench.data import load_dataset
@@ -30,12 +29,7 @@ GRID = [(t, d, b, w) for t in TRAINERS for d in (1, 2, 4, 8) for b in (64, 1024)
 ERRORS: dict[str, list[tuple[str, float, int]]] = {}  # label, relative error, bytes off
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 _DATA: dict[tuple[int, int], object] = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 from test_memory_model import measure
 
 from ffbench.config import RunConfig
@@ -31,12 +30,7 @@ SHAPES = [
 CASES = [(t, i) for t in BP_CONV for i in range(len(SHAPES))]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def config(trainer: str, **kw) -> RunConfig:
@@ -48,19 +42,22 @@ def features(cfg: RunConfig) -> int:
     return math.prod(int(d) for d in cfg.image_shape.split("x"))
 
 
-@pytest.mark.parametrize("trainer,i", CASES, ids=[f"{t}-{i}" for t, i in CASES])
-def test_conv_bp_exact(trainer, i):
-    cfg = config(trainer, **SHAPES[i])
+def assert_exact(cfg: RunConfig) -> None:
+    """The ledger's steady step, first step and evaluation equal the tracker's, byte for byte."""
     I = features(cfg)
     first, steady, ev = measure(cfg, I, first_tracked=True, evaluate=True)
     pred = predict(cfg, I, 10, eval_examples=cfg.chunk)
     assert pred.peak_bytes == steady.peak_bytes, (pred.peak_bytes, steady.peak_bytes, pred.where)
     assert pred.start_bytes == steady.start_bytes
     assert pred.breakdown == steady.peak_breakdown
-    assert pred.first_step_peak_bytes == first.peak_bytes
-    assert pred.first_step_start_bytes == first.start_bytes
-    assert pred.eval_peak_bytes == ev.peak_bytes
-    assert pred.eval_start_bytes == ev.start_bytes
+    assert (pred.first_step_peak_bytes, pred.first_step_start_bytes) == (first.peak_bytes, first.start_bytes)
+    assert (pred.eval_peak_bytes, pred.eval_start_bytes) == (ev.peak_bytes, ev.start_bytes)
+
+
+@pytest.mark.parametrize("trainer,i", CASES, ids=[f"{t}-{i}" for t, i in CASES])
+def test_conv_bp_exact(trainer, i):
+    cfg = config(trainer, **SHAPES[i])
+    assert_exact(cfg)
 
 
 FF_FRUGAL = [
@@ -77,14 +74,7 @@ FF_FRUGAL = [
 @pytest.mark.parametrize("i", range(len(FF_FRUGAL)))
 def test_conv_ff_frugal_exact(i):
     cfg = config("ff-frugal", **FF_FRUGAL[i])
-    I = features(cfg)
-    first, steady, ev = measure(cfg, I, first_tracked=True, evaluate=True)
-    pred = predict(cfg, I, 10, eval_examples=cfg.chunk)
-    assert pred.peak_bytes == steady.peak_bytes, (pred.peak_bytes, steady.peak_bytes, pred.where)
-    assert pred.start_bytes == steady.start_bytes
-    assert pred.breakdown == steady.peak_breakdown
-    assert (pred.first_step_peak_bytes, pred.first_step_start_bytes) == (first.peak_bytes, first.start_bytes)
-    assert (pred.eval_peak_bytes, pred.eval_start_bytes) == (ev.peak_bytes, ev.start_bytes)
+    assert_exact(cfg)
 
 
 def test_conv_accum_uneven_micro():
