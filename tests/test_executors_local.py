@@ -161,6 +161,14 @@ def _processes_of(driver_pid: int) -> list[int]:
     return matching("ffbench.run.executors.template", f"--parent {driver_pid} ")
 
 
+def _interruptible() -> None:
+    """In the child before exec: Ctrl-C delivered as from a terminal. A test run started in
+    the background ignores SIGINT, and a library may leave it blocked in the calling thread;
+    a child inherits both."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_the_driver_going_away_leaves_no_template_or_child(tmp_path, how):
     out = tmp_path / "sweep"
@@ -170,7 +178,8 @@ def test_the_driver_going_away_leaves_no_template_or_child(tmp_path, how):
     command = [sys.executable, "-m", "ffbench", "sweep", "--dataset", "synthetic", "--device", "cpu"]
     command += ["--threads", "1", "--steps", "5", *grid, "--out", str(out), "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_interruptible)  # fmt: skip
     deadline = time.time() + 300
     while time.time() < deadline and not any((out / "records").glob("*.json")):
         time.sleep(0.05)
