@@ -19,6 +19,13 @@ from dataclasses import dataclass
 from .errors import ConfigError
 
 IMAGE_ARCHS = ("conv", "local")
+
+
+def is_image(arch) -> bool:
+    """An image body (conv, local): its size is its layers' channels, not a width."""
+    return arch in IMAGE_ARCHS
+
+
 DEFAULT_IMAGE = (3, 32, 32)  # CIFAR-10's shape: synthetic data under --arch conv|local
 _BY_FEATURES = {784: (1, 28, 28), 3072: (3, 32, 32), 64: (1, 8, 8)}
 

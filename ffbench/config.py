@@ -375,7 +375,9 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def short_name(self) -> str:
-        if self.arch in ("conv", "local"):
+        from .arch import is_image
+
+        if is_image(self.arch):
             return f"{self.trainer}-{self.arch}-d{self.depth}-c{self.channels}-b{self.batch_size}"
         name = f"{self.trainer}-d{self.depth}-w{self.width}-b{self.batch_size}"
         if self.arch == "recurrent":

@@ -24,6 +24,7 @@ from typing import Any
 from ..config import config_keys
 from ..errors import ConfigError
 from ..units import MiB
+from .claims.tables import group_folder
 
 NOT_KEYED = {"data_dir", "threads", "device"}  # where and how fast, not what was run
 BYTE_DELTAS = {
@@ -72,7 +73,7 @@ def _keyed(analysis):
     df = analysis.runs
 
     def part(group: str) -> str:
-        folder = Path(str(group).split("|")[0])
+        folder = group_folder(group)
         try:
             return str(folder.relative_to(root)) if folder != root else "."
         except ValueError:

@@ -24,11 +24,13 @@ matplotlib.use("Agg")  # no display, deterministic: before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from ..arch import is_image  # noqa: E402
 from ..schema import CATEGORIES, TRAINER_ORDER  # noqa: E402
 from ..units import GiB, MiB  # noqa: E402
 from .claims.tables import (  # noqa: E402
     TRAIN_PEAK,
     best_of_families,
+    group_folder,
     ok_runs,
     paired,
     with_analytic,
@@ -394,7 +396,7 @@ def best_ff_vs_best_bp(runs, **_) -> Plot:
             opt = f"{what.get('optimizer')} {what.get('optimizer_impl')}"
             arch = what.get("arch")
             body = (f"{arch} {what['channels']} ch k{what['kernel']} s{what['stride']}"
-                    if isinstance(arch, str) and arch != "mlp" else f"width {int(what['width'])}")  # fmt: skip
+                    if is_image(arch) else f"width {int(what['width'])}")  # fmt: skip
             ax.set_title(f"{body}, {opt}\n{short_group(what['group'])}", fontsize=9)
         for ax in list(axes.flat)[len(panels) :]:
             ax.axis("off")
@@ -440,9 +442,8 @@ def memory_vs_accuracy(runs, **_) -> Plot:
 
 
 def short_group(group: str) -> str:
-    return str(group).split("|")[0].rstrip("/").split("/")[-1] + (
-        " (" + str(group).split("|")[1] + ")" if "|" in str(group) else ""
-    )
+    device = str(group).split("|", 1)[1] if "|" in str(group) else ""
+    return group_folder(group).name + (f" ({device})" if device else "")
 
 
 def step_time(runs, **_) -> list[Plot]:
@@ -883,13 +884,12 @@ def crossover(runs, **_) -> Plot:
 # Figures that compare architectures see every run; the others draw no image body (conv,
 # local): their axes are width and depth. (Recurrent rows: `over_depth`, `memory_vs_time`.)
 ALL_ARCHITECTURES = {"best_ff_vs_best_bp", "crossover", "measured_vs_analytic"}
-IMAGE_BODIES = ("conv", "local")
 
 
 def without_image_bodies(runs):
     if runs is None or len(runs) == 0 or "arch" not in runs.columns:
         return runs
-    return runs[~runs["arch"].isin(IMAGE_BODIES)]
+    return runs[~runs["arch"].map(is_image)]
 
 
 # Order of the figures in the report. A figure function returns a Plot or a list of Plots.

@@ -44,6 +44,7 @@ from ..errors import ConfigError
 from ..units import MiB
 from . import caveats, html, results
 from .claims import GROUPS, Verdict, evaluate
+from .claims.tables import group_key
 
 MAXBATCH_NAME = "maxbatch.json"
 
@@ -60,11 +61,6 @@ class Inputs:
     maxbatch: list[tuple[Path, dict, str]] = field(default_factory=list)
     folders: list[tuple[Path, dict, dict]] = field(default_factory=list)  # (dir, manifest, env)
     given: list[str] = field(default_factory=list)
-
-
-def _group(folder: Path, device_name: Any) -> str:
-    """Where a run was measured: its folder and device. Ratios never cross groups."""
-    return f"{folder.resolve()}|{device_name or 'unknown device'}"
 
 
 def _device_name(doc: dict) -> Any:
@@ -103,10 +99,10 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
             # a pytest-benchmark file is one session's run: its own group, so two saved
             # sessions in one folder are never paired or averaged together
             where = doc.path if results.is_benchmark_json(doc.data) else doc.folder
-            inp.records.append((doc.path, doc.data, _group(where, _device_name(doc.data))))
+            inp.records.append((doc.path, doc.data, group_key(where, _device_name(doc.data))))
         elif results.is_maxbatch(doc.data):
             validate.maxbatch_document(doc.data, doc.path)
-            inp.maxbatch.append((doc.path, doc.data, _group(doc.folder, None)))
+            inp.maxbatch.append((doc.path, doc.data, group_key(doc.folder, None)))
         elif not results.is_run_summary(doc.data, doc.path):
             raise ConfigError(
                 f"{doc.path} is not ffbench results (not a record, a results folder, "

@@ -87,8 +87,8 @@ def best_ff_needs_less_memory_than_best_bp(runs, epochs=None, maxbatch=None) -> 
 
 
 def _activation_dominated(r) -> bool:
-    """MLP: batch >= ACTIVATION_DOMINATED_RATIO x width; conv/local: bp's saved activations are
-    at least half of its steady-step peak."""
+    """MLP: batch >= ACTIVATION_DOMINATED_RATIO x width; any other body (conv, local,
+    recurrent): bp's saved activations are at least half of its steady-step peak."""
     arch = r.get("arch")
     if isinstance(arch, str) and arch != "mlp":
         share = r.get("bp_activation_share")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ...arch import is_image
 from ...config import config_keys
 
 # Fields that do not change a configuration's tensor bytes or that belong to one algorithm:
@@ -106,6 +107,17 @@ def pair_key(df) -> list[str]:
     return ["group"] + [c for c in config_keys() if c in df.columns and c not in NOT_PAIRED]
 
 
+def group_key(folder: Path, device_name) -> str:
+    """Where a run was measured: its folder and device (`group_folder` reads it back).
+    Ratios never cross groups."""
+    return f"{Path(folder).resolve()}|{device_name or 'unknown device'}"
+
+
+def group_folder(group) -> Path:
+    """The results folder of a group key (`group_key`)."""
+    return Path(str(group).split("|")[0])
+
+
 def depth_series(df):
     """(label, rows) of each configuration measured at two or more depths: every pair-key
     column but the depth fixed; the label says it in words (with the results folder's name
@@ -117,7 +129,7 @@ def depth_series(df):
             continue
         first = rows.iloc[0]
         name = label(first, depth=False)
-        folder = Path(str(first["group"]).split("|")[0]).name
+        folder = group_folder(first["group"]).name
         name = f"{folder}: {name}" if name in seen else name
         seen.add(name)
         out.append((name, rows))
@@ -173,7 +185,7 @@ def label(row, depth: bool = True) -> str:
     """A configuration in words: width, depth (unless `depth` is False: a series over depth),
     batch, and what differs from the usual."""
     arch = row.get("arch")
-    image = isinstance(arch, str) and arch in ("conv", "local") and _set(row.get("channels"))
+    image = is_image(arch) and _set(row.get("channels"))
     size = (
         f"c{row['channels']} k{row.get('kernel')} s{row.get('stride')}" if image else f"w{int(row['width'])}"
     )
