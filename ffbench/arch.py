@@ -88,7 +88,7 @@ def image_shape(config, in_features: int | None = None) -> tuple[int, int, int]:
 
 def synthetic_features(config) -> int:
     """Features of synthetic data for `config`: an image's under --arch conv|local, else 784."""
-    if config.arch in IMAGE_ARCHS:
+    if is_image(config.arch):
         return math.prod(image_shape(config))
     return 784
 

@@ -289,13 +289,13 @@ class RunConfig:
 
     def _validate_image_fields(self) -> None:
         """Layer lists match the depth; conv/local-only options are refused elsewhere."""
-        from .arch import IMAGE_ARCHS, parse_shape, per_layer
+        from .arch import is_image, parse_shape, per_layer
 
         for name in ("channels", "kernel", "stride"):
             per_layer(name, getattr(self, name), self.depth)
         if self.image_shape is not None:
             parse_shape(self.image_shape)
-        if self.arch not in IMAGE_ARCHS:
+        if not is_image(self.arch):
             for name, default in (("ff_loss", "threshold"), ("ff_goodness_scope", "layer")):
                 if getattr(self, name) != default:
                     raise ConfigError(f"{flag(name)} {getattr(self, name)} needs --arch conv or local")

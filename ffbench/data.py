@@ -155,8 +155,7 @@ def load_dataset(
         try:
             return _download(name, cache, val_size)
         except Exception as exc:  # noqa: BLE001 - offline, proxy, bad mirror, ...: all end in the same advice
-            detail = " ".join(str(exc).split()) or type(exc).__name__  # one line
-            reason = f"download failed ({detail[:200]})"
+            reason = f"download failed ({_one_line(exc)[:200]})"
     raise DataUnavailableError(f"{name} not found in {'; '.join(searched)} and {reason}; {ADVICE}")
 
 
@@ -437,30 +436,33 @@ def _read_cifar_batches(folder: Path, names: tuple[str, ...]) -> tuple[Tensor, T
     return torch.cat(xs), torch.cat(ys)
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def load_cifar10(
     *,
     data_dir: str | Path | None = None,
     val_size: int = 5000,
     download: bool = True,
-    cache: Path | None = None,
+    cache: Path,
 ) -> Dataset:
     """CIFAR-10 as flat 3x32x32 rows. Found locally in the search order of `_find_cifar10`; else,
     when `download`, torchvision's `CIFAR10(cache, download=True)` fetches and checks it into the
     cache. The batches are read from their documented pickle format (so small batch files made
     by the tests load as the real ones do)."""
-    cache = cache if cache is not None else _cache_root(None)
     folder, searched = _find_cifar10(data_dir, cache)
     source = None
-    if folder is None:
-        reason = "download disabled"
-        if download:
+    if folder is None:  # as for MNIST: an explicit --data-dir is where it must be
+        reason = "download disabled" if data_dir is None else "--data-dir names where it must be"
+        if download and data_dir is None:
             try:
                 import torchvision
 
                 torchvision.datasets.CIFAR10(str(cache), train=True, download=True)
                 folder, source = cache / CIFAR_FOLDER, "torchvision download"
             except Exception as exc:  # noqa: BLE001 - offline, proxy, bad mirror: one line of advice
-                reason = f"download failed ({(' '.join(str(exc).split()) or type(exc).__name__)[:200]})"
+                reason = f"download failed ({_one_line(exc)[:200]})"
         if folder is None:
             raise DataUnavailableError(
                 f"cifar10 not found in {'; '.join(searched)} and {reason}; point --data-dir or "

@@ -47,6 +47,9 @@ def test_cifar10_missing_names_the_places_searched(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataUnavailableError, match="cifar10 not found"):
         load_dataset("cifar10", data_dir=tmp_path / "empty", download=False, cache_dir=tmp_path / "cache")
+    with pytest.raises(DataUnavailableError, match="--data-dir names where it must be"):  # never downloaded
+        load_dataset("cifar10", data_dir=tmp_path / "empty", download=True, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.tar.gz"))
     with pytest.raises(ConfigError, match="does not exist"):  # an explicit folder is never passed over
         load_dataset("cifar10", data_dir=tmp_path / "nowhere", download=False, cache_dir=tmp_path / "cache")
 

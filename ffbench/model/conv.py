@@ -22,8 +22,6 @@ local` trainer are not modelled (NotImplementedError).
 
 from __future__ import annotations
 
-import math
-
 from ..arch import image_shape, layer_specs
 from ..config import RunConfig
 from . import optim
@@ -33,10 +31,6 @@ from .ledger import F32, I64, Ledger, Params
 from .registry import TrainerLedger, register
 
 
-def _specs(cfg: RunConfig, I: int):
-    return layer_specs(cfg, I)
-
-
 def img_copy(cfg: RunConfig, I: int) -> bool:
     """ToImage makes an NHWC copy (channels_last and more than one input channel)."""
     return cfg.memory_format == "channels_last" and image_shape(cfg, I)[0] > 1
@@ -44,7 +38,7 @@ def img_copy(cfg: RunConfig, I: int) -> bool:
 
 def conv_params(cfg: RunConfig, I: int, C: int) -> Params:
     """`ImageNet.parameters()` order: body (W_k, b_k) ..., head (W_h, b_h)."""
-    specs, ps = _specs(cfg, I), []
+    specs, ps = layer_specs(cfg, I), []
     for k, sp in enumerate(specs):
         ps += [(f"W{k}", sp.out_c * sp.in_c * sp.k * sp.k), (f"b{k}", sp.out_c)]
     F = specs[-1].out_numel
@@ -57,7 +51,7 @@ class ConvBody(_Body):
     before conv 1 and saved by it (an activation) until its backward."""
 
     def __init__(self, cfg: RunConfig, I: int, B: int, s: int, segments: int | None) -> None:
-        self.specs = _specs(cfg, I)
+        self.specs = layer_specs(cfg, I)
         super().__init__(len(self.specs), 0, segments, self.specs[-1].out_numel)
         self.B, self.s = B, s
         self.copy = img_copy(cfg, I)
@@ -115,12 +109,12 @@ def _local_layers(cfg: RunConfig, I: int) -> list[LocalLayer]:
                 f"convolution_backward layer {j + 1}: grad bias",
             ),
         )
-        for j, sp in enumerate(_specs(cfg, I))
+        for j, sp in enumerate(layer_specs(cfg, I))
     ]
 
 
 def _check(cfg: RunConfig, I: int, C: int) -> None:
-    math.prod(image_shape(cfg, I))  # ConfigError for an input that is no image
+    image_shape(cfg, I)  # ConfigError for an input that is no image
 
 
 _EVAL = sequential_eval(CONV)
@@ -143,7 +137,7 @@ def _ff_groups(cfg: RunConfig, I: int, C: int) -> list[Params]:
     parameters come before its children's -- then the conv's weight and bias."""
     return [
         [(f"E{j}", C * sp.out_c), (f"W{j}", sp.out_c * sp.in_c * sp.k * sp.k), (f"b{j}", sp.out_c)]
-        for j, sp in enumerate(_specs(cfg, I))
+        for j, sp in enumerate(layer_specs(cfg, I))
     ]
 
 
@@ -215,7 +209,7 @@ def _frugal_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool)
     input, or dies on the last layer), the coefficients die, the loss dies after `total +=`;
     the image dies after the first layer; the layer's optimizer step and zero_grad."""
     B = cfg.batch_size
-    specs = _specs(cfg, I)
+    specs = layer_specs(cfg, I)
     groups = _ff_groups(cfg, I, C)
     L.phase = "forward (layer 1)"
     L.alloc("y_neg", B * I64, "other", "randint (wrong labels, in place)")
@@ -269,10 +263,11 @@ def _frugal_eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int
     evl = set(cfg.eval_layer_indices())
     L.alloc(prefix + "scores", n * C * F32, "other", "zeros (scores)")
     img = L.alloc(L.tmp(), n * I * s, "other", "eval ToImage copy") if img_copy(cfg, I) else None
+    specs = layer_specs(cfg, I)
     for _label in range(C):
         labels = L.alloc(L.tmp(), n * I64, "other", "torch.full (labels)")
         h = None
-        for j, sp in enumerate(_specs(cfg, I)):
+        for j, sp in enumerate(specs):
             inp = h or L.alloc(L.tmp(), n * I * s, "other", "img.clone()")
             L.free(L.alloc(L.tmp(), n * s, "other", "normalise_: vector_norm"))
             o = L.alloc(L.tmp(), n * sp.out_numel * s, "other", f"eval convolution layer {j + 1}")

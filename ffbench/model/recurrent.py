@@ -40,12 +40,6 @@ def ff_params(cfg: RunConfig, I: int, C: int) -> list[Params]:
     return [_layer_params(cfg, I, C, i) for i in range(cfg.depth)]
 
 
-def bptt_params(cfg: RunConfig, I: int, C: int) -> list[Params]:
-    """One optimizer over `net.parameters()`: every up (weight, bias), then every down."""
-    layers = [_layer_params(cfg, I, C, i) for i in range(cfg.depth)]
-    return [[p for ps in layers for p in ps[:2]] + [ps[2] for ps in layers]]
-
-
 def _check(cfg: RunConfig, I: int, C: int) -> None:
     if cfg.ff_negatives != "random":
         raise NotImplementedError("the recurrent ledgers do not model hard negatives (ff_negatives='hard')")
@@ -303,5 +297,9 @@ def _bptt_not_modelled(cfg: RunConfig, I: int, C: int) -> None:
     )
 
 
-_UNMODELLED = TrainerLedger(bptt_params, _ff_step, _eval_chunk, check=_bptt_not_modelled)
+def _unmodelled(cfg: RunConfig, *_) -> None:
+    _bptt_not_modelled(cfg, 0, 0)
+
+
+_UNMODELLED = TrainerLedger(_unmodelled, _unmodelled, _unmodelled, check=_bptt_not_modelled)
 register(_UNMODELLED, "bp", "bp-checkpoint", "bp-ste", "bp-ce", arch="recurrent")

@@ -25,9 +25,9 @@ def weights(depth: int, width: int, in_features: int = MNIST_SHAPE[0]) -> int:
 def macs(config: RunConfig, in_features: int = MNIST_SHAPE[0]) -> int:
     """Multiply-adds per example of one forward: the MLP's weights, or under --arch conv|local
     every layer's outputs x its filter size (unshared or not: the same count), plus the head."""
-    from ..arch import IMAGE_ARCHS, layer_specs
+    from ..arch import is_image, layer_specs
 
-    if config.arch not in IMAGE_ARCHS:
+    if not is_image(config.arch):
         return weights(config.depth, config.width, in_features)
     given = config.image_shape or config.dataset in ("synthetic", "cifar10")  # else MNIST's 1x28x28
     specs = layer_specs(config, None if given else in_features)

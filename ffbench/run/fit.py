@@ -40,6 +40,8 @@ def fit(
     order_gen = torch.Generator(device="cpu").manual_seed(config.seed)
     epochs: list[dict] = []
     next_lr = lr_schedule(trainer, config, config.epochs * -(-len(data.train_x) // config.batch_size))
+    # what every copy of the record carries and no epoch changes: worked out once
+    fixed = {"threads": threads, "environment": environment(device), "memory": training_memory(config, data)}
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         trainer.model.train()
@@ -77,16 +79,23 @@ def fit(
         }
         epochs.append(row)
         if on_epoch is not None:
-            on_epoch(
-                {**_record(config, dataset, data, trainer, epochs, started, threads, device), "partial": True}
-            )
+            on_epoch({**_record(config, dataset, trainer, epochs, started, fixed), "partial": True})
         echo(
             f"epoch {epoch}/{config.epochs}  loss {row['train_loss']:.4f}  "
             f"val {100 * val:.2f} %  test {100 * test:.2f} %  ({train_s:.1f} s train, {eval_s:.1f} s eval)"
         )
-    record = _record(config, dataset, data, trainer, epochs, started, threads, device)
+    record = _record(config, dataset, trainer, epochs, started, fixed)
+    # the untrained network of the same seed, built once after training (building it seeds
+    # torch's global generator): what the black box left unchanged, and the read-out's control
+    control = (
+        build_trainer(config, data.in_features, data.num_classes, trainer.device)
+        if config.black_box is not None or config.is_ff
+        else None
+    )
+    if config.black_box is not None:
+        record["black_box"] = black_box_effect(config, trainer, control)
     if config.is_ff:
-        record["readout"] = readout_with_control(config, data, trainer)
+        record["readout"] = readout_with_control(config, data, trainer, control)
         echo(
             f"linear read-out on FF activities: test {100 * record['readout']['trained']:.2f} % "
             f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)"
@@ -94,10 +103,8 @@ def fit(
     return record
 
 
-def _record(
-    config: RunConfig, dataset: Dataset, data: Dataset, trainer, epochs, started, threads, device
-) -> dict:
-    """The train record of the epochs so far."""
+def _record(config: RunConfig, dataset: Dataset, trainer, epochs, started, fixed: dict) -> dict:
+    """The train record of the epochs so far (`fixed`: threads, environment, memory)."""
     record = {
         "kind": "train",
         "status": "ok",  # the copies written between epochs also carry "partial": true
@@ -110,13 +117,9 @@ def _record(
         "val_accuracy": epochs[-1]["val_accuracy"],
         "test_accuracy": epochs[-1]["test_accuracy"],
         "wall_seconds": time.perf_counter() - started,
-        "threads": threads,
         "parameters": trainer.parameter_count(),
-        "environment": environment(device),
-        "memory": training_memory(config, data),
+        **fixed,
     }
-    if config.black_box is not None:
-        record["black_box"] = black_box_effect(config, data, trainer)
     if config.is_ff:
         record["ff_evaluation"] = {
             "method": "goodness: try every label, highest summed goodness wins",
@@ -149,12 +152,12 @@ def lr_schedule(trainer, config: RunConfig, total_steps: int) -> Callable[[], No
     return next_lr
 
 
-def black_box_effect(config: RunConfig, data: Dataset, trainer) -> dict:
+def black_box_effect(config: RunConfig, trainer, control) -> dict:
     """Where learning reached with the black box in the forward pass: per parameter, the
-    largest change from the same seed's initial weights (0.0: no update ever reached it)."""
+    largest change from the same seed's initial weights (`control`, untrained; 0.0: no
+    update ever reached it)."""
     from ..blackbox import weight_changes
 
-    control = build_trainer(config, data.in_features, data.num_classes, trainer.device)
     changes = weight_changes(trainer, control)
     return {
         "after_layer": config.black_box,
@@ -178,9 +181,9 @@ def training_memory(config: RunConfig, data: Dataset) -> dict:
     return {"analytic_train_peak_bytes": pred.train_peak_bytes, "analytic_peak_bytes": pred.peak_bytes}
 
 
-def readout_with_control(config: RunConfig, data: Dataset, trainer) -> dict:
-    """Linear read-out on the trained FF net and on an untrained one with the same seed."""
-    control = build_trainer(config, data.in_features, data.num_classes, trainer.device)
+def readout_with_control(config: RunConfig, data: Dataset, trainer, control) -> dict:
+    """Linear read-out on the trained FF net and on an untrained one with the same seed
+    (`control`)."""
     kwargs = dict(num_classes=data.num_classes, batch_size=config.batch_size, seed=config.seed)
     args = (data.train_x, data.train_y, data.test_x, data.test_y)
     return {

@@ -47,6 +47,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint_sequential
 
 from ..arch import LayerSpec, image_shape, layer_specs
 
@@ -137,7 +138,6 @@ class ImageNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, segments: int = 0) -> torch.Tensor:
-        from torch.utils.checkpoint import checkpoint_sequential
 
         h = self.image(x)
         if segments and self.training and torch.is_grad_enabled():

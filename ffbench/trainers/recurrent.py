@@ -62,7 +62,7 @@ from ..blackbox import StraightThrough, black_box
 from ..errors import ConfigError
 from ..phases import phase
 from .base import Trainer, make_optimizer
-from .ff import ff_loss, goodness, normalise
+from .ff import ff_loss, goodness, normalise, random_wrong_labels
 from .registry import register_trainer
 
 DAMPING = 0.3  # the paper's: 0.3 of the old state, 0.7 of the new
@@ -175,8 +175,7 @@ class RecurrentBase(Trainer):
     def negative_labels(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.config.ff_negatives == "hard":
             return self.hard_negative_labels(x, y)
-        shift = torch.randint(1, self.num_classes, y.shape, device=y.device, generator=self.generator)
-        return (y + shift) % self.num_classes
+        return random_wrong_labels(y, self.num_classes, self.generator)
 
     @torch.no_grad()
     def hard_negative_labels(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ import math
 
 from .. import thresholds as T
 from . import Verdict, claim, not_evaluated, verdict_from
-from .tables import TRAIN_PEAK, label, num, with_train_peak, with_variants
+from .tables import TRAIN_PEAK, label, num, pair_key, with_train_peak, with_variants
 
 READOUT = "bp-ce"  # a different model (soft-max head, no negatives): reported, never the BPTT side
 
@@ -28,9 +28,8 @@ def shape(row) -> str:
 
 
 def _series_keys(df) -> list[str]:
-    return ["group", "width", "depth", "batch_size"] + [
-        c for c in ("optimizer", "optimizer_impl", "dtype") if c in df.columns
-    ]
+    """Everything that identifies a configuration (`pair_key`) but the number of time steps."""
+    return [c for c in pair_key(df) if c != "time_steps"]
 
 
 @claim("check", figure="memory_vs_time", thresholds=("TIME_FLAT_TOLERANCE",))
