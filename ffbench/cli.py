@@ -71,6 +71,18 @@ def _typed(kind: str, limit: int | float | None = None):
     return parse
 
 
+def _micro_type(limit: int | None):
+    """An argparse `type=` for --micro-batch: rows or a fraction such as 1/4 (config.check_value)."""
+
+    def parse(text: str) -> int | str:
+        try:
+            return check_value("value", text, "micro", limit=limit)
+        except ConfigError:
+            raise argparse.ArgumentTypeError(f"expected {rule_text('micro', limit)}, got {text!r}") from None
+
+    return parse
+
+
 steps_type = _typed("int", SETTING_RULES["steps"][1])  # timed steps of measure and sweep: >= 1
 timeout_type = _typed(*SETTING_RULES["timeout"])
 
@@ -84,6 +96,8 @@ def _field_argument(f) -> dict:
         kwargs["choices"] = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
     elif kind in ("int", "int0", "float", "float0"):
         kwargs["type"] = _typed(kind, meta["limit"])
+    elif kind == "micro":
+        kwargs["type"] = _micro_type(meta["limit"])
     kwargs["help"] = meta["help"] + (f" ({default})" if default else "")
     return kwargs
 
@@ -491,8 +505,14 @@ def _add_sweep(sub) -> None:
         "--batch-sizes", dest="batch_sizes", default=s, help="comma list of batch sizes (default 100)"
     )
     p.add_argument(
+        "--micro-batches",
+        dest="micro_batches",
+        default=s,
+        help="comma list of micro-batches, rows or fractions of the batch, e.g. 1/4,1/2,1 (default: none)",
+    )
+    p.add_argument(
         "--sweep-file",
-        help="JSON or TOML file with the same keys (trainers, depths, widths, batch_sizes, steps, "
+        help="JSON or TOML file with the same keys (trainers, depths, widths, batch_sizes, micro_batches, steps, "
         "memory_limit, timeout, configuration fields); flags given on the command line win",
     )
     p.add_argument(

@@ -38,6 +38,7 @@ FF_EVALS = ("label-loop", "replicated")
 FF_LOSSES = ("threshold", "symba")
 FF_SCOPES = ("layer", "position")
 MEMORY_FORMATS = ("channels_last", "contiguous")
+FF_MICRO_SCHEDULES = ("micro-batch-major", "layer-major")
 DEFAULT_EVAL_CHUNK = 256  # examples per evaluation chunk, whatever the training batch
 BATCH_CONVENTION = (
     "batch_size = real examples per optimizer step; FF also forwards one "
@@ -50,11 +51,13 @@ GROUPS = {
     "data": "data",
     "ff": "Forward-Forward (ignored by the BP trainers)",
     "bp": "backprop variants",
+    "knobs": "techniques every family may use (same update: the closed division)",
     "recurrent": "recurrent network (--arch recurrent) and the black box",
     "measurement": "device and measurement",
 }
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a signed 64-bit value
-MAX_ROWS = 2**31 - 1  # a batch or evaluation chunk larger than this cannot be indexed by int32 kernels
+MAX_ROWS = 2**31 - 1
+ACCUM_DEFAULT = "1/4"  # bp-accum's micro-batch: a quarter of the batch  # a batch or evaluation chunk larger than this cannot be indexed by int32 kernels
 
 
 def trainer_choices() -> tuple[str, ...]:
@@ -232,9 +235,20 @@ class RunConfig:
     checkpoint_segments: int | None = option(
         None, "bp-checkpoint segments (default about sqrt(depth))", group="bp", kind="int", limit=10_000
     )
-    micro_batch: int | None = option(
-        None, "bp-accum examples per micro-batch (default batch / 4)", group="bp", kind="int", limit=MAX_ROWS
-    )
+    # techniques every family may use (each gives its family's exact update)
+    micro_batch: int | str | None = option(
+        None, "real examples per micro-batch: rows (e.g. 256) or a fraction of the batch (e.g. 1/4); "
+        "gradients accumulate over the micro-batches, then one step (the same update); FF forwards "
+        "as many negatives per micro-batch. Default: none (bp-accum: 1/4). Not for bp-inbackward, "
+        "which steps inside backward before the batch is complete",
+        group="knobs", kind="micro", limit=MAX_ROWS,
+    )  # fmt: skip
+    ff_micro_schedule: str = option(
+        "micro-batch-major", "FF with --micro-batch: each micro-batch through every layer, every "
+        "layer's gradient accumulating (micro-batch-major), or each layer over all micro-batches "
+        "before the next, the layer's outputs for the whole batch kept (layer-major)",
+        group="ff", kind="choice", choices=FF_MICRO_SCHEDULES,
+    )  # fmt: skip
     # recurrent network and the black box
     time_steps: int = option(
         8, "time steps a static image is shown for (--arch recurrent; paper: 8)",
@@ -265,6 +279,7 @@ class RunConfig:
         self.eval_layer_indices()  # raises on a malformed list
         self.eval_step_indices()
         self._check_recurrent_options()
+        self._check_knobs()
         self._validate_image_fields()
         if self.arch != "mlp":
             from .trainers.registry import trainer_class
@@ -286,6 +301,21 @@ class RunConfig:
                     f"black-box {self.black_box}: the box sits between hidden layers k and k + 1, "
                     f"so k must be in 1..{self.depth - 1}"
                 )
+
+    def _check_knobs(self) -> None:
+        """--micro-batch only for trainers that accumulate a batch's gradients before stepping;
+        --ff-micro-schedule only for FF trainers."""
+        from .trainers.registry import trainer_class
+
+        if self.micro_batch is not None:
+            cls = trainer_class(self.trainer, self.arch)
+            if not getattr(cls, "micro_batch_support", False):
+                why = getattr(cls, "no_micro_batching", "it has no micro-batched schedule")
+                raise ConfigError(
+                    f"--micro-batch does not apply to {self.trainer} (--arch {self.arch}): {why}"
+                )
+        if self.ff_micro_schedule != "micro-batch-major" and not self.is_ff:
+            raise ConfigError("--ff-micro-schedule applies to the FF trainers (with --micro-batch)")
 
     def _validate_image_fields(self) -> None:
         """Layer lists match the depth; conv/local-only options are refused elsewhere."""
@@ -319,10 +349,22 @@ class RunConfig:
 
     @property
     def micro(self) -> int:
-        """Micro-batch size actually used by bp-accum."""
-        if self.micro_batch is not None:
-            return min(self.micro_batch, self.batch_size)
-        return max(1, self.batch_size // 4)
+        """Real examples per micro-batch actually used: `micro_batch` rows (at most the batch)
+        or its fraction of the batch (at least 1 row); without one the whole batch, except
+        `bp-accum`, the name kept for `bp --micro-batch 1/4` (committed runs stay loadable)."""
+        spec = self.micro_batch
+        if spec is None:
+            spec = ACCUM_DEFAULT if self.trainer == "bp-accum" else 1
+        if isinstance(spec, str):
+            num, den = (int(part) for part in spec.split("/"))
+            return max(1, self.batch_size * num // den)
+        return min(spec, self.batch_size)
+
+    @property
+    def micro_batching(self) -> bool:
+        """True when the step runs the micro-batch loop (a --micro-batch was given, or the
+        trainer is bp-accum): the trainer's and the analytic model's micro-batched schedule."""
+        return self.micro_batch is not None or self.trainer == "bp-accum"
 
     def eval_layer_indices(self) -> list[int]:
         """0-based indices of the hidden layers whose goodness is summed at test time."""
@@ -398,6 +440,12 @@ def rule_text(kind: str, limit: int | None = None) -> str:
     if kind in ("float", "float0"):
         text = f"a finite number {'>' if kind == 'float' else '>='} 0"
         return text + (f" and at most {limit}" if limit is not None else "")
+    if kind == "micro":
+        return (
+            "rows (an integer >= 1"
+            + (f" and at most {limit})" if limit is not None else ")")
+            + (" or a fraction of the batch such as 1/4")
+        )
     return "text" if kind == "text" else "one of the choices"
 
 
@@ -424,6 +472,8 @@ def check_value(
         from .arch import parse_ints
 
         return ",".join(str(v) for v in parse_ints(name, value))
+    if kind == "micro":
+        return _micro_value(name, value, limit)
     if kind == "text":
         if not isinstance(value, str) or "\x00" in value:
             raise ConfigError(f"{name} must be text, got {value!r}")
@@ -436,6 +486,23 @@ def check_value(
     if not ok or (limit is not None and value > limit):
         raise ConfigError(f"{name} must be {rule_text(kind, limit)}, got {value!r}")
     return float(value) if kind in ("float", "float0") else value
+
+
+def _micro_value(name: str, value: Any, limit: int | None) -> int | str:
+    """A micro-batch: rows (an int, or its digits as text) or a fraction p/q of the batch with
+    0 < p <= q, stored reduced ('2/8' -> '1/4') so one setting has one identity."""
+    rows = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        rows = int(value.strip())
+    if rows is not None:
+        if 1 <= rows and (limit is None or rows <= limit):
+            return rows
+    elif isinstance(value, str) and value.count("/") == 1:
+        num, den = (part.strip() for part in value.split("/"))
+        if num.isdigit() and den.isdigit() and 0 < int(num) <= int(den) <= (limit or MAX_ROWS):
+            common = math.gcd(int(num), int(den))
+            return f"{int(num) // common}/{int(den) // common}"
+    raise ConfigError(f"{name} must be {rule_text('micro', limit)}, got {value!r}")
 
 
 def _checked(f: dataclasses.Field, value: Any) -> Any:
@@ -493,7 +560,13 @@ def non_defaults(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # The axes a sweep varies (plural flags and sweep-file keys) -> the field each sets.
-GRID_AXES = {"trainers": "trainer", "depths": "depth", "widths": "width", "batch_sizes": "batch_size"}
+GRID_AXES = {
+    "trainers": "trainer",
+    "depths": "depth",
+    "widths": "width",
+    "batch_sizes": "batch_size",
+    "micro_batches": "micro_batch",
+}
 # `optimizers`: a named optimizer and implementation per grid point (it sets two fields).
 OPTIMIZER_SETTINGS = {
     "adam": {"optimizer": "adam", "optimizer_impl": "single-tensor"},

@@ -159,7 +159,7 @@ def predict(
     as the harness does when the test set holds at least one chunk.
     Raises NotImplementedError for a trainer no ledger models (see `registry`).
     """
-    ledger = ledger_for(config.trainer, config.arch)
+    ledger = ledger_for(config.trainer, config.arch, config.micro_batching)
     refuse_black_box(config)
     check = getattr(ledger, "check", None)
     if check:
@@ -199,7 +199,7 @@ def max_batch_size(
     B), so a gallop + bisection over the closed-form prediction with tolerance 0
     (`ffbench.search.search`) is exact. Raises NotImplementedError at once for a
     trainer no ledger models."""
-    ledger_for(config.trainer, config.arch)
+    ledger_for(config.trainer, config.arch, config.micro_batching)
     refuse_black_box(config)
 
     def fits(b: int) -> bool:

@@ -124,7 +124,19 @@ register(
     "bp-checkpoint",
     arch="conv",
 )
-register(TrainerLedger(CONV.param_groups, accum_step(CONV), _EVAL, _check), "bp-accum", arch="conv")
+register(
+    TrainerLedger(CONV.param_groups, accum_step(CONV), _EVAL, _check),
+    "bp",
+    "bp-accum",
+    arch="conv",
+    micro=True,
+)
+register(
+    TrainerLedger(CONV.param_groups, accum_step(CONV, checkpointed=True), _EVAL, _check),
+    "bp-checkpoint",
+    arch="conv",
+    micro=True,
+)
 register(TrainerLedger(CONV.param_groups, inbackward_step(CONV), _EVAL, _check), "bp-inbackward", arch="conv")
 register(local_ledger(LocalNet(_local_layers, img_copy), _check), "bp-local", arch="conv")
 

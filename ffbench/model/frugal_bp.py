@@ -57,8 +57,9 @@ def _add_in_place(L: Ledger, produced: Params) -> None:
 ACCUMULATE = GradSink("new", _add_in_place)
 
 
-def accum_step(net: BPNet) -> Step:
-    """`BPAccumTrainer.train_step` on `net`: total = torch.zeros(()) (float32, alive to the
+def accum_step(net: BPNet, checkpointed: bool = False) -> Step:
+    """`BPTrainer`'s micro-batched step (`bp --micro-batch`, `bp-accum`; checkpointed: each
+    micro-batch's body in `cfg.segments` segments) on `net`: total = torch.zeros(()) (float32, alive to the
     end: returned); per micro-batch x[i:i+micro], y[...] are views (no storage), BP's pass
     with the loss scaled by the micro-batch's share, the first stealing the gradients, the
     later ones adding into them; `total += loss.detach()` is in place; `del loss` frees the
@@ -70,7 +71,8 @@ def accum_step(net: BPNet) -> Step:
         L.alloc("total", F32, "other", "torch.zeros(()) (total)")
         for idx, i in enumerate(range(0, n, micro)):
             sink = FRESH if idx == 0 else ACCUMULATE
-            net_pass(L, net, cfg, I, C, s, min(micro, n - i), sink=sink, scaled=True)
+            segments = cfg.segments if checkpointed else None
+            net_pass(L, net, cfg, I, C, s, min(micro, n - i), segments, sink=sink, scaled=True)
             L.free("loss")
         L.phase = "optimizer"
         optim.step(L, cfg, net.params(cfg, I, C), s, first)
@@ -101,7 +103,12 @@ def inbackward_step(net: BPNet) -> Step:
     return step
 
 
-register(TrainerLedger(MLP.param_groups, accum_step(MLP), BP_LEDGER.eval_chunk), "bp-accum")
+register(TrainerLedger(MLP.param_groups, accum_step(MLP), BP_LEDGER.eval_chunk), "bp", "bp-accum", micro=True)
+register(
+    TrainerLedger(MLP.param_groups, accum_step(MLP, checkpointed=True), BP_LEDGER.eval_chunk),
+    "bp-checkpoint",
+    micro=True,
+)
 register(TrainerLedger(MLP.param_groups, inbackward_step(MLP), BP_LEDGER.eval_chunk), "bp-inbackward")
 
 

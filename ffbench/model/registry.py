@@ -53,11 +53,12 @@ _PLUGINS: dict[str, Any] = {}  # entry points already loaded
 _discovered = False
 
 
-def register(ledger: Any, *trainers: str, arch: str = "mlp") -> Any:
-    """Make `ledger` the model of each trainer named, for one architecture (built-in ledgers
-    call this at import)."""
+def register(ledger: Any, *trainers: str, arch: str = "mlp", micro: bool = False) -> Any:
+    """Make `ledger` the model of each trainer named, for one architecture, for the plain or
+    (micro=True) the micro-batched step (`RunConfig.micro_batching`); built-in ledgers call
+    this at import."""
     for name in trainers:
-        key = (name, arch)
+        key = (name, arch, micro)
         if key in _BUILTIN and _BUILTIN[key] is not ledger:
             raise ValueError(f"two memory ledgers for trainer {name!r} (--arch {arch})")
         _BUILTIN[key] = ledger
@@ -75,15 +76,19 @@ def _discover_builtin() -> None:
     _discovered = True
 
 
-def ledger_for(trainer: str, arch: str = "mlp") -> Any:
-    """The ledger of `trainer` for `arch`: built in, else (an MLP trainer) from an installed
-    `ffbench.ledgers` entry point.
+def ledger_for(trainer: str, arch: str = "mlp", micro: bool = False) -> Any:
+    """The ledger of `trainer` for `arch` (micro: its micro-batched step): built in, else (a
+    plain MLP trainer) from an installed `ffbench.ledgers` entry point.
 
-    Raises NotImplementedError when none models it (never falls back to another trainer's
-    or another architecture's)."""
+    Raises NotImplementedError when none models it (never falls back to another trainer's,
+    another architecture's or the other schedule's)."""
     _discover_builtin()
-    if (trainer, arch) in _BUILTIN:
-        return _BUILTIN[(trainer, arch)]
+    if (trainer, arch, micro) in _BUILTIN:
+        return _BUILTIN[(trainer, arch, micro)]
+    if micro:
+        raise NotImplementedError(
+            f"no memory ledger for trainer {trainer!r} (--arch {arch}) with --micro-batch"
+        )
     if arch != "mlp":
         raise NotImplementedError(f"no memory ledger for trainer {trainer!r} with --arch {arch}")
     if trainer not in _PLUGINS:
@@ -97,4 +102,4 @@ def ledger_for(trainer: str, arch: str = "mlp") -> Any:
 def known_trainers() -> list[str]:
     """Names of the trainers with a built-in ledger (plugins are not listed: not loaded)."""
     _discover_builtin()
-    return sorted({name for name, _ in _BUILTIN})
+    return sorted({key[0] for key in _BUILTIN})

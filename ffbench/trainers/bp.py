@@ -4,6 +4,10 @@ Model: `depth` hidden layers Linear(width) + ReLU, then a linear classifier head
 `num_classes` outputs, trained with cross-entropy. The head is what BP has and FF does
 not (FF reads labels from goodness, see ff.py); it adds width x classes parameters.
 
+`--micro-batch m` (any BP trainer here): gradient accumulation -- the batch runs as
+micro-batches of m real examples, each forward and backward with its loss scaled by its
+share, then one optimizer step; the same update, one micro-batch's activations alive.
+
 `bp-checkpoint` is the same network trained with activation checkpointing
 (`torch.utils.checkpoint.checkpoint_sequential`, about sqrt(depth) segments): only the
 segment boundaries are kept from the forward pass, each segment is recomputed during
@@ -50,6 +54,7 @@ class MLP(nn.Module):
 class BPTrainer(Trainer):
     name = "bp"
     checkpoint_segments = 0  # 0: plain backprop, every activation kept for backward
+    micro_batch_support = True  # --micro-batch: gradient accumulation over micro-batches
     black_box_support = True  # no gradient crosses the box: the layers below keep their initial weights
     straight_through = False  # bp-ste: the identity as the box's gradient
 
@@ -67,10 +72,33 @@ class BPTrainer(Trainer):
         return net.to(device, self.dtype)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.config.micro_batching:
+            return self._train_step_micro(x, y)
         with phase("forward"):
             loss = F.cross_entropy(self.net(x, self.checkpoint_segments), y)
         self.update(loss, self.optimizer)
         return loss.detach()
+
+    def _train_step_micro(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Gradient accumulation (`--micro-batch`): each micro-batch of `config.micro` rows
+        runs forward and backward with its loss scaled by its share of the batch, so the
+        accumulated gradient is the batch mean's; then one optimizer step -- bp's update (up
+        to float rounding), with one micro-batch's activations alive."""
+        n, micro = len(x), self.config.micro
+        total = torch.zeros((), device=self.device)
+        for i in range(0, n, micro):
+            xm, ym = x[i : i + micro], y[i : i + micro]
+            with phase("forward", layer=None):
+                # mean over the micro-batch, weighted by its share: sum = mean over the batch
+                loss = F.cross_entropy(self.net(xm, self.checkpoint_segments), ym) * (len(xm) / n)
+            with phase("backward"):
+                loss.backward()
+            total += loss.detach()
+            del loss
+        with phase("optimizer"):
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return total
 
     def predict_chunk(self, x: torch.Tensor) -> torch.Tensor:
         with phase("eval"):

@@ -31,7 +31,7 @@ from torch import nn
 from ..errors import ConfigError
 from .bp import BPTrainer
 from .ff import FFTrainer, ff_loss
-from .frugal_bp import BPAccumTrainer, BPInBackwardTrainer, BPLocalTrainer
+from .frugal_bp import BPInBackwardTrainer, BPLocalTrainer
 from .images import FFImageNet, ImageLocalNet, ImageNet, eval_score_, finish, image_goodness, normalise_image
 from .registry import register_trainer
 
@@ -58,13 +58,14 @@ class BPConvCheckpointTrainer(BPConvTrainer):
 
 @register_trainer
 class BPConvAccumTrainer(BPConvTrainer):
-    name = "bp-accum"
-    train_step = BPAccumTrainer.train_step
+    name = "bp-accum"  # bp --micro-batch 1/4 (frugal_bp.BPAccumTrainer)
 
 
 @register_trainer
 class BPConvInBackwardTrainer(BPConvTrainer):
     name = "bp-inbackward"
+    micro_batch_support = BPInBackwardTrainer.micro_batch_support
+    no_micro_batching = BPInBackwardTrainer.no_micro_batching
     train_step = BPInBackwardTrainer.train_step
     _step_param = BPInBackwardTrainer._step_param
     _optimise_in_backward = BPInBackwardTrainer._optimise_in_backward

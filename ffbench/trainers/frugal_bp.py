@@ -1,9 +1,7 @@
 """Frugal backprop baselines: is FF still ahead of backprop done with care for memory?
 
-- `bp-accum`: gradient accumulation. The batch of `batch_size` real examples is split
-  into micro-batches of `micro_batch`; each runs forward and backward (loss scaled by
-  its share of the batch) and only then does one optimizer step run. Same effective
-  batch and update as `bp` (up to float rounding); activations of one micro-batch alive.
+- `bp-accum`: `bp --micro-batch 1/4` (gradient accumulation, bp.py), kept as a name so
+  committed runs stay loadable.
 - `bp-inbackward`: the optimizer step fused into backward. A
   `register_post_accumulate_grad_hook` on every parameter steps that parameter's own
   optimizer and frees its gradient as soon as it is accumulated, so no full set of
@@ -29,29 +27,17 @@ from .registry import register_trainer
 
 @register_trainer
 class BPAccumTrainer(BPTrainer):
-    name = "bp-accum"
+    """`bp --micro-batch 1/4` under its earlier name (committed runs stay loadable): bp's
+    micro-batched step (`BPTrainer._train_step_micro`), a quarter of the batch by default."""
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        n, micro = len(x), self.config.micro
-        total = torch.zeros((), device=self.device)
-        for i in range(0, n, micro):
-            xm, ym = x[i : i + micro], y[i : i + micro]
-            with phase("forward", layer=None):
-                # mean over the micro-batch, weighted by its share: sum = mean over the batch
-                loss = F.cross_entropy(self.net(xm), ym) * (len(xm) / n)
-            with phase("backward"):
-                loss.backward()
-            total += loss.detach()
-            del loss
-        with phase("optimizer"):
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-        return total
+    name = "bp-accum"
 
 
 @register_trainer
 class BPInBackwardTrainer(BPTrainer):
     name = "bp-inbackward"
+    micro_batch_support = False
+    no_micro_batching = "it steps each parameter inside backward, before the batch is complete"
 
     def __init__(self, config, in_features, num_classes, device) -> None:
         super().__init__(config, in_features, num_classes, device)
