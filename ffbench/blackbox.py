@@ -53,6 +53,7 @@ class StraightThrough:
     box's gradient. Without a box such a trainer would be plain backprop, so it needs one."""
 
     name = "bp-ste"
+    family = "other"  # the identity for the box's gradient: not backprop's gradient
     straight_through = True
     needs_black_box = True
 

@@ -40,6 +40,10 @@ class Trainer(abc.ABC):
     """Build with a config; call `train_step` per batch and `predict` to evaluate."""
 
     name: str = ""
+    # The update a trainer makes decides its family (not its name): "bp" (backprop's exact
+    # gradient of the whole network's loss), "ff" (Forward-Forward's layer-local update), or
+    # "other" (another learning rule: reported beside both, never either side's best).
+    family: str = "other"
 
     def __init__(self, config: RunConfig, in_features: int, num_classes: int, device: torch.device) -> None:
         self.config = config

@@ -53,6 +53,7 @@ class MLP(nn.Module):
 @register_trainer
 class BPTrainer(Trainer):
     name = "bp"
+    family = "bp"
     checkpoint_segments = 0  # 0: plain backprop, every activation kept for backward
     micro_batch_support = True  # --micro-batch: gradient accumulation over micro-batches
     black_box_support = True  # no gradient crosses the box: the layers below keep their initial weights

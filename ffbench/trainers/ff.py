@@ -137,6 +137,7 @@ def random_wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Gene
 @register_trainer
 class FFTrainer(Trainer):
     name = "ff"
+    family = "ff"
     summed = False  # True: one backward over the summed layer losses (ff-summed)
     default_pass = "together"  # --ff-pass when not given
     black_box_support = True  # --black-box k: layer k + 1's input comes through the box

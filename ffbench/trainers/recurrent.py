@@ -234,6 +234,7 @@ class RecurrentBase(Trainer):
 @register_trainer
 class RecurrentFFTrainer(RecurrentBase):
     name = "ff"
+    family = "ff"
     black_box_support = True  # each class says so for itself (config checks the class's own attributes)
 
     def make_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -274,6 +275,7 @@ class BPTTTrainer(RecurrentBase):
     """Full BPTT; truncated with `bptt_window`; checkpointed per step in `bp-checkpoint`."""
 
     name = "bp"
+    family = "bp"  # full BPTT; --bptt-window (truncated BPTT) approximates the gradient: "other"
     black_box_support = True
     checkpointed = False
 

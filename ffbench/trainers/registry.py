@@ -83,6 +83,18 @@ def trainer_class(name: str, arch: str = "mlp") -> type:
     raise ConfigError(f"trainer {name!r} has no --arch {arch}; it builds {', '.join(architectures(name))}")
 
 
+FAMILIES = ("ff", "bp", "other")
+
+
+def family(name: str, arch: str = "mlp", bptt_window: int | None = None) -> str:
+    """The family a configuration's update belongs to (`Trainer.family`): "ff", "bp" (exact
+    backprop, the only side FF is judged against) or "other" (another algorithm: greedy local
+    BP, a straight-through box, a cross-entropy read-out, truncated BPTT)."""
+    if bptt_window is not None:
+        return "other"  # truncated BPTT: an approximation of backprop's gradient
+    return trainer_class(name, arch).family
+
+
 def reload_plugins() -> None:
     """Look at the entry points again (after a package was installed in this process)."""
     global _loaded
