@@ -43,6 +43,14 @@ def exit_code(argv) -> int:
         (["--ff-threshold", "nan"], "argument --ff-threshold: expected a finite number > 0"),
         (["--seed", str(2**70)], "argument --seed: expected an integer >= 0 and at most"),
         (["--ff-eval-layers", "0"], "ff-eval-layers '0' names a layer outside"),
+        (["--micro-batch", "0"], "argument --micro-batch: expected rows (an integer >= 1"),
+        (["--micro-batch", "5/4"], "or a fraction of the batch such as 1/4, got '5/4'"),
+        (
+            ["--trainer", "bp-inbackward", "--micro-batch", "1/4"],
+            "--micro-batch does not apply to bp-inbackward (--arch mlp): it steps each parameter "
+            "inside backward, before the batch is complete",
+        ),
+        (["--ff-micro-schedule", "layer-major"], "--ff-micro-schedule applies to the FF trainers"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, fragment):

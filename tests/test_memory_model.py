@@ -126,6 +126,43 @@ def test_grid_accum_micro16(depth, batch, width):
     check_steady(predict(cfg), steady, f"{cfg.short_name()}-m{cfg.micro}", "grid:bp-accum/16")
 
 
+# --micro-batch on the exact-BP trainers: bp's and bp-checkpoint's micro-batched steps
+MICRO_BP = [
+    ("bp", 2, 1024, 256, "1/4"),
+    ("bp", 4, 300, 512, 128),  # uneven: 128 + 128 + 44
+    ("bp-checkpoint", 4, 1024, 256, "1/4"),
+    ("bp-checkpoint", 8, 512, 256, 100),
+]
+
+
+@pytest.mark.parametrize(
+    "trainer,depth,batch,width,micro",
+    MICRO_BP,
+    ids=[f"{t}-d{d}-b{b}-w{w}-m{m}" for t, d, b, w, m in MICRO_BP],
+)
+def test_micro_batched_bp_ledgers_are_exact(trainer, depth, batch, width, micro):
+    cfg = RunConfig(
+        trainer=trainer,
+        depth=depth,
+        batch_size=batch,
+        width=width,
+        micro_batch=micro,
+        dataset="synthetic",
+        threads=1,
+    )
+    _, steady, _ = measure(cfg)
+    check_steady(predict(cfg), steady, f"{cfg.short_name()}-m{cfg.micro}", f"grid:{trainer}/micro")
+
+
+def test_bp_accum_is_bp_with_a_quarter_micro_batch():
+    """The earlier name and the knob are one schedule: the same ledger and the same bytes."""
+    base = RunConfig(trainer="bp", depth=3, batch_size=1024, width=256, dataset="synthetic", threads=1)
+    knob, alias = base.replace(micro_batch="1/4"), base.replace(trainer="bp-accum")
+    assert knob.micro == alias.micro == 256
+    assert predict(knob) == predict(alias)
+    assert measure(knob)[1].peak_bytes == measure(alias)[1].peak_bytes == predict(alias).peak_bytes
+
+
 # First step and evaluation: exact derivations too, checked where they are cheap.
 SMALL = [(t, d) for t in TRAINERS for d in (1, 4)]
 

@@ -157,19 +157,40 @@ def test_ff_eval_layers_choice_changes_scores():
     assert not torch.allclose(all_layers.label_scores(x), first.label_scores(x))
 
 
-@pytest.mark.parametrize("variant", ["bp-accum", "bp-inbackward"])
-def test_frugal_bp_variants_give_the_same_update_as_bp(variant):
+@pytest.mark.parametrize(
+    "variant, knobs",
+    [
+        ("bp-accum", {}),
+        ("bp-accum", {"micro_batch": 4}),
+        ("bp-inbackward", {}),
+        ("bp", {"micro_batch": 4}),
+        ("bp", {"micro_batch": 3}),  # a short last micro-batch: weighted by its share
+        ("bp", {"micro_batch": "1/4"}),
+        ("bp-checkpoint", {"micro_batch": 4}),
+    ],
+)
+def test_frugal_bp_variants_give_the_same_update_as_bp(variant, knobs):
+    """Every exact-BP technique (micro-batching, checkpointing, in-backward stepping) makes
+    plain bp's update."""
     x, y = batch(n=16, seed=5)
-    ref, other = make("bp", micro_batch=4), make(variant, micro_batch=4)
+    ref, other = make("bp"), make(variant, **knobs)
     for t in (ref, other):
         t.train_step(x, y)
     for pa, pb in zip(ref.model.parameters(), other.model.parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
 
 
-def test_bp_accum_splits_the_batch_into_micro_batches():
-    events = record_phases(make("bp-accum", micro_batch=4))  # batch 16 -> 4 micro-batches
+@pytest.mark.parametrize(
+    "trainer, knobs", [("bp-accum", {}), ("bp", {"micro_batch": "1/4"}), ("bp", {"micro_batch": 4})]
+)
+def test_bp_micro_batching_splits_the_batch_into_micro_batches(trainer, knobs):
+    events = record_phases(make(trainer, **knobs))  # batch 16 -> 4 micro-batches of 4
     assert events.count(("backward", None)) == 4 and events[-1] == ("optimizer", None)
+
+
+def test_plain_bp_runs_one_backward():
+    events = record_phases(make("bp"))
+    assert events.count(("backward", None)) == 1
 
 
 def test_bp_local_steps_each_layer_before_the_next_forward_and_learns_its_heads():

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+import itertools
 import json
 import os
 import time
@@ -67,6 +68,8 @@ class Profile:
     maxbatch_depths: tuple[int, ...]
     accuracy_runs: tuple[RunConfig, ...]
     seeds: tuple[int, ...]
+    # the largest batch again with micro-batching on both sides: (micro-batch, trainers)
+    maxbatch_micro: tuple[tuple[str, tuple[str, ...]], ...] = ()
     maxbatch_tolerance: float = 0.02  # relative width of the bracket the search stops at
     description: str = ""
 
@@ -84,7 +87,23 @@ def _grid(trainers, depths, batches, widths, **more) -> dict:
             "widths": list(widths), **{k: list(v) for k, v in more.items()}}  # fmt: skip
 
 
-FAMILIES = ("bp", "bp-checkpoint", "bp-accum", "bp-inbackward", "bp-local", "ff", "ff-frugal")
+# bp-accum is `bp --micro-batch 1/4`: micro-batching is a knob of every family (the MICRO sweeps)
+PLAIN = tuple(t for t in TRAINERS if t != "bp-accum")
+FAMILIES = ("bp", "bp-checkpoint", "bp-inbackward", "bp-local", "ff", "ff-frugal")
+# The trainers of both families that accumulate micro-batches (the same update as without);
+# each micro-batched grid runs them at MICRO, a quarter of the batch (bp-accum's setting)
+MICRO_TRAINERS = ("bp", "bp-checkpoint", "ff", "ff-frugal")
+MICRO = ("1/4",)
+
+
+def _micro(grid: dict, schedules: bool = False) -> dict:
+    """The same grid for the micro-batching trainers at MICRO (schedules: FF's two schedules)."""
+    if schedules:
+        return {**grid, "trainers": ["ff", "ff-frugal"], "micro_batches": list(MICRO),
+                "ff_micro_schedule": ["micro-batch-major", "layer-major"]}  # fmt: skip
+    return {**grid, "trainers": list(MICRO_TRAINERS), "micro_batches": list(MICRO)}
+
+
 # FF in time against BPTT (--arch recurrent): every recurrent trainer over the number of time
 # steps, truncated BPTT (window 4) beside full and checkpointed BPTT, into one folder
 TIME_STEPS = (2, 4, 8, 16, 32)
@@ -95,10 +114,12 @@ RECURRENT_RECIPE = dict(arch="recurrent", time_steps=8, lr=3e-3, lr_schedule="li
 def _recurrent_sweeps(widths, batches) -> tuple[MemorySweep, ...]:
     config = {"arch": "recurrent"}
     trainers = ("ff", "bp", "bp-checkpoint")
+    grid = _grid(trainers, (2,), batches, widths, time_steps=TIME_STEPS)
     return (
-        MemorySweep("recurrent", _grid(trainers, (2,), batches, widths, time_steps=TIME_STEPS), config=config),
+        MemorySweep("recurrent", grid, config=config),
         MemorySweep("recurrent", _grid(("bp",), (2,), batches, widths, time_steps=TIME_STEPS, bptt_window=(4,)),
                     config=config),
+        MemorySweep("recurrent", {**grid, "micro_batches": list(MICRO)}, config=config),
     )  # fmt: skip
 
 
@@ -133,39 +154,60 @@ def _evaluation_sweep(depth: int, batch: int, width: int) -> MemorySweep:
 QUICK = Profile(
     name="quick",
     sweeps=(
-        # the main grid, timed: every trainer over depth and two batch sizes at width 500
-        MemorySweep("sweep", _grid(TRAINERS, (1, 2, 4, 8), (64, 1024), (500,)), steps=5),
+        # the main grid, timed: every trainer over depth and two batch sizes at width 500, and
+        # the micro-batching trainers of both families at a quarter of the batch
+        MemorySweep("sweep", _grid(PLAIN, (1, 2, 4, 8), (64, 1024), (500,)), steps=5),
+        MemorySweep("sweep", _micro(_grid(PLAIN, (1, 2, 4, 8), (64, 1024), (500,))), steps=5),
+        MemorySweep("sweep", _micro(_grid(PLAIN, (2, 8), (1024,), (500,)), schedules=True), steps=5),
         # the optimizer decides the binding phase: one column, two more optimizers
-        MemorySweep("optimizers", _grid(TRAINERS, (2, 8), (1024,), (500,), optimizers=("adam-fused", "sgd"))),
-        # the paper's width, and an activation-dominated shape (batch >= 4 x width)
+        MemorySweep("optimizers", _grid(PLAIN, (2, 8), (1024,), (500,), optimizers=("adam-fused", "sgd"))),
+        MemorySweep(
+            "optimizers", _micro(_grid(PLAIN, (2, 8), (1024,), (500,), optimizers=("adam-fused", "sgd")))
+        ),
+        # the paper's width, and an activation-dominated shape (batch >= 4 x width) deep enough
+        # for a crossover
         MemorySweep("wide", _grid(FAMILIES, (2, 4), (1024,), (2000,))),
-        MemorySweep("activations", _grid(TRAINERS, (2, 4, 8), (2048,), (256,))),
-        # convolutional, CIFAR-shaped: where activations dominate (one timed step; about 2.5 min
-        # on 2 loaded cores): channels 16-64 x depth 2-4 at batch 64, and batch 256 at 16 channels
+        MemorySweep("wide", _micro(_grid(FAMILIES, (2, 4), (1024,), (2000,)))),
+        MemorySweep("activations", _grid(PLAIN, (2, 4, 8), (2048,), (256,))),
+        MemorySweep("activations", _grid(FAMILIES, (16, 32), (2048,), (256,))),
+        MemorySweep("activations", _micro(_grid(FAMILIES, (2, 4, 8, 16, 32), (2048,), (256,)))),
+        # convolutional, CIFAR-shaped: where activations dominate (one timed step): channels
+        # 16-64 x depth 2-4 at batch 64, depth 8 at 16 channels, and batch 256 at 16 channels
         MemorySweep("conv", _conv_grid((2, 4), (64,), (16, 64)), steps=1, config=CONV),
+        MemorySweep("conv", _conv_grid((8,), (64,), (16,)), steps=1, config=CONV),
+        MemorySweep("conv", _micro(_conv_grid((2, 4), (64,), (16, 64))), steps=1, config=CONV),
+        MemorySweep("conv", _micro(_conv_grid((8,), (64,), (16,))), steps=1, config=CONV),
         MemorySweep("conv-batch", _conv_grid((2,), (256,), (16,)), steps=1, config=CONV),
+        MemorySweep("conv-batch", _micro(_conv_grid((2,), (256,), (16,))), steps=1, config=CONV),
         _evaluation_sweep(2, 1024, 500),
         # FF in time against BPTT at d2 w256 b128 (memory only; accuracy: results/*-cpu-recurrent/)
         *_recurrent_sweeps((256,), (128,)),
     ),
     maxbatch_budget="128MiB",
     maxbatch_width=500,
-    maxbatch_trainers=("bp", "bp-accum", "bp-inbackward", "bp-local", "ff", "ff-frugal"),
+    maxbatch_trainers=("bp", "bp-inbackward", "bp-local", "ff", "ff-frugal"),
     maxbatch_depths=(2, 8),
+    maxbatch_micro=((MICRO[0], ("bp", "ff", "ff-frugal")),),
     accuracy_runs=_runs(2, 500, epochs_ff=15, epochs_bp=10),
     seeds=(0, 1, 2),
     description="2 CPU cores, within 25 minutes: memory at widths 256-2000 and CIFAR-shaped conv nets, "
-    "accuracy of 2 x 500 nets",
+    "every family with and without micro-batches, accuracy of 2 x 500 nets",
 )
 FULL = Profile(
     name="full",
     sweeps=(
-        MemorySweep("sweep", _grid(TRAINERS, (2, 4, 8, 16, 24, 32, 47), (64, 1024, 5000), (2000,)), steps=5),
+        MemorySweep("sweep", _grid(PLAIN, (2, 4, 8, 16, 24, 32, 47), (64, 1024, 5000), (2000,)), steps=5),
+        MemorySweep("sweep", _micro(_grid(PLAIN, (2, 4, 8, 16, 24, 32, 47), (1024, 5000), (2000,))), steps=5),
+        MemorySweep("sweep", _micro(_grid(PLAIN, (2, 8, 32), (5000,), (2000,)), schedules=True), steps=5),
         MemorySweep(
-            "optimizers", _grid(TRAINERS, (2, 8, 32), (1024, 5000), (2000,), optimizers=("adam-fused", "sgd"))
+            "optimizers", _grid(PLAIN, (2, 8, 32), (1024, 5000), (2000,), optimizers=("adam-fused", "sgd"))
         ),
-        MemorySweep("activations", _grid(TRAINERS, (2, 8, 32), (8192,), (500, 1000))),
+        MemorySweep("activations", _grid(PLAIN, (2, 8, 32), (8192,), (500, 1000))),
+        MemorySweep("activations", _micro(_grid(PLAIN, (2, 8, 32), (8192,), (500, 1000)))),
         MemorySweep("conv", _conv_grid((2, 4, 8), (64, 256, 1024), (16, 64, 256)), steps=1, config=CONV),
+        MemorySweep(
+            "conv", _micro(_conv_grid((2, 4, 8), (64, 256, 1024), (16, 64, 256))), steps=1, config=CONV
+        ),
         _evaluation_sweep(4, 5000, 2000),
         # FF in time against BPTT on the paper's recurrent shape (2 x 2000)
         *_recurrent_sweeps((2000,), (128, 1024)),
@@ -174,11 +216,12 @@ FULL = Profile(
     maxbatch_width=2000,
     maxbatch_trainers=FAMILIES,
     maxbatch_depths=(4, 16, 47),
+    maxbatch_micro=((MICRO[0], ("bp", "bp-checkpoint", "ff", "ff-frugal")),),
     # and the paper's recurrent setting (8 iterations, 2 x 2000) against BPTT
     accuracy_runs=_runs(4, 2000, epochs_ff=60, epochs_bp=60) + _recurrent_runs(2000, 60),
     seeds=(0, 1, 2),
     description="the paper's setting (4 x 2000, 60 epochs, 3 seeds), memory up to 47 layers and conv nets "
-    "up to 256 channels, depth 8, batch 1024",
+    "up to 256 channels, depth 8, batch 1024, every family with and without micro-batches",
 )
 PROFILES = {"quick": QUICK, "full": FULL}
 
@@ -200,12 +243,20 @@ def estimate_stages(profile: Profile, seconds_per_gflop: float, cpu: bool = True
     from ..units import parse_size
     from .estimate import fit_seconds, measure_seconds, search_seconds
 
-    out = {f"memory: {s.name}": measure_seconds(_sweep_configs(s), s.steps, seconds_per_gflop, cpu)
-           for s in profile.sweeps}  # fmt: skip
+    out: dict[str, float] = {}
+    for s in profile.sweeps:  # several grids may share one folder: their times add up
+        key = f"memory: {s.name}"
+        out[key] = out.get(key, 0.0) + measure_seconds(_sweep_configs(s), s.steps, seconds_per_gflop, cpu)
     budget, searches = parse_size(profile.maxbatch_budget), 0.0
-    for trainer in profile.maxbatch_trainers:
-        for depth in profile.maxbatch_depths:
-            cfg = RunConfig(trainer=trainer, depth=depth, width=profile.maxbatch_width, dataset="synthetic")
+    for micro, trainers in _maxbatch_searches(profile):
+        for trainer, depth in itertools.product(trainers, profile.maxbatch_depths):
+            cfg = RunConfig(
+                trainer=trainer,
+                depth=depth,
+                width=profile.maxbatch_width,
+                dataset="synthetic",
+                micro_batch=micro,
+            )
             try:
                 seed = model.max_batch_size(cfg, budget)
             except NotImplementedError:
@@ -269,19 +320,25 @@ def stage_maxbatch(run: ReproduceRun) -> None:
     base = RunConfig(
         dataset="synthetic", device=run.device, width=p.maxbatch_width, batch_size=1, threads=run.threads
     )
-    found = run_maxbatch(
-        base,
-        list(p.maxbatch_trainers),
-        list(p.maxbatch_depths),
-        parse_size(p.maxbatch_budget),
-        out=run.out / "maxbatch",
-        budget_kind="tensor",
-        progress=run.progress,
-        tolerance=p.maxbatch_tolerance,
-        echo=run.echo,
-        executor=run.executor,
-    )
-    run.echo(table(found))
+    for micro, trainers in _maxbatch_searches(p):
+        found = run_maxbatch(
+            base.replace(micro_batch=micro),
+            list(trainers),
+            list(p.maxbatch_depths),
+            parse_size(p.maxbatch_budget),
+            out=run.out / "maxbatch",
+            budget_kind="tensor",
+            progress=run.progress,
+            tolerance=p.maxbatch_tolerance,
+            echo=run.echo,
+            executor=run.executor,
+        )
+        run.echo(table(found))
+
+
+def _maxbatch_searches(p: Profile) -> list[tuple[str | None, tuple[str, ...]]]:
+    """(micro-batch, trainers) of each largest-batch search: without micro-batches, then with."""
+    return [(None, p.maxbatch_trainers), *p.maxbatch_micro]
 
 
 def stage_accuracy(run: ReproduceRun) -> None:
@@ -367,13 +424,15 @@ def dry_run_text(run: ReproduceRun) -> str:
     lines = [f"ffbench reproduce --profile {run.profile.name} --dry-run: {run.profile.description}",
              f"device {run.dev}; accuracy on {run.dataset.name} ({run.dataset.source})",
              f"results -> {run.out}{' (exists: resumes)' if run.out.exists() else ''}; report -> {run.report_path}"]  # fmt: skip
-    for sweep in run.profile.sweeps:
-        axes = ", ".join(f"{k} {','.join(map(str, v))}" for k, v in sweep.grid.items())
-        n = len(_sweep_configs(sweep))
-        lines.append(f"  memory {sweep.name}: {n} configurations ({axes}); {sweep.steps} timed steps; "
-                     f"{minutes(stages[f'memory: {sweep.name}'])}")  # fmt: skip
+    for name in dict.fromkeys(s.name for s in run.profile.sweeps):
+        lines.append(f"  memory {name}: {minutes(stages[f'memory: {name}'])}")
+        for sweep in (s for s in run.profile.sweeps if s.name == name):
+            axes = ", ".join(f"{k} {','.join(map(str, v))}" for k, v in sweep.grid.items())
+            n = len(_sweep_configs(sweep))
+            lines.append(f"    {n} configurations ({axes}); {sweep.steps} timed steps")
     p = run.profile
-    lines.append(f"  maxbatch: {len(p.maxbatch_trainers) * len(p.maxbatch_depths)} searches under a "
+    searches = sum(len(trainers) for _, trainers in _maxbatch_searches(p)) * len(p.maxbatch_depths)
+    lines.append(f"  maxbatch: {searches} searches under a "
                  f"{p.maxbatch_budget} tensor budget (width {p.maxbatch_width}); {minutes(stages['maxbatch'])}")  # fmt: skip
     runs = ", ".join(f"{c.trainer} {c.depth}x{c.width} {c.epochs} epochs" for c in p.accuracy_runs)
     lines.append(f"  accuracy: {runs}; seeds {', '.join(map(str, p.seeds))}; {minutes(stages['accuracy'])}")
