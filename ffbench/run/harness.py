@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from .. import cuda_allocator
 from ..config import BATCH_CONVENTION, RunConfig
 from ..data import Dataset, load_config_dataset
 from ..device import resolve_device
@@ -224,6 +225,7 @@ def _analytic_fields(config: RunConfig, data: Dataset, n_eval: int) -> dict:
         "analytic_eval_peak_bytes": pred.eval_peak_bytes,
         "analytic_train_peak_bytes": pred.train_peak_bytes,
         "analytic_whole_run_peak_bytes": pred.whole_run_peak_bytes,
+        "analytic_cuda_allocated_predicted_bytes": pred.cuda_allocated_predicted_bytes,
     }
 
 
@@ -241,6 +243,7 @@ class MemoryMeasurement:
     cuda_first: CudaMemory | None = None
     cuda_steady: CudaMemory | None = None
     cuda_evaluation: CudaMemory | None = None
+    cuda_allocated_predicted_bytes: int = 0  # steady step, ffbench.cuda_allocator's rule
 
     @property
     def whole_run_peak_bytes(self) -> int:
@@ -266,6 +269,7 @@ class MemoryMeasurement:
             "tensor_train_peak_bytes": self.train_peak_bytes,
             "tensor_whole_run_peak_bytes": self.whole_run_peak_bytes,
             "eval_examples": self.eval_examples,  # one full chunk (test rows repeated when fewer)
+            "cuda_allocated_predicted_bytes": self.cuda_allocated_predicted_bytes,  # a prediction
             **self.cuda_fields(steady_cuda or self.cuda_steady),
         }
 
@@ -341,7 +345,16 @@ def measure_memory(run: Prepared, settings: HarnessSettings = HarnessSettings())
         cuda_first=cuda_first,
         cuda_steady=cuda_steady,
         cuda_evaluation=cuda_evaluation,
+        cuda_allocated_predicted_bytes=_cuda_predicted(run, steady),
     )
+
+
+def _cuda_predicted(run: Prepared, steady: TensorMemory) -> int:
+    """The steady step's predicted CUDA allocator peak (`ffbench.cuda_allocator`)."""
+    ca = cuda_allocator
+    workspace = ca.step_workspace_bytes(run.config.trainer, ca.device_capability(run.device))
+    host = ca.host_scalar_count(run.trainer.optimizers())
+    return ca.predicted_allocated_bytes(steady.rounded_peak_bytes, host, workspace)
 
 
 def _process_step(run: Prepared) -> tuple[ProcessMemory, CudaMemory | None]:
