@@ -52,6 +52,7 @@ from ..measure import (
     CATEGORIES,
     CudaMemory,
     CudaPeakTracker,
+    EnergyMeter,
     ProcessMemory,
     ProcessPeakTracker,
     StepTimer,
@@ -258,7 +259,8 @@ class MemoryMeasurement:
     def fields(self, steady_cuda: CudaMemory | None = None) -> dict:
         """Record columns with the harness's names: `analytic_*`, every `tensor_*`
         (steady step, `_first_step`, `_eval`, `tensor_whole_run_peak_bytes`),
-        `eval_examples` and, on a GPU, `cuda_*`. `steady_cuda`: allocator figures of a
+        `eval_examples`, the predicted `cuda_allocated_predicted_bytes` and, on a GPU, the
+        measured `cuda_*`. `steady_cuda`: allocator figures of a
         steady step run without the tensor tracker (the harness's process-tracker step);
         they replace the tracked steady step's, in the whole-run peak too."""
         return {
@@ -390,6 +392,13 @@ def _timing_fields(
     return out
 
 
+def _energy_fields(energy, steps: int) -> dict:
+    """`energy_joules_per_step` beside the step times, or `energy_unavailable` saying why."""
+    if energy.joules is None or not steps:
+        return {"energy_unavailable": energy.unavailable or "no timed steps"}
+    return {"energy_joules_per_step": energy.joules / steps}
+
+
 def run_one(
     config: RunConfig, settings: HarnessSettings = HarnessSettings(), dataset: Dataset | None = None
 ) -> dict:
@@ -398,7 +407,8 @@ def run_one(
     device = run.device
     memory = measure_memory(run, settings)
 
-    times = _timed_steps(run, settings.timing_steps)
+    with EnergyMeter(device) as energy:  # NVML's board energy over the timed steps (GPU only)
+        times = _timed_steps(run, settings.timing_steps)
     times_default, default_error = [], None
     if settings.compare_allocator and device.type == "cpu" and settings.timing_steps:
         times_default, default_error = time_with_default_malloc(config, settings)
@@ -411,6 +421,7 @@ def run_one(
         "rss_rise_bytes": process_mem.rise_bytes,
         "rss_op_sampled_rise_bytes": process_mem.op_sampled_rise_bytes,
         **_timing_fields(config, times, times_default, default_error),
+        **(_energy_fields(energy.result(), len(times)) if device.type == "cuda" else {}),
     }
     if settings.evaluate:
         metrics["eval_seconds"] = _eval_seconds(run, memory.eval_examples)
