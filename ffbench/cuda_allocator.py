@@ -2,25 +2,28 @@
 
 This is a *prediction* of the allocator's allocated peak over a training step, made
 from tensor-level sizes (the tracker's storages or the analytic model's ledger); it
-runs on CPU and never touches a GPU. It holds for torch 2.11 (the lent GPU machines:
-torch 2.11, Python 3.12, H100/H200 = compute capability 9.0); the source it follows is
-pytorch/pytorch `c10/cuda/CUDACachingAllocator.cpp` (`kMinBlockSize`, `round_size`)
-and `aten/src/ATen/cuda/CublasHandlePool.cpp` (`parseChosenWorkspaceSize`,
-`getCUDABlasLtWorkspaceSize`, `setWorkspaceForHandle`, `getCUDABlasLtWorkspace`).
+runs on CPU and never touches a GPU. It is stated for torch 2.11 (the lent GPU
+machines: torch 2.11, Python 3.12, H100/H200 = compute capability 9.0) and derived from
+pytorch/pytorch's sources of that line: `c10/cuda/CUDACachingAllocator.cpp`
+(`kMinBlockSize`, `kSmallSize`, `round_size`, `NativeCachingAllocator::allocate`; read
+at commit eb42ad6e) and `aten/src/ATen/cuda/CublasHandlePool.cpp`
+(`parseChosenWorkspaceSize`, `getCUDABlasLtWorkspaceSize`, `setWorkspaceForHandle`,
+`getCUDABlasLtWorkspace`; read at commit 26a39059). The device check
+(`ffbench.run.device_check`) compares it with `max_memory_allocated` on the GPU.
 
 The rule
 --------
 1. Rounding. `round_size` rounds every request up to a multiple of `kMinBlockSize`
-   = 512 B (a request of 0 B also takes one 512 B block), and `max_memory_allocated`
-   counts the rounded size of each live block. (With the default settings; the
+   = 512 B (an empty storage takes no block: `allocate(0)` skips `malloc`), and
+   `max_memory_allocated` counts the rounded size of each live block. (With the default settings; the
    `roundup_power2_divisions` option of PYTORCH_CUDA_ALLOC_CONF rounds larger.)
    The predicted tensor part is the peak over the step of the sum of
    `round_block(nbytes)` of every live storage -- a different instant from the
    unrounded peak when many small storages are alive elsewhere.
 2. Workspaces. cuBLAS takes its workspace from the same allocator, one per (cuBLAS
    handle, stream); handles are per thread. Its size is CUBLAS_WORKSPACE_CONFIG
-   (`:SIZE_KiB:COUNT` pairs summed) or, unset, 32 MiB on compute capability 9.0
-   (Hopper) and 4096 KiB x 2 + 16 KiB x 8 = 8,519,680 B elsewhere. cuBLASLt (the
+   (`:SIZE_KiB:COUNT` pairs summed) or, unset, 32 MiB on compute capability exactly
+   9.0 (Hopper) and 4096 KiB x 2 + 16 KiB x 8 = 8,519,680 B on every other GPU. cuBLASLt (the
    `addmm` with a bias of `nn.Linear`'s forward) has its own workspace per (handle,
    stream) unless TORCH_CUBLASLT_UNIFIED_WORKSPACE=1: CUBLASLT_WORKSPACE_SIZE KiB
    (default 1024), capped at the cuBLAS size. A training step runs its forward in the
@@ -28,6 +31,8 @@ The rule
    so (forward thread: cuBLAS + cuBLASLt) + (backward thread: cuBLAS, plus cuBLASLt
    when the backward recomputes a forward: bp-checkpoint). The workspaces are
    allocated once and held, so they are alive throughout every step after the first.
+   (The thread count is the least certain part: the device check lists a difference
+   of whole workspaces as such.)
 3. Host scalars. `torch.optim.Adam` (not fused, not capturable) keeps its `step`
    counters on the CPU even for CUDA parameters: they are tensor-level bytes but not
    allocator bytes, so they are left out.
@@ -62,8 +67,8 @@ SOURCE = (
 
 
 def round_block(nbytes: int) -> int:
-    """The block size the caching allocator hands out for a request of `nbytes`."""
-    return max(MIN_BLOCK, -(-int(nbytes) // MIN_BLOCK) * MIN_BLOCK)
+    """The block size the caching allocator hands out for a request of `nbytes` (0: none)."""
+    return -(-int(nbytes) // MIN_BLOCK) * MIN_BLOCK
 
 
 class RoundedLive:

@@ -34,7 +34,7 @@ def test_storages_that_do_not_overlap_in_time_do_not_add():
 
 
 def test_round_block_edges():
-    assert [ca.round_block(n) for n in (0, 1, 512, 513, 1024, 1025)] == [512, 512, 512, 1024, 1024, 1536]
+    assert [ca.round_block(n) for n in (0, 1, 512, 513, 1024, 1025)] == [0, 512, 512, 1024, 1024, 1536]
 
 
 def test_the_tracker_rounds_each_live_storage():
