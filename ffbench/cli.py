@@ -280,6 +280,13 @@ def describe_measurement(config: RunConfig, record: dict) -> str:
         lines.append(f"  (no analytic model: {m.get('analytic_note', 'this trainer has no ledger')})")
     lines.append("  at the peak: " + ", ".join(f"{c} {fb(m[f'tensor_peak_{c}_bytes'])}" for c in CATEGORIES))
     lines.append(f"  process RSS rise {fb(m['rss_rise_bytes'])} ({record['allocator_setting']})")
+    if "cuda_allocated_predicted_bytes" in m:
+        model = m.get("analytic_cuda_allocated_predicted_bytes")
+        lines.append(
+            f"  CUDA allocated peak, predicted (not measured): {fb(m['cuda_allocated_predicted_bytes'])}"
+            + (f", modelled {fb(model)}" if model is not None else "")
+            + " (512 B blocks + cuBLAS workspaces; a lower bound, reserved not predicted)"
+        )
     if "cuda_peak_allocated_bytes" in m:
         lines.append(
             f"  CUDA allocator: peak {fb(m['cuda_peak_allocated_bytes'])}, rise "
@@ -289,6 +296,7 @@ def describe_measurement(config: RunConfig, record: dict) -> str:
         lines.append(
             f"  step {1000 * m['step_seconds_median']:.2f} ms median, IQR {1000 * m['step_seconds_iqr']:.2f} ms "
             f"over {m['timed_steps']} timed steps, {m['examples_per_second']:.0f} examples/s"
+            + (f", {m['energy_joules_per_step']:.3f} J/step (NVML)" if "energy_joules_per_step" in m else "")
         )
     return "\n".join(lines)
 

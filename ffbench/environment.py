@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -22,7 +23,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+REVISION_ENV = "FFBENCH_GIT_REVISION"  # the revision, given explicitly where git cannot say
+
+
 def git_revision() -> str | None:
+    """`git rev-parse --short HEAD` (+ `-dirty`) of the code that runs; where that fails (a
+    copied tree without git history) the revision given in $FFBENCH_GIT_REVISION, if any."""
+    return _git_revision() or os.environ.get(REVISION_ENV) or None
+
+
+def _git_revision() -> str | None:
     try:
         root = Path(__file__).resolve().parents[1]
         out = subprocess.run(

@@ -371,6 +371,7 @@ MEASURE_COLUMNS = [
     ("tensor_whole_run_peak_bytes", "whole-run peak (MiB)", MiB),
     ("analytic_peak_bytes", "analytic peak (MiB)", MiB),
     ("rss_rise_bytes", "RSS rise (MiB)", MiB),
+    ("cuda_allocated_predicted_bytes", "CUDA allocated, predicted (MiB)", MiB),
     ("cuda_peak_allocated_bytes", "CUDA peak (MiB)", MiB),
     ("step_seconds_median", "step median (ms)", 1e-3),
     ("step_seconds_iqr", "step IQR (ms)", 1e-3),

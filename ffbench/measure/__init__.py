@@ -8,6 +8,7 @@ they need (parameters, optimizers, inputs, device) and owns resets and syncs.
 """
 
 from .cuda import CudaMemory, CudaPeakTracker
+from .energy import Energy, EnergyMeter
 from .process import (
     ProcessMemory,
     ProcessPeakTracker,
@@ -21,6 +22,8 @@ __all__ = [
     "CATEGORIES",
     "CudaMemory",
     "CudaPeakTracker",
+    "Energy",
+    "EnergyMeter",
     "PhasePeak",
     "ProcessMemory",
     "ProcessPeakTracker",

@@ -70,6 +70,13 @@ Per phase
 The tracker listens to :mod:`ffbench.phases`; for each phase occurrence it
 records the live bytes at its start and the peak inside it (``PhasePeak``).
 
+Rounded peak (a prediction, not a measurement)
+----------------------------------------------
+Beside the exact sum, the tracker keeps the same births and deaths with every storage
+rounded up to the CUDA caching allocator's 512 B block (`ffbench.cuda_allocator`) and
+reports that sum's peak as ``rounded_peak_bytes``: the tensor part of a *predicted*
+``torch.cuda.max_memory_allocated``. It changes no tensor-level figure.
+
 Timeline
 --------
 With ``timeline=True`` the live total is sampled after every op as
@@ -91,6 +98,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .. import phases as _phases
+from ..cuda_allocator import RoundedLive
 from ..schema import CATEGORIES
 
 METHOD = "torch_dispatch storage tracking"
@@ -140,6 +148,9 @@ class TensorMemory:
     # Most bytes of storages saved for backward alive at the same time during the block
     # (the activation memory of the step, whether or not it coincides with the peak).
     peak_saved_bytes: int = 0
+    # Peak of the live bytes with every storage rounded up to the CUDA caching allocator's
+    # 512 B block (ffbench.cuda_allocator): the tensor part of a predicted allocator peak.
+    rounded_peak_bytes: int = 0
 
 
 @dataclass
@@ -238,6 +249,7 @@ class TensorTracker:
         self._live: dict[int, list] = {}  # id(storage) -> [weakref, nbytes]
         self._live_bytes = 0
         self._peak = 0
+        self._rounded = RoundedLive()
         self._start = 0
         self._discovered = 0
         self._untracked = 0
@@ -308,6 +320,7 @@ class TensorTracker:
                 op_count=self._ops,
                 device=str(self._device) if self._device is not None else "all",
                 peak_saved_bytes=self._saved_peak,
+                rounded_peak_bytes=self._rounded.peak,
             )
             self._active = False
             # Dropping the weakrefs also cancels their callbacks.
@@ -370,6 +383,7 @@ class TensorTracker:
             n = st.nbytes()
             if self._register(st, key, n):
                 self._live_bytes += n
+                self._rounded.add(n)
         return key
 
     def _register(self, st, key: int, nbytes: int) -> bool:
@@ -416,6 +430,8 @@ class TensorTracker:
                 if delta < 0 and self._dirty:
                     self._classify()
                     # (the storage keeps its key; only its size changes)
+                self._rounded.remove(rec[1])
+                self._rounded.add(n)
                 rec[1] = n
                 self._change(delta)
             return
@@ -428,8 +444,10 @@ class TensorTracker:
             # A view of / in-place result on a storage we never saw: it predates us.
             self._preexisting.add(key)
             self._discover(n)
+            self._rounded.backdate(n)
         else:
             self._change(n)
+            self._rounded.add(n)
 
     def _change(self, delta: int) -> None:
         live = self._live_bytes + delta
@@ -490,6 +508,7 @@ class TensorTracker:
                 self._saved_bytes -= rec[1]
             self._input_keys.discard(key)
             self._live_bytes -= rec[1]
+            self._rounded.remove(rec[1])
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
         self._suspended += 1

@@ -66,14 +66,17 @@ What it cannot capture (documented limits)
   `ff_goodness="sum"` (no mean-backward division) are derived but not checked on
   the grid.
 * Scratch memory inside one kernel (BLAS workspaces) is invisible to the tracker and
-  to this model alike. CUDA allocator rounding/caching, RSS and malloc behaviour are
-  not tensor-level quantities and are not predicted.
+  to this model alike. RSS and malloc behaviour are not tensor-level quantities and
+  are not predicted. The CUDA allocator's allocated peak is *predicted* beside the
+  tensor-level figures (`cuda_allocated_predicted_bytes`: 512 B blocks, cuBLAS
+  workspaces; see `ffbench.cuda_allocator`), a lower bound; reserved memory is not.
 * A Python reference cycle would delay a free; none exists in these trainers.
 """
 
 from __future__ import annotations
 
 from ..config import RunConfig
+from ..cuda_allocator import predicted_allocated_bytes, step_workspace_bytes
 from ..search import search
 from . import optim
 from .ledger import DTYPE_BYTES, I64, Ledger, MemoryPrediction
@@ -180,6 +183,11 @@ def predict(
         first_step_where=first.where,
         eval_where=ev.where,
         notes=_notes(ledger, config),
+        cuda_allocated_predicted_bytes=predicted_allocated_bytes(
+            steady.rounded.peak,
+            optim.host_scalars(config, ledger.param_groups(config, in_features, num_classes)),
+            step_workspace_bytes(config.trainer),
+        ),
     )
 
 

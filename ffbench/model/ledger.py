@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..cuda_allocator import RoundedLive
+
 CATEGORIES = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2}
 I64 = 8  # int64 labels / indices
@@ -37,6 +39,9 @@ class MemoryPrediction:
     first_step_where: str
     eval_where: str | None
     notes: tuple[str, ...] = field(default=())
+    # Predicted CUDA allocator peak of the steady step (ffbench.cuda_allocator: 512 B blocks,
+    # host-resident Adam steps left out, cuBLAS workspaces added): a prediction, a lower bound.
+    cuda_allocated_predicted_bytes: int = 0
 
     @property
     def whole_run_peak_bytes(self) -> int:
@@ -65,6 +70,7 @@ class Ledger:
         self.where = "start"
         self.phase = "start"
         self._n = 0
+        self.rounded = RoundedLive()  # the same lines with every storage in 512 B blocks
 
     def begin(self) -> None:
         """Everything allocated so far is the state at the start of the measured block."""
@@ -76,6 +82,7 @@ class Ledger:
             raise AssertionError(f"ledger: {name} allocated twice")
         self.live[name] = (int(nbytes), cat)
         self.total += int(nbytes)
+        self.rounded.add(nbytes)
         if self.total > self.peak:
             self._record(f"{self.phase}: {op or name}")
         return name
@@ -84,6 +91,7 @@ class Ledger:
         for name in names:
             nbytes, _ = self.live.pop(name)
             self.total -= nbytes
+            self.rounded.remove(nbytes)
 
     def chain(self, *steps: tuple[int, str], out: str | None = None, cat: str = "other") -> str:
         """Ops applied one after the other, each consuming the previous result, which

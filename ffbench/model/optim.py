@@ -91,3 +91,11 @@ def _adam_foreach(L: Ledger, params: Params, s: int, tag: str) -> None:
     L.free(one)
     names = [L.alloc(f"fsqrt{tag}:{name}", n * s, "other", "Adam _foreach_sqrt") for name, n in params]
     L.free(*names)
+
+
+def host_scalars(cfg: RunConfig, groups: list[Params]) -> int:
+    """Adam's `step` counters that live on the host on a CUDA run (not fused: torch keeps a
+    non-capturable step on the CPU): one per parameter; none for SGD."""
+    if cfg.optimizer != "adam" or cfg.optimizer_impl == "fused":
+        return 0
+    return sum(len(ps) for ps in groups)

@@ -16,8 +16,16 @@ Phases, in order (each skipped when less than its minimum time is left):
 4. FF 4 x 2000 on MNIST for as many epochs as fit (Hinton: 1.36 % test error after 60);
 5. a bfloat16 column for bp and ff at one configuration;
 
-then the report of everything measured. `--tiny` shrinks every phase to seconds, for a
-rehearsal on CPU (`--device cpu --tiny`), which the tests run.
+then the report of everything measured, and the allocator check: for every sweep and
+bfloat16 record, the predicted allocated peak (`cuda_allocated_predicted_bytes`,
+ffbench/cuda_allocator.py) beside `torch.cuda.max_memory_allocated`'s
+(`cuda_peak_allocated_bytes`), their difference in bytes and as a ratio, explained where the
+difference is a whole number of cuBLAS/cuBLASLt workspaces or a sign the rule allows, with
+step time and NVML energy per step beside them (`prediction-vs-allocator.json`, also in
+`device-run.json`). `--revision` names the code that ran (the copied tree may have no git
+history): it is recorded in `device-run.json` and in every record's environment when git
+cannot say. `--tiny` shrinks every phase to seconds, for a rehearsal on CPU (`--device cpu
+--tiny`), which the tests run.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .. import cuda_allocator
+from ..environment import REVISION_ENV
 
 TAR_NAME = "ffbench-device-run.tar.gz"
 
@@ -98,6 +109,81 @@ def _report(out: Path) -> dict:
     return {"phase": "report", "outcome": "ok" if proc.returncode == 0 else proc.stderr.strip()[-300:]}
 
 
+def explain(predicted: int, measured: int | None, capability: tuple[int, int]) -> str:
+    """Why the allocator's peak differs from the prediction, where the rule can say."""
+    if measured is None:
+        return "not measured: the record has no CUDA allocator figure (no GPU ran it)"
+    diff = measured - predicted
+    if diff == 0:
+        return "equal to the byte"
+    cublas, lt = cuda_allocator.workspace_sizes(capability)
+    for n in range(-2, 3):
+        for m in range(-2, 3):
+            if (n or m) and diff == n * cublas + m * lt:
+                return (
+                    f"a whole number of workspaces: {n:+d} cuBLAS ({cublas:,} B) and {m:+d} cuBLASLt "
+                    f"({lt:,} B) against the rule's count"
+                )
+    if diff > 0:
+        return (
+            "measured above the prediction (the rule is a lower bound): large blocks handed out "
+            "unsplit (remainder <= 1 MiB), cuDNN workspaces or allocations the tracker does not see"
+        )
+    return "measured below the prediction: the rule over-counts here (workspaces or host scalars)"
+
+
+def compare(out: Path, capability: tuple[int, int] | None = None) -> list[dict]:
+    """Predicted vs measured allocated peak, with time and energy, for every measure record
+    under `out`'s sweep and bfloat16 folders (sorted by file name)."""
+    cap = capability or cuda_allocator.ASSUMED_CAPABILITY
+    rows = []
+    for folder in ("sweep", "bfloat16"):
+        for path in sorted((out / folder / "records").glob("*.json")):
+            record = json.loads(path.read_text())
+            m = record.get("metrics") or {}
+            predicted = m.get("cuda_allocated_predicted_bytes")
+            if record.get("kind") != "measure" or predicted is None:
+                continue
+            measured = m.get("cuda_peak_allocated_bytes")
+            rows.append({
+                "record": f"{folder}/{path.name}",
+                "predicted_bytes": predicted,
+                "analytic_predicted_bytes": m.get("analytic_cuda_allocated_predicted_bytes"),
+                "measured_bytes": measured,
+                "difference_bytes": None if measured is None else measured - predicted,
+                "ratio": None if measured is None else measured / predicted,
+                "explanation": explain(predicted, measured, cap),
+                "tensor_peak_bytes": m.get("tensor_peak_bytes"),
+                "step_seconds_median": m.get("step_seconds_median"),
+                "energy_joules_per_step": m.get("energy_joules_per_step"),
+                "energy_unavailable": m.get("energy_unavailable"),
+            })  # fmt: skip
+    return rows
+
+
+def comparison_table(rows: list[dict]) -> str:
+    """The comparison as text: one line per record (MiB = 2^20 B; the difference in bytes)."""
+    head = f"{'record':<60}{'predicted MiB':>14}{'allocator MiB':>14}{'difference B':>16}{'ratio':>8}"
+    lines = [head]
+    for r in rows:
+        measured = "-" if r["measured_bytes"] is None else f"{r['measured_bytes'] / 2**20:.2f}"
+        diff = "-" if r["difference_bytes"] is None else f"{r['difference_bytes']:+,}"
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.4f}"
+        lines.append(
+            f"{r['record']:<60}{r['predicted_bytes'] / 2**20:>14.2f}{measured:>14}{diff:>16}{ratio:>8}"
+        )
+        lines.append(f"    {r['explanation']}")
+    return "\n".join(lines)
+
+
+def _capability(device: str) -> tuple[int, int] | None:
+    if device != "cuda":
+        return None
+    import torch
+
+    return cuda_allocator.device_capability(torch.device("cuda", 0)) if torch.cuda.is_available() else None
+
+
 def pack(out: Path, tar_dir: Path) -> Path:
     """Everything under `out` into one tar file (the device tool returns few files)."""
     tar_dir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +191,12 @@ def pack(out: Path, tar_dir: Path) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         tar.add(out, arcname=out.name)
     return path
+
+
+def _revision(text: str) -> str:
+    if not text.strip() or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"expected a revision without spaces, got {text!r}")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="default %(default)s")
     p.add_argument("--data-dir", help="folder holding MNIST raw files (accuracy phase)")
     p.add_argument("--tiny", action="store_true", help="tiny sizes: a rehearsal on CPU")
+    p.add_argument(
+        "--revision",
+        required=True,
+        type=_revision,
+        help="the code's revision (e.g. `git rev-parse HEAD` where it was copied from): recorded in "
+        "device-run.json and in each record's environment when the tree has no git history",
+    )
     args = p.parse_args(argv)
+    os.environ[REVISION_ENV] = args.revision  # the phases' records (ffbench.environment)
     out = Path(args.out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     end = time.monotonic() + args.deadline
@@ -132,7 +232,16 @@ def main(argv: list[str] | None = None) -> int:
         done.append(run_phase(phase, left, out / "logs" / f"{phase.name}.log"))
         print(json.dumps(done[-1]), flush=True)
     done.append(_report(out))
-    (out / "device-run.json").write_text(json.dumps({"device": args.device, "phases": done}, indent=2))
+    rows = compare(out, _capability(args.device))
+    (out / "prediction-vs-allocator.json").write_text(json.dumps(rows, indent=2))
+    print(comparison_table(rows), flush=True)
+    summary = {
+        "device": args.device,
+        "revision": args.revision,
+        "phases": done,
+        "prediction_vs_allocator": rows,
+    }
+    (out / "device-run.json").write_text(json.dumps(summary, indent=2))
     tar = pack(out, Path(args.tar_dir) if args.tar_dir else out.parent)
     print(f"packed {tar}", flush=True)
     return 0 if all(d["outcome"] == "ok" or d["outcome"].startswith("skipped") for d in done) else 1

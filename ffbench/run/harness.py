@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from .. import cuda_allocator
 from ..config import BATCH_CONVENTION, RunConfig
 from ..data import Dataset, load_config_dataset
 from ..device import resolve_device
@@ -51,6 +52,7 @@ from ..measure import (
     CATEGORIES,
     CudaMemory,
     CudaPeakTracker,
+    EnergyMeter,
     ProcessMemory,
     ProcessPeakTracker,
     StepTimer,
@@ -224,6 +226,7 @@ def _analytic_fields(config: RunConfig, data: Dataset, n_eval: int) -> dict:
         "analytic_eval_peak_bytes": pred.eval_peak_bytes,
         "analytic_train_peak_bytes": pred.train_peak_bytes,
         "analytic_whole_run_peak_bytes": pred.whole_run_peak_bytes,
+        "analytic_cuda_allocated_predicted_bytes": pred.cuda_allocated_predicted_bytes,
     }
 
 
@@ -241,6 +244,7 @@ class MemoryMeasurement:
     cuda_first: CudaMemory | None = None
     cuda_steady: CudaMemory | None = None
     cuda_evaluation: CudaMemory | None = None
+    cuda_allocated_predicted_bytes: int = 0  # steady step, ffbench.cuda_allocator's rule
 
     @property
     def whole_run_peak_bytes(self) -> int:
@@ -255,7 +259,8 @@ class MemoryMeasurement:
     def fields(self, steady_cuda: CudaMemory | None = None) -> dict:
         """Record columns with the harness's names: `analytic_*`, every `tensor_*`
         (steady step, `_first_step`, `_eval`, `tensor_whole_run_peak_bytes`),
-        `eval_examples` and, on a GPU, `cuda_*`. `steady_cuda`: allocator figures of a
+        `eval_examples`, the predicted `cuda_allocated_predicted_bytes` and, on a GPU, the
+        measured `cuda_*`. `steady_cuda`: allocator figures of a
         steady step run without the tensor tracker (the harness's process-tracker step);
         they replace the tracked steady step's, in the whole-run peak too."""
         return {
@@ -266,6 +271,7 @@ class MemoryMeasurement:
             "tensor_train_peak_bytes": self.train_peak_bytes,
             "tensor_whole_run_peak_bytes": self.whole_run_peak_bytes,
             "eval_examples": self.eval_examples,  # one full chunk (test rows repeated when fewer)
+            "cuda_allocated_predicted_bytes": self.cuda_allocated_predicted_bytes,  # a prediction
             **self.cuda_fields(steady_cuda or self.cuda_steady),
         }
 
@@ -341,7 +347,16 @@ def measure_memory(run: Prepared, settings: HarnessSettings = HarnessSettings())
         cuda_first=cuda_first,
         cuda_steady=cuda_steady,
         cuda_evaluation=cuda_evaluation,
+        cuda_allocated_predicted_bytes=_cuda_predicted(run, steady),
     )
+
+
+def _cuda_predicted(run: Prepared, steady: TensorMemory) -> int:
+    """The steady step's predicted CUDA allocator peak (`ffbench.cuda_allocator`)."""
+    ca = cuda_allocator
+    workspace = ca.step_workspace_bytes(run.config.trainer, ca.device_capability(run.device))
+    host = ca.host_scalar_count(run.trainer.optimizers())
+    return ca.predicted_allocated_bytes(steady.rounded_peak_bytes, host, workspace)
 
 
 def _process_step(run: Prepared) -> tuple[ProcessMemory, CudaMemory | None]:
@@ -377,6 +392,13 @@ def _timing_fields(
     return out
 
 
+def _energy_fields(energy, steps: int) -> dict:
+    """`energy_joules_per_step` beside the step times, or `energy_unavailable` saying why."""
+    if energy.joules is None or not steps:
+        return {"energy_unavailable": energy.unavailable or "no timed steps"}
+    return {"energy_joules_per_step": energy.joules / steps}
+
+
 def run_one(
     config: RunConfig, settings: HarnessSettings = HarnessSettings(), dataset: Dataset | None = None
 ) -> dict:
@@ -385,7 +407,8 @@ def run_one(
     device = run.device
     memory = measure_memory(run, settings)
 
-    times = _timed_steps(run, settings.timing_steps)
+    with EnergyMeter(device) as energy:  # NVML's board energy over the timed steps (GPU only)
+        times = _timed_steps(run, settings.timing_steps)
     times_default, default_error = [], None
     if settings.compare_allocator and device.type == "cpu" and settings.timing_steps:
         times_default, default_error = time_with_default_malloc(config, settings)
@@ -398,6 +421,7 @@ def run_one(
         "rss_rise_bytes": process_mem.rise_bytes,
         "rss_op_sampled_rise_bytes": process_mem.op_sampled_rise_bytes,
         **_timing_fields(config, times, times_default, default_error),
+        **(_energy_fields(energy.result(), len(times)) if device.type == "cuda" else {}),
     }
     if settings.evaluate:
         metrics["eval_seconds"] = _eval_seconds(run, memory.eval_examples)
