@@ -16,7 +16,8 @@ Scratch memory inside oneDNN (NCHW weight/activation reorders, `--memory-format 
 goes through the C++ allocator outside any tensor: neither the tracker nor this ledger sees
 it. `ff-frugal` under conv is modelled for its together pass (SymBa's only pass; the threshold
 loss with --ff-pass together), layer or position goodness, random negatives and the label-loop
-evaluation. `ff` and `ff-summed` under conv, ff-frugal's sequential pass, and every `--arch
+evaluation, plain or micro-batched (`--micro-batch`, both `--ff-micro-schedule` orders:
+`_frugal_micro_step`). `ff` and `ff-summed` under conv, ff-frugal's sequential pass, and every `--arch
 local` trainer are not modelled (NotImplementedError).
 """
 

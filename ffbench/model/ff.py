@@ -18,6 +18,11 @@ ff-summed: every layer's normalised input and ReLU output stay saved until the o
 label loop, per chunk of n: scores (4*n*C) + value (s*n) + one label's largest layer,
       s*n*(2*in_j + W) (input, normalised copy, pre-activation), independent of C;
       replicated: C*n rows through every layer.
+ff with --micro-batch (`_micro_step`, both schedules, random negatives): per micro-batch of r
+      rows the layer ledger above on 2r rows plus the loss share's mul (s) and its backward
+      (s); a later micro-batch's gradients are added in place (temporaries); micro-batch-major
+      holds every layer's gradients until the steps at the end, layer-major the whole batch's
+      outputs of one layer (2 x B x W).
 FF's `total` is float32 whatever the model dtype; evaluation copies each bfloat16
 goodness to float32 (`.float()`, C*chunk*4 bytes).
 """
