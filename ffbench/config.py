@@ -240,13 +240,15 @@ class RunConfig:
         None, "real examples per micro-batch: rows (e.g. 256) or a fraction of the batch (e.g. 1/4); "
         "gradients accumulate over the micro-batches, then one step (the same update); FF forwards "
         "as many negatives per micro-batch. Default: none (bp-accum: 1/4). Not for bp-inbackward, "
-        "which steps inside backward before the batch is complete",
+        "which steps inside backward before the batch is complete, nor ff-summed, whose schedule is "
+        "one backward over every layer's summed loss",
         group="knobs", kind="micro", limit=MAX_ROWS,
     )  # fmt: skip
     ff_micro_schedule: str = option(
         "micro-batch-major", "FF with --micro-batch: each micro-batch through every layer, every "
         "layer's gradient accumulating (micro-batch-major), or each layer over all micro-batches "
-        "before the next, the layer's outputs for the whole batch kept (layer-major)",
+        "before the next, the layer's outputs for the whole batch kept (layer-major; not --arch "
+        "recurrent)",
         group="ff", kind="choice", choices=FF_MICRO_SCHEDULES,
     )  # fmt: skip
     # recurrent network and the black box

@@ -16,7 +16,8 @@ Scratch memory inside oneDNN (NCHW weight/activation reorders, `--memory-format 
 goes through the C++ allocator outside any tensor: neither the tracker nor this ledger sees
 it. `ff-frugal` under conv is modelled for its together pass (SymBa's only pass; the threshold
 loss with --ff-pass together), layer or position goodness, random negatives and the label-loop
-evaluation. `ff` and `ff-summed` under conv, ff-frugal's sequential pass, and every `--arch
+evaluation, plain or micro-batched (`--micro-batch`, both `--ff-micro-schedule` orders:
+`_frugal_micro_step`). `ff` and `ff-summed` under conv, ff-frugal's sequential pass, and every `--arch
 local` trainer are not modelled (NotImplementedError).
 """
 
@@ -158,38 +159,42 @@ def _goodness_rows(cfg: RunConfig, sp) -> int:
     return 1 if cfg.ff_goodness_scope == "layer" else sp.ho * sp.wo
 
 
-def _frugal_forward(L: Ledger, cfg: RunConfig, I: int, s: int, j: int, k: int, sp, inp: str | None) -> None:
+def _frugal_forward(
+    L: Ledger, cfg: RunConfig, I: int, s: int, j: int, k: int, sp, inp: str | None, B: int, tag: str = ""
+) -> None:
     """`_forward` of one block of B rows: the first layer normalises `img.clone()`, later ones
     their input in place (vector_norm B*s, dies); conv output o (in place: label bias, ReLU);
     the label bias: index (B*out) and its LABEL_SCALE product (B*out), both die after add_;
-    goodness g (B*s, or B*Ho*Wo*s with position scope; squared and scaled in place)."""
-    B = cfg.batch_size
-    n = f"n{j}.{k}"
+    goodness g (B*s, or B*Ho*Wo*s with position scope; squared and scaled in place).
+    `tag` names a micro-batch's tensors."""
+    n = f"n{j}.{k}{tag}"
     if inp is None:
         L.alloc(n, B * I * s, "other", "img.clone() (normalise_ a copy)")
     else:
         L.live[n] = L.live.pop(inp)  # normalised in place: the same storage
     L.free(L.alloc(L.tmp(), B * s, "other", "normalise_: vector_norm"))
-    L.alloc(f"o{j}.{k}", B * sp.out_numel * s, "other", f"convolution layer {j + 1}")
+    L.alloc(f"o{j}.{k}{tag}", B * sp.out_numel * s, "other", f"convolution layer {j + 1}")
     idx = L.alloc(L.tmp(), B * sp.out_c * s, "other", "label[labels]")
     mul = L.alloc(L.tmp(), B * sp.out_c * s, "other", "label bias * LABEL_SCALE")
     L.free(idx, mul)
-    L.alloc(f"g{k}", B * _goodness_rows(cfg, sp) * s, "other", "goodness_: vector_norm")
+    L.alloc(f"g{k}{tag}", B * _goodness_rows(cfg, sp) * s, "other", "goodness_: vector_norm")
 
 
-def _frugal_backward(L: Ledger, cfg: RunConfig, C: int, s: int, j: int, k: int, sp, keep: bool) -> None:
+def _frugal_backward(
+    L: Ledger, cfg: RunConfig, C: int, s: int, j: int, k: int, sp, keep: bool, B: int, fresh: bool
+) -> None:
     """`_backward` of one block: the per-example channel sums (B*out); layer scope: the input
     scaled in place, the weight gradient (convolution_backward, weight only), the bias's (mv);
     position scope: dA (o scaled in place, or a new B*out*HW tensor when o is kept), the weight
     gradient, the sums and the bias gradient (their sum); the label gradient (zeros_like,
-    index_add_). The first block's gradients become p.grad, the second's are added in place."""
-    B = cfg.batch_size
+    index_add_). The layer's first block's gradients (`fresh`) become p.grad, a later block's
+    are added in place."""
     nW = sp.out_c * sp.in_c * sp.k * sp.k
-    pre = "grad" if k == 0 else "new"
+    pre = "grad" if fresh else "new"
     names = (f"{pre}:W{j}", f"{pre}:b{j}", f"{pre}:E{j}")
     # the first block's: p.grad is set before the next op frees anything, so a peak among
     # them is classified (by the tracker, at its next free) with them as gradients
-    cat = "gradients" if k == 0 else "other"
+    cat = "gradients" if fresh else "other"
     if cfg.ff_goodness_scope == "layer":
         sums = L.alloc(L.tmp(), B * sp.out_c * s, "other", "o.sum(dim=(2, 3))")
         L.alloc(names[0], nW * s, cat, f"convolution_backward (weight) layer {j + 1}")
@@ -208,7 +213,7 @@ def _frugal_backward(L: Ledger, cfg: RunConfig, C: int, s: int, j: int, k: int, 
                 L.recategorise(name, cat)
     L.alloc(names[2], C * sp.out_c * s, cat, "zeros_like(label).index_add_")
     L.free(sums)
-    if k == 1:
+    if not fresh:
         L.free(*names)  # p.grad.add_(grad); the new gradient dies with the function
 
 
@@ -231,37 +236,98 @@ def _frugal_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool)
     L.alloc("total", F32, "other", "torch.zeros(())")
     blocks: list[str | None] = [None, None]
     for j, sp in enumerate(specs):
-        keep = j < len(specs) - 1
-        L.phase = f"forward (layer {j + 1})"
-        for k in range(2):
-            _frugal_forward(L, cfg, I, s, j, k, sp, blocks[k])
-        L.phase = f"backward (layer {j + 1})"
-        M = B * _goodness_rows(cfg, sp)
-        if cfg.ff_loss == "symba":
-            sp_ = L.alloc(L.tmp(), M * s, "other", "softplus")
-            L.alloc("loss", s, "other", "softplus .sum() (loss)")
-            L.free(sp_)
-        else:
-            for k in range(2):
-                sp_ = L.alloc(L.tmp(), M * s, "other", "softplus")
-                L.alloc("loss" if k == 0 else "loss1", s, "other", "softplus .sum() (loss)")
-                L.free(sp_)
-        outs: list[str | None] = []
-        for k in range(2):
-            _frugal_backward(L, cfg, C, s, j, k, sp, keep)
-            L.free(f"n{j}.{k}")
-            if keep:
-                outs.append(f"o{j}.{k}")
-            else:
-                L.free(f"o{j}.{k}")
-                outs.append(None)
-        L.free("g0", "g1", "loss", *(["loss1"] if L.has("loss1") else []))  # l1: a local of _layer
+        blocks = _frugal_layer(L, cfg, I, C, s, j, sp, blocks, B)
         if j == 0 and copy:
             L.free("img")
         L.phase = f"optimizer (layer {j + 1})"
         optim.step(L, cfg, groups[j], s, first, tag=str(j))
-        blocks = outs
     L.free("y_neg")
+    L.phase = "end"
+
+
+def _frugal_layer(
+    L: Ledger,
+    cfg: RunConfig,
+    I: int,
+    C: int,
+    s: int,
+    j: int,
+    sp,
+    blocks: list,
+    B: int,
+    tag: str = "",
+    fresh: bool = True,
+) -> list:
+    """`_layer` on blocks of B rows (`tag`: a micro-batch's; `fresh`: its gradients create
+    p.grad): both blocks forward, the loss and coefficients, both backward; the outputs."""
+    keep = j < cfg.depth - 1
+    L.phase = f"forward (layer {j + 1})"
+    for k in range(2):
+        _frugal_forward(L, cfg, I, s, j, k, sp, blocks[k], B, tag)
+    L.phase = f"backward (layer {j + 1})"
+    M = B * _goodness_rows(cfg, sp)
+    if cfg.ff_loss == "symba":
+        sp_ = L.alloc(L.tmp(), M * s, "other", "softplus")
+        L.alloc("loss", s, "other", "softplus .sum() (loss)")
+        L.free(sp_)
+    else:
+        for k in range(2):
+            sp_ = L.alloc(L.tmp(), M * s, "other", "softplus")
+            L.alloc("loss" if k == 0 else "loss1", s, "other", "softplus .sum() (loss)")
+            L.free(sp_)
+    outs: list[str | None] = []
+    for k in range(2):
+        _frugal_backward(L, cfg, C, s, j, k, sp, keep, B, fresh and k == 0)
+        L.free(f"n{j}.{k}{tag}")
+        if keep:
+            outs.append(f"o{j}.{k}{tag}")
+        else:
+            L.free(f"o{j}.{k}{tag}")
+            outs.append(None)
+    L.free(f"g0{tag}", f"g1{tag}", "loss", *(["loss1"] if L.has("loss1") else []))  # l1: a local of _layer
+    return outs
+
+
+def _frugal_micro_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    """`FFConvFrugalTrainer._train_step_micro`: y_neg (B int64) and total first, alive to the
+    end; each micro-batch's image (x[sl]: an NHWC copy of m rows, or a view), dying after its
+    first layer, and its two blocks of m rows through `_frugal_layer` in the schedule's order
+    (micro-batch-major: each micro-batch through every layer, then every layer's step;
+    layer-major: each layer over every micro-batch, its outputs kept, then its step). Only a
+    layer's first block creates its gradients; later ones are added in place."""
+    B, m = cfg.batch_size, cfg.micro
+    specs, groups = layer_specs(cfg, I), _ff_groups(cfg, I, C)
+    sizes = [min(m, B - i) for i in range(0, B, m)]
+    copy = img_copy(cfg, I)
+    L.phase = "forward (layer 1)"
+    L.alloc("y_neg", B * I64, "other", "randint (wrong labels, in place)")
+    L.alloc("total", F32, "other", "torch.zeros(())")
+
+    def layer(j: int, i: int, blocks: list) -> list:
+        if j == 0 and copy:
+            L.alloc(f"img.{i}", sizes[i] * I * s, "other", "ToImage channels_last copy")
+        outs = _frugal_layer(L, cfg, I, C, s, j, specs[j], blocks, sizes[i], f".{i}", fresh=i == 0)
+        if j == 0 and copy:
+            L.free(f"img.{i}")
+        return outs
+
+    def optimizer(j: int) -> None:
+        L.phase = f"optimizer (layer {j + 1})"
+        optim.step(L, cfg, groups[j], s, first, tag=str(j))
+
+    if cfg.ff_micro_schedule == "layer-major":
+        inputs = [[None, None] for _ in sizes]
+        for j in range(len(specs)):
+            for i in range(len(sizes)):
+                inputs[i] = layer(j, i, inputs[i])
+            optimizer(j)
+    else:
+        for i in range(len(sizes)):
+            blocks: list = [None, None]
+            for j in range(len(specs)):
+                blocks = layer(j, i, blocks)
+        for j in range(len(specs)):
+            optimizer(j)
     L.phase = "end"
 
 
@@ -306,3 +372,9 @@ def _frugal_check(cfg: RunConfig, I: int, C: int) -> None:
 
 
 register(TrainerLedger(_ff_groups, _frugal_step, _frugal_eval_chunk, _frugal_check), "ff-frugal", arch="conv")
+register(
+    TrainerLedger(_ff_groups, _frugal_micro_step, _frugal_eval_chunk, _frugal_check),
+    "ff-frugal",
+    arch="conv",
+    micro=True,
+)

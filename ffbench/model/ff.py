@@ -18,6 +18,11 @@ ff-summed: every layer's normalised input and ReLU output stay saved until the o
 label loop, per chunk of n: scores (4*n*C) + value (s*n) + one label's largest layer,
       s*n*(2*in_j + W) (input, normalised copy, pre-activation), independent of C;
       replicated: C*n rows through every layer.
+ff with --micro-batch (`_micro_step`, both schedules, random negatives): per micro-batch of r
+      rows the layer ledger above on 2r rows plus the loss share's mul (s) and its backward
+      (s); a later micro-batch's gradients are added in place (temporaries); micro-batch-major
+      holds every layer's gradients until the steps at the end, layer-major the whole batch's
+      outputs of one layer (2 x B x W).
 FF's `total` is float32 whatever the model dtype; evaluation copies each bfloat16
 goodness to float32 (`.float()`, C*chunk*4 bytes).
 """
@@ -168,12 +173,23 @@ def loss_backward(L: Ledger, B: int, s: int, j, upstream: str | None = None) -> 
     return gg
 
 
-def _layer_backward(L: Ledger, cfg: RunConfig, j: int, fan_in: int, s: int, last_keeps_output: bool) -> None:
-    """Autograd through one FF layer's loss (grad of its loss scalar already alive)."""
+def _layer_backward(
+    L: Ledger,
+    cfg: RunConfig,
+    j: int,
+    fan_in: int,
+    s: int,
+    last_keeps_output: bool,
+    upstream: str | None = None,
+    fresh: bool = True,
+) -> None:
+    """Autograd through one FF layer's loss (grad of its loss scalar already alive;
+    `upstream`: a scaled loss's gradient, see `loss_backward`). fresh: the gradients become
+    p.grad; else (a later micro-batch) AccumulateGrad adds them in place and they die."""
     B, W = cfg.batch_size, cfg.width
     R = 2 * B
     L.phase = f"backward (layer {j + 1})" if not cfg.trainer == "ff-summed" else "backward"
-    gg = loss_backward(L, B, s, j)
+    gg = loss_backward(L, B, s, j, upstream)
     # goodness backward (_SquaredNorm.backward): grad * (2 * scale) (R*s), unsqueeze
     # (a view), h * that (R*W*s); the small factor dies, then the incoming grad
     t = L.alloc(L.tmp(), R * s, "other", f"goodness backward: grad * 2scale layer {j + 1}")
@@ -186,10 +202,14 @@ def _layer_backward(L: Ledger, cfg: RunConfig, j: int, fan_in: int, s: int, last
     if not last_keeps_output:
         L.free(f"o{j}")  # ff-summed: saved ReLU output of a non-last layer dies here
     # addmm backward: only grad weight (mm) and grad bias (sum): the input is detached
-    L.alloc(f"grad:W{j}", W * fan_in * s, "other", f"grad weight layer {j + 1}")
-    L.alloc(f"grad:b{j}", W * s, "other", f"grad bias layer {j + 1}")
+    pre = "grad" if fresh else "new"
+    L.alloc(f"{pre}:W{j}", W * fan_in * s, "other", f"grad weight layer {j + 1}")
+    L.alloc(f"{pre}:b{j}", W * s, "other", f"grad bias layer {j + 1}")
     L.free(ga)
-    accumulated(L, f"grad:W{j}", f"grad:b{j}")
+    if fresh:
+        accumulated(L, f"grad:W{j}", f"grad:b{j}")
+    else:
+        L.free(f"new:W{j}", f"new:b{j}")
     L.free(f"n{j}")
 
 
@@ -286,6 +306,83 @@ def _ff_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> 
             L.free(f"loss{j}")  # del loss
     if summed:
         _summed_backward(L, cfg, I, s, groups, first)
+    L.phase = "end"
+
+
+# --------------------------------------------------------------------------------------
+# ff with --micro-batch (`FFTrainer._train_step_micro`)
+# --------------------------------------------------------------------------------------
+def _micro_layer(
+    L: Ledger, cfg: RunConfig, j: int, fan_in: int, s: int, inp: str, fresh: bool, keep: bool, tag: str
+) -> str | None:
+    """`FFTrainer._micro_layer` on cfg.batch_size = r real rows (2r rows): the layer's forward
+    (`_layer_forward`; its input dies after it), the loss times its share (mul, s: the layer
+    loss dies, MulBackward0 saves only the scalar), backward: ones_like (s, alive until
+    backward returns), mul backward (s, the upstream of `loss_backward`), the layer's
+    backward (`fresh`: its gradients become p.grad, else added in place); then g and the
+    scaled loss die, and the output lives on as the next layer's input (renamed with `tag`)
+    or dies."""
+    L.phase = f"forward (layer {j + 1})"
+    _layer_forward(L, cfg, j, fan_in, s, drop_input=inp)
+    L.alloc(f"scaled{j}", s, "other", "mul (loss share)")
+    L.free(f"loss{j}")
+    L.phase = f"backward (layer {j + 1})"
+    one = L.alloc(L.tmp(), s, "other", "ones_like(loss)")
+    up = L.alloc(L.tmp(), s, "other", "mul backward (grad * share)")
+    _layer_backward(L, cfg, j, fan_in, s, last_keeps_output=True, upstream=up, fresh=fresh)
+    L.free(one, f"g{j}", f"scaled{j}")
+    if not keep:
+        L.free(f"o{j}")
+        return None
+    L.live[f"o{j}{tag}"] = L.live.pop(f"o{j}")  # out.detach(): the same storage
+    return f"o{j}{tag}"
+
+
+def _micro_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) -> None:
+    """`FFTrainer._train_step_micro`: y_neg for the whole batch (`_negatives`), total
+    (float32); per micro-batch of r rows its input (`embed_label` of its positives and of its
+    negatives, r rows each, then `cat`, 2r*I*s) made just before its first layer; each layer
+    `_micro_layer`; in the schedule's order (micro-batch-major: each micro-batch through every
+    layer, then every layer's step; layer-major: each layer over every micro-batch, its
+    outputs kept, then its step)."""
+    if cfg.ff_negatives != "random":
+        raise NotImplementedError("the micro-batched ff ledger models random negatives")
+    B, W, D, m = cfg.batch_size, cfg.width, cfg.depth, cfg.micro
+    groups = _ff_params(cfg, I, C)
+    sizes = [min(m, B - i) for i in range(0, B, m)]
+    rows_cfg = {r: cfg.replace(batch_size=r, micro_batch=None) for r in set(sizes)}
+    _negatives(L, cfg, I, C, s)
+    L.alloc("total", F32, "other", "torch.zeros(())")
+
+    def embed(i: int) -> str:
+        L.phase = "embed"
+        _embed(L, sizes[i], I, s, "xp", "embed_label(pos)")
+        _embed(L, sizes[i], I, s, "xn", "embed_label(neg)")
+        L.alloc(f"h_in.{i}", 2 * sizes[i] * I * s, "other", "cat(pos, neg)")
+        L.free("xp", "xn")
+        return f"h_in.{i}"
+
+    def layer(j: int, i: int, inp: str) -> str | None:
+        fan_in = I if j == 0 else W
+        return _micro_layer(L, rows_cfg[sizes[i]], j, fan_in, s, inp, i == 0, j < D - 1, f".{i}")
+
+    def optimizer(j: int) -> None:
+        L.phase = f"optimizer (layer {j + 1})"
+        optim.step(L, cfg, groups[j], s, first, tag=str(j))
+
+    if cfg.ff_micro_schedule == "layer-major":
+        inputs: list = [None] * len(sizes)
+        for j in range(D):
+            for i in range(len(sizes)):
+                inputs[i] = layer(j, i, embed(i) if j == 0 else inputs[i])
+            optimizer(j)
+    else:
+        for i in range(len(sizes)):
+            h = embed(i)
+            for j in range(D):
+                h = layer(j, i, h)
+        for j in range(D):
+            optimizer(j)
     L.phase = "end"
 
 
@@ -482,3 +579,4 @@ def _eval_chunk(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, n: int, prefi
 
 
 register(TrainerLedger(_ff_params, _ff_step, _eval_chunk, check=_check, notes=_notes), "ff", "ff-summed")
+register(TrainerLedger(_ff_params, _micro_step, _eval_chunk, check=_check, notes=_notes), "ff", micro=True)

@@ -30,7 +30,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .bp import BPTrainer
-from .ff import FFTrainer, ff_loss
+from .ff import NO_SUMMED_MICRO, FFTrainer, ff_loss
 from .frugal_bp import BPInBackwardTrainer, BPLocalTrainer
 from .images import FFImageNet, ImageLocalNet, ImageNet, eval_score_, finish, image_goodness, normalise_image
 from .registry import register_trainer
@@ -169,3 +169,5 @@ class FFConvTrainer(FFTrainer):
 class FFConvSummedTrainer(FFConvTrainer):
     name = "ff-summed"
     summed = True
+    micro_batch_support = False
+    no_micro_batching = NO_SUMMED_MICRO

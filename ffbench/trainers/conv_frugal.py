@@ -23,6 +23,12 @@ outputs (the next layer's inputs) and, with position scope, one gradient block a
 SymBa (`--ff-loss symba`) couples each positive row to its negative, so both blocks run forward
 before either runs backward (`--ff-pass together`, the only pass it allows).
 
+Micro-batching (`--micro-batch m`): y_neg drawn once for the whole batch; each micro-batch is
+a positive and a negative block of m rows, its loss and coefficients divided by the whole
+batch's count (rows x positions), so the accumulated gradients are `ff`'s. `micro-batch-major`
+(default): each micro-batch through every layer, then every layer's step; `layer-major`: each
+layer over every micro-batch (its outputs for the whole batch kept), then its step.
+
 The weight-gradient op: `aten.convolution_backward` with only grad_weight requested (conv), or
 bmm of the unfolded patches with the gradient (local; both made as visible copies).
 """
@@ -35,6 +41,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..phases import phase
 from .conv import FFConvTrainer
+from .ff import micro_slices
 from .ff_frugal import loss_coefficients_, wrong_labels
 from .images import (
     LABEL_SCALE,
@@ -72,10 +79,13 @@ def bias_grad(
     return torch.mv(sums.t(), c)
 
 
-def symba_coefficients_(g_pos: torch.Tensor, g_neg: torch.Tensor, alpha: float, scale: float):
+def symba_coefficients_(
+    g_pos: torch.Tensor, g_neg: torch.Tensor, alpha: float, scale: float, m: int | None = None
+):
     """SymBa's loss and the factors c with dL/do = c * o: z = -alpha (g_pos - g_neg) in g_pos's
-    storage, loss = mean softplus(z), dL/dg_pos = -alpha sigmoid(z) / M = -dL/dg_neg."""
-    m = g_pos.numel()
+    storage, loss = softplus(z) summed / M, dL/dg_pos = -alpha sigmoid(z) / M = -dL/dg_neg
+    (M: g_pos's count, or the whole batch's when micro-batched)."""
+    m = g_pos.numel() if m is None else m
     z = g_pos.sub_(g_neg).mul_(-alpha)
     loss = F.softplus(z).sum().div_(m)
     c = z.sigmoid_().mul_(2.0 * scale * alpha / m)
@@ -93,6 +103,11 @@ def set_or_add(p: torch.nn.Parameter, grad: torch.Tensor) -> None:
 @register_trainer
 class FFConvFrugalTrainer(FFConvTrainer):
     name = "ff-frugal"
+    _batch: int | None = None  # micro-batched: the whole batch's rows (the loss's divisor)
+
+    def _count(self, g: torch.Tensor) -> int:
+        """The loss's divisor: g's count (rows x positions), or the whole batch's when micro-batched."""
+        return g.numel() if self._batch is None else g.numel() // len(g) * self._batch
 
     def choose_pass(self, config) -> str:
         if config.ff_loss == "symba":
@@ -133,7 +148,7 @@ class FFConvFrugalTrainer(FFConvTrainer):
     def _threshold_coefficients(self, g: torch.Tensor, positive: bool):
         m = g.numel()
         loss, c = loss_coefficients_(
-            g.view(-1), m if positive else 0, self.config.ff_threshold, m, self._scale
+            g.view(-1), m if positive else 0, self.config.ff_threshold, self._count(g), self._scale
         )
         return loss, c.view_as(g)
 
@@ -160,7 +175,11 @@ class FFConvFrugalTrainer(FFConvTrainer):
             blocks[0] = blocks[1] = None
         with phase("backward", layer=j):
             if self.config.ff_loss == "symba":
-                loss, *cs = symba_coefficients_(fw[0][2], fw[1][2], self.config.ff_alpha, self._scale)
+                g_pos, g_neg = fw[0][2], fw[1][2]
+                loss, *cs = symba_coefficients_(
+                    g_pos, g_neg, self.config.ff_alpha, self._scale, self._count(g_pos)
+                )
+                del g_pos, g_neg
             else:
                 (l0, c0), (l1, c1) = (self._threshold_coefficients(fw[k][2], k == 0) for k in range(2))
                 loss, cs = l0.add_(l1), [c0, c1]
@@ -174,13 +193,17 @@ class FFConvFrugalTrainer(FFConvTrainer):
         total += loss
         return outs
 
+    def _negatives(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.config.ff_negatives == "random":
+            return wrong_labels(y, self.num_classes, self.generator)
+        return self.negative_labels(x, y)
+
     @torch.no_grad()
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        if cfg.ff_negatives == "random":
-            y_neg = wrong_labels(y, self.num_classes, self.generator)
-        else:
-            y_neg = self.negative_labels(x, y)
+        if cfg.micro_batching:
+            return self._train_step_micro(x, y)
+        y_neg = self._negatives(x, y)
         img = self.net.image(x)
         total = torch.zeros((), device=self.device)
         blocks: list = [None, None]  # None: the first layer starts from the image
@@ -191,6 +214,45 @@ class FFConvFrugalTrainer(FFConvTrainer):
             if j == 0:
                 del img
                 img = None
+            with phase("optimizer", layer=j):
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+        return total
+
+    def _train_step_micro(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """`--micro-batch`: every micro-batch's blocks in `config.ff_micro_schedule`'s order."""
+        cfg, n = self.config, len(x)
+        y_neg = self._negatives(x, y)
+        total = torch.zeros((), device=self.device)
+        slices, depth = micro_slices(n, cfg.micro), len(self.net.layers)
+        layers = list(zip(self.net.layers, self._optimizers))
+        self._batch = n
+        try:
+            if cfg.ff_micro_schedule == "layer-major":
+                inputs: list = [[None, None] for _ in slices]  # each micro-batch's blocks
+                for j, (layer, opt) in enumerate(layers):
+                    self._scale = goodness_scale_of(self.net.specs[j], cfg)
+                    for i, sl in enumerate(slices):
+                        img = self.net.image(x[sl]) if j == 0 else None
+                        blocks, inputs[i] = inputs[i], None
+                        inputs[i] = self._layer(
+                            j, layer, blocks, img, (y[sl], y_neg[sl]), j < depth - 1, total
+                        )
+                        del blocks, img
+                    with phase("optimizer", layer=j):
+                        opt.step()
+                        opt.zero_grad(set_to_none=True)
+                return total
+            for sl in slices:
+                img, blocks = self.net.image(x[sl]), [None, None]
+                for j, (layer, _) in enumerate(layers):
+                    self._scale = goodness_scale_of(self.net.specs[j], cfg)
+                    blocks = self._layer(j, layer, blocks, img, (y[sl], y_neg[sl]), j < depth - 1, total)
+                    img = None
+                del blocks
+        finally:
+            self._batch = None
+        for j, opt in enumerate(self._optimizers):
             with phase("optimizer", layer=j):
                 opt.step()
                 opt.zero_grad(set_to_none=True)

@@ -28,6 +28,15 @@ rows (gradients accumulate), then takes the one optimizer step. The same update:
 loss separates into a positive and a negative sum and a row's goodness depends on that row
 alone, and every layer's forward uses the weights from before the step.
 
+Micro-batching (`--micro-batch m`, `ff` and its conv / local classes): the negatives are drawn
+once for the whole batch (hard ones from the model before the step), then the batch runs as
+micro-batches of m real examples and their m negatives (positives and negatives together),
+each micro-batch's layer loss scaled by its share of the batch mean, gradients accumulating.
+Every layer's forward uses the weights from before the step, so the update is `ff`'s.
+`--ff-micro-schedule micro-batch-major` (default): each micro-batch through every layer, every
+layer's gradient accumulating, then every layer's step; `layer-major`: layer by layer, its input
+m rows at a time, the layer's outputs for the whole batch kept for the next layer, then its step.
+
 Evaluation (section 3.3): try every label, sum goodness over the chosen layers
 (`ff_eval_layers`), pick the highest. `ff_eval="label-loop"` (default) runs one label at a
 time, so evaluation memory does not grow with the number of classes; `replicated` forwards
@@ -140,6 +149,7 @@ class FFTrainer(Trainer):
     family = "ff"
     summed = False  # True: one backward over the summed layer losses (ff-summed)
     default_pass = "together"  # --ff-pass when not given
+    micro_batch_support = True  # --micro-batch: FF's update over micro-batches (both schedules)
     black_box_support = True  # --black-box k: layer k + 1's input comes through the box
 
     def __init__(self, config, in_features, num_classes, device) -> None:
@@ -184,6 +194,8 @@ class FFTrainer(Trainer):
         return ff_loss(g_pos, g_neg, self.config.ff_threshold)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.config.micro_batching:
+            return self._train_step_micro(x, y)
         if self.ff_pass == "sequential" and not self.summed:
             return self._train_step_sequential(x, y)
         return self._train_step_together(x, y)
@@ -255,6 +267,56 @@ class FFTrainer(Trainer):
                     opt.zero_grad(set_to_none=True)
         return total
 
+    # -- micro-batching ----------------------------------------------------------
+    def _train_step_micro(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """`--micro-batch`: FF's update, one micro-batch (m positive + m negative rows) at a
+        time, in the order `config.ff_micro_schedule` says (module docstring)."""
+        n = len(x)
+        y_neg = self.negative_labels(x, y)  # once, for the whole batch, by the pre-step model
+        slices = micro_slices(n, self.config.micro)
+        total = torch.zeros((), device=self.device)
+        depth = len(self.net.layers)
+        if self.config.ff_micro_schedule == "layer-major":
+            blocks: list = [None] * len(slices)  # each micro-batch's input to the current layer
+            args: list = [None] * len(slices)
+            for i, (layer, opt) in enumerate(zip(self.net.layers, self._optimizers)):
+                for k, sl in enumerate(slices):
+                    if i == 0:
+                        blocks[k], args[k] = self.together_input(x[sl], y[sl], y_neg[sl])
+                    self._micro_layer(i, layer, blocks, k, args[k], n, total, keep=i < depth - 1)
+                with phase("optimizer", layer=i):
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+            return total
+        for sl in slices:
+            block, args = self.together_input(x[sl], y[sl], y_neg[sl])
+            blocks = [block]
+            del block
+            for i, layer in enumerate(self.net.layers):
+                self._micro_layer(i, layer, blocks, 0, args, n, total, keep=i < depth - 1)
+            del blocks, args
+        for i, opt in enumerate(self._optimizers):
+            with phase("optimizer", layer=i):
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+        return total
+
+    def _micro_layer(self, i, layer, blocks: list, k: int, args, n: int, total, keep: bool) -> None:
+        """Micro-batch k through layer i: forward, its loss scaled by its share of the batch
+        (rows / n), backward into the accumulating gradients; blocks[k] becomes the detached
+        output (None when no later layer needs it)."""
+        h, blocks[k] = blocks[k], None
+        rows = len(h) // 2
+        with phase("forward", layer=i):
+            out = layer(h, *args)
+            del h  # the layer saved its normalised copy
+            g = self.goodness(out)
+            loss = self.layer_loss(g[:rows], g[rows:]) * (rows / n)
+        with phase("backward", layer=i):
+            loss.backward()
+        total += loss.detach()
+        blocks[k] = out.detach() if keep else None
+
     # -- evaluation --------------------------------------------------------------
     def label_scores(self, x: torch.Tensor) -> torch.Tensor:
         """Summed goodness of the evaluation layers for every label: [n, num_classes] float32."""
@@ -306,7 +368,20 @@ class FFTrainer(Trainer):
         return torch.cat(feats, dim=1)
 
 
+def micro_slices(n: int, micro: int) -> list[slice]:
+    """The batch's rows in micro-batches of `micro` (the last may be shorter)."""
+    return [slice(i, min(i + micro, n)) for i in range(0, n, micro)]
+
+
+NO_SUMMED_MICRO = (
+    "its one backward over every layer's summed loss is its schedule; ff and ff-frugal make "
+    "the same update micro-batched"
+)
+
+
 @register_trainer
 class FFSummedTrainer(FFTrainer):
     name = "ff-summed"
     summed = True
+    micro_batch_support = False
+    no_micro_batching = NO_SUMMED_MICRO

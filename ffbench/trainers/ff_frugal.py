@@ -27,6 +27,16 @@ weights, so both output blocks (2 x B x W) live between layers. Running the whol
 the positives first would instead keep every layer's gradient alive (s x parameters), which
 grows with depth.
 
+Micro-batching (`--micro-batch m`): y_neg and the label values are made once for the whole
+batch; each micro-batch's blocks are its m positive rows and its m negative rows (or one block
+of 2m rows with `--ff-pass together`), each block's loss and gradient divided by the whole
+batch (`loss_coefficients_`'s `batch`), so the accumulated gradient is `ff`'s.
+`micro-batch-major` (default): each micro-batch through every layer (the first layer's
+negatives embedded once its positives have died), every layer's gradient alive until the
+steps at the end. `layer-major`: the schedule above with each block cut into micro-batches:
+layer j's outputs for the whole batch (2 x B x W) are kept for layer j + 1, one layer's
+gradient alive at a time.
+
 Evaluation is the label loop with in-place normalisation and a fused goodness: predictions
 equal `ff`'s, scores equal up to rounding (~5e-7 relative), so a near-tie could flip.
 """
@@ -38,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..phases import phase
-from .ff import EPS, FFTrainer
+from .ff import EPS, FFTrainer, micro_slices
 from .registry import register_trainer
 
 
@@ -131,6 +141,8 @@ class FFFrugalTrainer(FFTrainer):
 
     @torch.no_grad()
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.config.micro_batching:
+            return self._train_step_micro(x, y)
         cfg, n, c_ = self.config, len(x), self.num_classes
         if cfg.ff_negatives == "random":
             y_neg = wrong_labels(y, c_, self.generator)
@@ -168,6 +180,72 @@ class FFFrugalTrainer(FFTrainer):
                 opt.zero_grad(set_to_none=True)
             blocks = outs
         return total
+
+    def _train_step_micro(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """`--micro-batch`: the blocks of every micro-batch, in `config.ff_micro_schedule`'s
+        order (module docstring); one optimizer step per layer."""
+        n, c_ = len(x), self.num_classes
+        if self.config.ff_negatives == "random":
+            y_neg = wrong_labels(y, c_, self.generator)
+        else:
+            y_neg = self.negative_labels(x, y)
+        value = x[:, c_:].amax(dim=1, keepdim=True)
+        total = torch.zeros((), device=self.device)
+        slices = micro_slices(n, self.config.micro)
+        depth, layers = len(self.net.layers), list(zip(self.net.layers, self._optimizers))
+        if self.config.ff_micro_schedule == "layer-major":
+            inputs: list = [None] * len(slices)  # each micro-batch's blocks for the current layer
+            for j, (layer, opt) in enumerate(layers):
+                for i, sl in enumerate(slices):
+                    parts = (x[sl], y[sl], y_neg[sl], value[sl])
+                    blocks, inputs[i] = inputs[i], None
+                    inputs[i] = self._micro_layer(j, layer, blocks, parts, n, total, keep=j < depth - 1)
+                    del blocks
+                with phase("optimizer", layer=j):
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+            return total
+        for sl in slices:
+            parts, blocks = (x[sl], y[sl], y_neg[sl], value[sl]), None
+            for j, (layer, _) in enumerate(layers):
+                blocks = self._micro_layer(j, layer, blocks, parts, n, total, keep=j < depth - 1)
+            del blocks
+        for j, opt in enumerate(self._optimizers):
+            with phase("optimizer", layer=j):
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+        return total
+
+    def _micro_layer(self, j, layer, blocks: list | None, parts: tuple, n: int, total, keep: bool):
+        """One micro-batch's blocks through layer j (blocks None: the first layer, embedded
+        from parts = its x, y, y_neg and value rows, the negatives once the positives have
+        died); gradients accumulate, each block's loss divided by the batch n. Returns the
+        outputs (the next layer's blocks) when `keep`."""
+        cfg, c_ = self.config, self.num_classes
+        rows = len(parts[0])
+        if blocks is None:
+            blocks = self._first_blocks(*parts)[0]
+        n_pos = [rows, 0] if len(blocks) == 2 else [rows]
+        outs = []
+        for k in range(len(blocks)):
+            with phase("forward", layer=j):
+                if blocks[k] is None:  # the first layer's negatives, embedded late
+                    blocks[k] = embed_(parts[0], parts[2], parts[3], c_)
+                h = normalise_(blocks[k], cfg.ff_norm)
+                blocks[k] = None
+                o = torch.addmm(layer.linear.bias, h, layer.linear.weight.t()).relu_()
+                g = goodness_(o, cfg.ff_goodness)
+            with phase("backward", layer=j):
+                scale = 1.0 / o.shape[1] if cfg.ff_goodness == "mean" else 1.0
+                loss, coef = loss_coefficients_(g, n_pos[k], cfg.ff_threshold, n, scale)
+                accumulate_grads_(layer.linear, o, h, coef)
+                del h, g, coef
+            total += loss
+            del loss
+            if keep:
+                outs.append(o)
+            del o
+        return outs if keep else None
 
     def _label_scores_loop(self, x: torch.Tensor) -> torch.Tensor:
         """The label loop with in-place normalisation and a fused goodness."""

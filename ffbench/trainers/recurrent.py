@@ -35,6 +35,13 @@ Trainers (same network, parameters and seed; one optimizer step per batch after 
   and the head's soft-max output, normalised, is fed back as the label layer of the next
   step (through the same V_D). Full BPTT on the B real rows (no negatives).
 
+Micro-batching (`--micro-batch m`, `ff`, `bp`, `bp-checkpoint`, `bp-ste`): the negatives are
+drawn once for the whole batch (hard ones by the model before the step); each micro-batch of
+m real rows and their m negatives runs all T steps, its losses scaled by its share m / B
+(gradients accumulate; rows never interact), then the one optimizer step: FF's and (full or
+truncated) BPTT's update, with one micro-batch's states and graph alive. Recurrent FF runs
+micro-batch-major only: every layer at step t reads its neighbours at step t - 1.
+
 Evaluation (`predict`): the label loop -- one label clamped at a time, the net run for the
 last evaluation step + 1 steps, the goodness of the evaluation layers (`ff_eval_layers`)
 summed over the evaluation steps (`eval_steps`, 1-based, paper: 3 to 5), highest wins.
@@ -62,7 +69,7 @@ from ..blackbox import StraightThrough, black_box
 from ..errors import ConfigError
 from ..phases import phase
 from .base import Trainer, make_optimizer
-from .ff import ff_loss, goodness, normalise, random_wrong_labels
+from .ff import ff_loss, goodness, micro_slices, normalise, random_wrong_labels
 from .registry import register_trainer
 
 DAMPING = 0.3  # the paper's: 0.3 of the old state, 0.7 of the new
@@ -123,6 +130,9 @@ class RecurrentBase(Trainer):
         super().__init__(config, in_features, num_classes, device)
         if config.ff_eval != "label-loop":
             raise ConfigError("--arch recurrent evaluates in a label loop only (ff-eval label-loop)")
+        if config.micro_batching and config.ff_micro_schedule != "micro-batch-major":
+            raise ConfigError("--arch recurrent micro-batches micro-batch-major only: every layer at "
+                              "step t reads its neighbours at step t - 1")  # fmt: skip
         self.steps = config.time_steps
         self.eval_steps = config.eval_step_indices()
         self.eval_layers = config.eval_layer_indices()
@@ -163,6 +173,29 @@ class RecurrentBase(Trainer):
     def layer_loss(self, h: torch.Tensor, n: int) -> torch.Tensor:
         g = goodness(h, self.config.ff_goodness)
         return ff_loss(g[:n], g[n:], self.config.ff_threshold) / self.steps
+
+    def micro_batches(self, x: torch.Tensor, y: torch.Tensor):
+        """`--micro-batch`: (2m training rows, their labels, m, share m / B) per micro-batch,
+        the negatives drawn once for the whole batch first."""
+        n = len(x)
+        with phase("negatives"):
+            y_neg = self.negative_labels(x, y)
+        for sl in micro_slices(n, self.config.micro):
+            xn = normalise(x[sl], self.config.ff_norm).repeat(2, 1)
+            lab = self.labels_in(torch.cat([y[sl], y_neg[sl]]))
+            rows = sl.stop - sl.start
+            yield xn, lab, rows, rows / n
+            del xn, lab
+
+    def _train_step_micro(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """`--micro-batch`: every micro-batch's T steps (the trainer's `_run`, losses scaled by
+        its share), then the one optimizer step."""
+        total = torch.zeros((), device=self.device)
+        for xn, lab, n, share in self.micro_batches(x, y):
+            self._run(xn, lab, n, total, share)
+            del xn, lab
+        self.step_optimizers()
+        return total
 
     def batch_inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The 2B training rows: normalised images twice, the true then a wrong label."""
@@ -240,10 +273,21 @@ class RecurrentFFTrainer(RecurrentBase):
     def make_optimizers(self) -> list[torch.optim.Optimizer]:
         return [make_optimizer(self.net.layer_params(i), self.config) for i in range(self.net.depth)]
 
+    micro_batch_support = True
+
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        n, depth = len(x), self.net.depth
+        if self.config.micro_batching:
+            return self._train_step_micro(x, y)
         xn, lab = self.batch_inputs(x, y)
         total = torch.zeros((), device=self.device)
+        last = self._run(xn, lab, len(x), total)  # noqa: F841 - the last states live through the step
+        self.step_optimizers()
+        return total
+
+    def _run(self, xn, lab, n: int, total: torch.Tensor, share: float | None = None) -> list:
+        """All T steps of the 2n rows xn (labels lab), each layer-step's loss (scaled by the
+        micro-batch's share) back-propagated into .grad at once; returns the last states."""
+        depth = self.net.depth
         states: list | None = None  # detached states of the previous step
         for _t in range(self.steps):
             seen = None if states is None else [self.seen(i, s) for i, s in enumerate(states)]
@@ -258,6 +302,8 @@ class RecurrentFFTrainer(RecurrentBase):
                 with phase("forward", layer=i):
                     h = layer_update(self.net, i, below, above, prev)
                     loss = self.layer_loss(h, n)
+                    if share is not None:
+                        loss = loss * share
                 with phase("backward", layer=i):
                     loss.backward()  # into .grad (accumulating over the steps); frees the graph
                 total += loss.detach()
@@ -265,9 +311,7 @@ class RecurrentFFTrainer(RecurrentBase):
                 del h, loss, below, above, prev
             del seen
             states = new
-        del states
-        self.step_optimizers()
-        return total
+        return states
 
 
 @register_trainer
@@ -277,6 +321,7 @@ class BPTTTrainer(RecurrentBase):
     name = "bp"
     family = "bp"  # full BPTT; --bptt-window (truncated BPTT) approximates the gradient: "other"
     black_box_support = True
+    micro_batch_support = True
     checkpointed = False
 
     def __init__(self, config, in_features, num_classes, device) -> None:
@@ -293,9 +338,17 @@ class BPTTTrainer(RecurrentBase):
         return (loss, *new)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.config.micro_batching:
+            return self._train_step_micro(x, y)
         xn, lab = self.batch_inputs(x, y)
-        n = len(x)
         total = torch.zeros((), device=self.device)
+        self._run(xn, lab, len(x), total)
+        self.step_optimizers()
+        return total
+
+    def _run(self, xn, lab, n: int, total: torch.Tensor, share: float | None = None) -> None:
+        """All T steps of the 2n rows xn (labels lab), back-propagated every window (the
+        summed loss scaled by the micro-batch's share)."""
         states: tuple = ()
         pending = None  # the window's summed loss, not yet back-propagated
         for t in range(self.steps):
@@ -304,6 +357,8 @@ class BPTTTrainer(RecurrentBase):
                     loss, *new = checkpoint(self._time_step, xn, lab, n, *states, use_reentrant=False)
                 else:
                     loss, *new = self._time_step(xn, lab, n, *states)
+                if share is not None:
+                    loss = loss * share
                 states = tuple(new)
                 del new
                 pending = loss if pending is None else pending + loss
@@ -315,8 +370,6 @@ class BPTTTrainer(RecurrentBase):
                 pending = None
                 states = tuple(s.detach() for s in states)  # the truncation point
         del states
-        self.step_optimizers()
-        return total
 
 
 @register_trainer
