@@ -422,11 +422,19 @@ class RunConfig:
         from .arch import is_image
 
         if is_image(self.arch):
-            return f"{self.trainer}-{self.arch}-d{self.depth}-c{self.channels}-b{self.batch_size}"
+            return f"{self.trainer}-{self.arch}-d{self.depth}-c{self.channels}-b{self.batch_size}{self._knob_suffix()}"
         name = f"{self.trainer}-d{self.depth}-w{self.width}-b{self.batch_size}"
         if self.arch == "recurrent":
             name += f"-T{self.time_steps}"
+        name += self._knob_suffix()
         return name if self.arch == "mlp" else f"{self.arch}-{name}"
+
+    def _knob_suffix(self) -> str:
+        """-m<rows> for a micro-batch given (bp-accum's own is in its name), -layer-major for
+        FF's other micro-batch schedule."""
+        if self.micro_batch is None:
+            return ""
+        return f"-m{self.micro}" + ("-layer-major" if self.ff_micro_schedule == "layer-major" else "")
 
 
 def flag(name: str) -> str:
