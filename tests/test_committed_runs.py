@@ -96,3 +96,22 @@ def test_a_dirty_record_or_report_is_refused(tmp_path):
 def test_run_names_of_tracked_files():
     assert run_name("results/2026-11-28-cpu-recurrent/train/ff.json") == "2026-11-28-cpu-recurrent"
     assert run_name("reports/2026-11-28-cpu-recurrent.html") == "2026-11-28-cpu-recurrent"
+
+
+@pytest.mark.skipif(not RUNS, reason="not a git checkout")
+@pytest.mark.parametrize(
+    "written",
+    [
+        "results/2026-12-06-cpu-mnist-sweep-ff+bp-d2,4-w500-b64/records/ff-d2-w500-b64-0123456789ab.json",
+        "results/2026-12-06-cpu-quick/reproduce.json",
+        "reports/2026-12-06-cpu-quick.html",
+        "reports/2026-12-06-cpu-quick_files/peak_vs_depth.svg",
+        "results/bench.json",
+        "bench.json",
+        "benchmark_20261206_061500.svg",
+    ],
+)
+def test_what_the_readme_commands_write_is_ignored(written):
+    """A reader's own runs never show up as untracked files (the committed runs stay tracked)."""
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q", written], cwd=ROOT)
+    assert ignored.returncode == 0, f"{written} would show in git status"

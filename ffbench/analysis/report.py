@@ -487,7 +487,19 @@ def figures_dir_for(out_html: Path) -> Path:
     return out_html.with_name(out_html.stem + "_files")
 
 
-def draw_figures(runs, epochs, timelines, maxbatch) -> list:
+@dataclass
+class Drawn:
+    """A figure drawn and written to SVG text (its matplotlib figure already closed)."""
+
+    name: str
+    question: str
+    note: str
+    svg: str | None  # None when the figure was omitted
+
+
+def draw_figures(runs, epochs, timelines, maxbatch) -> list[Drawn]:
+    """Every figure, each turned into SVG and closed as soon as it is drawn (never more than
+    one figure function's figures open at a time)."""
     from . import plots
 
     out = []
@@ -502,7 +514,8 @@ def draw_figures(runs, epochs, timelines, maxbatch) -> list:
                 None,
                 f"could not be drawn: {type(exc).__name__}: {exc}",
             )
-        out.extend(made if isinstance(made, list) else [made])
+        for p in made if isinstance(made, list) else [made]:
+            out.append(Drawn(p.name, p.question, p.note, p.svg() if p.figure is not None else None))
     return out
 
 
@@ -542,9 +555,8 @@ def analyse(paths) -> Analysis:
     return Analysis(inp, runs, epochs, timelines, maxbatch, probes, verdicts)
 
 
-def _figure_out(p, stem: str, files_dir: Path) -> FigureOut:
-    svg = p.svg() if p.figure is not None else None
-    return FigureOut(stem, p.question, p.note, files_dir / f"{stem}.svg" if svg else None, svg)
+def _figure_out(p: Drawn, stem: str, files_dir: Path) -> FigureOut:
+    return FigureOut(stem, p.question, p.note, files_dir / f"{stem}.svg" if p.svg else None, p.svg)
 
 
 def figure_rows(analyses: list[Analysis], labels: list[str | None], files_dir: Path):
@@ -698,8 +710,9 @@ def build_report(paths, out_html: str | Path, *, title: str | None = None, basel
 # -- text ----------------------------------------------------------------------------------------
 
 
-def print_claims(verdicts: list[Verdict], file: TextIO | None = None) -> None:
-    """The findings, then the checks of the instrument: verdict, numbers, test, chunk."""
+def print_claims(verdicts: list[Verdict], file: TextIO | None = None, verbose: bool = False) -> None:
+    """The findings, then the checks of the instrument: one line per claim (its verdict and key
+    number); `verbose` adds the numbers, the test, the evaluation chunk and the figure."""
     file = file or sys.stdout
     numbered = list(enumerate(verdicts, 1))
     for group, title in GROUPS.items():
@@ -708,15 +721,21 @@ def print_claims(verdicts: list[Verdict], file: TextIO | None = None) -> None:
             print(f"{title}:", file=file)
         for i, v in chosen:
             shown = v.verdict.upper() if v.verdict in ("holds", "does not hold") else v.verdict
-            print(f"({i}) {v.claim}: {shown}", file=file)
-            if v.detail:
-                print(f"    numbers: {v.detail}", file=file)
-            print(f"    test: {v.test}", file=file)
-            print(
-                f"    evaluation chunk: {v.eval_chunk}; {v.batch_convention}"
-                + (f"; figure: {v.figure}" if v.figure else ""),
-                file=file,
-            )
+            key = f" ({v.summary})" if v.summary and not verbose else ""
+            print(f"({i}) {v.claim}: {shown}{key}", file=file)
+            if verbose:
+                _print_details(v, file)
+
+
+def _print_details(v: Verdict, file: TextIO) -> None:
+    if v.detail:
+        print(f"    numbers: {v.detail}", file=file)
+    print(f"    test: {v.test}", file=file)
+    print(
+        f"    evaluation chunk: {v.eval_chunk}; {v.batch_convention}"
+        + (f"; figure: {v.figure}" if v.figure else ""),
+        file=file,
+    )
 
 
 def verdicts_json(verdicts: list[Verdict]) -> str:
