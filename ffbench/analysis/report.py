@@ -606,9 +606,14 @@ def _stacked(frames: list, labels: list[str | None]):
 
 def report_tables(analyses: list[Analysis], labels: list[str | None]) -> dict[str, Any]:
     """The report's tables, each over every run (labelled when several)."""
+    from .tables import environment_summary, peak_pivot
+
     tables = {
-        "environment": _side_by_side([environment_table(a.inputs, a.runs) for a in analyses], labels),
+        "environment": _side_by_side(
+            [environment_summary(environment_table(a.inputs, a.runs)) for a in analyses], labels
+        ),
         "configuration": _side_by_side([configuration_table(a.runs) for a in analyses], labels),
+        "pivot": _side_by_side([peak_pivot(a.runs) for a in analyses], labels),
         "results": _stacked([results_table(a.runs, "measure") for a in analyses], labels),
         "train": _stacked([results_table(a.runs, "train") for a in analyses], labels),
     }
@@ -618,7 +623,12 @@ def report_tables(analyses: list[Analysis], labels: list[str | None]) -> dict[st
 
 
 SECTIONS = (
-    ("environment", "Environment", "One column per results folder and device.", True),
+    (
+        "environment",
+        "Environment",
+        'What every results folder and device shares; "differs in" names each one that differs.',
+        True,
+    ),
     (
         "configuration",
         "Configuration",
@@ -626,22 +636,39 @@ SECTIONS = (
         True,
     ),
     (
+        "pivot",
+        "Training-step peak by trainer (MiB)",
+        "Tensor-level training-step peak, one row per configuration, one column per trainer (with its "
+        "options where not the defaults); the smallest of each row in bold (bp-ce, the recurrent "
+        "network's cross-entropy read-out, is another model and never compared). Every measurement is in "
+        "the table below.",
+        True,
+    ),
+    (
         "results",
         "Results: memory and time",
-        "One row per measured configuration; click a header to sort.",
+        "One row per measured configuration; click a header to sort, type in the box to keep the rows "
+        "holding that text.",
         False,
     ),
     ("train", "Results: accuracy", "One row per training run (`ffbench train`).", False),
     ("maxbatch", "Largest batch under the budget", "One row per search (`ffbench maxbatch`).", False),
 )
+LONG = {"results": True, "train": False}  # filterable tables; True: folded until opened
 
 
 def table_sections(tables: dict[str, Any]) -> list:
-    return [
-        html.Section(anchor, title, html.table(tables[anchor], index=index), note)
-        for anchor, title, note, index in SECTIONS
-        if anchor in tables and len(tables[anchor])
-    ]
+    out = []
+    for anchor, title, note, index in SECTIONS:
+        if anchor not in tables or not len(tables[anchor]):
+            continue
+        if anchor == "pivot":  # bp-ce, a cross-entropy read-out, is another model: shown, not compared
+            made = html.pivot(tables[anchor], apart=("bp-ce",))
+        else:
+            made = html.table(tables[anchor], index=index)
+        made.filterable = anchor in LONG
+        out.append(html.Section(anchor, title, made, note, collapsed=LONG.get(anchor, False)))
+    return out
 
 
 def counts_text(analyses: list[Analysis], labels: list[str | None]) -> str:
