@@ -336,9 +336,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
             print(dry_run_text(plan))
             return 0
-        run_plan(
-            plan, executor=executor, progress=not args.quiet, retry_errors=args.retry_errors, echo=_echo(args)
+        echo = _echo(args)
+        counts = run_plan(
+            plan, executor=executor, progress=not args.quiet, retry_errors=args.retry_errors, echo=echo
         )
+    from .run.sweep import next_steps
+
+    echo(next_steps(plan.out, counts))
     return 0
 
 
@@ -395,10 +399,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not args.quiet:
         drawn = sum(1 for f in report.figures if f.file is not None)
         print(f"wrote {report.html_path} ({drawn} figures inline; also in {report.figures_dir}/)")
+        if report.comparison is not None:
+            from .analysis.compare import changes_text
+
+            print(changes_text(report.analyses, report.labels))
         for label, analysis in zip(report.labels, report.analyses):
             if label is not None:
                 print(f"\n== {label}{' (baseline)' if label == report.labels[0] else ''}")
-            print_claims(analysis.verdicts)
+            print_claims(analysis.verdicts, verbose=args.verbose)
+        if not args.verbose:
+            print("each claim's numbers, test and threshold: in the report, or run the same command with -v")
     if args.readme:
         readme.update(args.readme, report.verdicts, run=first.name)
         if not args.quiet:
@@ -643,6 +653,12 @@ def _add_report(sub) -> None:
         help="also rewrite the verdict paragraph between FILE's ffbench:verdicts markers",
     )
     p.add_argument("--quiet", action="store_true", help="print nothing (no claim summary)")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print each claim's numbers, test, evaluation chunk and figure (default: one line per claim)",
+    )
     p.set_defaults(func=cmd_report)
 
 

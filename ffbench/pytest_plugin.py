@@ -9,13 +9,14 @@ memory gate and the fixtures below; none of them runs unless a test asks for it.
 
 Run (from the repository root)::
 
-    python -m pytest --benchmark-only --benchmark-json=bench.json
+    python -m pytest --benchmark-only --benchmark-json=results/bench.json
     FFBENCH_GRID=full python -m pytest --benchmark-only      # or --ffbench-grid full
     python -m pytest --benchmark-only --ffbench-memory-limit 200MiB
 
 Plain ``pytest`` does not run the benchmarks: with arguments taken from ``testpaths``, the
 folders named by the ``ffbench_benchmark_paths`` ini option are not collected unless
-``--benchmark-only`` is given (``pytest benchmarks`` runs them, naming them explicitly).
+``--benchmark-only`` is given, which then collects them alone (``pytest benchmarks`` runs them,
+naming them explicitly).
 
 Fixtures
 --------
@@ -208,15 +209,17 @@ def check_options(config: pytest.Config) -> None:
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Keep plain `pytest` (arguments taken from testpaths) off the benchmark folders."""
+    """With arguments taken from testpaths: plain `pytest` stays off the benchmark folders, and
+    `--benchmark-only` collects them alone (not the tests, which it would only skip)."""
     if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
         return None
-    if config.getoption("benchmark_only", False):
-        return None
     path = collection_path.resolve()
-    if any(path.is_relative_to(Path(p).resolve()) for p in config.getini("ffbench_benchmark_paths")):
-        return True
-    return None
+    benches = [Path(p).resolve() for p in config.getini("ffbench_benchmark_paths")]
+    inside = any(path.is_relative_to(b) for b in benches)
+    if not config.getoption("benchmark_only", False):
+        return True if inside else None
+    on_the_way = any(b.is_relative_to(path) for b in benches)  # a folder holding a benchmark folder
+    return None if not benches or inside or on_the_way else True
 
 
 def selected_grid(config: pytest.Config) -> str:
@@ -379,24 +382,53 @@ def _compare(item: pytest.Item, info: dict, peak: int | None) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """The memory columns beside pytest-benchmark's time table: one line per benchmark."""
+    """The memory columns beside pytest-benchmark's time table: one line per benchmark, its
+    full name, and the tracker-overhead factor where measured; under --benchmark-only, the
+    skips in one line (instead of one line per skipped test)."""
+    if config.getoption("benchmark_only", False):
+        _skips_in_one_line(terminalreporter)
     seen = config.stash.get(SEEN, [])
     if not seen:
         return
     saved = bool(config.stash.get(SAVED, {}))
+    names = [nodeid.split("::")[-1] for nodeid, _ in seen]
+    wide = max(len("benchmark"), *map(len, names)) + 1
+    overhead = any(info.get("tracker_overhead_factor") is not None for _, info in seen)
     terminalreporter.write_sep("-", "ffbench memory (MiB; tensor-level bytes are exact)")
-    head = f"{'benchmark':<44}{'peak':>10}{'transient':>11}{'whole run':>11}{'RSS rise':>10}{'CUDA peak':>11}"
+    head = f"{'benchmark':<{wide}}{'peak':>10}{'transient':>11}{'whole run':>11}{'RSS rise':>10}{'CUDA peak':>11}"
+    head += f"{'tracker x':>11}" if overhead else ""
     terminalreporter.write_line(head + (f"{'vs saved':>14}" if saved else ""))
-    for nodeid, info in seen:
-        name = nodeid.split("::")[-1]
+    for name, (_, info) in zip(names, seen):
         cells = [info.get(k) for k in ("tensor_peak_bytes", "tensor_transient_bytes", LIMIT_KEY,
                                        "rss_rise_bytes", "cuda_peak_allocated_bytes")]  # fmt: skip
         text = "".join(
-            f"{'-' if v is None else f'{v / MiB:.2f}':>{w}}" for v, w in zip(cells, (10, 11, 11, 10, 11))
+            f"{'-' if v is None else f'{v / MiB:,.2f}':>{w}}" for v, w in zip(cells, (10, 11, 11, 10, 11))
         )
+        if overhead:
+            factor = info.get("tracker_overhead_factor")
+            text += f"{'-' if factor is None else f'{factor:.2f}x':>11}"
         delta = (info.get("compared_with") or {}).get("delta_bytes")
         extra = f"{'-' if delta is None else f'{delta:+,} B':>14}" if saved else ""
-        terminalreporter.write_line(f"{name[:43]:<44}{text}{extra}")
+        terminalreporter.write_line(f"{name:<{wide}}{text}{extra}")
+    if overhead:
+        terminalreporter.write_line(
+            "tracker x: median tracked / median untracked step time (the tensor tracker's cost)"
+        )
+
+
+def _skips_in_one_line(terminalreporter) -> None:
+    """Count the skips by reason on one line and leave them out of the short summary."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    terminalreporter.reportchars = terminalreporter.reportchars.replace("s", "")
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    listed = "; ".join(f"{reason} ({n})" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    terminalreporter.write_line(f"ffbench: {len(skipped)} skipped: {listed}")
 
 
 # -- session set-up --------------------------------------------------------------------------

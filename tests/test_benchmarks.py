@@ -334,8 +334,9 @@ def test_plain_pytest_skips_benchmarks_in_testpaths(pytester: pytest.Pytester) -
     plain.assert_outcomes(passed=1)
     plain.stdout.no_fnmatch_line("*test_b*")
     only = pytester.runpytest("--benchmark-only", "-p", "no:cacheprovider", "-v")
-    only.assert_outcomes(passed=1, skipped=1)
-    only.stdout.fnmatch_lines(["*benchmarks/test_b.py::test_bench PASSED*"])
+    only.assert_outcomes(passed=1)  # tests/ is not even collected
+    only.stdout.fnmatch_lines(["*benchmarks/test_b.py::test_bench PASSED*", "*1 passed*"])
+    only.stdout.no_fnmatch_line("*test_a*")
     explicit = pytester.runpytest("benchmarks", "-p", "no:cacheprovider")
     explicit.assert_outcomes(passed=1)
 
@@ -423,3 +424,37 @@ def test_load_benchmark_json_rejects_other_files(tmp_path: Path) -> None:
     path.write_text("[]")
     with pytest.raises(ValueError, match="not a pytest-benchmark JSON"):
         load_benchmark_json(path)
+
+
+def test_benchmark_only_reports_skips_in_one_line(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\naddopts = -ra\n")
+    pytester.makepyfile(
+        test_s=(
+            "import pytest\n"
+            "@pytest.mark.parametrize('n', range(5))\n"
+            "def test_gpu(benchmark, n):\n    pytest.skip('no CUDA GPU')\n"
+            "def test_data(benchmark):\n    pytest.skip('no MNIST')\n"
+            "def test_run(benchmark):\n    benchmark.pedantic(lambda: 1, rounds=1)\n"
+        )
+    )
+    result = pytester.runpytest("--benchmark-only", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, skipped=6)
+    result.stdout.fnmatch_lines(["ffbench: 6 skipped: no CUDA GPU (5); no MNIST (1)"])
+    result.stdout.no_fnmatch_line("SKIPPED*")
+
+
+def test_memory_table_keeps_full_names_and_shows_the_tracker_overhead(pytester: pytest.Pytester) -> None:
+    long_name = "test_a_tracker_overhead_benchmark_whose_name_is_longer_than_the_old_column"
+    pytester.makepyfile(
+        test_o=TINY.split("@pytest.mark.ffbench_memory")[0]
+        + f"def {long_name}(overhead_bench):\n    overhead_bench(CONFIG, rounds=2)\n"
+    )
+    result = pytester.runpytest_subprocess("--benchmark-only", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    lines = result.stdout.str().splitlines()
+    head = next(line for line in lines if line.startswith("benchmark") and "tracker x" in line)
+    row = next(line for line in lines if line.startswith(long_name + " "))
+    factor = row.split()[-1]
+    assert factor.endswith("x") and float(factor[:-1]) > 0
+    assert len(row.split()) == 7  # name, peak, transient, whole run, RSS rise, CUDA peak, factor
+    assert head.index("tracker x") + len("tracker x") == len(row)  # right-aligned under its header

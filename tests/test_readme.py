@@ -43,12 +43,19 @@ def _blocks(section: str) -> list[str]:
 
 
 def test_quick_start_works_on_any_machine():
-    """Three commands -- set up, run the main job on its offline default, test -- with no path
-    or package source of the machines ffbench was built on; CI runs the test command."""
+    """The CPU-only torch first (its own command, before the set-up: a reader going top to
+    bottom never installs the CUDA build by accident), then three commands -- set up, run the
+    main job on its offline default, test -- with no path or package source of the machines
+    ffbench was built on; CI runs the test command."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     quick = text[text.index("## Quick start") : text.index("## ", text.index("## Quick start") + 3)]
-    setup, main_job, tests = _blocks(quick)[:3]
+    cpu_torch, setup, main_job, tests = _blocks(quick)[:4]
+    assert cpu_torch.startswith(
+        "python3 -m venv .venv && . .venv/bin/activate && pip install torch torchvision"
+    )
+    assert cpu_torch.endswith("--index-url https://download.pytorch.org/whl/cpu")
     assert "pip install -e '.[test]'" in setup and "torch==" not in setup
+    assert setup.startswith("python3 -m venv .venv && . .venv/bin/activate && ")
     assert main_job == "ffbench reproduce --profile quick"
     assert tests == "python -m pytest -q"
     assert tests in (ROOT / ".ci" / "run").read_text(encoding="utf-8")

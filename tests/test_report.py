@@ -408,7 +408,7 @@ def test_tables_and_print_claims(made, capsys):
     for anchor in ("environment", "configuration", "results", "maxbatch"):
         assert f'id="{anchor}"' in html
     assert "AMD" in html or "Intel" in html or "cpu" in html
-    print_claims(made["report"].verdicts)
+    print_claims(made["report"].verdicts, verbose=True)
     text = capsys.readouterr().out
     assert text.count("evaluation chunk:") == len(all_claims())
     assert "Findings about the algorithms:" in text and "Checks of the instrument:" in text

@@ -169,3 +169,18 @@ def test_summary_first_tables_clean_and_sortable(driver, report):
     )
     up, down = order
     assert up == sorted(up) and down == sorted(down, reverse=True) and len(up) >= 8
+
+
+def test_the_results_filter_keeps_the_rows_holding_its_words(driver, report):
+    _open(driver, report)
+    shown = driver.execute_script(
+        """const box = document.querySelector('#results input.filter');
+        const rows = Array.from(document.querySelectorAll('#results tbody tr'));
+        const word = rows[rows.length - 1].cells[0].textContent.trim();
+        const count = (text) => { box.value = text; box.dispatchEvent(new Event('input'));
+          return [rows.filter(r => !r.hidden).length, rows.filter(r => !r.hidden && !r.textContent.includes(word)).length]; };
+        return [rows.length, count(word), count('no-such-trainer'), count('')];"""
+    )
+    total, (kept, stray), (none, _), (every, _) = shown
+    assert 0 < kept <= total and stray == 0
+    assert none == 0 and every == total

@@ -192,6 +192,17 @@ def changes(analyses, labels: list[str]):
     return rows
 
 
+def changes_text(analyses, labels: list[str]) -> str:
+    """The "what changed" table as plain text (the terminal's view of the comparison)."""
+    import pandas as pd
+
+    rows = changes(analyses, labels)
+    if not rows:
+        return "what changed: nothing recorded differs from the baseline"
+    table = pd.DataFrame(rows).rename(columns={labels[0]: f"{labels[0]} (baseline)"})
+    return "what changed:\n" + table.to_string(index=False)
+
+
 # -- the comparison --------------------------------------------------------------------------------
 
 

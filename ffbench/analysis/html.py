@@ -34,6 +34,7 @@ class Cell:
     text: str
     num: bool = False
     sort: str = ""  # the number a numeric cell sorts by ("" for an empty one)
+    strong: bool = False  # set in bold (the smallest of a pivot's row)
 
     @property
     def short(self) -> bool:
@@ -47,6 +48,7 @@ class Table:
     rows: list[list[Cell]]
     css: str = "data"
     sortable: bool = True
+    filterable: bool = False  # long tables: a box that keeps the rows holding its text
 
 
 def _missing(value: Any) -> bool:
@@ -73,25 +75,51 @@ def cell(value: Any, decimals: int | None = None) -> Cell:
         return Cell("yes" if value else "no")
     if isinstance(value, (int, float)) or hasattr(value, "dtype"):
         number = float(value)
-        if decimals is not None and not math.isnan(number):
-            text = f"{number:,.{decimals}f}"
-        else:
-            text = f"{int(number):,}" if number.is_integer() and abs(number) >= 1e4 else f"{value}"
-        return Cell(text, True, "" if math.isnan(number) else repr(number))
+        if math.isnan(number):
+            return Cell(DASH, True, "")
+        return Cell(number_text(number, decimals), True, repr(number))
     return Cell(str(value))
+
+
+def number_text(number: float, decimals: int | None = None) -> str:
+    """The one number format of the report: thousands separators on every number; `decimals`
+    fixed where given, else a whole number as such and any other to 4 significant digits."""
+    if decimals is not None:
+        return f"{number:,.{decimals}f}"
+    if number.is_integer():
+        return f"{int(number):,}"
+    places = max(0, 3 - math.floor(math.log10(abs(number))))
+    text = f"{number:,.{places}f}"
+    return text.rstrip("0").rstrip(".") if places else text
 
 
 FIXED = ("(MiB)", "(ms)", "(%)", "(pp)")  # columns shown with two decimals
 
 
-def table(df, index: bool = False, css: str = "data", sortable: bool = True) -> Table:
-    """A DataFrame as a Table (the index as the first column when `index`)."""
+def table(
+    df, index: bool = False, css: str = "data", sortable: bool = True, decimals: int | None = None
+) -> Table:
+    """A DataFrame as a Table (the index as the first column when `index`); numbers with
+    `decimals` places, or two in the columns of FIXED units."""
     columns = ([""] if index else []) + [str(c) for c in df.columns]
-    decimals = [2 if str(c).endswith(FIXED) else None for c in df.columns]
+    decimals = [2 if str(c).endswith(FIXED) else decimals for c in df.columns]
     rows = []
     for key, row in zip(df.index, df.itertuples(index=False, name=None)):
         rows.append(([Cell(str(key))] if index else []) + [cell(v, d) for v, d in zip(row, decimals)])
     return Table(columns, rows, css, sortable)
+
+
+def pivot(df, apart: tuple[str, ...] = ()) -> Table:
+    """A configuration x trainer table (the index first, two decimals), the smallest number
+    of each row in bold; the columns in `apart` are shown but never compared."""
+    made = table(df, index=True, css="data pivot", decimals=2)
+    compared = [str(c) not in apart for c in df.columns]
+    for row in made.rows:
+        cells = [c for c, use in zip(row[1:], compared) if use and c.num and c.sort != ""]
+        smallest = min((float(c.sort) for c in cells), default=None)
+        for c in cells:
+            c.strong = float(c.sort) == smallest
+    return made
 
 
 def thresholds_table() -> Table:
@@ -194,6 +222,7 @@ class Section:
     title: str
     table: Table
     note: str = ""
+    collapsed: bool = False  # folded under its title (a long table)
 
 
 @dataclass

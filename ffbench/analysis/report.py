@@ -488,7 +488,19 @@ def figures_dir_for(out_html: Path) -> Path:
     return out_html.with_name(out_html.stem + "_files")
 
 
-def draw_figures(runs, epochs, timelines, maxbatch) -> list:
+@dataclass
+class Drawn:
+    """A figure drawn and written to SVG text (its matplotlib figure already closed)."""
+
+    name: str
+    question: str
+    note: str
+    svg: str | None  # None when the figure was omitted
+
+
+def draw_figures(runs, epochs, timelines, maxbatch) -> list[Drawn]:
+    """Every figure, each turned into SVG and closed as soon as it is drawn (never more than
+    one figure function's figures open at a time)."""
     from . import plots
 
     out = []
@@ -503,7 +515,8 @@ def draw_figures(runs, epochs, timelines, maxbatch) -> list:
                 None,
                 f"could not be drawn: {type(exc).__name__}: {exc}",
             )
-        out.extend(made if isinstance(made, list) else [made])
+        for p in made if isinstance(made, list) else [made]:
+            out.append(Drawn(p.name, p.question, p.note, p.svg() if p.figure is not None else None))
     return out
 
 
@@ -543,9 +556,8 @@ def analyse(paths) -> Analysis:
     return Analysis(inp, runs, epochs, timelines, maxbatch, probes, verdicts)
 
 
-def _figure_out(p, stem: str, files_dir: Path) -> FigureOut:
-    svg = p.svg() if p.figure is not None else None
-    return FigureOut(stem, p.question, p.note, files_dir / f"{stem}.svg" if svg else None, svg)
+def _figure_out(p: Drawn, stem: str, files_dir: Path) -> FigureOut:
+    return FigureOut(stem, p.question, p.note, files_dir / f"{stem}.svg" if p.svg else None, p.svg)
 
 
 def figure_rows(analyses: list[Analysis], labels: list[str | None], files_dir: Path):
@@ -595,9 +607,14 @@ def _stacked(frames: list, labels: list[str | None]):
 
 def report_tables(analyses: list[Analysis], labels: list[str | None]) -> dict[str, Any]:
     """The report's tables, each over every run (labelled when several)."""
+    from .tables import environment_summary, peak_pivot
+
     tables = {
-        "environment": _side_by_side([environment_table(a.inputs, a.runs) for a in analyses], labels),
+        "environment": _side_by_side(
+            [environment_summary(environment_table(a.inputs, a.runs)) for a in analyses], labels
+        ),
         "configuration": _side_by_side([configuration_table(a.runs) for a in analyses], labels),
+        "pivot": _side_by_side([peak_pivot(a.runs) for a in analyses], labels),
         "results": _stacked([results_table(a.runs, "measure") for a in analyses], labels),
         "train": _stacked([results_table(a.runs, "train") for a in analyses], labels),
     }
@@ -607,7 +624,12 @@ def report_tables(analyses: list[Analysis], labels: list[str | None]) -> dict[st
 
 
 SECTIONS = (
-    ("environment", "Environment", "One column per results folder and device.", True),
+    (
+        "environment",
+        "Environment",
+        'What every results folder and device shares; "differs in" names each one that differs.',
+        True,
+    ),
     (
         "configuration",
         "Configuration",
@@ -615,22 +637,39 @@ SECTIONS = (
         True,
     ),
     (
+        "pivot",
+        "Training-step peak by trainer (MiB)",
+        "Tensor-level training-step peak, one row per configuration, one column per trainer (with its "
+        "options where not the defaults); the smallest of each row in bold (bp-ce, the recurrent "
+        "network's cross-entropy read-out, is another model and never compared). Every measurement is in "
+        "the table below.",
+        True,
+    ),
+    (
         "results",
         "Results: memory and time",
-        "One row per measured configuration; click a header to sort.",
+        "One row per measured configuration; click a header to sort, type in the box to keep the rows "
+        "holding that text.",
         False,
     ),
     ("train", "Results: accuracy", "One row per training run (`ffbench train`).", False),
     ("maxbatch", "Largest batch under the budget", "One row per search (`ffbench maxbatch`).", False),
 )
+LONG = {"results": True, "train": False}  # filterable tables; True: folded until opened
 
 
 def table_sections(tables: dict[str, Any]) -> list:
-    return [
-        html.Section(anchor, title, html.table(tables[anchor], index=index), note)
-        for anchor, title, note, index in SECTIONS
-        if anchor in tables and len(tables[anchor])
-    ]
+    out = []
+    for anchor, title, note, index in SECTIONS:
+        if anchor not in tables or not len(tables[anchor]):
+            continue
+        if anchor == "pivot":  # bp-ce, a cross-entropy read-out, is another model: shown, not compared
+            made = html.pivot(tables[anchor], apart=("bp-ce",))
+        else:
+            made = html.table(tables[anchor], index=index)
+        made.filterable = anchor in LONG
+        out.append(html.Section(anchor, title, made, note, collapsed=LONG.get(anchor, False)))
+    return out
 
 
 def counts_text(analyses: list[Analysis], labels: list[str | None]) -> str:
@@ -699,8 +738,9 @@ def build_report(paths, out_html: str | Path, *, title: str | None = None, basel
 # -- text ----------------------------------------------------------------------------------------
 
 
-def print_claims(verdicts: list[Verdict], file: TextIO | None = None) -> None:
-    """The findings, then the checks of the instrument: verdict, numbers, test, chunk."""
+def print_claims(verdicts: list[Verdict], file: TextIO | None = None, verbose: bool = False) -> None:
+    """The findings, then the checks of the instrument: one line per claim (its verdict and key
+    number); `verbose` adds the numbers, the test, the evaluation chunk and the figure."""
     file = file or sys.stdout
     numbered = list(enumerate(verdicts, 1))
     for group, title in GROUPS.items():
@@ -709,15 +749,21 @@ def print_claims(verdicts: list[Verdict], file: TextIO | None = None) -> None:
             print(f"{title}:", file=file)
         for i, v in chosen:
             shown = v.verdict.upper() if v.verdict in ("holds", "does not hold") else v.verdict
-            print(f"({i}) {v.claim}: {shown}", file=file)
-            if v.detail:
-                print(f"    numbers: {v.detail}", file=file)
-            print(f"    test: {v.test}", file=file)
-            print(
-                f"    evaluation chunk: {v.eval_chunk}; {v.batch_convention}"
-                + (f"; figure: {v.figure}" if v.figure else ""),
-                file=file,
-            )
+            key = f" ({v.summary})" if v.summary and not verbose else ""
+            print(f"({i}) {v.claim}: {shown}{key}", file=file)
+            if verbose:
+                _print_details(v, file)
+
+
+def _print_details(v: Verdict, file: TextIO) -> None:
+    if v.detail:
+        print(f"    numbers: {v.detail}", file=file)
+    print(f"    test: {v.test}", file=file)
+    print(
+        f"    evaluation chunk: {v.eval_chunk}; {v.batch_convention}"
+        + (f"; figure: {v.figure}" if v.figure else ""),
+        file=file,
+    )
 
 
 def verdicts_json(verdicts: list[Verdict]) -> str:

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import validate
-from ..config import GRID_AXES, OPTIMIZER_SETTINGS, RunConfig, config_keys, grid_points
+from ..config import GRID_AXES, OPTIMIZER_SETTINGS, RunConfig, axis_fields, config_keys, grid_points
 from ..errors import ConfigError, EnvironmentFault
 from ..store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
+from ..units import MiB
 from . import statuses
 from .executors import Executor, Job, JobResult, get_executor
 
@@ -174,11 +175,55 @@ def grid_configs(base: RunConfig, grid: dict[str, list]) -> list[RunConfig]:
     return [base.replace(**point) for point in grid_points(grid)]
 
 
-def default_out_dir(device_type: str, label: str, *identity: Any, root: str | Path = "results") -> Path:
-    """results/<date>-<device>-<label>-<hash of the grid and settings>/: the same command on
-    the same day resumes into the same folder."""
+_AXIS_PREFIX = {"trainers": "", "depths": "d", "widths": "w", "batch_sizes": "b"}
+_NOT_IN_NAME = ("data_dir", "device", "dataset")  # where it was read or run: the name has them already
+NAME_LIMIT = 100  # characters of the description; past it, a hash of the rest keeps names apart
+
+
+def contents_name(grid: dict | None, base: dict, settings: dict) -> str:
+    """What a results folder holds, in its name: the grid's axes (`ff+bp-d2,4-w500-b64`), then
+    every base-configuration field and setting that is not its default (`lr=0.01`)."""
+    from ..store import comparable
+
+    parts = []
+    for key, values in (grid or {}).items():
+        joined = ("+" if key == "trainers" else ",").join(str(v) for v in values)
+        parts.append(f"{_AXIS_PREFIX[key]}{joined}" if key in _AXIS_PREFIX else f"{key}={joined}")
+    varying = {field for key in grid or {} for field in axis_fields(key)}
+    fixed = {k: v for k, v in comparable(base, varying).items() if k not in _NOT_IN_NAME}
+    parts += [f"{k}={v}" for k, v in sorted(fixed.items())] + settings_words(settings)
+    name = "-".join(parts)
+    name = "".join(c if c.isalnum() or c in "+,.=_-" else "_" for c in name)
+    if len(name) > NAME_LIMIT:
+        name = f"{name[: NAME_LIMIT - 7]}-{stable_hash(name, 6)}"
+    return name
+
+
+def settings_words(settings: dict) -> list[str]:
+    """The settings not at their default, in a folder name's words."""
+    defaults = SweepSettings().to_dict()
+    words = []
+    if settings.get("memory_limit_bytes") is not None:
+        limit = settings["memory_limit_bytes"]
+        size = f"{limit // MiB}MiB" if limit % MiB == 0 else f"{limit}B"
+        words.append(f"{settings.get('budget_kind') or 'process'}-budget={size}")
+        words += ["with-eval"] if settings.get("include_eval") else []
+    named = {"timing_steps": "steps", "warmup_steps": "warmup", "timeout_seconds": "timeout"}
+    for key, word in named.items():
+        if key in settings and settings[key] != defaults[key]:
+            words.append(f"{word}={settings[key]:g}")
+    if settings.get("timeline") is False:
+        words.append("no-timeline")
+    return words
+
+
+def default_out_dir(
+    device_type: str, label: str, grid: dict | None, base: dict, settings: dict, root="results"
+) -> Path:
+    """results/<date>-<device>-<label>-<what it holds>/ (`contents_name`): the same command on
+    the same day resumes into the same folder; a folder of other settings is refused."""
     date = _dt.date.today().isoformat()
-    return Path(root) / f"{date}-{device_type}-{label}-{stable_hash(identity, 6)}"
+    return Path(root) / f"{date}-{device_type}-{label}-{contents_name(grid, base, settings)}"
 
 
 # -- measuring into a results folder ----------------------------------------------------
@@ -275,8 +320,8 @@ def measure(
 ) -> Iterator[dict]:
     """Measure every configuration without a record; yield each record as it is written.
     Without an executor, a local one is started for this call and closed after it. The
-    progress bar names the configuration running now; a configuration that does not end `ok`
-    is reported on its own line."""
+    progress bar names the configuration running now (the caller reports each record:
+    `finished_line`)."""
     from .. import progress as prog
 
     own = executor is None
@@ -296,11 +341,9 @@ def measure(
             record = finalize(folder, result, settings)
             check_device_model(folder, record, executor)
             path = folder.save(record)
-            name = waiting.pop(result.job.key, result.job.key)
+            waiting.pop(result.job.key, None)
             bar.update(1)
             bar.set_postfix_str(f"running {next(iter(waiting.values()))}" if waiting else "")
-            if progress and record["status"] != "ok":
-                prog.echo(f"{name}: {record['status']} ({record.get('error') or 'no detail'})")
             if record.get("fault") == statuses.ENVIRONMENT:  # the disk is full: so would the next be
                 raise EnvironmentFault(
                     f"{record['error'][:300]}; {path} records it as an environment fault: free space "
@@ -414,8 +457,8 @@ def locate_results(
 ) -> Located:
     """Resolve the device and the dataset, describe the environment, and choose the
     results folder of `command`: `out`, or results/<date>-<device>-<dataset>-<command>-
-    <hash of identity, the comparable base configuration and the settings>/; check that
-    it can be created or resumed. A remote executor's worker resolves the device."""
+    <what it holds: the grid and every setting not at its default>/ (`contents_name`); check
+    that it can be created or resumed. A remote executor's worker resolves the device."""
     from ..data import load_dataset
     from ..device import resolve_device
 
@@ -428,12 +471,7 @@ def locate_results(
         Path(out)
         if out
         else default_out_dir(
-            device_type,
-            f"{dataset.name}-{command}",
-            *identity,
-            base.to_dict(),
-            settings.to_dict(),
-            root=out_root,
+            device_type, f"{dataset.name}-{command}", grid, base.to_dict(), settings.to_dict(), root=out_root
         )
     )
     ResultsFolder.check(
@@ -554,6 +592,44 @@ def dry_run_text(plan: Plan) -> str:
     )
 
 
+def finished_line(record: dict) -> str:
+    """One line for a configuration just measured: its status, training-step peak (tensor
+    level, bytes and MiB) and median step time; or why it did not end ok."""
+    from ..config import RunConfig, config_keys
+    from ..units import format_bytes
+
+    config = record.get("config") or {}
+    try:
+        name = RunConfig.from_dict({k: v for k, v in config.items() if k in config_keys()}).short_name()
+    except Exception:  # noqa: BLE001 - a record from another version still gets its line
+        name = record_name(config) if config else "?"
+    if record.get("status") != "ok":
+        return f"{name}: {record.get('status')} ({record.get('error') or 'no detail'})"
+    metrics = record.get("metrics") or {}
+    peak = metrics.get("tensor_train_peak_bytes", metrics.get("tensor_peak_bytes"))
+    step = metrics.get("step_seconds_median")
+    parts = [f"{name}: ok"]
+    if peak is not None:
+        parts.append(f"training peak {peak:,} B ({format_bytes(peak)})")
+    if step is not None:
+        parts.append(f"step {1000 * step:,.1f} ms (median of {metrics.get('timed_steps', '?')})")
+    return ", ".join(parts)
+
+
+def next_steps(out: Path, counts: dict[str, int]) -> str:
+    """What to run after a sweep: the report; and how to retry what did not end ok."""
+    lines = [
+        f"next: ffbench report {out}    (HTML report with every claim decided: reports/{Path(out).name}.html)"
+    ]
+    if counts.get("killed"):
+        lines.append("      the same sweep command again re-measures the killed configurations")
+    if counts.get("error"):
+        lines.append(
+            "      the same sweep command with --retry-errors re-measures the configurations that failed"
+        )
+    return "\n".join(lines)
+
+
 def run_plan(
     plan: Plan,
     *,
@@ -586,7 +662,7 @@ def _run_locked(plan: Plan, executor, progress: bool, retry_errors: bool, echo) 
         + (f" ({done} already recorded, {len(todo)} to run)" if done else "")
     )
     try:
-        for _ in measure(
+        for record in measure(
             folder,
             plan.configs,
             plan.settings,
@@ -594,7 +670,7 @@ def _run_locked(plan: Plan, executor, progress: bool, retry_errors: bool, echo) 
             progress=progress,
             retry_errors=retry_errors,
         ):
-            pass
+            echo(finished_line(record))
     finally:
         if any((plan.out / RECORDS).glob("*.json")):
             write_csv(folder)

@@ -21,3 +21,15 @@ document.querySelectorAll("table.sortable th").forEach(function (th) {
   th.addEventListener("click", sort);
   th.addEventListener("keydown", function (e) { if (e.key === "Enter") sort(); });
 });
+
+// Filter boxes: keep the rows of the next table whose text holds every word typed.
+document.querySelectorAll("input.filter").forEach(function (box) {
+  var table = box.nextElementSibling.querySelector("table");
+  box.addEventListener("input", function () {
+    var words = box.value.toLowerCase().split(/\s+/).filter(Boolean);
+    Array.from(table.tBodies[0].rows).forEach(function (r) {
+      var text = r.textContent.toLowerCase();
+      r.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
+    });
+  });
+});
