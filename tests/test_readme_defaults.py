@@ -50,7 +50,10 @@ CHECKED = {
         lambda: (BASE.optimizer, BASE.optimizer_impl),
     ),
     "(RMS by default)": ("rms", lambda: BASE.ff_norm),
-    "`--micro-batch`, default batch/4": (25, lambda: RunConfig(trainer="bp-accum", batch_size=100).micro),
+    "the earlier name of `bp --micro-batch 1/4`": (
+        25,
+        lambda: RunConfig(trainer="bp-accum", batch_size=100).micro,
+    ),
     "(5000 examples by default)": (5000, lambda: BASE.val_size),
     "`--ffbench-compare-threshold`, default 0": ("0", lambda: _plugin_default("--ffbench-compare-threshold")),
     "`local` (default)": ("local", _executor_default),
