@@ -70,6 +70,16 @@ Per phase
 The tracker listens to :mod:`ffbench.phases`; for each phase occurrence it
 records the live bytes at its start and the peak inside it (``PhasePeak``).
 
+Who holds the peak
+------------------
+With ``sites=N`` (off by default: it walks the Python stack at every new storage) each
+new storage remembers where it was allocated: the innermost frames outside torch and
+this package as ``file:line`` (``sites.py``), the module whose forward was running (or
+the innermost phase, e.g. in backward). At the peak the tracker keeps the N largest
+live storages (``peak_holders``) and the peak's bytes summed per allocation site
+(``peak_sites``; storages alive before the block are filed under ``(before the block:
+<category>)``).
+
 Timeline
 --------
 With ``timeline=True`` the live total is sampled after every op as
@@ -83,7 +93,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -92,6 +102,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from .. import phases as _phases
 from ..schema import CATEGORIES
+from . import sites as _sites
 
 METHOD = "torch_dispatch storage tracking"
 MAX_TIMELINE_POINTS = 2000
@@ -113,6 +124,9 @@ class PhasePeak:
     layer: int | None
     start_bytes: int
     peak_bytes: int
+    # op indices (as in the timeline) when the phase began and ended: where it lies in time
+    start_op: int | None = field(default=None, compare=False)
+    end_op: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,10 @@ class TensorMemory:
     # Most bytes of storages saved for backward alive at the same time during the block
     # (the activation memory of the step, whether or not it coincides with the peak).
     peak_saved_bytes: int = 0
+    # With sites=N: the N largest storages alive at the peak (bytes, category, site, where)
+    # and the peak's bytes per allocation site; None when sites were not asked for.
+    peak_holders: list[dict] | None = None
+    peak_sites: dict[str, int] | None = None
 
 
 @dataclass
@@ -148,6 +166,8 @@ class _OpenPhase:
     layer: int | None
     start: int
     peak: int
+    start_op: int = 0
+    end_op: int | None = None
 
 
 def _identity(x: Any) -> Any:
@@ -214,7 +234,11 @@ class TensorTracker:
         *,
         timeline: bool = False,
         device: torch.device | str | None = None,
+        sites: int = 0,
+        module_names: dict[int, str] | None = None,
     ) -> None:
+        self._sites = _sites.SiteRecorder(module_names) if sites > 0 else None
+        self._top = sites
         self._optimizers = list(optimizers)
         params = list(params)
         seen = {id(p) for p in params}
@@ -254,6 +278,8 @@ class TensorTracker:
         self._open: list[_OpenPhase] = []
         self._tl: list[tuple[int, int]] | None = [] if self._want_timeline else None
         self._tl_stride = 1
+        self._holders: list[dict] = []
+        self._site_bytes: dict[str, int] = {}
 
     # -- context manager -----------------------------------------------------------------
     def __enter__(self) -> TensorTracker:
@@ -277,6 +303,8 @@ class TensorTracker:
             self._tl.append((0, self._live_bytes))
         self._active = True
         _phases.add_listener(self._on_phase)
+        if self._sites is not None:
+            self._sites.start()
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, _identity)
         self._hooks.__enter__()
         self._mode = _Mode(self)
@@ -289,6 +317,8 @@ class TensorTracker:
         finally:
             self._hooks.__exit__(*exc)
             _phases.remove_listener(self._on_phase)
+            if self._sites is not None:
+                self._sites.stop()
             self._flush()
             if self._dirty:
                 self._classify()
@@ -301,13 +331,25 @@ class TensorTracker:
                 end_bytes=end,
                 transient_bytes=self._peak - self._start,
                 peak_breakdown=dict(self._breakdown),
-                phases=[PhasePeak(r.name, r.layer, r.start, r.peak) for r in self._phase_log],
+                phases=[
+                    PhasePeak(
+                        r.name,
+                        r.layer,
+                        r.start,
+                        r.peak,
+                        r.start_op,
+                        self._ops if r.end_op is None else r.end_op,
+                    )
+                    for r in self._phase_log
+                ],
                 timeline=list(self._tl) if self._tl is not None else None,
                 discovered_bytes=self._discovered,
                 untracked_outputs=self._untracked,
                 op_count=self._ops,
                 device=str(self._device) if self._device is not None else "all",
                 peak_saved_bytes=self._saved_peak,
+                peak_holders=list(self._holders) if self._sites is not None else None,
+                peak_sites=dict(self._site_bytes) if self._sites is not None else None,
             )
             self._active = False
             # Dropping the weakrefs also cancels their callbacks.
@@ -429,6 +471,8 @@ class TensorTracker:
             self._preexisting.add(key)
             self._discover(n)
         else:
+            if self._sites is not None:
+                self._sites.allocated(key, self._open[-1] if self._open else None)
             self._change(n)
 
     def _change(self, delta: int) -> None:
@@ -455,6 +499,9 @@ class TensorTracker:
         self._peak += n
         if not self._dirty:
             self._breakdown["other"] += n
+            if self._sites is not None:
+                site = _sites.before("other")
+                self._site_bytes[site] = self._site_bytes.get(site, 0) + n
         for rec in self._phase_log:
             rec.start += n
             rec.peak += n
@@ -489,6 +536,8 @@ class TensorTracker:
                 self._saved.discard(key)
                 self._saved_bytes -= rec[1]
             self._input_keys.discard(key)
+            if self._sites is not None:
+                self._sites.freed(key)
             self._live_bytes -= rec[1]
 
     def _pack(self, t: torch.Tensor) -> torch.Tensor:
@@ -514,13 +563,14 @@ class TensorTracker:
     def _on_phase(self, event: str, name: str, layer: int | None) -> None:
         self._flush()
         if event == "enter":
-            rec = _OpenPhase(name, layer, self._live_bytes, self._live_bytes)
+            rec = _OpenPhase(name, layer, self._live_bytes, self._live_bytes, self._ops)
             self._phase_log.append(rec)
             self._open.append(rec)
         elif event == "exit":
             for i in range(len(self._open) - 1, -1, -1):
                 rec = self._open[i]
                 if rec.name == name and rec.layer == layer:
+                    rec.end_op = self._ops
                     del self._open[i]
                     break
 
@@ -542,6 +592,7 @@ class TensorTracker:
             state = self._keys(self._state_tensors())
             inputs, saved = self._input_keys, self._saved
             breakdown = dict.fromkeys(CATEGORIES, 0)
+            categories: dict[int, str] = {}
             for key, rec in list(self._live.items()):
                 if key in params:
                     cat = "parameters"
@@ -556,7 +607,10 @@ class TensorTracker:
                 else:
                     cat = "other"
                 breakdown[cat] += rec[1]
+                categories[key] = cat
             self._breakdown = breakdown
+            if self._sites is not None:
+                self._holders, self._site_bytes = self._sites.at_peak(self._live, categories, self._top)
             self._dirty = False
         finally:
             self._suspended -= 1
