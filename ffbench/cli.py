@@ -518,6 +518,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .store import walk, write_text_atomic
 
     out = check_out_file(args.out_file, "step.trace.json")
+    if args.history and (
+        args.format != "benchmark-action" or not Path(args.history).parent.resolve().is_dir()
+    ):
+        raise ConfigError(
+            f"--history {args.history}: a file in an existing folder, with --format benchmark-action"
+        )
     docs = walk(args.source)
     if args.format == "trace":
         if len(docs) != 1:

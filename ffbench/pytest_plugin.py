@@ -53,6 +53,23 @@ record none. Sizes as ffbench reads them everywhere (``ffbench.units.parse_size`
 KiB/MiB/GiB (powers of 1024) or kB/MB/GB (powers of 1000). (``limit_memory`` is
 pytest-memray's marker; ffbench leaves it alone.)
 
+Any test, no ffbench trainer
+----------------------------
+``ffbench_step(model=None, optimizers=(), inputs=(), **options)`` gives an ``ffbench.track``
+for a block of any test; the largest peak of the test's blocks is its tensor-level peak. A test
+with the ``ffbench_memory`` marker and neither a benchmark nor ``ffbench_step`` has its whole
+body measured (nothing told to the tracker: every tensor counts as "other"). Both are gated,
+listed in the summary and written to the history like benchmarks
+(docs/track-your-own-loop.md).
+
+Memory history for CI
+---------------------
+``--ffbench-history FILE`` appends this run's entries (github-action-benchmark's
+``customSmallerIsBetter`` objects: name, unit, value, range, extra with commit and machine;
+``ffbench.analysis.export``) to a JSON-lines history; ``--ffbench-benchmark-action FILE``
+writes them as the list that tool reads. ``--ffbench-compare-group GROUP`` (repeatable)
+applies the ``--ffbench-compare`` gate to those benchmark groups only.
+
 Comparison with a saved run
 ---------------------------
 ``--ffbench-compare PATH`` (a ``--benchmark-json``/``--benchmark-autosave`` file, or a folder:

@@ -250,3 +250,31 @@ def test_measure_shows_sites_and_diff_names_ff_and_ff_frugal_sites(tmp_path, cap
     assert main(["diff", str(tmp_path / "plain.json"), str(tmp_path / "ff.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ffbench: error: ") and "no allocation sites" in err and err.count("\n") == 1
+
+
+def test_export_for_github_action_benchmark_on_two_commits(example, tmp_path, capsys):
+    from ffbench.analysis.export import read_history
+
+    folder, _ = example
+    history, listing = tmp_path / "history.jsonl", tmp_path / "memory.json"
+    records = [str(folder / "my-ff-loop.json"), str(folder / "ff-frugal.json")]
+    for commit in ("aaaaaaa", "bbbbbbb"):
+        args = ["export", *records, "--format", "benchmark-action", "--commit", commit]
+        assert main([*args, "--out-file", str(listing), "--history", str(history)]) == 0
+    runs = list(read_history(history).items())
+    assert [run.split()[0] for run, _ in runs] == ["aaaaaaa", "bbbbbbb"]
+    peaks = {"my-ff-loop: tensor step peak": 17_095_568, "ff-frugal: tensor step peak": 14_250_884}
+    for (_, entries), commit in zip(runs, ("aaaaaaa", "bbbbbbb")):
+        assert {e["name"]: e["value"] for e in entries if e["name"] in peaks} == peaks
+        for e in entries:  # github-action-benchmark's fields and types
+            assert set(e) == {"name", "unit", "value", "range", "extra"} and e["unit"] == "bytes"
+            assert isinstance(e["value"], int) and isinstance(e["range"], str)
+            assert e["extra"].startswith(f"commit: {commit}\nmachine: ")
+    assert json.loads(listing.read_text()) == runs[-1][1]
+    # bad input: one line, exit status 2, nothing written
+    before = history.read_text()
+    bad = ["export", *records, "--format", "benchmark-action", "--history", str(tmp_path / "no" / "h.jsonl")]
+    assert main(bad) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and history.read_text() == before
+    assert main(["export", *records, "--format", "trace"]) == 2  # one record only
+    assert "give one record" in capsys.readouterr().err
