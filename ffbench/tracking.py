@@ -4,7 +4,7 @@
     with ffbench.track(model=net, optimizers=[opt], inputs=(x, y)) as t:
         step(x, y)
     t.result()            # TensorMemory: peak, categories, phases, timeline (bytes)
-    t.record()            # a JSON record (kind "measure", source "track")
+    t.record()            # a JSON record (kind "track": a measure record's tensor_* columns)
     t.save("step.json")   # written atomically; ffbench.results.load and `ffbench diff` read it
 
 or as a decorator (the tensors among the call's arguments count as its inputs)::
@@ -142,7 +142,7 @@ class track:  # noqa: N801 - used like a function: `with ffbench.track(...)`
         mem = self.result()
         device = torch.device(self.device) if self.device is not None else torch.device("cpu")
         return {
-            "kind": "measure",
+            "kind": "track",
             "source": "track",
             "status": "ok",
             "name": self.name,

@@ -85,7 +85,7 @@ def test_documented_example_prints_what_the_doc_shows(example):
     from ffbench.results import load
 
     rows = load(folder / "my-ff-loop.json")
-    assert list(rows["tensor_peak_bytes"]) == [m["tensor_peak_bytes"]] and list(rows["source"]) == ["track"]
+    assert list(rows["tensor_peak_bytes"]) == [m["tensor_peak_bytes"]] and list(rows["kind"]) == ["track"]
 
 
 def test_documented_diff_names_the_sites_whose_bytes_differ(example, capsys, monkeypatch):
@@ -244,6 +244,14 @@ def test_measure_shows_sites_and_diff_names_ff_and_ff_frugal_sites(tmp_path, cap
     site_lines = [line for line in out.splitlines()[4:] if "trainers/" in line]
     assert any("trainers/ff.py:" in line for line in site_lines)
     assert any("trainers/ff_frugal.py:" in line for line in site_lines)
+    # the report shows them too
+    from ffbench.analysis.report import build_report
+
+    report = build_report([tmp_path / "ff.json", tmp_path / "ff-frugal.json"], tmp_path / "r" / "r.html")
+    holders = report.tables["holders"]
+    assert list(holders["bytes"]) == [h["bytes"] for r in (a, b) for h in r["peak_holders"]]
+    page = (tmp_path / "r" / "r.html").read_text()
+    assert "Who holds the peak" in page and a["peak_holders"][-1]["site"].split(" < ")[0] in page
     # a record without sites: one line, exit status 2
     del a["peak_sites"]
     (tmp_path / "plain.json").write_text(json.dumps(a))

@@ -160,7 +160,7 @@ def kept_apart(base, other) -> list[str]:
     """The fields that keep two runs' configurations apart: those whose values in one run
     never occur in the other, else every keyed field whose values differ at all, else the
     combination of the fields that vary (each value in both runs, never paired alike)."""
-    cols = ["kind", "part"] + [c for c in config_keys() if c in base.columns and c in other.columns]
+    cols = [c for c in ["kind", "part", *config_keys()] if c in base.columns and c in other.columns]
     differ, disjoint, varying = [], [], []
     for c in (c for c in cols if c not in NOT_KEYED):
         a, b = {str(v) for v in base[c]}, {str(v) for v in other[c]}
@@ -179,7 +179,8 @@ def kept_apart(base, other) -> list[str]:
 def no_common_configuration(keyed: list) -> str:
     """The note of a comparison that found no configuration in common, with what kept the
     runs apart (the baseline against each other run)."""
-    why = [f for other in keyed[1:] for f in kept_apart(keyed[0], other) if len(keyed[0]) and len(other)]
+    base = keyed[0]
+    why = [f for other in keyed[1:] if len(base) and len(other) for f in kept_apart(base, other)]
     text = "no configuration measured in both runs"
     return f"{text}: kept apart by {'; '.join(dict.fromkeys(why))}" if why else text
 

@@ -145,7 +145,7 @@ def entries(name: str, figures: dict, commit: str, machine: str) -> list[dict]:
 
 
 def document_entries(doc: Any, path: Path, commit: str) -> list[dict]:
-    """Entries of one JSON document: a pytest-benchmark file (each benchmark) or a measure record."""
+    """Entries of one JSON document: a pytest-benchmark file (each benchmark), a measure or a track record."""
     if isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list):
         out = []
         for b in doc["benchmarks"]:
@@ -154,7 +154,11 @@ def document_entries(doc: Any, path: Path, commit: str) -> list[dict]:
                 b.get("fullname") or b.get("name"), info, commit, machine_of(info.get("environment") or {})
             )
         return out
-    if isinstance(doc, dict) and doc.get("kind") == "measure" and isinstance(doc.get("metrics"), dict):
+    if (
+        isinstance(doc, dict)
+        and doc.get("kind") in ("measure", "track")
+        and isinstance(doc.get("metrics"), dict)
+    ):
         config = doc.get("config") or {}
         if config:
             from ..config import RunConfig
