@@ -221,6 +221,9 @@ class TensorTracker:
         device: count only storages on this device ("cuda:0"; "cuda" = any CUDA
             device). None = every device summed: fine on a CPU-only run, but on a
             GPU run pass the device (Adam keeps its `step` counters on the CPU).
+        sites: > 0: keep the N largest storages at the peak with their allocation sites
+            and the peak's bytes per site (a stack walk per new storage; see above).
+        module_names: id(module) -> qualified name, to label sites by module.
 
     Use ``with TensorTracker(...) as t: step()`` then ``t.result()``.
     Single-threaded use; the tracker can be entered again for a new measurement.
