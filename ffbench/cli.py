@@ -236,7 +236,9 @@ def cmd_measure(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     resolve_device(config.device)
     out = out_path(args, record_name(config), "measure.json")
-    record = run_one(config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps))
+    record = run_one(
+        config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps, sites=args.sites)
+    )
     if not args.quiet:
         print(describe_measurement(config, record))
     if out is not None:
@@ -279,6 +281,9 @@ def describe_measurement(config: RunConfig, record: dict) -> str:
     if not modelled:
         lines.append(f"  (no analytic model: {m.get('analytic_note', 'this trainer has no ledger')})")
     lines.append("  at the peak: " + ", ".join(f"{c} {fb(m[f'tensor_peak_{c}_bytes'])}" for c in CATEGORIES))
+    from .analysis.attribution import holder_lines
+
+    lines += holder_lines(record)
     lines.append(f"  process RSS rise {fb(m['rss_rise_bytes'])} ({record['allocator_setting']})")
     if "cuda_allocated_predicted_bytes" in m:
         model = m.get("analytic_cuda_allocated_predicted_bytes")
@@ -508,9 +513,95 @@ def _add_measure(sub) -> None:
         default=1,
         help="untimed warm-up steps (default %(default)s)",
     )
+    p.add_argument(
+        "--sites",
+        type=_typed("int0", 1000),
+        default=0,
+        metavar="N",
+        help="also record the N largest storages at the steady step's peak with the file:line that "
+        "allocated each, and the peak's bytes per site (default 0: off; costs a stack walk per new tensor)",
+    )
     add_out_flags(p, "the JSON record", "runs/", "runs/bp.json")
     p.add_argument("--quiet", action="store_true", help="print nothing")
     p.set_defaults(func=cmd_measure)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .analysis.attribution import diff_lines
+    from .store import read_json
+
+    a, b = read_json(args.a, "A"), read_json(args.b, "B")
+    print("\n".join(diff_lines(a, b, args.a, args.b, top=args.top)))
+    return 0
+
+
+def _add_diff(sub) -> None:
+    p = sub.add_parser("diff", help="two measure records' peaks attributed to allocation sites")
+    p.add_argument("a", metavar="A", help="a record measured with --sites (ffbench measure or ffbench.track)")
+    p.add_argument("b", metavar="B", help="the record set against A (differences are B - A, in bytes)")
+    p.add_argument("--top", type=_typed("int", 10000), default=20, help="sites listed (default %(default)s)")
+    p.set_defaults(func=cmd_diff)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    from .analysis import export
+    from .store import walk, write_text_atomic
+
+    out = check_out_file(args.out_file, "step.trace.json")
+    if args.history and (
+        args.format != "benchmark-action" or not Path(args.history).parent.resolve().is_dir()
+    ):
+        raise ConfigError(
+            f"--history {args.history}: a file in an existing folder, with --format benchmark-action"
+        )
+    docs = walk(args.source)
+    if args.format == "trace":
+        if len(docs) != 1:
+            raise ConfigError(f"--format trace: give one record, not {len(docs)} documents")
+        data = export.trace_events(docs[0].data, docs[0].path.stem)
+    else:
+        commit = args.commit or export.current_commit()
+        data = [e for d in docs for e in export.document_entries(d.data, d.path, commit)]
+        if not data:
+            raise ConfigError(
+                f"{' '.join(args.source)}: no measure record or benchmark with tensor-level bytes"
+            )
+    text = json.dumps(data, indent=1) + "\n"
+    if out is not None:
+        write_text_atomic(out, text)
+    else:
+        sys.stdout.write(text)
+    if args.format == "benchmark-action" and args.history:
+        from .store import now
+
+        export.append_history(args.history, data, f"{commit} {now()}")
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="a record for another tool: Perfetto trace, or github-action-benchmark")
+    p.add_argument(
+        "source", nargs="+", metavar="RESULTS", help="records, results folders or --benchmark-json files"
+    )
+    p.add_argument(
+        "--format",
+        choices=("trace", "benchmark-action"),
+        required=True,
+        help="trace: the steady step as Chrome trace events (open in ui.perfetto.dev); benchmark-action: "
+        "github-action-benchmark's customSmallerIsBetter list (bytes; commit and machine in extra)",
+    )
+    p.add_argument("--out-file", help="the file to write (default: standard output)")
+    p.add_argument(
+        "--history",
+        metavar="FILE",
+        help="benchmark-action: also append the entries to this JSON-lines history",
+    )
+    p.add_argument(
+        "--commit", help="benchmark-action: the commit measured (default $GITHUB_SHA, else git HEAD here)"
+    )
+    p.set_defaults(func=cmd_export)
 
 
 def _add_sweep(sub) -> None:
@@ -692,7 +783,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, parser_class=OneLineParser, title="commands", metavar="COMMAND"
     )
-    for add in (_add_train, _add_measure, _add_sweep, _add_maxbatch, _add_reproduce, _add_report):
+    for add in (
+        _add_train, _add_measure, _add_sweep, _add_maxbatch, _add_reproduce, _add_report, _add_diff, _add_export
+    ):  # fmt: skip
         add(sub)
     return parser
 
@@ -708,6 +801,10 @@ PATH_ARGUMENTS = (
     "name",
     "baseline",
     "slurm_folder",
+    "a",
+    "b",
+    "source",
+    "history",
 )
 
 

@@ -54,6 +54,23 @@ record none. Sizes as ffbench reads them everywhere (``ffbench.units.parse_size`
 KiB/MiB/GiB (powers of 1024) or kB/MB/GB (powers of 1000). (``limit_memory`` is
 pytest-memray's marker; ffbench leaves it alone.)
 
+Any test, no ffbench trainer
+----------------------------
+``ffbench_step(model=None, optimizers=(), inputs=(), **options)`` gives an ``ffbench.track``
+for a block of any test; the largest peak of the test's blocks is its tensor-level peak. A test
+with the ``ffbench_memory`` marker and neither a benchmark nor ``ffbench_step`` has its whole
+body measured (nothing told to the tracker: every tensor counts as "other"). Both are gated,
+listed in the summary and written to the history like benchmarks
+(docs/track-your-own-loop.md).
+
+Memory history for CI
+---------------------
+``--ffbench-history FILE`` appends this run's entries (github-action-benchmark's
+``customSmallerIsBetter`` objects: name, unit, value, range, extra with commit and machine;
+``ffbench.analysis.export``) to a JSON-lines history; ``--ffbench-benchmark-action FILE``
+writes them as the list that tool reads. ``--ffbench-compare-group GROUP`` (repeatable)
+applies the ``--ffbench-compare`` gate to those benchmark groups only.
+
 Comparison with a saved run
 ---------------------------
 ``--ffbench-compare PATH`` (a ``--benchmark-json``/``--benchmark-autosave`` file, or a folder:
@@ -143,6 +160,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "default 0: tensor-level bytes are deterministic, so any growth is real",
     )
     group.addoption(
+        "--ffbench-compare-group",
+        action="append",
+        default=None,
+        metavar="GROUP",
+        help="apply the --ffbench-compare gate only to benchmarks of this group (pytest-benchmark's "
+        "group, e.g. 'tracker overhead'; repeatable); the others are compared and listed, never failed",
+    )
+    group.addoption(
+        "--ffbench-history",
+        default=None,
+        metavar="FILE",
+        help="append this run's tensor-level bytes per benchmark (github-action-benchmark entries "
+        "with commit and machine) to this JSON-lines history",
+    )
+    group.addoption(
+        "--ffbench-benchmark-action",
+        default=None,
+        metavar="FILE",
+        help="write this run's entries as github-action-benchmark's customSmallerIsBetter list (JSON)",
+    )
+    group.addoption(
         "--ffbench-device",
         default="auto",
         choices=("auto", "cpu", "cuda"),
@@ -180,6 +218,7 @@ def pytest_configure(config: pytest.Config) -> None:
         check_options(config)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    check_ci_files(config)
     config.stash[SAVED] = load_saved(config)
     config.stash[SEEN] = []
 
@@ -206,6 +245,23 @@ def check_options(config: pytest.Config) -> None:
 
         if not torch.cuda.is_available():
             raise ConfigError("--ffbench-device cuda: no CUDA GPU is available here; use cpu or auto")
+
+
+def check_ci_files(config: pytest.Config) -> None:
+    """--ffbench-history and --ffbench-benchmark-action name files that can be written."""
+    for flag in ("history", "benchmark_action"):
+        text = config.getoption(f"ffbench_{flag}", None)
+        if text is None:
+            continue
+        path = Path(text)
+        if (
+            path.is_dir()
+            or not path.parent.resolve().is_dir()
+            or not os.access(path.parent.resolve(), os.W_OK)
+        ):
+            raise pytest.UsageError(
+                f"--ffbench-{flag.replace('_', '-')} {text}: not a file that can be written here"
+            )
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -289,15 +345,76 @@ def _mib(n: int) -> str:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    result = yield  # the test body ran without raising
+    body = _body_tracker(item)  # a plain test with the marker: its whole body is measured
+    try:
+        result = yield  # the test body ran without raising
+    finally:
+        if body is not None:
+            body.__exit__(None, None, None)
     bench = getattr(item, "funcargs", {}).get("benchmark")
-    info = bench.extra_info if bench is not None else {}
+    info = bench.extra_info if bench is not None else _tracked_info(item, body)
     peak = info.get(LIMIT_KEY, info.get("tensor_peak_bytes"))
     if peak is not None:
         item.config.stash.setdefault(SEEN, []).append((item.nodeid, info))
     _gate(item, info, peak)
     _compare(item, info, peak)
     return result
+
+
+# -- any test: the ffbench_step fixture and the marker without a benchmark -------------------------
+TRACKS = pytest.StashKey[list]()  # the ffbench.track blocks a test made through ffbench_step
+
+
+@pytest.fixture
+def ffbench_step(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``ffbench_step(model=None, optimizers=(), inputs=(), **track_options)``: an
+    ``ffbench.track`` for a step of any test (``with ffbench_step(model=net, optimizers=[opt],
+    inputs=(x, y)) as t: step()``). The largest peak of the test's blocks is its tensor-level
+    peak: the ``ffbench_memory`` marker and ``--ffbench-memory-limit`` gate it, the summary
+    and ``--ffbench-history`` list it."""
+    from .tracking import track
+
+    made = request.node.stash.setdefault(TRACKS, [])
+
+    def make(*args: Any, **kwargs: Any) -> track:
+        made.append(track(*args, **kwargs))
+        return made[-1]
+
+    return make
+
+
+def _body_tracker(item: pytest.Item):
+    """A tracker entered around the body of a test that has the marker but neither a
+    benchmark nor ffbench_step (nothing is told to it: every tensor counts as 'other')."""
+    names = getattr(item, "fixturenames", ())
+    if item.get_closest_marker(MARKER) is None or "benchmark" in names or "ffbench_step" in names:
+        return None
+    from .tracking import track
+
+    return track(timeline=False, name=item.nodeid).__enter__()
+
+
+def _tracked_info(item: pytest.Item, body) -> dict:
+    """The figures of the test's ffbench.track blocks (or of its measured body): the block
+    with the largest peak, `tensor_whole_run_peak_bytes` its peak."""
+    from .run.harness import tensor_fields
+
+    blocks = [t for t in [*item.stash.get(TRACKS, []), body] if t is not None and t._tracker is not None]
+    results = [t.result() for t in blocks if t._tracker._result is not None]
+    if not results:
+        return {}
+    import torch
+
+    from .environment import environment
+
+    mem = max(results, key=lambda r: r.peak_bytes)
+    return {
+        "environment": environment(torch.device("cpu")),
+        **tensor_fields("tensor", mem),
+        LIMIT_KEY: mem.peak_bytes,
+        "ffbench_kind": "track",
+        "blocks": len(results),
+    }
 
 
 def _gate(item: pytest.Item, info: dict, peak: int | None) -> None:
@@ -373,6 +490,11 @@ def _compare(item: pytest.Item, info: dict, peak: int | None) -> None:
         return
     limit = allowed(item.config, old)
     info["compared_with"] = {"path": saved["path"], "saved_peak_bytes": old, "delta_bytes": peak - old}
+    groups = item.config.getoption("ffbench_compare_group", None)
+    group = getattr(getattr(item, "funcargs", {}).get("benchmark"), "group", None)
+    if groups and group not in groups:
+        info["compared_with"]["gated"] = False  # --ffbench-compare-group names other groups
+        return
     if peak - old > limit:
         pytest.fail(
             f"benchmark {item.nodeid}: tensor-level peak {_mib(peak)} grew by {peak - old:+,} B over "
@@ -429,6 +551,29 @@ def _skips_in_one_line(terminalreporter) -> None:
         reasons[reason] = reasons.get(reason, 0) + 1
     listed = "; ".join(f"{reason} ({n})" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
     terminalreporter.write_line(f"ffbench: {len(skipped)} skipped: {listed}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """--ffbench-history / --ffbench-benchmark-action: this run's figures for CI."""
+    config = session.config
+    history, listing = (
+        config.getoption("ffbench_history", None),
+        config.getoption("ffbench_benchmark_action", None),
+    )
+    seen = config.stash.get(SEEN, [])
+    if not (history or listing) or not seen:
+        return
+    from .analysis import export
+    from .store import now, write_json_atomic
+
+    commit = export.current_commit(config.rootpath)
+    run = []
+    for nodeid, info in seen:
+        run += export.entries(nodeid, info, commit, export.machine_of(info.get("environment") or {}))
+    if listing:
+        write_json_atomic(listing, run)
+    if history:
+        export.append_history(history, run, f"{commit} {now()}")
 
 
 # -- session set-up --------------------------------------------------------------------------

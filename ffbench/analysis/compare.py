@@ -156,6 +156,35 @@ def deltas(base, other, label: str) -> tuple[list[dict], dict[str, int]]:
     return rows, counts
 
 
+def kept_apart(base, other) -> list[str]:
+    """The fields that keep two runs' configurations apart: those whose values in one run
+    never occur in the other, else every keyed field whose values differ at all, else the
+    combination of the fields that vary (each value in both runs, never paired alike)."""
+    cols = [c for c in ["kind", "part", *config_keys()] if c in base.columns and c in other.columns]
+    differ, disjoint, varying = [], [], []
+    for c in (c for c in cols if c not in NOT_KEYED):
+        a, b = {str(v) for v in base[c]}, {str(v) for v in other[c]}
+        if len(a | b) > 1:
+            varying.append(c)
+        if a != b:
+            text = f"{c} ({', '.join(sorted(a)) or '–'} vs {', '.join(sorted(b)) or '–'})"
+            differ.append(text)
+            if not a & b:
+                disjoint.append(text)
+    if not differ and len(varying) > 1:  # each value occurs in both, never in the same pairing
+        differ = [f"the combination of {', '.join(varying)}"]
+    return disjoint or differ
+
+
+def no_common_configuration(keyed: list) -> str:
+    """The note of a comparison that found no configuration in common, with what kept the
+    runs apart (the baseline against each other run)."""
+    base = keyed[0]
+    why = [f for other in keyed[1:] if len(base) and len(other) for f in kept_apart(base, other)]
+    text = "no configuration measured in both runs"
+    return f"{text}: kept apart by {'; '.join(dict.fromkeys(why))}" if why else text
+
+
 # -- what changed ------------------------------------------------------------------------------
 
 
@@ -255,7 +284,7 @@ def compare(analyses, labels: list[str]) -> Comparison:
             counts[k] = counts.get(k, 0) + v
     changed = changes(analyses, labels)
     table = pd.DataFrame(changed or [{"what": "–", "field": "nothing recorded differs"}])
-    delta = pd.DataFrame(rows or [{"configuration": "no configuration measured in both runs"}])
+    delta = pd.DataFrame(rows or [{"configuration": no_common_configuration(keyed)}])
     if len(labels) == 2 and "run" in delta.columns:
         delta = delta.drop(columns=["run"])
     return Comparison(labels[0], labels, table, delta.round(3), counts)

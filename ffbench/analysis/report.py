@@ -620,7 +620,30 @@ def report_tables(analyses: list[Analysis], labels: list[str | None]) -> dict[st
     }
     if any(len(a.maxbatch) for a in analyses):
         tables["maxbatch"] = _stacked([maxbatch_table(a.maxbatch) for a in analyses], labels)
+    holders = [holders_table(a.runs) for a in analyses]
+    if any(len(h) for h in holders):
+        tables["holders"] = _stacked(holders, labels)
     return tables
+
+
+def holders_table(runs):
+    """The largest storages at the peak of each measure or track record measured with
+    allocation sites (`peak_holders`, read from the record files)."""
+    import pandas as pd
+
+    from ..units import format_bytes
+
+    rows = []
+    wanted = runs[runs["kind"].isin(["measure", "track"])] if len(runs) else runs
+    for path in dict.fromkeys(wanted["path"].dropna()) if len(wanted) else ():
+        try:
+            record = store.read_json(path, "record")
+        except ConfigError:
+            continue
+        for h in (record.get("peak_holders") or []) if isinstance(record, dict) else []:
+            rows.append({"record": Path(path).stem, "bytes": h["bytes"], "size": format_bytes(h["bytes"]),
+                         "category": h["category"], "allocated at": h["site"], "running": h["where"]})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 SECTIONS = (
@@ -654,6 +677,14 @@ SECTIONS = (
     ),
     ("train", "Results: accuracy", "One row per training run (`ffbench train`).", False),
     ("maxbatch", "Largest batch under the budget", "One row per search (`ffbench maxbatch`).", False),
+    (
+        "holders",
+        "Who holds the peak",
+        "The largest storages alive at the steady step's peak, with the file:line that allocated "
+        "each and the module or phase running (records measured with `--sites N` or "
+        "`ffbench.track(..., sites=N)`; `ffbench diff A B` sets two records' sites side by side).",
+        False,
+    ),
 )
 LONG = {"results": True, "train": False}  # filterable tables; True: folded until opened
 

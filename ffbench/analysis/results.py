@@ -272,8 +272,19 @@ def _train_rows(record: dict, path: Path) -> list[dict]:
     return [row]
 
 
+def _track_rows(record: dict, path: Path) -> list[dict]:
+    """An `ffbench.track` record: a step ffbench did not build (no configuration), its
+    tensor-level figures and `name`; kind "track", so claims and figures never take it for
+    a configuration."""
+    row = _common(record, path, "track", "track", isolated=False)
+    row["name"] = record.get("name")
+    row.update(record.get("metrics") or {})
+    return [row]
+
+
 register_kind("measure", _measure_rows, phases=_measure_phases)
 register_kind("train", _train_rows)
+register_kind("track", _track_rows)
 
 
 def _benchmark_records(document: dict) -> list[dict]:

@@ -77,6 +77,16 @@ rounded up to the CUDA caching allocator's 512 B block (`ffbench.cuda_allocator`
 reports that sum's peak as ``rounded_peak_bytes``: the tensor part of a *predicted*
 ``torch.cuda.max_memory_allocated``. It changes no tensor-level figure.
 
+Who holds the peak
+------------------
+With ``sites=N`` (off by default: it walks the Python stack at every new storage) each
+new storage remembers where it was allocated: the innermost frames outside torch and
+this package as ``file:line`` (``sites.py``), the module whose forward was running (or
+the innermost phase, e.g. in backward). At the peak the tracker keeps the N largest
+live storages (``peak_holders``) and the peak's bytes summed per allocation site
+(``peak_sites``; storages alive before the block are filed under ``(before the block:
+<category>)``).
+
 Timeline
 --------
 With ``timeline=True`` the live total is sampled after every op as
@@ -90,7 +100,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -100,6 +110,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .. import phases as _phases
 from ..cuda_allocator import RoundedLive
 from ..schema import CATEGORIES
+from . import sites as _sites
 
 METHOD = "torch_dispatch storage tracking"
 MAX_TIMELINE_POINTS = 2000
@@ -121,6 +132,9 @@ class PhasePeak:
     layer: int | None
     start_bytes: int
     peak_bytes: int
+    # op indices (as in the timeline) when the phase began and ended: where it lies in time
+    start_op: int | None = field(default=None, compare=False)
+    end_op: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -151,6 +165,10 @@ class TensorMemory:
     # Peak of the live bytes with every storage rounded up to the CUDA caching allocator's
     # 512 B block (ffbench.cuda_allocator): the tensor part of a predicted allocator peak.
     rounded_peak_bytes: int = 0
+    # With sites=N: the N largest storages alive at the peak (bytes, category, site, where)
+    # and the peak's bytes per allocation site; None when sites were not asked for.
+    peak_holders: list[dict] | None = None
+    peak_sites: dict[str, int] | None = None
 
 
 @dataclass
@@ -159,6 +177,8 @@ class _OpenPhase:
     layer: int | None
     start: int
     peak: int
+    start_op: int = 0
+    end_op: int | None = None
 
 
 def _identity(x: Any) -> Any:
@@ -212,6 +232,9 @@ class TensorTracker:
         device: count only storages on this device ("cuda:0"; "cuda" = any CUDA
             device). None = every device summed: fine on a CPU-only run, but on a
             GPU run pass the device (Adam keeps its `step` counters on the CPU).
+        sites: > 0: keep the N largest storages at the peak with their allocation sites
+            and the peak's bytes per site (a stack walk per new storage; see above).
+        module_names: id(module) -> qualified name, to label sites by module.
 
     Use ``with TensorTracker(...) as t: step()`` then ``t.result()``.
     Single-threaded use; the tracker can be entered again for a new measurement.
@@ -225,7 +248,11 @@ class TensorTracker:
         *,
         timeline: bool = False,
         device: torch.device | str | None = None,
+        sites: int = 0,
+        module_names: dict[int, str] | None = None,
     ) -> None:
+        self._sites = _sites.SiteRecorder(module_names) if sites > 0 else None
+        self._top = sites
         self._optimizers = list(optimizers)
         params = list(params)
         seen = {id(p) for p in params}
@@ -266,6 +293,8 @@ class TensorTracker:
         self._open: list[_OpenPhase] = []
         self._tl: list[tuple[int, int]] | None = [] if self._want_timeline else None
         self._tl_stride = 1
+        self._holders: list[dict] = []
+        self._site_bytes: dict[str, int] = {}
 
     # -- context manager -----------------------------------------------------------------
     def __enter__(self) -> TensorTracker:
@@ -289,6 +318,8 @@ class TensorTracker:
             self._tl.append((0, self._live_bytes))
         self._active = True
         _phases.add_listener(self._on_phase)
+        if self._sites is not None:
+            self._sites.start()
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, _identity)
         self._hooks.__enter__()
         self._mode = _Mode(self)
@@ -301,6 +332,8 @@ class TensorTracker:
         finally:
             self._hooks.__exit__(*exc)
             _phases.remove_listener(self._on_phase)
+            if self._sites is not None:
+                self._sites.stop()
             self._flush()
             if self._dirty:
                 self._classify()
@@ -313,7 +346,17 @@ class TensorTracker:
                 end_bytes=end,
                 transient_bytes=self._peak - self._start,
                 peak_breakdown=dict(self._breakdown),
-                phases=[PhasePeak(r.name, r.layer, r.start, r.peak) for r in self._phase_log],
+                phases=[
+                    PhasePeak(
+                        r.name,
+                        r.layer,
+                        r.start,
+                        r.peak,
+                        r.start_op,
+                        self._ops if r.end_op is None else r.end_op,
+                    )
+                    for r in self._phase_log
+                ],
                 timeline=list(self._tl) if self._tl is not None else None,
                 discovered_bytes=self._discovered,
                 untracked_outputs=self._untracked,
@@ -321,6 +364,8 @@ class TensorTracker:
                 device=str(self._device) if self._device is not None else "all",
                 peak_saved_bytes=self._saved_peak,
                 rounded_peak_bytes=self._rounded.peak,
+                peak_holders=list(self._holders) if self._sites is not None else None,
+                peak_sites=dict(self._site_bytes) if self._sites is not None else None,
             )
             self._active = False
             # Dropping the weakrefs also cancels their callbacks.
@@ -446,6 +491,8 @@ class TensorTracker:
             self._discover(n)
             self._rounded.backdate(n)
         else:
+            if self._sites is not None:
+                self._sites.allocated(key, self._open[-1] if self._open else None)
             self._change(n)
             self._rounded.add(n)
 
@@ -473,6 +520,9 @@ class TensorTracker:
         self._peak += n
         if not self._dirty:
             self._breakdown["other"] += n
+            if self._sites is not None:
+                site = _sites.before("other")
+                self._site_bytes[site] = self._site_bytes.get(site, 0) + n
         for rec in self._phase_log:
             rec.start += n
             rec.peak += n
@@ -507,6 +557,8 @@ class TensorTracker:
                 self._saved.discard(key)
                 self._saved_bytes -= rec[1]
             self._input_keys.discard(key)
+            if self._sites is not None:
+                self._sites.freed(key)
             self._live_bytes -= rec[1]
             self._rounded.remove(rec[1])
 
@@ -533,13 +585,14 @@ class TensorTracker:
     def _on_phase(self, event: str, name: str, layer: int | None) -> None:
         self._flush()
         if event == "enter":
-            rec = _OpenPhase(name, layer, self._live_bytes, self._live_bytes)
+            rec = _OpenPhase(name, layer, self._live_bytes, self._live_bytes, self._ops)
             self._phase_log.append(rec)
             self._open.append(rec)
         elif event == "exit":
             for i in range(len(self._open) - 1, -1, -1):
                 rec = self._open[i]
                 if rec.name == name and rec.layer == layer:
+                    rec.end_op = self._ops
                     del self._open[i]
                     break
 
@@ -561,6 +614,7 @@ class TensorTracker:
             state = self._keys(self._state_tensors())
             inputs, saved = self._input_keys, self._saved
             breakdown = dict.fromkeys(CATEGORIES, 0)
+            categories: dict[int, str] = {}
             for key, rec in list(self._live.items()):
                 if key in params:
                     cat = "parameters"
@@ -575,7 +629,10 @@ class TensorTracker:
                 else:
                     cat = "other"
                 breakdown[cat] += rec[1]
+                categories[key] = cat
             self._breakdown = breakdown
+            if self._sites is not None:
+                self._holders, self._site_bytes = self._sites.at_peak(self._live, categories, self._top)
             self._dirty = False
         finally:
             self._suspended -= 1

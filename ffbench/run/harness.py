@@ -74,6 +74,7 @@ class HarnessSettings:
     timeline: bool = True
     compare_allocator: bool = True  # also time steps with default malloc (child process)
     evaluate: bool = True  # measure one evaluation chunk (off: a budget that excludes evaluation)
+    sites: int = 0  # > 0: the steady step's N largest storages at the peak, with allocation sites
 
 
 def _batches(data: Dataset, config: RunConfig, device: torch.device, dtype: torch.dtype):
@@ -119,6 +120,13 @@ def tensor_fields(prefix: str, mem: TensorMemory) -> dict[str, int]:
     return out
 
 
+def peak_holders(mem: TensorMemory) -> dict:
+    """`peak_holders` and `peak_sites` record keys (none when sites were not asked for)."""
+    if mem.peak_holders is None:
+        return {}
+    return {"peak_holders": mem.peak_holders, "peak_sites": mem.peak_sites}
+
+
 def cuda_tracker(stack: contextlib.ExitStack, device: torch.device) -> CudaPeakTracker | None:
     """Enter a CUDA allocator tracker on `stack` when `device` is a GPU; None elsewhere."""
     return stack.enter_context(CudaPeakTracker(device)) if device.type == "cuda" else None
@@ -135,11 +143,17 @@ class Prepared:
     trainer: object
     batches: object  # iterator of (x, y) on the device, each batch owning its storage
 
-    def tensor_tracker(self, inputs=(), timeline: bool = False) -> TensorTracker:
+    def tensor_tracker(self, inputs=(), timeline: bool = False, sites: int = 0) -> TensorTracker:
         # All devices: on CUDA, Adam keeps its `step` counters on the CPU; they are part
         # of the step's tensors (and of the analytic model) wherever they live.
+        model = self.trainer.model
         return TensorTracker(
-            self.trainer.model.parameters(), self.trainer.optimizers(), inputs=inputs, timeline=timeline
+            model.parameters(),
+            self.trainer.optimizers(),
+            inputs=inputs,
+            timeline=timeline,
+            sites=sites,
+            module_names={id(m): name for name, m in model.named_modules() if name} if sites else None,
         )
 
 
@@ -307,19 +321,23 @@ def eval_batch(run: Prepared, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return ex, ey
 
 
-def _tracked(run: Prepared, fn, inputs, timeline: bool = False) -> tuple[TensorMemory, CudaMemory | None]:
+def _tracked(
+    run: Prepared, fn, inputs, timeline: bool = False, sites: int = 0
+) -> tuple[TensorMemory, CudaMemory | None]:
     """fn() under the tensor tracker and, on a GPU, the CUDA allocator tracker (outside it)."""
     gc.collect()  # reference cycles would otherwise die at an arbitrary point
     with contextlib.ExitStack() as stack:
         cuda = cuda_tracker(stack, run.device)
-        tensor = stack.enter_context(run.tensor_tracker(inputs=inputs, timeline=timeline))
+        tensor = stack.enter_context(run.tensor_tracker(inputs=inputs, timeline=timeline, sites=sites))
         fn()
     return tensor.result(), (cuda.result() if cuda else None)
 
 
-def _tracked_step(run: Prepared, timeline: bool = False) -> tuple[TensorMemory, CudaMemory | None]:
+def _tracked_step(
+    run: Prepared, timeline: bool = False, sites: int = 0
+) -> tuple[TensorMemory, CudaMemory | None]:
     x, y = next(run.batches)  # dies on return: no batch outlives its step
-    return _tracked(run, lambda: run.trainer.train_step(x, y), (x, y), timeline)
+    return _tracked(run, lambda: run.trainer.train_step(x, y), (x, y), timeline, sites)
 
 
 def _tracked_eval(run: Prepared, n: int) -> tuple[TensorMemory, CudaMemory | None]:
@@ -335,7 +353,7 @@ def measure_memory(run: Prepared, settings: HarnessSettings = HarnessSettings())
     first, cuda_first = _tracked_step(run)
     for _ in range(settings.warmup_steps):
         run.trainer.train_step(*next(run.batches))
-    steady, cuda_steady = _tracked_step(run, timeline=settings.timeline)
+    steady, cuda_steady = _tracked_step(run, timeline=settings.timeline, sites=settings.sites)
     n_eval = settings.eval_examples or run.config.chunk
     evaluation, cuda_evaluation = _tracked_eval(run, n_eval) if settings.evaluate else (None, None)
     return MemoryMeasurement(
@@ -440,6 +458,7 @@ def run_one(
         "step_seconds_default_malloc": times_default,
         "phases": [asdict(p) for p in steady.phases],
         "timeline": steady.timeline,
+        **peak_holders(steady),
         "methods": {
             "tensor": steady.method,
             "process": process_mem.method,
