@@ -165,7 +165,8 @@ def test_crossover_depth_per_architecture_one_summary_line_each(tmp_path):
     lines = found.summary.split("\n")
     assert sorted(line.split(":")[0] for line in lines) == ["conv", "mlp"]
     mlp, conv = sorted(lines, key=lambda line: not line.startswith("mlp"))
-    assert "crossover depth: w64 b64 4" in mlp and "none in 2-8" in conv
+    assert "FF/BP over depth: w64 b64 d2 1.20, d4 0.90, d8 0.80 (crossover depth 4)" in mlp
+    assert "(no crossover in depth 2-8)" in conv
     assert "FF needs from 1.25x less to 1.20x more than BP" in mlp
     assert "decided on" not in found.claim  # two architectures
     one = verdicts(write(tmp_path / "y", depth_records({2: 1.2, 4: 0.9})))[BEST]

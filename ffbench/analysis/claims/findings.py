@@ -123,11 +123,12 @@ def crossover_lines(table, passes: dict[str, bool]) -> dict:
         text = f"{arch}: {ratio_words(list(part['ratio']))} ({len(part)} configurations, FF less at {n_less})"
         word = "depth" if axis == "depth" else "T"
         if series:
-            text += f"; crossover {word}: " + "; ".join(
-                f"{name} {s['crossover'] if s['crossover'] is not None else 'none'}"
-                + ("" if s["crossover"] is not None else f" in {min(s['depths'])}-{max(s['depths'])}")
+            text += f"; FF/BP over {word}: " + "; ".join(
+                f"{name} " + ", ".join(f"{word[0]}{d} {x:.2f}" for d, x in zip(s["depths"], s["ratios"]))
+                + (f" (crossover {word} {s['crossover']})" if s["crossover"] is not None
+                   else f" (no crossover in {word} {min(s['depths'])}-{max(s['depths'])})")
                 for name, s in series.items()
-            )
+            )  # fmt: skip
         else:
             text += "; one depth per configuration: no crossover can be read"
         lines.append(text)
