@@ -60,6 +60,19 @@ MAX_ROWS = 2**31 - 1
 ACCUM_DEFAULT = "1/4"  # bp-accum's micro-batch: a quarter of the batch  # a batch or evaluation chunk larger than this cannot be indexed by int32 kernels
 
 
+def micro_rows(batch_size: int, micro_batch: int | str | None, trainer: str) -> int:
+    """Real examples per micro-batch actually used (`RunConfig.micro`), from a record's
+    fields: rows (at most the batch), a fraction p/q of the batch (at least 1 row), or the
+    whole batch without one (bp-accum: 1/4)."""
+    spec = micro_batch
+    if spec is None:
+        spec = ACCUM_DEFAULT if trainer == "bp-accum" else batch_size
+    if isinstance(spec, str):
+        num, den = (int(part) for part in spec.split("/"))
+        return max(1, batch_size * num // den)
+    return min(int(spec), batch_size)
+
+
 def trainer_choices() -> tuple[str, ...]:
     from .trainers.registry import trainer_names  # loads the trainer modules (torch)
 
@@ -354,13 +367,7 @@ class RunConfig:
         """Real examples per micro-batch actually used: `micro_batch` rows (at most the batch)
         or its fraction of the batch (at least 1 row); without one the whole batch, except
         `bp-accum`, the name kept for `bp --micro-batch 1/4` (committed runs stay loadable)."""
-        spec = self.micro_batch
-        if spec is None:
-            spec = ACCUM_DEFAULT if self.trainer == "bp-accum" else 1
-        if isinstance(spec, str):
-            num, den = (int(part) for part in spec.split("/"))
-            return max(1, self.batch_size * num // den)
-        return min(spec, self.batch_size)
+        return micro_rows(self.batch_size, self.micro_batch, self.trainer)
 
     @property
     def micro_batching(self) -> bool:

@@ -240,8 +240,10 @@ class Page:
 
 
 def _code(text: Any) -> Markup:
-    """Escaped text with `backticked` names set as code."""
-    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape("" if text is None else text))))
+    """Escaped text with `backticked` names set as code; a summary's lines (one per
+    architecture) each on its own line."""
+    html = re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape("" if text is None else text)))
+    return Markup(html.replace("\n", "<br>"))
 
 
 def _nav(page: Page) -> list[tuple[str, str]]:

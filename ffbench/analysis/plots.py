@@ -11,6 +11,7 @@ device), never across devices; absolute times are drawn per device.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import re
@@ -18,6 +19,7 @@ import warnings
 from dataclasses import dataclass
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # no display, deterministic: before pyplot is imported
 
@@ -25,14 +27,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..arch import is_image  # noqa: E402
-from ..schema import CATEGORIES, TRAINER_ORDER  # noqa: E402
+from ..schema import CATEGORIES, MORE_TRAINERS, TRAINER_ORDER  # noqa: E402
 from ..units import GiB, MiB  # noqa: E402
 from .claims.tables import (  # noqa: E402
     TRAIN_PEAK,
     best_of_families,
     group_folder,
     ok_runs,
-    paired,
     with_analytic,
     with_train_peak,
 )
@@ -63,38 +64,66 @@ class Plot:
         return re.sub(r"<!DOCTYPE[^>]*>\s*", "", buf.getvalue(), count=1)
 
 
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+DASHES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)), (0, (3, 1, 1, 1, 1, 1)))
+KNOWN = (*TRAINER_ORDER, *MORE_TRAINERS)  # the built-in trainers: fixed places in the map
+
+
+def _place(name: str) -> int:
+    """A trainer's (or variant's) fixed place in the style map: built-in names by their order,
+    any other name by a hash of it, so its style never depends on who else is drawn."""
+    if name in KNOWN:
+        return KNOWN.index(name)
+    return len(KNOWN) + int(hashlib.sha1(name.encode()).hexdigest(), 16) % 97
+
+
+def trainer_style(name: str) -> dict:
+    """THE trainer -> colour, marker and dash map every figure uses: lines stay apart where
+    they overlap and in grey print, not only by colour. A variant (bp[bptt_window=4]) is a
+    name of its own."""
+    colours = sns.color_palette("tab20", 20)
+    i = _place(str(name))
+    # tab20 pairs a dark and a light shade: built-ins take the dark ones first
+    colour = colours[(2 * i) % 20] if i < 10 else colours[(2 * i + 1) % 20]
+    return {"color": colour, "marker": MARKERS[i % len(MARKERS)], "ls": DASHES[i % len(DASHES)]}
+
+
 def palette(trainers) -> dict:
-    """One fixed colour per trainer, the same in every figure."""
-    colours = sns.color_palette("tab10", len(TRAINER_ORDER) + 2)
-    known = {t: colours[i] for i, t in enumerate(TRAINER_ORDER)}
-    extra = [t for t in trainers if t not in known]
-    for i, t in enumerate(extra):
-        known[t] = colours[(len(TRAINER_ORDER) + i) % len(colours)]
-    return {t: known[t] for t in trainers}
+    """One fixed colour per trainer, the same in every figure (`trainer_style`)."""
+    return {t: trainer_style(t)["color"] for t in trainers}
 
 
 def trainer_order(trainers) -> list[str]:
     present = list(dict.fromkeys(trainers))
-    return [t for t in TRAINER_ORDER if t in present] + sorted(t for t in present if t not in TRAINER_ORDER)
-
-
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-DASHES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)), (0, (3, 1, 1, 1, 1, 1)))
+    return [t for t in KNOWN if t in present] + sorted(t for t in present if t not in KNOWN)
 
 
 def line_styles(trainers) -> dict[str, dict]:
-    """One colour, marker and dash per trainer, the same in every figure: lines stay apart
-    where they overlap and in grey print, not only by colour."""
-    colours = palette(trainers)
-    known = list(TRAINER_ORDER) + sorted(t for t in trainers if t not in TRAINER_ORDER)
-    return {
-        t: {
-            "color": colours[t],
-            "marker": MARKERS[known.index(t) % len(MARKERS)],
-            "ls": DASHES[known.index(t) % len(DASHES)],
-        }
-        for t in trainers
-    }
+    """`trainer_style` of each trainer."""
+    return {t: trainer_style(t) for t in trainers}
+
+
+# -- FF/BP ratios: one colour scale for every view --------------------------------------------
+RATIO_LIMITS = (0.25, 4.0)  # symmetric in ratio: x 4 and / 4 at the two ends, 1 in the middle
+RATIO_CMAP = "RdBu_r"  # blue: FF needs less (below 1); red: FF needs more
+
+
+def ratio_norm():
+    """THE colour norm of every FF/BP ratio view: logarithmic, centred at 1, the same range
+    in every figure of every report (a colour always means one ratio; the cells say the value)."""
+    return matplotlib.colors.LogNorm(*RATIO_LIMITS, clip=True)
+
+
+def ratio_heatmap(ax, grid, label: str) -> None:
+    """One FF/BP ratio grid drawn on the shared scale, each cell annotated with its value."""
+    with warnings.catch_warnings():  # seaborn 0.13 calls a deprecated Colormap.set_bad
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap=RATIO_CMAP, norm=ratio_norm(), linewidths=0.5,
+                    cbar_kws={"label": label, "ticks": [0.25, 0.5, 1, 2, 4]})  # fmt: skip
+    bar = ax.collections[0].colorbar
+    if bar is not None:
+        bar.ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())  # the five ticks alone
+        bar.set_ticklabels(["1/4", "1/2", "1", "2", "4"])
 
 
 def one_per_point(df, keys: list[str]):
@@ -120,22 +149,20 @@ def small_multiples(
 ):
     """Panels rows x cols of one line per trainer (`value` over `x`), each panel with its own
     y-axis (from 0 unless `from_zero` is False); `lo`/`hi` columns, when present, are drawn
-    as error bars (e.g. the IQR). Trainers are dodged sideways by 1 % of the x range each,
-    so identical values (bp and bp-inbackward share every update) do not hide each other."""
+    as error bars (e.g. the IQR). Never dodged along the numeric x: identical values (bp and
+    bp-inbackward share every update) stay apart by marker and dash."""
     rows, cols = list(dict.fromkeys(long[row])), list(dict.fromkeys(long[col]))
     order = trainer_order(long["trainer"])
-    # each trainer's points shifted sideways by a hair, so equal values stay visible
-    dodge = 0.01 * float(long[x].max() - long[x].min() or 1)
     styles = line_styles(order)
     fig, axes = plt.subplots(
         len(rows), len(cols), figsize=(3.7 * len(cols) + 0.9, 2.9 * len(rows) + 1.0), squeeze=False
     )
     for (i, r), (j, c) in ((a, b) for a in enumerate(rows) for b in enumerate(cols)):
         ax, part = axes[i][j], long[(long[row] == r) & (long[col] == c)]
-        for k, t in enumerate(order):
+        for t in order:
             s = part[part["trainer"] == t].sort_values(x)
             if len(s):
-                _line(ax, s.assign(**{x: s[x] + (k - (len(order) - 1) / 2) * dodge}), x, t, styles[t])
+                _line(ax, s, x, t, styles[t])
         if long[x].nunique() <= 12:
             ax.set_xticks(sorted(long[x].unique()))
         if from_zero:
@@ -260,7 +287,8 @@ def over_depth(df):
 
 def net_label(row) -> str:
     """depth x width, and the recurrent network's time steps or a black box where present."""
-    text = f"{int(row['depth'])}x{int(row['width'])}"
+    size = f"c{row.get('channels')}" if is_image(row.get("arch")) else f"{int(row['width'])}"
+    text = f"{int(row['depth'])}x{size}"
     if row.get("arch") == "recurrent":
         text += f" recurrent T{int(row['time_steps'])}"
     box = row.get("black_box")
@@ -270,9 +298,11 @@ def net_label(row) -> str:
 def panel_label(df):
     """The column panels: batch size, and width where several widths were measured."""
     several = df["width"].nunique() > 1
+    image = df["arch"].map(is_image) if "arch" in df.columns else [False] * len(df)
+    channels = df["channels"] if "channels" in df.columns else [None] * len(df)
     return [
-        f"batch {int(b)}" + (f", width {int(w)}" if several else "")
-        for b, w in zip(df["batch_size"], df["width"])
+        f"batch {int(b)}" + (f", channels {c}" if im else f", width {int(w)}" if several else "")
+        for b, w, im, c in zip(df["batch_size"], df["width"], image, channels)
     ]
 
 
@@ -363,51 +393,76 @@ def memory_breakdown(runs, **_) -> Plot:
     )
 
 
-def best_ff_vs_best_bp(runs, **_) -> Plot:
-    """Best FF over best BP training-step peak per configuration, one heatmap per results
-    folder, width and optimizer (rows: depth, columns: batch)."""
-    question = "Where does the most frugal FF need less memory than the most frugal BP? (best FF / best BP)"
-    table = best_of_families(over_depth(with_train_peak(runs)), TRAIN_PEAK)
-    if len(table) == 0:
-        return Plot("best_ff_vs_best_bp", question, None, "needs an FF and a BP trainer at one configuration")
-    image = table["arch"].fillna("mlp") != "mlp" if "arch" in table.columns else None
-    if image is not None and image.any():  # an image body's size is its layers, not a width
-        table = table.assign(width=table["width"].where(~image, 0))
-    keys = [c for c in ("group", "arch", "channels", "kernel", "stride", "width", "optimizer", "optimizer_impl")
-            if c in table.columns]  # fmt: skip
-    panels = list(table.groupby(keys, dropna=False))
+def _ratio_panels(table, question: str, name: str, label: str, note: str) -> Plot:
+    """FF/BP ratios as heatmaps on the shared scale (`ratio_norm`): one panel per results
+    folder, body (width, or channels for an image body) and optimizer; rows: depth (the
+    recurrent network: its time steps T), columns: batch (micro-batch when below it)."""
+    arch = table["arch"].fillna("mlp") if "arch" in table.columns else "mlp"
+    table = table.assign(arch=arch, body=[_body(r) for _, r in table.iterrows()])
+    table = table.assign(
+        row=[f"T{int(r['time_steps'])} d{int(r['depth'])}" if r["arch"] == "recurrent" else int(r["depth"])
+             for _, r in table.iterrows()],
+        column=[_batch_text(r) for _, r in table.iterrows()],
+    )  # fmt: skip
+    keys = [c for c in ("group", "arch", "body", "optimizer", "optimizer_impl") if c in table.columns]
+    panels = list(table.groupby(keys, dropna=False, sort=False))
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
     with sns.axes_style("white"), plt.rc_context(RC):
         fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 1, 3.6 * rows + 0.6), squeeze=False)
         for ax, (values, p) in zip(axes.flat, panels):
-            grid = p.pivot_table(index="depth", columns="batch_size", values="ratio")
-            # centred on 1, at least 0.8-1.25 and symmetric in ratio (x k and / k look alike):
-            # a 1 % difference stays pale, and no colour stands for a ratio below 0
-            top = max(1.25, float(grid.max().max()), 1 / float(grid.min().min()))
-            norm = matplotlib.colors.TwoSlopeNorm(vcenter=1.0, vmin=1 / top, vmax=top)
-            with warnings.catch_warnings():  # seaborn 0.13 calls a deprecated Colormap.set_bad
-                warnings.simplefilter("ignore", PendingDeprecationWarning)
-                sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", cmap="RdBu_r", norm=norm, linewidths=0.5,
-                            cbar_kws={"label": "best FF / best BP peak"})  # fmt: skip
+            order = p.sort_values(["time_steps", "depth"] if "time_steps" in p.columns else ["depth"])
+            grid = p.pivot_table(index="row", columns="column", values="ratio", aggfunc="first", sort=False)
+            grid = grid.reindex(index=list(dict.fromkeys(order["row"])),
+                                columns=sorted(grid.columns, key=_batch_key))  # fmt: skip
+            ratio_heatmap(ax, grid, label)
             ax.set_xlabel("batch size (real examples)")
-            ax.set_ylabel("depth (hidden layers)")
+            ax.set_ylabel("time steps T, depth" if values[1] == "recurrent" else "depth (hidden layers)")
             what = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
             opt = f"{what.get('optimizer')} {what.get('optimizer_impl')}"
-            arch = what.get("arch")
-            body = (f"{arch} {what['channels']} ch k{what['kernel']} s{what['stride']}"
-                    if is_image(arch) else f"width {int(what['width'])}")  # fmt: skip
-            ax.set_title(f"{body}, {opt}\n{short_group(what['group'])}", fontsize=9)
+            ax.set_title(f"{what['arch']} {what['body']}, {opt}\n{short_group(what['group'])}", fontsize=9)
         for ax in list(axes.flat)[len(panels) :]:
             ax.axis("off")
         _title(fig, question)
+    return Plot(
+        name, question, fig, note + " One colour scale for every ratio of the report (1/4 to 4, log)."
+    )
+
+
+def _body(r) -> str:
+    """A body's size: channels (kernel, stride) for an image body, width otherwise."""
+    arch = r.get("arch")
+    if is_image(arch):
+        return f"channels {r['channels']} k{r.get('kernel')} s{r.get('stride')}"
+    return f"width {int(r['width'])}"
+
+
+def _batch_text(r) -> str:
+    micro = r.get("micro")
+    small = micro is not None and micro == micro and int(micro) < int(r["batch_size"])
+    return f"{int(r['batch_size'])}" + (f" (micro {int(micro)})" if small else "")
+
+
+def _batch_key(text: str) -> tuple[int, str]:
+    return int(text.split()[0]), text
+
+
+def best_ff_vs_best_bp(runs, **_) -> Plot:
+    """Best FF over best exact-BP training-step peak per configuration and micro-batch, every
+    architecture (the recurrent network over its time steps), one shared colour scale."""
+    question = "Where does the most frugal FF need less memory than the most frugal exact BP? (best FF / best BP, equal micro-batch)"
+    table = best_of_families(with_train_peak(runs), TRAIN_PEAK)
+    if len(table) == 0:
+        return Plot(
+            "best_ff_vs_best_bp", question, None, "needs an FF and an exact-BP trainer at one configuration"
+        )
     winners = ", ".join(sorted(set(table["ff_best"]) | set(table["bp_best"])))
     note = (
-        "Blue: the best FF variant needs less than the best BP variant (< 1); red: more. Each cell "
-        f"compares the smallest training-step peak of each family ({winners} among the winners); "
-        "evaluation is excluded."
+        "Blue: the best FF variant needs less than the best exact-BP variant (< 1); red: more. Each cell "
+        f"compares the smallest training-step peak of each family at one batch and micro-batch ({winners} "
+        "among the winners); evaluation is excluded; other rules (bp-local, truncated BPTT, ...) never count."
     )
-    return Plot("best_ff_vs_best_bp", question, fig, note)
+    return _ratio_panels(table, question, "best_ff_vs_best_bp", "best FF / best BP peak", note)
 
 
 def memory_vs_accuracy(runs, **_) -> Plot:
@@ -429,14 +484,15 @@ def memory_vs_accuracy(runs, **_) -> Plot:
     )
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(7.5, 4.5))
-        colours = palette(summary["trainer"])
         for _, r in summary.iterrows():
-            ax.errorbar(r["peak"], r["accuracy"], yerr=0 if r["sd"] != r["sd"] else r["sd"], fmt="o",
-                        color=colours[r["trainer"]], capsize=3)  # fmt: skip
+            style = trainer_style(r["trainer"])
+            spread = r["sd"] if r["seeds"] > 1 else None  # spread only where n > 1
+            ax.errorbar(r["peak"], r["accuracy"], yerr=spread, fmt=style["marker"], color=style["color"],
+                        capsize=3)  # fmt: skip
             ax.annotate(f"{r['trainer']} {r['net']} ({int(r['seeds'])})", (r["peak"], r["accuracy"]),
                         textcoords="offset points", xytext=(6, 4), fontsize=8)  # fmt: skip
         ax.set_xlabel("training-step tensor-level peak (MiB, analytic model: exact)")
-        ax.set_ylabel("test accuracy (%), mean over seeds ± sd")
+        ax.set_ylabel("test accuracy (%), mean over seeds (± sd where n > 1)")
         _title(fig, question)
     return Plot("memory_vs_accuracy", question, fig, "Upper left is better: more accuracy for less memory.")
 
@@ -506,48 +562,21 @@ def _time_long(sub):
 
 
 def ff_bp_time_ratio(runs, **_) -> Plot:
-    question = "How much slower is an FF step than a BP step? (FF / BP step-time ratio)"
-    pairs = paired(runs, "ff", "bp", "step_seconds_median")
-    if len(pairs) == 0:
+    """Fastest FF over fastest exact-BP median step time, on the shared ratio scale."""
+    question = "How much slower is an FF step than an exact-BP step? (fastest FF / fastest BP step time)"
+    table = best_of_families(ok_runs(runs), "step_seconds_median")
+    if len(table) == 0:
         return Plot(
-            "ff_bp_time_ratio", question, None, "needs step times of ff and bp at the same configuration"
+            "ff_bp_time_ratio",
+            question,
+            None,
+            "needs step times of an FF and an exact-BP trainer at one configuration",
         )
-    pairs = pairs.assign(
-        batch=pairs["batch_size"].astype(int).astype(str), run=pairs["group"].map(short_group)
+    note = (
+        "Each ratio is taken between runs of one results folder on one device; red: FF's step takes "
+        f"longer. The arithmetic floor of an MLP is {ARITHMETIC_FLOOR:.2f} (FF 4 matmul units, BP 3)."
     )
-    with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(7, 4))
-        _sns(
-            sns.lineplot,
-            pairs,
-            "depth",
-            "ratio",
-            "batch",
-            marker="o",
-            ax=ax,
-            style="run" if pairs["run"].nunique() > 1 else None,
-            palette="viridis",
-        )
-        ax.axhline(1.0, color="black", lw=1)
-        ax.axhline(ARITHMETIC_FLOOR, color="grey", ls="--", lw=1)
-        ax.text(
-            ax.get_xlim()[0],
-            ARITHMETIC_FLOOR,
-            " 4/3: FF's arithmetic floor (MLP)",
-            va="bottom",
-            fontsize=8,
-            color="grey",
-        )
-        ax.set_xticks(sorted(pairs["depth"].unique()))
-        ax.set_ylim(bottom=0)
-        _label_axes(ax, "depth (hidden layers)", "FF / BP median step time", "batch size")
-        _title(fig, question)
-    return Plot(
-        "ff_bp_time_ratio",
-        question,
-        fig,
-        "Each ratio is taken between runs of one results folder on one device.",
-    )
+    return _ratio_panels(table, question, "ff_bp_time_ratio", "fastest FF / fastest BP step time", note)
 
 
 def accuracy(runs, epochs=None, **_) -> Plot:
@@ -565,9 +594,8 @@ def accuracy(runs, epochs=None, **_) -> Plot:
         value=("acc", "mean"), sd=("acc", "std"), seeds=("acc", "size")
     )
     several = bool((stats["seeds"] > 1).any())
-    stats = stats.assign(
-        lo=stats["value"] - stats["sd"].fillna(0), hi=stats["value"] + stats["sd"].fillna(0), row=""
-    )
+    # spread only where there is one: a single seed gets no error bar (sd is NaN there)
+    stats = stats.assign(lo=stats["value"] - stats["sd"], hi=stats["value"] + stats["sd"], row="")
     if not several:
         stats = stats.drop(columns=["lo", "hi"])
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
@@ -748,16 +776,10 @@ def max_batch(runs, maxbatch=None, **_) -> Plot:
     ) + mb["width"].astype(str)
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         g = _bars(mb, "depth", "max_batch_size", "trainer", "budget", (3.6, 1.4))
-        values = mb["max_batch_size"][mb["max_batch_size"] > 0]
-        log = len(values) > 0 and values.max() / values.min() > 20
-        for ax in g.axes.flat:
-            if log:
-                ax.set_yscale("log")
+        for ax in g.axes.flat:  # bars from zero (never a log axis): their lengths compare
             for cont in ax.containers:
                 ax.bar_label(cont, fmt="%d", fontsize=7)
-        g.set_axis_labels(
-            "depth (hidden layers)", "largest batch that fits" + (" (log scale)" if log else "")
-        )
+        g.set_axis_labels("depth (hidden layers)", "largest batch that fits")
         g.set_titles(col_template="{col_name}")
         _finish_grid(g, question)
     capped = mb[mb["capped"] == True]  # noqa: E712
@@ -790,22 +812,17 @@ def memory_vs_time(runs, **_) -> Plot:
                  ["variant", "time_steps", "shape"])  # fmt: skip
     div, unit = axis_unit(long["value"])
     long["value"] = long["value"] / div
-    order = sorted(long["variant"].unique(), key=lambda v: (not v.startswith("ff"), v))
+    long = long.rename(columns={"variant": "trainer"})  # each variant: its own style in the map
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        g = _sns(sns.relplot, long, "time_steps", "value", "variant", hue_order=order, row="measure",
-                        col="shape", kind="line", marker="o", height=3.0, aspect=1.3,
-                        facet_kws={"sharey": "row", "margin_titles": True})  # fmt: skip
-        g.set_axis_labels("time steps T", unit)
-        g.set_titles(row_template="{row_name}", col_template="{col_name}")
-        for ax in g.axes.flat:
+        fig = small_multiples(long, row="measure", col="shape", x="time_steps", question=question,
+                              xlabel="time steps T", ylabel=unit)  # fmt: skip
+        for ax in fig.axes:
             ax.set_xscale("log", base=2)
             ax.set_xticks(
                 sorted(long["time_steps"].unique()),
                 [str(int(t)) for t in sorted(long["time_steps"].unique())],
             )
-            ax.set_ylim(bottom=0)
-        _finish_grid(g, question)
-    return Plot("memory_vs_time", question, g.figure,
+    return Plot("memory_vs_time", question, fig,
                 "Tensor-level bytes of one steady training step (exact). ff keeps only the states "
                 "across steps; bp keeps every step's graph; bp[bptt_window=k] at most k steps'; "
                 "bp-checkpoint each step's input states.")  # fmt: skip
@@ -832,8 +849,7 @@ def black_box(runs, **_) -> Plot:
                 patch.set_alpha(0.45 if w == "without" else 1.0)
             ax.bar_label(cont, fmt="%.2f", fontsize=8)
             ax.set_xticks(range(len(bars)), labels, fontsize=8)
-            low = min(values) if values else 0
-            ax.set_ylim(max(0, low - 3), 100)
+            ax.set_ylim(0, 100)  # bars start at zero: their lengths compare
             ax.set_ylabel("test accuracy (%)")
             frozen = ", ".join(row["bp frozen"]) or "none"
             ax.set_title(f"{row['setting']}\nbp with the box never updated: {frozen}", fontsize=9)
@@ -859,7 +875,17 @@ def crossover(runs, **_) -> Plot:
     t["share"] = 100 * t["bp_activation_share"].astype("float64")
     with sns.axes_style("whitegrid"), plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(8, 4.8))
-        _sns(sns.scatterplot, t, "share", "ratio", "architecture", style="architecture", s=70, ax=ax)
+        for k, (arch, part) in enumerate(t.groupby("architecture", sort=True)):
+            points = ax.scatter(part["share"], part["ratio"], c=part["ratio"], cmap=RATIO_CMAP, norm=ratio_norm(),
+                                marker=MARKERS[k % len(MARKERS)], s=70, edgecolors="0.2", label=arch)  # fmt: skip
+        bar = fig.colorbar(points, ax=ax, label="best FF / best BP (shared scale)")
+        bar.ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        bar.set_ticks([0.25, 0.5, 1, 2, 4], labels=["1/4", "1/2", "1", "2", "4"])
+        ax.legend(title="architecture")
+        ax.set_yscale("log")
+        ax.set_ylim(*RATIO_LIMITS)
+        ax.set_yticks([0.25, 0.5, 1, 2, 4], ["1/4", "1/2", "1", "2", "4"])
+        ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.axhline(1.0, color="0.3", lw=1, ls="--")
         _label_axes(
             ax,
@@ -881,9 +907,69 @@ def crossover(runs, **_) -> Plot:
     return Plot(name, question, fig, note)
 
 
+def frontier(runs, **_) -> list[Plot]:
+    """One figure per architecture: each network's measured points (time per real example,
+    training-step peak) of the FF and the exact-BP family, each family's Pareto frontier
+    drawn as a line, dominated points faint."""
+    from .claims.frontier import TIME, frontier_points
+
+    points = frontier_points(runs)
+    question = "Which family trains with less memory for its speed? (memory-time frontier)"
+    if len(points) == 0:
+        return [
+            Plot("frontier", question, None, "needs step times and peaks of an FF and an exact-BP trainer")
+        ]
+    plots = []
+    for k, (arch, part) in enumerate(points.groupby("arch", sort=False)):
+        q = f"{question[:-1]}, {arch})"
+        nets = list(part.groupby(["group", "network"], sort=True))
+        cols = min(3, len(nets))
+        rows = -(-len(nets) // cols)
+        with sns.axes_style("whitegrid"), plt.rc_context(RC):
+            fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols + 0.6, 3.4 * rows + 1.0), squeeze=False)
+            for ax, ((group, net), s) in zip(axes.flat, nets):
+                _frontier_panel(ax, s, TIME)
+                ax.set_title(f"{net}\n{short_group(group)}", fontsize=9)
+            for ax in list(axes.flat)[len(nets) :]:
+                ax.axis("off")
+            names = trainer_order(part["variant"])
+            handles = [plt.Line2D([], [], lw=0, ms=6, color=trainer_style(t)["color"],
+                                  marker=trainer_style(t)["marker"]) for t in names]  # fmt: skip
+            handles += [plt.Line2D([], [], color="0.15", ls=ls) for ls in ("-", "--")]
+            fig.suptitle(q, fontsize=13)
+            fig.tight_layout(rect=(0, 0.1, 1, 1))
+            fig.legend(handles, [*names, "FF frontier", "exact-BP frontier"], loc="lower center",
+                       ncol=min(len(handles), 6), frameon=False)  # fmt: skip
+        plots.append(Plot("frontier" if k == 0 else f"frontier_{arch}", q, fig,
+                          "Every knob setting measured (trainer variant, batch, micro-batch, optimizer "
+                          "implementation) of one network is a point; lower left is better. Solid: FF's "
+                          "frontier, dashed: exact BP's; faint points are dominated within their family."))  # fmt: skip
+    return plots
+
+
+def _frontier_panel(ax, s, time: str) -> None:
+    for _, r in s.iterrows():
+        style = trainer_style(r["variant"])
+        ax.plot([1e6 * r[time]], [r["peak"] / MiB], lw=0, ms=7, marker=style["marker"], color=style["color"],
+                alpha=1.0 if r["on_frontier"] else 0.25, label=r["variant"])  # fmt: skip
+    for fam, ls in (("ff", "-"), ("bp", "--")):
+        f = s[(s["family"] == fam) & s["on_frontier"]].sort_values(time)
+        ax.step(1e6 * f[time], f["peak"] / MiB, where="post", color="0.15", ls=ls, lw=1.2)
+    ax.set_xscale("log")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("median step time per real example (µs)")
+    ax.set_ylabel("training-step peak (MiB)")
+
+
 # Figures that compare architectures see every run; the others draw no image body (conv,
 # local): their axes are width and depth. (Recurrent rows: `over_depth`, `memory_vs_time`.)
-ALL_ARCHITECTURES = {"best_ff_vs_best_bp", "crossover", "measured_vs_analytic"}
+ALL_ARCHITECTURES = {
+    "best_ff_vs_best_bp",
+    "crossover",
+    "measured_vs_analytic",
+    "frontier",
+    "ff_bp_time_ratio",
+}
 
 
 def without_image_bodies(runs):
@@ -894,10 +980,11 @@ def without_image_bodies(runs):
 
 # Order of the figures in the report. A figure function returns a Plot or a list of Plots.
 FIGURES = [
+    best_ff_vs_best_bp,  # the answer first: best against best, then the frontier and the crossover
+    frontier,
+    crossover,
     peak_vs_depth,
     memory_breakdown,
-    best_ff_vs_best_bp,
-    crossover,
     memory_vs_accuracy,
     activations_vs_depth,
     eval_vs_train,

@@ -20,7 +20,11 @@ def verdict_lines(verdicts: list[Verdict], run: str) -> str:
     ]
     for v in verdicts:
         if v.group == "finding":
-            lines.append(f"- **{v.claim}**: {v.verdict}" + (f" — {v.summary}." if v.summary else "."))
+            per_line = v.summary.split("\n") if v.summary else []
+            head = f" — {per_line[0]}." if len(per_line) == 1 else "." if not per_line else ":"
+            lines.append(f"- **{v.claim}**: {v.verdict}{head}")
+            if len(per_line) > 1:  # one line per architecture
+                lines += [f"  - {line}." for line in per_line]
     checks = [v for v in verdicts if v.group == "check"]
     if checks:
         held = [v for v in checks if v.verdict == "holds"]

@@ -45,6 +45,7 @@ from ..units import MiB
 from . import caveats, html, results
 from .claims import GROUPS, Verdict, evaluate
 from .claims.tables import group_key
+from .divisions import closed_division_table
 
 MAXBATCH_NAME = "maxbatch.json"
 
@@ -242,6 +243,7 @@ def maxbatch_from(inp: Inputs):
                     "criterion": doc.get("criterion"),
                     "budget_kind": doc.get("budget_kind", "process"),
                     "max_batch_size": r.get("max_batch_size"),
+                    "micro_batch": r.get("micro_batch", doc.get("micro_batch")),
                     "first_failing": r.get("first_failing"),
                     "capped": bool(r.get("capped")),
                     "probes": len(r.get("probes") or []),
@@ -260,6 +262,7 @@ def maxbatch_from(inp: Inputs):
             "criterion",
             "budget_kind",
             "max_batch_size",
+            "micro_batch",
             "first_failing",
             "capped",
             "probes",
@@ -618,6 +621,7 @@ def report_tables(analyses: list[Analysis], labels: list[str | None]) -> dict[st
         "results": _stacked([results_table(a.runs, "measure") for a in analyses], labels),
         "train": _stacked([results_table(a.runs, "train") for a in analyses], labels),
     }
+    tables["divisions"] = _stacked([closed_division_table(a.runs) for a in analyses], labels)
     if any(len(a.maxbatch) for a in analyses):
         tables["maxbatch"] = _stacked([maxbatch_table(a.maxbatch) for a in analyses], labels)
     holders = [holders_table(a.runs) for a in analyses]
@@ -647,6 +651,13 @@ def holders_table(runs):
 
 
 SECTIONS = (
+    (
+        "divisions",
+        "Closed division: techniques per family",
+        "Same-update techniques each family may use (the FF-vs-BP claims take each family's best over "
+        "those measured); other rules form the open division.",
+        False,
+    ),
     (
         "environment",
         "Environment",

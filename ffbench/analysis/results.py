@@ -21,6 +21,7 @@ from ..config import config_keys
 from ..errors import ConfigError
 from ..schema import CATEGORIES, TENSOR_PREFIXES
 from ..store import RUN_SUMMARY, config_hash, walk, write_text_atomic
+from .families import family_of, micro_of
 
 # -- record kinds -> rows -------------------------------------------------------------
 
@@ -208,6 +209,10 @@ def _common(record: dict, path: Path, kind: str, default_source: str, isolated: 
             "worker_seconds": (record.get("worker") or {}).get("wall_seconds"),
             "device": env.get("device", config.get("device")),
             "path": str(path),
+            # the update's family: recorded since the harness wrote it, else from the name
+            "family": record.get("family")
+            or family_of(config.get("trainer"), config.get("arch"), config.get("bptt_window")),
+            "micro": micro_of(config.get("batch_size"), config.get("micro_batch"), config.get("trainer")),
         }
     )
     for c in ENV_COLUMNS:

@@ -19,6 +19,12 @@ TARGET_ACCURACY_DEFAULT = 0.90  # for a dataset not listed above
 BATCH_MARGIN = 0.05  # a larger batch counts only when more than 5 % larger
 ACTIVATION_DOMINATED_RATIO = 4  # a configuration is activation-dominated when batch >= 4 x width
 BLACK_BOX_POINTS = 0.5  # FF's mean test accuracy with the black box within 0.5 points of without
+FRONTIER_MEMORY_MARGIN = 0.05  # frontier: FF's peak below (1 - 5 %) x the best BP no slower
+FRONTIER_TIME_MARGIN = 0.10  # frontier: FF per example below (1 - 10 %) x the fastest BP within its peak
+# The two frontier claims decide nothing until step times follow the timing protocol (one
+# thread, a timing process apart from the RSS one, >= 5 timed steps, median and IQR): they
+# are computed and shown, their verdict stays "not evaluated". Flip to True when it lands.
+TIMING_PROTOCOL_LANDED = False
 
 # -- checks of the instrument -------------------------------------------------------------
 FLAT_TOLERANCE = 0.01  # FF's saved activations over depth: (max - min) / min
@@ -44,6 +50,9 @@ NAMES = (
     "BATCH_MARGIN",
     "ACTIVATION_DOMINATED_RATIO",
     "BLACK_BOX_POINTS",
+    "FRONTIER_MEMORY_MARGIN",
+    "FRONTIER_TIME_MARGIN",
+    "TIMING_PROTOCOL_LANDED",
     "FLAT_TOLERANCE",
     "TIME_FLAT_TOLERANCE",
     "MIN_DEPTH",

@@ -64,6 +64,7 @@ from ..measure import (
 )
 from ..stats import timing_spread
 from ..trainers import build_trainer
+from ..trainers.registry import family as trainer_family
 
 
 @dataclass(frozen=True)
@@ -448,6 +449,7 @@ def run_one(
         "kind": "measure",
         "status": "ok",
         "config": config.to_dict(),
+        "family": trainer_family(config.trainer, config.arch, config.bptt_window),
         "dataset": run.data.describe(),
         "batch_convention": BATCH_CONVENTION,
         "eval_chunk": config.chunk,

@@ -78,7 +78,7 @@ def verdict_from(passes: dict[str, bool]) -> str:
 
 CLAIMS: list[Callable] = []  # in report order: findings first, then checks
 # within a group, by module in this order (whichever was imported first), then as defined
-MODULES = ("findings", "checks", "recurrent")
+MODULES = ("findings", "frontier", "checks", "recurrent")
 
 
 def _report_order(fn: Callable) -> tuple[int, int, int]:
@@ -116,7 +116,7 @@ def evaluate(runs, epochs=None, maxbatch=None, claims: list[Callable] | None = N
     """Every registered claim's verdict. A claim whose data is unusable (a `ClaimDataError`,
     e.g. two measurements of one configuration in one group) is reported as not evaluated
     with the reason; any other exception is a bug and propagates."""
-    from . import checks, findings, recurrent  # noqa: F401 - registers the claims
+    from . import checks, findings, frontier, recurrent  # noqa: F401 - registers the claims
     from .tables import ClaimDataError
 
     out = []
@@ -128,6 +128,9 @@ def evaluate(runs, epochs=None, maxbatch=None, claims: list[Callable] | None = N
                 claim=(inspect.getdoc(fn) or fn.__name__).splitlines()[0], verdict=not_evaluated(str(exc))
             )
         v.key, v.group = fn.__name__, fn.claim_group
+        archs = v.numbers.get("architectures") if isinstance(v.numbers, dict) else None
+        if archs and len(archs) == 1:  # a general claim that one architecture decided says so
+            v.claim += f" (decided on the {archs[0]} network alone)"
         v.figure = v.figure or fn.claim_figure
         v.thresholds = fn.claim_thresholds
         v.evidence = fn.claim_evidence
@@ -138,6 +141,6 @@ def evaluate(runs, epochs=None, maxbatch=None, claims: list[Callable] | None = N
 
 
 def all_claims() -> list[Callable]:
-    from . import checks, findings, recurrent  # noqa: F401 - registers the claims
+    from . import checks, findings, frontier, recurrent  # noqa: F401 - registers the claims
 
     return list(CLAIMS)

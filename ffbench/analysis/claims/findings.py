@@ -6,9 +6,22 @@ import math
 
 import pandas as pd
 
+from ...config import ACCUM_DEFAULT
 from .. import thresholds as T
+from ..families import family_of
 from . import DOES_NOT_HOLD, HOLDS, Verdict, claim, not_evaluated, verdict_from
-from .tables import TRAIN_PEAK, best_of_families, chunks, is_ff, label, num, ok_runs, with_train_peak
+from .tables import (
+    TRAIN_PEAK,
+    best_of_families,
+    chunks,
+    depth_series,
+    is_ff,
+    label,
+    num,
+    ok_runs,
+    ratio_words,
+    with_train_peak,
+)
 
 
 def _side(ratio: float, margin: float) -> str:
@@ -25,65 +38,105 @@ def _side(ratio: float, margin: float) -> str:
     thresholds=("MEMORY_MARGIN", "ACTIVATION_DOMINATED_RATIO"),
 )
 def best_ff_needs_less_memory_than_best_bp(runs, epochs=None, maxbatch=None) -> Verdict:
-    """The most frugal FF trains with less memory than the most frugal backprop.
+    """The most frugal FF trains with less memory than the most frugal exact backprop, at equal micro-batch.
 
-    Test: at every configuration (group, architecture, width, depth, batch, optimizer,
-    dtype) measured for at least one FF trainer (ff, ff-frugal, ff-summed, ...) and one BP
-    trainer (bp, bp-checkpoint, bp-accum, bp-inbackward, bp-local, ...), take the smallest
-    training-step tensor-level peak of each family (`tensor_train_peak_bytes`: first and
-    steady step, evaluation excluded). FF passes where its best is below (1 - MEMORY_MARGIN)
-    x BP's best; BP wins where FF's best is above (1 + MEMORY_MARGIN) x; otherwise the two
-    are level. Holds where FF passes (listed); the detail names the best trainer of each
-    side and says whether activation-dominated configurations (batch >= 4 x width) and
-    width 2000 were among those compared.
+    Test: at every configuration (group, architecture, width or channels, depth, batch,
+    optimizer, dtype) and micro-batch (real examples per micro-batch; FF forwards as many
+    negatives beside them) measured for at least one FF trainer and one exact-backprop
+    trainer (family bp: bp, bp-checkpoint, bp-accum, bp-inbackward, full BPTT), take the
+    smallest training-step tensor-level peak of each family (`tensor_train_peak_bytes`:
+    first and steady step, evaluation excluded). FF passes where its best is below
+    (1 - MEMORY_MARGIN) x BP's best; BP wins where FF's best is above (1 + MEMORY_MARGIN) x;
+    otherwise the two are level. Holds where FF passes (listed). Per architecture: the FF/BP
+    ratio against depth and the crossover depth (the smallest depth from which FF passes at
+    every deeper depth measured), or none in the measured range. Other rules (bp-local,
+    bp-ste, bp-ce, truncated BPTT) are listed beside FF, never BP's best.
     """
-    v = Verdict(claim="The most frugal FF trains with less memory than the most frugal backprop")
+    v = Verdict(
+        claim="The most frugal FF trains with less memory than the most frugal exact backprop, at equal micro-batch"
+    )
     table = best_of_families(with_train_peak(runs), TRAIN_PEAK)
     if len(table) == 0:
-        v.verdict = not_evaluated("no configuration measured for an FF and a BP trainer")
+        v.verdict = not_evaluated(
+            "no configuration measured for an FF and an exact-BP trainer at one micro-batch"
+        )
         return v
     passes, lines, numbers = {}, [], {"margin": T.MEMORY_MARGIN, "configurations": {}}
     for _, r in table.iterrows():
         key, side = label(r), _side(r["ratio"], T.MEMORY_MARGIN)
         passes[key] = side == "FF less"
+        others = {t: b / r["bp_bytes"] for t, b in r["others"].items()}
         numbers["configurations"][key] = {
+            "arch": _arch(r), "depth": int(r["depth"]), "micro": int(r["micro"]),
             "ff_best": r["ff_best"], "ff_bytes": int(r["ff_bytes"]), "bp_best": r["bp_best"],
-            "bp_bytes": int(r["bp_bytes"]), "ratio": r["ratio"], "side": side,
+            "bp_bytes": int(r["bp_bytes"]), "ratio": r["ratio"], "side": side, "others_over_bp": others,
             "activation_dominated": _activation_dominated(r),
             "bp_activation_share": None if pd.isna(r["bp_activation_share"]) else float(r["bp_activation_share"]),
         }  # fmt: skip
-        lines.append(f"{key}: {r['ff_best']} / {r['bp_best']} {r['ratio']:.2f} ({side})")
+        beside = "; beside FF: " + ", ".join(f"{t} {x:.2f}" for t, x in others.items()) if others else ""
+        lines.append(f"{key}: {r['ff_best']} / {r['bp_best']} {r['ratio']:.2f} ({side}{beside})")
     dominated = sum(c["activation_dominated"] for c in numbers["configurations"].values())
-    ratios = table["ratio"]
-    v.summary = (
-        f"best FF / best BP training peak {ratios.min():.2f}-{ratios.max():.2f} over {len(table)} configurations; "
-        f"FF less at {sum(passes.values())}, level at {sum(c['side'] == 'level' for c in numbers['configurations'].values())}"
-    )
-    widths = (
-        sorted({int(w) for w in table[table["arch"].fillna("mlp") == "mlp"]["width"]})
-        if "arch" in table
-        else sorted({int(w) for w in table["width"]})
-    )
-    archs = table["arch"].fillna("mlp") if "arch" in table else pd.Series(["mlp"] * len(table))
-    per_arch = []
-    for arch in dict.fromkeys(archs):
-        part = table[archs.values == arch]
-        n_less = sum(passes[label(r)] for _, r in part.iterrows())
-        per_arch.append(
-            f"{arch}: {part['ratio'].min():.2f}-{part['ratio'].max():.2f}, FF less at {n_less} of {len(part)}"
-        )
-    numbers["per_architecture"] = per_arch
-    if len(per_arch) > 1:
-        v.summary += "; per architecture " + "; ".join(per_arch)
+    per_arch = crossover_lines(table, passes)
+    numbers["per_architecture"], numbers["crossover"] = per_arch["lines"], per_arch["crossover"]
+    numbers["architectures"] = sorted(per_arch["crossover"])
+    v.summary = "\n".join(per_arch["lines"])  # one line per architecture
     v.verdict = verdict_from(passes)
     v.numbers = numbers
     v.detail = (
-        f"best FF / best BP training-step peak: {'; '.join(lines)}. FF less at {sum(passes.values())} of "
-        f"{len(passes)} configurations; {dominated} activation-dominated (batch >= "
+        f"best FF / best exact-BP training-step peak at equal micro-batch: {'; '.join(lines)}. FF less at "
+        f"{sum(passes.values())} of {len(passes)} configurations; {dominated} activation-dominated (batch >= "
         f"{T.ACTIVATION_DOMINATED_RATIO} x width for an MLP, saved activations >= half of bp's peak for "
-        f"conv/local){'; MLP widths ' + ', '.join(map(str, widths)) if widths else ''}. Per architecture: {'; '.join(per_arch)}."
+        f"conv/local). Per architecture: {' | '.join(per_arch['lines'])}. FF/BP over depth: "
+        f"{' | '.join(per_arch['over_depth'])}."
     )
     return v
+
+
+def _arch(r) -> str:
+    arch = r.get("arch")
+    return arch if isinstance(arch, str) else "mlp"
+
+
+def crossover_lines(table, passes: dict[str, bool]) -> dict:
+    """Per architecture: one line (the ratio in words, FF/BP against depth, the crossover
+    depth or none) and the series {label: {depths, ratios, crossover}}."""
+    lines, crossover, ratios = [], {}, []
+    archs = [_arch(r) for _, r in table.iterrows()]
+    for arch in dict.fromkeys(archs):
+        part = table[[a == arch for a in archs]]
+        series, axis = {}, "depth"
+        if arch == "recurrent" and not depth_series(part) and "time_steps" in part.columns:
+            axis = "time_steps"  # FF in time: the unrolled depth is the number of time steps
+        for name, s in depth_series(part, axis):
+            s = s.sort_values(axis)
+            ok = [passes[label(r)] for _, r in s.iterrows()]
+            depths = [int(d) for d in s[axis]]
+            cross = next((d for i, d in enumerate(depths) if all(ok[i:])), None)
+            series[name] = {
+                "axis": axis,
+                "depths": depths,
+                "ratios": [float(x) for x in s["ratio"]],
+                "crossover": cross,
+            }
+        crossover[arch] = series
+        n_less = sum(passes[label(r)] for _, r in part.iterrows())
+        text = f"{arch}: {ratio_words(list(part['ratio']))} ({len(part)} configurations, FF less at {n_less})"
+        word = "depth" if axis == "depth" else "T"
+        if series:
+            text += f"; FF/BP over {word}: " + "; ".join(
+                f"{name} " + ", ".join(f"{word[0]}{d} {x:.2f}" for d, x in zip(s["depths"], s["ratios"]))
+                + (f" (crossover {word} {s['crossover']})" if s["crossover"] is not None
+                   else f" (no crossover in {word} {min(s['depths'])}-{max(s['depths'])})")
+                for name, s in series.items()
+            )  # fmt: skip
+        else:
+            text += "; one depth per configuration: no crossover can be read"
+        lines.append(text)
+        ratios.append(f"{arch}: " + "; ".join(
+            f"{name} " + ", ".join(f"{word[0]}{d} {x:.2f}" for d, x in zip(s["depths"], s["ratios"]))
+            for name, s in series.items()
+        ))  # fmt: skip
+    return {"lines": lines, "crossover": crossover, "over_depth": ratios}
 
 
 def _activation_dominated(r) -> bool:
@@ -232,15 +285,15 @@ def _accuracy_line(name: str, e: dict) -> str:
 
 @claim("finding", figure="ff_bp_time_ratio", thresholds=("ARITHMETIC_FLOOR",), evidence="time")
 def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
-    """An FF step takes longer than a BP step.
+    """An FF step takes longer than an exact-BP step.
 
-    Test: at every configuration measured for both families in one group (same device, same
-    results folder), the fastest FF trainer's median step time over the fastest BP
-    trainer's; FF passes where the ratio is above 1. The arithmetic floor for an MLP (FF:
-    2B rows through forward and weight-gradient matmuls, 4 units; BP: 3) is reported, never
-    deciding it.
+    Test: at every configuration and micro-batch measured for both families in one group
+    (same device, same results folder), the fastest FF trainer's median step time over the
+    fastest exact-BP trainer's (family bp; other rules never count); FF passes where the
+    ratio is above 1. The arithmetic floor for an MLP (FF: 2B rows through forward and
+    weight-gradient matmuls, 4 units; BP: 3) is reported, never deciding it.
     """
-    v = Verdict(claim="An FF step takes longer than a BP step")
+    v = Verdict(claim="An FF step takes longer than an exact-BP step")
     table = best_of_families(ok_runs(runs), "step_seconds_median")
     if len(table) == 0:
         v.verdict = not_evaluated("no step times of both families at one configuration")
@@ -251,48 +304,80 @@ def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
     v.numbers = {
         "ratio": {label(r): r["ratio"] for _, r in table.iterrows()},
         "median": float(table["ratio"].median()),
+        "architectures": sorted({_arch(r) for _, r in table.iterrows()}),
     }
     v.detail = (
-        "fastest FF / fastest BP step time: "
+        "fastest FF / fastest exact-BP step time: "
         + ", ".join(f"{label(r)} {r['ff_best']}/{r['bp_best']} {r['ratio']:.2f}" for _, r in table.iterrows())
         + f" (median {table['ratio'].median():.2f}; {above} of {len(table)} at or above the 4/3 floor)"
     )
-    v.summary = f"fastest FF / fastest BP step time {table['ratio'].min():.2f}-{table['ratio'].max():.2f} (median {table['ratio'].median():.2f})"
+    archs = [_arch(r) for _, r in table.iterrows()]
+    v.summary = "\n".join(
+        f"{arch}: {ratio_words(list(table[[a == arch for a in archs]]['ratio']), 'longer', 'less time', verb='takes')} "
+        f"per step (median {table[[a == arch for a in archs]]['ratio'].median():.2f})"
+        for arch in dict.fromkeys(archs)
+    )
     return v
+
+
+def _fraction(r) -> str:
+    """The micro-batch of a maxbatch search as a fraction of the batch ("none": the whole batch)."""
+    spec = r.get("micro_batch")
+    if isinstance(spec, str) and spec:
+        return spec
+    if spec is not None and not pd.isna(spec):
+        return f"{int(spec)} rows"
+    return ACCUM_DEFAULT if r.get("trainer") == "bp-accum" else "none"
 
 
 @claim("finding", figure="max_batch", thresholds=("BATCH_MARGIN",), evidence="maxbatch")
 def best_ff_fits_a_larger_batch(runs, epochs=None, maxbatch=None) -> Verdict:
-    """Under the same memory budget, the best FF trains a larger batch than the best BP.
+    """Under the same memory budget and micro-batch, the best FF trains a larger batch than the best exact BP.
 
-    Test: from `ffbench maxbatch` searches (one budget, one width), at each depth and budget
-    kind searched for both families: the largest batch found for any FF trainer against the
-    largest for any BP trainer; FF passes where its batch is more than (1 + BATCH_MARGIN) x
-    BP's. The budget (bytes, and whether tensor-level or process) is printed beside it.
+    Test: from `ffbench maxbatch` searches (one budget, one width), at each depth, budget
+    kind and micro-batch fraction (none, or e.g. 1/4: micro-batching on both sides, like
+    with like) searched for both families: the largest batch found for any FF trainer
+    against the largest for any exact-BP trainer (family bp); FF passes where its batch is
+    more than (1 + BATCH_MARGIN) x BP's. The budget (bytes, and whether tensor-level or
+    process) is printed beside it. A fraction searched for one family only is listed.
     """
-    v = Verdict(claim="Under the same memory budget, the best FF trains a larger batch than the best BP")
+    v = Verdict(
+        claim="Under the same memory budget and micro-batch, the best FF trains a larger batch than the best exact BP"
+    )
     if maxbatch is None or len(maxbatch) == 0:
         v.verdict = not_evaluated("no maxbatch results")
         return v
-    passes, lines = {}, []
-    keys = [c for c in ("group", "budget_bytes", "budget_kind", "width", "depth") if c in maxbatch.columns]
-    for values, s in maxbatch.groupby(keys, dropna=False):
+    mb = maxbatch.assign(
+        family=[family_of(t) for t in maxbatch["trainer"]],
+        fraction=[_fraction(r) for _, r in maxbatch.iterrows()],
+    )
+    passes, lines, alone = {}, [], []
+    keys = [
+        c for c in ("group", "budget_bytes", "budget_kind", "width", "depth", "fraction") if c in mb.columns
+    ]
+    for values, s in mb.groupby(keys, dropna=False):
         r = dict(zip(keys, values))
-        ff, bp = s[s["trainer"].map(is_ff)], s[~s["trainer"].map(is_ff)]
+        ff, bp = s[s["family"] == "ff"], s[s["family"] == "bp"]
+        kind = r.get("budget_kind", "process")
+        name = (f"{kind} budget {num(r['budget_bytes']) / 2**20:.0f} MiB w{int(r['width'])} d{int(r['depth'])}"
+                f" micro-batch {r['fraction']}")  # fmt: skip
         if len(ff) == 0 or len(bp) == 0:
+            alone.append(f"{name}: {', '.join(s['trainer'])} only")
             continue
         f, b = ff.loc[ff["max_batch_size"].idxmax()], bp.loc[bp["max_batch_size"].idxmax()]
-        kind = r.get("budget_kind", "process")
-        name = f"{kind} budget {num(r['budget_bytes']) / 2**20:.0f} MiB w{int(r['width'])} d{int(r['depth'])}"
         passes[name] = f["max_batch_size"] > (1 + T.BATCH_MARGIN) * b["max_batch_size"]
         lines.append(
             f"{name}: {f['trainer']} {int(f['max_batch_size'])} vs {b['trainer']} {int(b['max_batch_size'])}"
         )
     if not passes:
-        v.verdict = not_evaluated("no depth searched for both an FF and a BP trainer")
+        v.verdict = not_evaluated(
+            "no depth and micro-batch searched for both an FF and an exact-BP trainer"
+            + (f" ({'; '.join(alone)})" if alone else "")
+        )
         return v
     v.verdict = verdict_from(passes)
-    v.detail = v.summary = "; ".join(lines)
+    v.summary = "; ".join(lines)
+    v.detail = v.summary + (f". Searched for one family only: {'; '.join(alone)}" if alone else "")
     return v
 
 

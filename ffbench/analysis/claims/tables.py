@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ...arch import is_image
 from ...config import config_keys
+from ..families import with_family
 
 # Fields that do not change a configuration's tensor bytes or that belong to one algorithm:
 # rows that differ only in these are the same configuration for a comparison.
@@ -30,6 +31,7 @@ NOT_PAIRED = {
     "ff_eval_layers",
     "checkpoint_segments",
     "micro_batch",
+    "ff_micro_schedule",
     "lr_schedule",
     "eval_steps",
     "bptt_window",
@@ -46,6 +48,7 @@ VARIANT_FIELDS = (
     "ff_goodness",
     "checkpoint_segments",
     "micro_batch",
+    "ff_micro_schedule",
     "bptt_window",
 )
 
@@ -59,11 +62,12 @@ def is_ff(trainer) -> bool:
 
 
 def ok_runs(runs):
-    """Measure rows that finished (status ok) with a tensor-level peak."""
+    """Measure rows that finished (status ok) with a tensor-level peak, each with its
+    `family` and `micro` (real examples per micro-batch; `families.with_family`)."""
     if runs is None or len(runs) == 0:
         return runs
     df = runs[(runs["kind"] == "measure") & (runs["status"] == "ok")]
-    return df[df["tensor_peak_bytes"].notna()]
+    return with_family(df[df["tensor_peak_bytes"].notna()])
 
 
 def with_analytic(runs):
@@ -118,17 +122,19 @@ def group_folder(group) -> Path:
     return Path(str(group).split("|")[0])
 
 
-def depth_series(df):
-    """(label, rows) of each configuration measured at two or more depths: every pair-key
-    column but the depth fixed; the label says it in words (with the results folder's name
-    where two groups share one)."""
-    keys = [k for k in pair_key(df) if k != "depth"]
+def depth_series(df, axis: str = "depth"):
+    """(label, rows) of each configuration measured at two or more depths (or values of
+    another `axis`, e.g. time_steps): every pair-key column but the axis fixed; the label
+    says it in words (with the results folder's name where two groups share one)."""
+    keys = [k for k in pair_key(df) if k != axis] + (["micro"] if "micro" in df.columns else [])
     out, seen = [], set()
     for _, rows in df.groupby(keys, dropna=False):
-        if rows["depth"].nunique() < 2:
+        if rows[axis].nunique() < 2:
             continue
         first = rows.iloc[0]
         name = label(first, depth=False)
+        if axis != "depth":
+            name = f"{name.replace(f' T{int(first[axis])}', '')} d{int(first['depth'])}"
         folder = group_folder(first["group"]).name
         name = f"{folder}: {name}" if name in seen else name
         seen.add(name)
@@ -202,7 +208,25 @@ def label(row, depth: bool = True) -> str:
         parts.insert(0, arch)
     if arch == "recurrent" and _set(row.get("time_steps")):
         parts.append(f"T{int(row['time_steps'])}")
+    micro = row.get("micro")
+    if _set(micro) and int(micro) < int(row["batch_size"]):
+        parts.append(f"micro {int(micro)}")  # real examples per micro-batch
     return " ".join(parts)
+
+
+def ratio_words(ratios, more="more", less="less", whom="BP", verb="needs") -> str:
+    """FF/BP ratios in words with their direction: "FF needs 1.80-3.00x more than BP",
+    "... 1.25x less ...", or "from 1.25x less to 1.19x more" when they straddle 1."""
+    lo, hi = min(ratios), max(ratios)
+
+    def span(a: float, b: float) -> str:
+        return f"{a:.2f}x" if f"{a:.2f}" == f"{b:.2f}" else f"{a:.2f}-{b:.2f}x"
+
+    if lo >= 1:
+        return f"FF {verb} {span(lo, hi)} {more} than {whom}"
+    if hi <= 1:
+        return f"FF {verb} {span(1 / hi, 1 / lo)} {less} than {whom}"
+    return f"FF {verb} from {1 / lo:.2f}x {less} to {hi:.2f}x {more} than {whom}"
 
 
 def paired(runs, a: str, b: str, metric: str):
@@ -226,32 +250,33 @@ def paired(runs, a: str, b: str, metric: str):
 
 
 def best_of_families(runs, metric: str):
-    """Per configuration measured for both families: the smallest `metric` of the FF family
-    (trainers named ff*, every variant) and of the BP family (every other trainer but the
-    recurrent network's cross-entropy read-out bp-ce, another model), and which
-    variant it is. Columns: the key, ff_best, ff_bytes, bp_best, bp_bytes, ratio (= ff / bp),
-    ff_all, bp_all."""
+    """Per configuration measured for both families, at one effective batch and one micro-batch
+    (`micro`: real examples per micro-batch; FF forwards as many negatives beside them): the
+    smallest `metric` of the FF family and of the exact-backprop family (`family` "bp": bp,
+    bp-checkpoint, bp-accum, bp-inbackward, full BPTT), and which variant it is. Trainers of
+    another rule (`family` "other": bp-local, bp-ste, bp-ce, truncated BPTT) are never either
+    side: they are listed in `others`, named alternatives beside FF. Columns: the key, micro,
+    ff_best, ff_bytes, bp_best, bp_bytes, ratio (= ff / bp), ff_all, bp_all, others."""
     import pandas as pd
 
     df = ok_runs(runs)
-    if df is not None and len(df):
-        # bp-ce (the recurrent network's cross-entropy read-out) is another model: never either side
-        df = df[df["trainer"] != "bp-ce"]
-    cols = ["ff_best", "ff_bytes", "bp_best", "bp_bytes", "ratio", "ff_all", "bp_all"]
+    cols = ["micro", "ff_best", "ff_bytes", "bp_best", "bp_bytes", "ratio", "ff_all", "bp_all", "others"]
     if df is None or len(df) == 0 or metric not in df.columns:
         return pd.DataFrame(columns=["group", *cols])
     key = pair_key(df)
     df = with_variants(df[df[metric].notna()])
     rows = []
-    for values, s in df.groupby(key, dropna=False, sort=True):
-        fam = {"ff": s[s["trainer"].map(is_ff)], "bp": s[~s["trainer"].map(is_ff)]}
+    for values, s in df.groupby([*key, "micro"], dropna=False, sort=True):
+        fam = {name: s[s["family"] == name] for name in ("ff", "bp", "other")}
         if len(fam["ff"]) == 0 or len(fam["bp"]) == 0:
             continue
-        row = dict(zip(key, values if isinstance(values, tuple) else (values,)))
-        for name, part in fam.items():
+        row = dict(zip([*key, "micro"], values if isinstance(values, tuple) else (values,)))
+        for name in ("ff", "bp"):
+            part = fam[name]
             best = part.loc[part[metric].astype("float64").idxmin()]
             row[f"{name}_best"], row[f"{name}_bytes"] = best["variant"], float(best[metric])
             row[f"{name}_all"] = {t: float(v) for t, v in zip(part["variant"], part[metric])}
+        row["others"] = {t: float(v) for t, v in zip(fam["other"]["variant"], fam["other"][metric])}
         row["ratio"] = row["ff_bytes"] / row["bp_bytes"]
         row["bp_activation_share"] = _activation_share(fam["bp"])
         rows.append(row)
