@@ -194,40 +194,62 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_config_dataset
     from .device import resolve_device
     from .run.fit import fit
-    from .store import record_name, write_json_atomic
 
     config = config_from_args(args)
     resolve_device(config.device)  # fail before loading anything
-    out = out_path(args, record_name(config), "run.json")
+    output = record_output(args, config, "train", "runs/ff.json")
     dataset = load_config_dataset(config)
     echo = _echo(args)
     echo(
         f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "
         f"{config.epochs} epoch(s), seed {config.seed}"
     )
-    # with --out, the record is rewritten after every epoch ("partial": true until the end)
-    keep = (lambda record: write_json_atomic(out, record)) if out is not None else None
-    record = fit(config, dataset, progress=not args.quiet, echo=echo, on_epoch=keep)
-    if out is not None:
-        write_json_atomic(out, record)
-        echo(f"wrote {out}")
+    # with an output, the record is written after every epoch (status "partial" until the end)
+    epochs_done: list[int] = []
+
+    def keep(record: dict) -> None:
+        output.write(record)
+        epochs_done.append(len(record["epochs"]))
+
+    try:
+        record = fit(
+            config, dataset, progress=not args.quiet, echo=echo, on_epoch=keep if output.active else None
+        )
+    except KeyboardInterrupt:
+        if output.kept is None:
+            raise
+        print(
+            f"ffbench: interrupted after {epochs_done[-1]} of {config.epochs} epoch(s); kept them in "
+            f"{output.kept} (status 'partial', never counted as a finished run)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if output.active:
+        echo(f"wrote {output.write(record, final=True)}")
     return 0
+
+
+def record_output(args: argparse.Namespace, config: RunConfig, kind: str, example: str):
+    """Where a `train` or `measure` record goes (ffbench.outputs), checked before any work."""
+    from .outputs import RecordOutput
+
+    folder = out_folder(getattr(args, "out", None), has_out_file=True)
+    file = check_out_file(getattr(args, "out_file", None), example)
+    return RecordOutput(folder=folder, file=file, overwrite=args.overwrite, config=config, kind=kind)
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
     from .device import resolve_device
     from .run.harness import HarnessSettings, run_one
-    from .store import record_name, write_json_atomic
 
     config = config_from_args(args)
     resolve_device(config.device)
-    out = out_path(args, record_name(config), "measure.json")
+    output = record_output(args, config, "measure", "runs/bp.json")
     record = run_one(config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps))
     if not args.quiet:
         print(describe_measurement(config, record))
-    if out is not None:
-        write_json_atomic(out, record)
-        _echo(args)(f"wrote {out}")
+    if output.active:
+        _echo(args)(f"wrote {output.write(record, final=True)}")
     return 0
 
 
@@ -430,6 +452,11 @@ def add_out_flags(p: argparse.ArgumentParser, what: str, folder: str, file: str)
     group = p.add_argument_group("output").add_mutually_exclusive_group()
     group.add_argument("--out", metavar="DIR", help=f"write {what} into this folder, e.g. {folder}")
     group.add_argument("--out-file", metavar="FILE", help=f"write {what} to exactly this file, e.g. {file}")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out-file (kept intact until the new one is complete)",
+    )
 
 
 def add_dry_run(p: argparse.ArgumentParser) -> None:

@@ -129,7 +129,7 @@ RECORD_FIELDS = {
     "budget": "dict", "baseline": "dict", "memory": "dict", "readout": "dict", "methods": "dict",
     "metrics": "dict", "epochs": "list", "timeline": "list", "phases": "list", "step_seconds": "list",
     "val_accuracy": NUMBER, "test_accuracy": NUMBER, "wall_seconds": NUMBER, "parameters": NUMBER,
-    "threads": NUMBER, "eval_chunk": NUMBER, "config_hash": "str", "fault": "str",
+    "threads": NUMBER, "eval_chunk": NUMBER, "config_hash": "str", "fault": "str", "partial": "bool",
 }  # fmt: skip
 BENCH_FIELDS = {"name": "str", "group": "str", "fullname": "str", "extra_info": "dict", "stats": "dict"}
 MAXBATCH_FIELDS = {
