@@ -389,8 +389,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ConfigError(f"--readme {path} is not UTF-8 text") from None
         readme.section(text)  # markers present: checked first
     first = Path(args.results[0]).resolve()
-    name = f"{first.stem if first.suffix == '.json' else first.name}.html"
+    name = report_name(args.results, args.baseline)
     out = out_path(args, name, "reports/run.html") or Path("reports") / name
+    check_report_target(out, args.overwrite)
     report = build_report(args.results, out, baseline=args.baseline)
     if not args.quiet:
         drawn = sum(1 for f in report.figures if f.file is not None)
@@ -404,6 +405,39 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"updated the verdicts in {args.readme}")
     return 0
+
+
+def _run_label(path: str) -> str:
+    p = Path(path).resolve()
+    return p.stem if p.suffix == ".json" else p.name
+
+
+def report_name(results: Sequence[str], baseline: str | None) -> str:
+    """The report's default file name: `<A>.html` for one RESULTS; parts of one run
+    `<A>-and-<B>.html`; a comparison `<A>-vs-<B>.html`, A the baseline: never A's own."""
+    if baseline is None:
+        return "-and-".join(map(_run_label, results)) + ".html"
+    others = [r for r in results if Path(r).resolve() != Path(baseline).resolve()] or [baseline]
+    return "-vs-".join(map(_run_label, [baseline, *others])) + ".html"
+
+
+REPORT_MARK = "<title>ffbench report:"
+
+
+def check_report_target(out: Path, overwrite: bool) -> None:
+    """A report replaces an ffbench report (rebuilt) or, with --overwrite, any file; any other
+    existing file is refused in one line."""
+    if overwrite or not out.is_file():
+        return
+    try:
+        with open(out, encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        head = ""
+    if REPORT_MARK not in head:
+        raise ConfigError(
+            f"{out} exists and is not an ffbench report; give another --out-file or --overwrite"
+        )
 
 
 # -- the parser -----------------------------------------------------------------------
@@ -626,7 +660,9 @@ def _add_report(sub) -> None:
     )
     add_out_flags(
         p,
-        "the HTML report (default reports/<first RESULTS name>.html; figures also go to <name>_files/)",
+        "the HTML report (default reports/<RESULTS name>.html, <A>-and-<B>.html for parts of one run, "
+        "<A>-vs-<B>.html with --baseline A; figures also go to <name>_files/); an existing file that is "
+        "not an ffbench report is refused unless --overwrite",
         "reports/",
         "reports/run.html",
     )
@@ -657,7 +693,7 @@ typical use:
   ffbench sweep --trainers bp,ff --depths 2,4,8 --dry-run   plan a sweep and its time
   ffbench measure --trainer ff --depth 4       one configuration: measured beside the model
   ffbench report results/RUN                   HTML report (reports/RUN.html)
-  ffbench report results/A results/B --baseline results/A   two runs compared
+  ffbench report results/A results/B --baseline results/A   two runs compared (reports/A-vs-B.html)
 
 output: --out DIR is always a folder; --out-file FILE names one file.
 Sizes: 512MiB, 8GiB (powers of 1024) or 500MB (powers of 1000).

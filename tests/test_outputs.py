@@ -94,3 +94,31 @@ def test_an_existing_file_of_any_kind_is_refused(tmp_path, capsys, command):
     out.write_text("my notes")
     assert exit_code([*command, "--out-file", str(out)]) == 2
     assert "exists" in capsys.readouterr().err and out.read_text() == "my notes"
+
+
+def test_a_comparison_has_its_own_report_name():
+    from ffbench.cli import report_name
+
+    assert report_name(["results/a"], None) == "a.html"
+    assert report_name(["results/a", "results/b"], "results/a") == "a-vs-b.html"
+    assert report_name(["results/b", "results/a"], "results/a") == "a-vs-b.html"
+    assert report_name(["x/run", "y/run"], "x/run") == "run-vs-run.html"
+    assert report_name(["results/a", "results/b"], None) == "a-and-b.html"
+
+
+def test_comparing_two_runs_leaves_the_first_runs_report_alone(tmp_path, monkeypatch, capsys):
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for seed, folder in enumerate(runs):
+        assert main(["train", *T, "--epochs", "1", "--seed", str(seed), "--out", str(folder)]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "a", "--quiet"]) == 0
+    own = (tmp_path / "reports" / "a.html").read_bytes()
+    assert main(["report", "a", "b", "--baseline", "a", "--quiet"]) == 0
+    assert (tmp_path / "reports" / "a-vs-b.html").is_file()
+    assert (tmp_path / "reports" / "a.html").read_bytes() == own
+    assert main(["report", "a", "--quiet"]) == 0  # its own report is rebuilt
+    notes = tmp_path / "notes.html"
+    notes.write_text("<p>mine</p>")
+    assert exit_code(["report", "a", "--out-file", str(notes), "--quiet"]) == 2
+    assert "not an ffbench report" in capsys.readouterr().err and notes.read_text() == "<p>mine</p>"
+    assert main(["report", "a", "--out-file", str(notes), "--overwrite", "--quiet"]) == 0
