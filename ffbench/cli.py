@@ -314,11 +314,13 @@ def axis_type(text: str) -> tuple[str, list]:
 
 def sweep_plan(args: argparse.Namespace, executor=None):
     """The sweep a command line asks for: defaults, then the sweep file, then the flags given."""
-    from .run.sweep import GRID_KEYS, SETTING_KEYS, plan_sweep
+    from .run.sweep import GRID_KEYS, SETTING_KEYS, merge_axes, plan_sweep
 
+    axes = [*given(args, tuple(GRID_KEYS)).items(), *(getattr(args, "axis", None) or [])]
+    config_flags = given(args, config_keys())
     return plan_sweep(
-        grid_flags={**given(args, tuple(GRID_KEYS)), **dict(getattr(args, "axis", None) or [])},
-        config_flags=given(args, config_keys()),
+        grid_flags=merge_axes(axes, scalars=config_flags),
+        config_flags=config_flags,
         setting_flags=given(args, SETTING_KEYS),
         sweep_file=args.sweep_file,
         out=out_folder(args.out),

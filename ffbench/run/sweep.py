@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import validate
-from ..config import GRID_AXES, OPTIMIZER_SETTINGS, RunConfig, config_keys, grid_points
+from ..config import GRID_AXES, OPTIMIZER_SETTINGS, RunConfig, axis_fields, config_keys, grid_points
 from ..errors import ConfigError, EnvironmentFault
 from ..store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
 from . import statuses
@@ -167,6 +167,52 @@ def _file_entry(source: str, key: Any, value: Any) -> tuple[str, Any]:
         f"{source}: unknown key {str(key)[:60]!r}; use trainers, depths, widths, "
         f"batch_sizes, steps, memory_limit, timeout or a configuration field"
     )
+
+
+AXIS_KEY = {field: key for key, field in GRID_AXES.items()}  # `depth` given as an axis is `depths`
+
+
+def axis_key(key: str) -> str:
+    """The one name of an axis (`--axis depth=...` is the `depths` axis)."""
+    return AXIS_KEY.get(key, key)
+
+
+def merge_axes(axes: Iterable[tuple[str, Any]], scalars: Iterable[str] = (), where: str = "") -> dict:
+    """The axes given in one place (the command line, a sweep file) as one grid; ConfigError
+    for a field two of them set (`--depths 1,2 --axis depth=1`), or one a scalar also sets
+    (`--axis ff_pass=... --ff-pass ...`): either would be measured as something else."""
+    grid: dict = {}
+    owner: dict[str, str] = {}
+    for key, values in axes:
+        name = axis_key(key)
+        for field in axis_fields(name):
+            if field in owner:
+                raise ConfigError(
+                    f"{where}the axis {_axis_flag(key)} repeats {_axis_flag(owner[field])} "
+                    f"(both set {field}); give each axis once"
+                )
+            owner[field] = key
+        grid[name] = values
+    for field in scalars:
+        if field in owner:
+            raise ConfigError(
+                f"{where}--{field.replace('_', '-')} is also swept by {_axis_flag(owner[field])}; give one of them"
+            )
+    return grid
+
+
+def _axis_flag(key: str) -> str:
+    return f"--{key.replace('_', '-')}" if key in GRID_KEYS else f"--axis {key}"
+
+
+def _set_axis(grid: dict, key: str, values: list | None) -> None:
+    """Put an axis into `grid` (None: only remove), replacing any axis setting the same fields
+    (a later layer wins: the flags over the sweep file)."""
+    fields = set(axis_fields(axis_key(key)))
+    for other in [k for k in grid if fields & set(axis_fields(k))]:
+        del grid[other]
+    if values is not None:
+        grid[axis_key(key)] = values
 
 
 def grid_configs(base: RunConfig, grid: dict[str, list]) -> list[RunConfig]:
@@ -507,13 +553,18 @@ def plan_sweep(
     values: dict = {}
     settings_values = dict(DEFAULT_SETTINGS)
     for layer in layers:
+        axes = {
+            k: v for k, v in layer.items() if k in GRID_KEYS or (k in config_keys() and isinstance(v, list))
+        }
+        merge_axes(axes.items(), where=f"sweep file {sweep_file}: " if layer is file else "")
         for key, value in layer.items():
-            if key in GRID_KEYS or (key in config_keys() and isinstance(value, list)):
-                grid[key] = parse_list(value, key)
+            if key in axes:
+                _set_axis(grid, key, parse_list(value, key))
             elif key in SETTING_KEYS:
                 settings_values[key] = value
             else:
                 values[key] = value
+                _set_axis(grid, key, None)  # a field given later as one value is no axis any more
     base = RunConfig(**values)
     configs = grid_configs(base, grid)  # validates every name and size
     settings = _settings(settings_values)
