@@ -75,6 +75,21 @@ def environment_fault(exc: BaseException | None) -> str | None:
     return None
 
 
+def disk_full(path: str | Path, spare: int = 64 * 1024) -> bool:
+    """Whether the file system holding `path` (or its nearest existing folder) has less than
+    `spare` bytes free for this user: a worker that failed there silently could not write."""
+    import os
+
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < spare
+
+
 # -- the kernel's OOM killer -----------------------------------------------------------
 
 

@@ -259,13 +259,21 @@ def _record_without_result(result: JobResult) -> dict:
     elif result.returncode is not None and result.returncode < 0:
         status, reason, extra = statuses.death(result.returncode, result.oom_kills)
         record.update(status=status, error=reason, **extra)
+    elif result.returncode is None:  # the process that ran it (a template, a task) went away first
+        record["status"] = "killed"
+        record["error"] = (
+            f"the worker's parent went away before it reported ({(last or ['killed?'])[-1][:300]}): "
+            "re-measured on resume"
+        )
     else:
         record["status"] = "error"
         record["error"] = f"worker exited with status {result.returncode}" + (
             f": {last[-1][:500]}" if last else ""
         )
-        if result.returncode == statuses.WORKER_EXIT_ENVIRONMENT or any(
-            why in result.stderr_tail for why in ("No space left", "Disk quota", "File too large")
+        if (
+            result.returncode == statuses.WORKER_EXIT_ENVIRONMENT
+            or any(why in result.stderr_tail for why in ("No space left", "Disk quota", "File too large"))
+            or (not last and statuses.disk_full(job.out_path))  # silent: its log is on that disk
         ):
             record["fault"] = statuses.ENVIRONMENT
     if record["status"] != "ok" and result.stderr_tail.strip():
