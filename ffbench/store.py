@@ -214,6 +214,7 @@ def _folder_files(folder: Path, depth: int = 0) -> Iterator[tuple[Path, Path, di
     the folders below it (a run folder of `ffbench reproduce`, a folder of train records)."""
     if is_results_folder(folder):
         manifest = read_manifest(folder)
+        check_records_folder(folder)
         for f in sorted((folder / RECORDS).glob("*.json")):
             if not f.name.startswith("."):
                 yield f, folder, manifest
@@ -250,7 +251,44 @@ def walk(paths: str | Path | Iterable[str | Path]) -> list[Document]:
         if key not in seen:
             seen.add(key)
             docs.append(Document(f, read_json(f, "input"), folder, manifest))
+    check_folder_records(
+        (d.path, d.data, d.manifest) for d in docs if d.manifest and d.path.parent.name == RECORDS
+    )
     return docs
+
+
+def check_records_folder(folder: Path) -> None:
+    """A results folder's `records` is a folder (or not there yet)."""
+    records = Path(folder) / RECORDS
+    if records.exists() and not records.is_dir():
+        raise ConfigError(f"{records} is not a folder: {folder} is not a readable results folder")
+
+
+def check_folder_records(records: Iterable[tuple[Path, Any, dict]]) -> None:
+    """(path, data, manifest) of records in results folders: each is named after its
+    configuration (`record_name`, the resume identity) and each configuration is there once,
+    so a record copied under a second name or edited after it was written is refused,
+    naming the files (schema-1 folders, renamed when resumed, are not checked)."""
+    named: list[tuple[Path, str]] = []
+    seen: dict[tuple[Path, str], Path] = {}
+    for path, data, manifest in records:
+        config = data.get("config") if isinstance(data, dict) else None
+        if not isinstance(config, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
+            continue
+        try:
+            chash, expected = config_hash(config), record_name(config)
+        except (KeyError, TypeError):
+            continue  # an incomplete configuration: the record check names the field
+        other = seen.setdefault((path.parent.resolve(), chash), path)
+        if other != path:
+            raise ConfigError(f"{other} and {path} hold the same configuration ({chash}); keep one of them")
+        named.append((path, expected))
+    for path, expected in named:
+        if path.name != expected:
+            raise ConfigError(
+                f"record {path}: its configuration is named {expected}, not {path.name} "
+                f"(copied or edited after it was written); move it out of {path.parent}"
+            )
 
 
 # -- a results folder being written -------------------------------------------------------
@@ -291,10 +329,14 @@ def check_results_folder(folder: Path) -> dict | None:
             f"choose a new or empty folder"
         )
     manifest = read_manifest(folder)
+    check_records_folder(folder)
+    records = []
     for path in sorted((folder / RECORDS).glob("*.json")):
         data = read_json(path, f"--out {folder}: record")
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             raise ConfigError(f"--out {folder}: {path.name} is not an ffbench record")
+        records.append((path, data, manifest))
+    check_folder_records(records)
     return manifest
 
 
