@@ -109,6 +109,26 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RunConfig:
     return RunConfig(**{**given(args, config_keys()), **overrides})
 
 
+MEMORY_DATASET_HELP = (
+    "dataset (default synthetic, of the architecture's input shape: the bytes do not depend on "
+    "pixel values; auto: MNIST, else Fashion-MNIST, else digits)"
+)
+
+
+def memory_dataset(args: argparse.Namespace) -> dict:
+    """measure, sweep, maxbatch: synthetic data unless --dataset names one (ffbench.run.sweep)."""
+    from .run.sweep import MEMORY_DATASET
+
+    return {} if hasattr(args, "dataset") else {"dataset": MEMORY_DATASET}
+
+
+def memory_dataset_flag(parser: argparse.ArgumentParser) -> None:
+    """The --dataset help of a memory command says what its default is."""
+    for action in parser._actions:
+        if action.dest == "dataset":
+            action.help = MEMORY_DATASET_HELP
+
+
 FILE_SUFFIXES = (".json", ".html", ".htm")
 
 
@@ -199,6 +219,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     resolve_device(config.device)  # fail before loading anything
     output = record_output(args, config, "train", "runs/ff.json")
     dataset = load_config_dataset(config)
+    if config.dataset == "auto" and dataset.name != "mnist":  # said even with --quiet: it changes the result
+        print(
+            f"ffbench train: no MNIST found; --dataset auto fell back to {dataset.name} "
+            f"({dataset.source}, {dataset.in_features} features)",
+            file=sys.stderr,
+        )
     echo = _echo(args)
     echo(
         f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "
@@ -242,7 +268,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     from .device import resolve_device
     from .run.harness import HarnessSettings, run_one
 
-    config = config_from_args(args)
+    config = config_from_args(args, **memory_dataset(args))
     resolve_device(config.device)
     output = record_output(args, config, "measure", "runs/bp.json")
     record = run_one(config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps))
@@ -352,7 +378,7 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
     budget = parse_size(args.memory_limit)
     trainers = parse_list(args.trainers, "trainers")
     depths = parse_list(args.depths, "depths")
-    base = config_from_args(args, batch_size=1)
+    base = config_from_args(args, batch_size=1, **memory_dataset(args))
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance!r}")
     echo = _echo(args)
@@ -532,6 +558,7 @@ def _add_train(sub) -> None:
 def _add_measure(sub) -> None:
     p = sub.add_parser("measure", help="measure memory and time of one configuration's training step")
     add_config_flags(p, exclude=("epochs",))
+    memory_dataset_flag(p)
     p.add_argument("--steps", type=steps_type, default=3, help="timed steps (default %(default)s)")
     p.add_argument(
         "--warmup",
@@ -571,6 +598,7 @@ def _add_sweep(sub) -> None:
         help="sweep any configuration field too, e.g. --axis ff_pass=together,sequential (repeatable)",
     )
     add_config_flags(p, exclude=(*GRID_AXES.values(), "epochs"))
+    memory_dataset_flag(p)
     p.add_argument("--steps", type=steps_type, default=s, help="timed steps per configuration (default 3)")
     p.add_argument(
         "--memory-limit", default=s, help="budget per configuration, e.g. 2GiB: over it is status 'oom'"
@@ -603,6 +631,7 @@ def _add_maxbatch(sub) -> None:
     p.add_argument("--trainers", default="bp,ff,ff-frugal", help="comma list (default %(default)s)")
     p.add_argument("--depths", default="2", help="comma list (default %(default)s)")
     add_config_flags(p, exclude=("trainer", "depth", "batch_size", "epochs"))
+    memory_dataset_flag(p)
     p.add_argument(
         "--steps",
         type=_typed(*SETTING_RULES["steps"]),

@@ -516,6 +516,9 @@ def default_grid() -> dict[str, list]:
     return {"trainers": trainers, "depths": [2], "widths": [500], "batch_sizes": [100]}
 
 
+# memory measurements' data unless a dataset is named: synthetic, of the architecture's
+# input shape (the bytes do not depend on the pixel values; nothing falls back to other data)
+MEMORY_DATASET = "synthetic"
 DEFAULT_SETTINGS = {"steps": 3, "memory_limit": None, "timeout": None}
 
 
@@ -558,7 +561,7 @@ def plan_sweep(
     file = read_sweep_file(sweep_file) if sweep_file else {}
     layers = (file, grid_flags or {}, config_flags or {}, setting_flags or {})
     grid = default_grid()
-    values: dict = {}
+    values: dict = {"dataset": MEMORY_DATASET}  # bytes do not depend on pixel values
     settings_values = dict(DEFAULT_SETTINGS)
     for layer in layers:
         axes = {
