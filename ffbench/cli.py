@@ -36,6 +36,7 @@ from .config import (
     rule_text,
 )
 from .errors import ConfigError, EnvironmentFault, FfbenchError
+from .usage import check_used
 from .validate import SETTING_RULES
 
 EXIT_USAGE = 2
@@ -216,6 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .run.fit import fit
 
     config = config_from_args(args)
+    check_used("train", given(args, config_keys()), [config])
     resolve_device(config.device)  # fail before loading anything
     output = record_output(args, config, "train", "runs/ff.json")
     dataset = load_config_dataset(config)
@@ -269,6 +271,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     from .run.harness import HarnessSettings, run_one
 
     config = config_from_args(args, **memory_dataset(args))
+    check_used("measure", given(args, config_keys()), [config])
     resolve_device(config.device)
     output = record_output(args, config, "measure", "runs/bp.json")
     record = run_one(config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps))
@@ -340,11 +343,12 @@ def axis_type(text: str) -> tuple[str, list]:
 
 def sweep_plan(args: argparse.Namespace, executor=None):
     """The sweep a command line asks for: defaults, then the sweep file, then the flags given."""
-    from .run.sweep import GRID_KEYS, SETTING_KEYS, merge_axes, plan_sweep
+    from .config import axis_fields
+    from .run.sweep import GRID_KEYS, SETTING_KEYS, axis_key, merge_axes, plan_sweep
 
     axes = [*given(args, tuple(GRID_KEYS)).items(), *(getattr(args, "axis", None) or [])]
     config_flags = given(args, config_keys())
-    return plan_sweep(
+    plan = plan_sweep(
         grid_flags=merge_axes(axes, scalars=config_flags),
         config_flags=config_flags,
         setting_flags=given(args, SETTING_KEYS),
@@ -352,6 +356,9 @@ def sweep_plan(args: argparse.Namespace, executor=None):
         out=out_folder(args.out),
         executor=executor,
     )
+    fields = [*config_flags, *(f for key, _ in axes for f in axis_fields(axis_key(key)))]
+    check_used("sweep", fields, plan.configs)
+    return plan
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
