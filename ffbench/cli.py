@@ -386,6 +386,11 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
     trainers = parse_list(args.trainers, "trainers")
     depths = parse_list(args.depths, "depths")
     base = config_from_args(args, batch_size=1, **memory_dataset(args))
+    check_used(
+        "maxbatch",
+        given(args, config_keys()),
+        [base.replace(trainer=t, depth=d) for t in trainers for d in depths],
+    )
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance!r}")
     echo = _echo(args)
