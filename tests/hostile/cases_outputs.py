@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 
 from cases_data import measure_record
-from cases_runs import fake_executor, faked
+from cases_runs import _test_file, fake_executor, faked, pytest_with
 from hostile import Case, Outcome, cli, patched, run_main
 
 TINY = ("--dataset", "synthetic", "--device", "cpu", "--threads", "1", "--quiet")
@@ -642,5 +642,52 @@ def fault_cases() -> list[Case]:
     ]
 
 
+# -- the pytest plugin: usage errors, never tracebacks -------------------------------------------
+
+
+def _marked(size: str):
+    def setup(tmp: Path) -> None:
+        (tmp / "test_nothing.py").write_text(
+            f"import pytest\n\n\n@pytest.mark.ffbench_memory({size})\ndef test_nothing():\n    pass\n"
+        )
+
+    return setup
+
+
+def plugin_cases() -> list[Case]:
+    usage = 4  # pytest's exit status for a usage error
+    markers = [("marker-unit-xb", "'12XB'"), ("marker-none", "None"), ("marker-negative", "'-1GiB'"),
+               ("marker-float", "1.5"), ("marker-two-sizes", "'1GiB', '2GiB'")]  # fmt: skip
+    thresholds = ["inf%", "-5%", "nan%", "1e999%", "5%%", "-1MiB"]
+    return [
+        *(
+            Case(
+                "plugin",
+                name,
+                f"@pytest.mark.ffbench_memory({size})",
+                pytest_with(),
+                usage,
+                "ffbench_memory",
+                setup=_marked(size),
+                issue="24",
+            )  # fmt: skip
+            for name, size in markers
+        ),
+        *(
+            Case(
+                "plugin",
+                f"compare-threshold-{t.replace('%', 'pct')}",
+                f"--ffbench-compare-threshold={t}",
+                pytest_with(f"--ffbench-compare-threshold={t}"),
+                usage,
+                "--ffbench-compare-threshold",
+                setup=_test_file,
+                issue="24",
+            )  # fmt: skip
+            for t in thresholds
+        ),
+    ]
+
+
 def issue24_cases() -> list[Case]:
-    return flag_cases() + output_cases() + record_cases() + data_cases() + fault_cases()
+    return flag_cases() + output_cases() + record_cases() + data_cases() + fault_cases() + plugin_cases()
