@@ -369,7 +369,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if args.dry_run:
             from .run.sweep import dry_run_text
 
-            print(dry_run_text(plan))
+            print(dry_run_text(plan, retry_errors=args.retry_errors))
             return 0
         run_plan(
             plan, executor=executor, progress=not args.quiet, retry_errors=args.retry_errors, echo=_echo(args)

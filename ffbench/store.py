@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import validate
 from .config import GRID_FIELDS, axis_fields, non_defaults
 from .errors import ConfigError
 
@@ -335,6 +336,7 @@ def check_results_folder(folder: Path) -> dict | None:
         data = read_json(path, f"--out {folder}: record")
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             raise ConfigError(f"--out {folder}: {path.name} is not an ffbench record")
+        validate.record(data, path, "measure")  # a bad record is refused before anything is rewritten
         records.append((path, data, manifest))
     check_folder_records(records)
     return manifest

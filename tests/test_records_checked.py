@@ -79,3 +79,22 @@ def test_records_replaced_by_a_file_is_an_error_not_an_empty_table(folder, capsy
         load(folder)
     assert main([*SWEEP, "--out", str(folder)]) == 2
     assert (folder / "records").read_text() == "not a folder"
+
+
+def test_a_bad_record_is_refused_before_the_manifest_is_rewritten(folder, capsys):
+    path, record = the_record(folder)
+    record["metrics"]["tensor_peak_bytes"] = -1
+    path.write_text(json.dumps(record))
+    manifest = (folder / "manifest.json").read_bytes()
+    assert main([*SWEEP, "--out", str(folder)]) == 2
+    assert "cannot be negative" in capsys.readouterr().err
+    assert (folder / "manifest.json").read_bytes() == manifest
+
+
+def test_retry_errors_dry_run_counts_the_errors_it_would_run(folder, capsys):
+    path, record = the_record(folder)
+    path.write_text(json.dumps({**record, "status": "error", "error": "boom"}))
+    assert main([*SWEEP, "--out", str(folder), "--dry-run"]) == 0
+    assert "1 already recorded, 0 to run" in capsys.readouterr().out
+    assert main([*SWEEP, "--out", str(folder), "--dry-run", "--retry-errors"]) == 0
+    assert "0 already recorded, 1 to run" in capsys.readouterr().out

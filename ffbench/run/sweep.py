@@ -585,13 +585,13 @@ def plan_sweep(
     return Plan(found.out, configs, grid, base, settings, found.environment)
 
 
-def dry_run_text(plan: Plan) -> str:
+def dry_run_text(plan: Plan, retry_errors: bool = False) -> str:
     """What `--dry-run` prints: the grid, the folder, what is already recorded, the settings
     and an estimated time (`ffbench.run.estimate`); nothing is written."""
     from .estimate import WORKER_START_SECONDS as WORKER_START
     from .estimate import measure_seconds, measure_speed, minutes
 
-    pending = ResultsFolder(plan.out, {}, plan.command).pending(plan.configs)  # killed etc. run again
+    pending = ResultsFolder(plan.out, {}, plan.command).pending(plan.configs, retry_errors)  # killed etc. too
     st = plan.settings
     cpu = plan.environment.get("device", "cpu").startswith("cpu")
     speed = measure_speed(plan.base.device)
