@@ -355,6 +355,7 @@ def sweep_plan(args: argparse.Namespace, executor=None):
         sweep_file=args.sweep_file,
         out=out_folder(args.out),
         executor=executor,
+        dry_run=getattr(args, "dry_run", False),
     )
     fields = [*config_flags, *(f for key, _ in axes for f in axis_fields(axis_key(key)))]
     check_used("sweep", fields, plan.configs)

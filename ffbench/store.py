@@ -307,22 +307,24 @@ def check_writable_place(path: Path, flag: str = "--out") -> None:
         raise ConfigError(f"{flag} {path}: cannot write in {parent}")
 
 
-def check_results_folder(folder: Path) -> dict | None:
+def check_results_folder(folder: Path, writable: bool = True) -> dict | None:
     """Validate `folder` as a place to write results, without writing anything.
 
     Returns its manifest when it is an existing ffbench results folder, None when it does
     not exist or is empty; raises ConfigError for a file, a foreign or a corrupt folder, or
-    a folder another ffbench is writing (see lock.py)."""
+    a folder another ffbench is writing (see lock.py). `writable=False` (a dry run, which
+    writes nothing) reads a folder it could not write."""
     from .lock import LOCK_NAME, check_free
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out {folder} is a file, not a results folder")
     check_free(folder)
-    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+    if writable and folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"--out {folder}: cannot write in it")
     if not folder.exists() or not any(p.name != LOCK_NAME for p in folder.iterdir()):
-        check_writable_place(folder / MANIFEST)
+        if writable:
+            check_writable_place(folder / MANIFEST)
         return None
     if not (folder / MANIFEST).exists():
         raise ConfigError(
@@ -428,11 +430,12 @@ class ResultsFolder:
         settings: dict,
         environment: dict,
         grid: dict | None = None,
+        writable: bool = True,
     ) -> dict | None:
         """Raise ConfigError if `path` cannot take these results; writes nothing. Returns the
         existing manifest (None for a new folder)."""
         path = Path(path)
-        manifest = check_results_folder(path)
+        manifest = check_results_folder(path, writable)
         if manifest is None:
             return None
         if manifest.get("command") != command:

@@ -98,3 +98,14 @@ def test_retry_errors_dry_run_counts_the_errors_it_would_run(folder, capsys):
     assert "1 already recorded, 0 to run" in capsys.readouterr().out
     assert main([*SWEEP, "--out", str(folder), "--dry-run", "--retry-errors"]) == 0
     assert "0 already recorded, 1 to run" in capsys.readouterr().out
+
+
+def test_a_dry_run_reads_a_folder_it_could_not_write(folder, monkeypatch, capsys):
+    import os
+
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if mode & os.W_OK else real(path, mode))
+    assert main([*SWEEP, "--out", str(folder), "--dry-run"]) == 0
+    assert "1 already recorded, 0 to run" in capsys.readouterr().out
+    assert main([*SWEEP, "--out", str(folder)]) == 2
+    assert "cannot write" in capsys.readouterr().err

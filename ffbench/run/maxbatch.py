@@ -340,7 +340,14 @@ def run_maxbatch(
     executor = executor or get_executor("local")
     try:
         found = locate_results(
-            "maxbatch", base, settings, out=out, out_root=out_root, grid=grid, executor=executor
+            "maxbatch",
+            base,
+            settings,
+            out=out,
+            out_root=out_root,
+            grid=grid,
+            executor=executor,
+            writable=not dry_run,
         )
         if dry_run:
             print(_dry_run_text(base, trainers, depths, settings, found, steps))

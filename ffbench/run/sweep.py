@@ -465,6 +465,7 @@ def locate_results(
     out_root: str | Path = "results",
     grid: dict | None = None,
     executor: Executor | None = None,
+    writable: bool = True,
 ) -> Located:
     """Resolve the device and the dataset, describe the environment, and choose the
     results folder of `command`: `out`, or results/<date>-<device>-<dataset>-<command>-
@@ -497,6 +498,7 @@ def locate_results(
         settings=settings.to_dict(),
         environment=env,
         grid=grid,
+        writable=writable,
     )
     return Located(folder, env, dataset, device, device_type)
 
@@ -552,6 +554,7 @@ def plan_sweep(
     out: str | None = None,
     out_root: str | Path = "results",
     executor: Executor | None = None,
+    dry_run: bool = False,
 ) -> Plan:
     """Resolve grid, base configuration, settings, device, dataset and the results folder;
     validate everything and write nothing.
@@ -580,7 +583,15 @@ def plan_sweep(
     configs = grid_configs(base, grid)  # validates every name and size
     settings = _settings(settings_values)
     found = locate_results(
-        "sweep", base, settings, grid, out=out, out_root=out_root, grid=grid, executor=executor
+        "sweep",
+        base,
+        settings,
+        grid,
+        out=out,
+        out_root=out_root,
+        grid=grid,
+        executor=executor,
+        writable=not dry_run,
     )
     return Plan(found.out, configs, grid, base, settings, found.environment)
 
