@@ -12,7 +12,8 @@ def test_measure_defaults_to_synthetic_of_the_architectures_shape(tmp_path, monk
     monkeypatch.chdir(tmp_path)  # no ./data here
     runs = tmp_path / "runs"
     for arch in ("mlp", "conv"):
-        argv = ["measure", "--arch", arch, "--depth", "1", "--width", "16", "--batch-size", "4", "--steps", "1",
+        size = ["--width", "16"] if arch == "mlp" else ["--channels", "4"]
+        argv = ["measure", "--arch", arch, "--depth", "1", *size, "--batch-size", "4", "--steps", "1",
                 "--threads", "1", "--quiet", "--out", str(runs / arch)]  # fmt: skip
         assert main(argv) == 0
         (path,) = (runs / arch).glob("*.json")
