@@ -45,6 +45,13 @@ def grid_points(config: pytest.Config, section: str) -> list[tuple]:
     return points
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """An unknown grid name is one usage line before collection (not an error per test)."""
+    name = selected_grid(config)
+    if name not in GRIDS:
+        raise pytest.UsageError(f"ffbench grid {name!r}: choose from {', '.join(sorted(GRIDS))}")
+
+
 def point_id(trainer: str, depth: int, batch: int, width: int) -> str:
     return f"{trainer}-d{depth}-w{width}-b{batch}"  # = RunConfig.short_name()
 

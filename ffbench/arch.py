@@ -30,6 +30,9 @@ DEFAULT_IMAGE = (3, 32, 32)  # CIFAR-10's shape: synthetic data under --arch con
 _BY_FEATURES = {784: (1, 28, 28), 3072: (3, 32, 32), 64: (1, 8, 8)}
 
 
+MAX_LAYER_SIZE = 2**24  # channels, kernel, stride or image side: as --width's limit
+
+
 def parse_shape(text: str) -> tuple[int, int, int]:
     """'3x32x32' -> (3, 32, 32); ConfigError otherwise."""
     parts = str(text).lower().replace("×", "x").split("x")
@@ -39,6 +42,10 @@ def parse_shape(text: str) -> tuple[int, int, int]:
         dims = ()
     if len(dims) != 3 or min(dims) < 1:
         raise ConfigError(f"image-shape must be CxHxW with positive integers (e.g. 3x32x32), got {text!r}")
+    if max(dims) > MAX_LAYER_SIZE:
+        raise ConfigError(
+            f"image-shape {text!r}: a side beyond {MAX_LAYER_SIZE} is no image ffbench can build"
+        )
     return dims  # type: ignore[return-value]
 
 
@@ -53,6 +60,10 @@ def parse_ints(name: str, value) -> tuple[int, ...]:
             items = []
     if not items or min(items) < 1:
         raise ConfigError(f"{name} must be a positive integer or a list like 32,64,128, got {value!r}")
+    if max(items) > MAX_LAYER_SIZE:
+        raise ConfigError(
+            f"{name} {max(items)} is beyond any layer ffbench can build (at most {MAX_LAYER_SIZE})"
+        )
     return tuple(items)
 
 

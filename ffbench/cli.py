@@ -36,6 +36,7 @@ from .config import (
     rule_text,
 )
 from .errors import ConfigError, EnvironmentFault, FfbenchError
+from .usage import check_used
 from .validate import SETTING_RULES
 
 EXIT_USAGE = 2
@@ -123,6 +124,26 @@ def config_from_args(args: argparse.Namespace, **overrides) -> RunConfig:
     return RunConfig(**{**given(args, config_keys()), **overrides})
 
 
+MEMORY_DATASET_HELP = (
+    "dataset (default synthetic, of the architecture's input shape: the bytes do not depend on "
+    "pixel values; auto: MNIST, else Fashion-MNIST, else digits)"
+)
+
+
+def memory_dataset(args: argparse.Namespace) -> dict:
+    """measure, sweep, maxbatch: synthetic data unless --dataset names one (ffbench.run.sweep)."""
+    from .run.sweep import MEMORY_DATASET
+
+    return {} if hasattr(args, "dataset") else {"dataset": MEMORY_DATASET}
+
+
+def memory_dataset_flag(parser: argparse.ArgumentParser) -> None:
+    """The --dataset help of a memory command says what its default is."""
+    for action in parser._actions:
+        if action.dest == "dataset":
+            action.help = MEMORY_DATASET_HELP
+
+
 FILE_SUFFIXES = (".json", ".html", ".htm")
 
 
@@ -208,42 +229,72 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .data import load_config_dataset
     from .device import resolve_device
     from .run.fit import fit
-    from .store import record_name, write_json_atomic
 
     config = config_from_args(args)
+    check_used("train", given(args, config_keys()), [config])
     resolve_device(config.device)  # fail before loading anything
-    out = out_path(args, record_name(config), "run.json")
+    output = record_output(args, config, "train", "runs/ff.json")
     dataset = load_config_dataset(config)
+    if config.dataset == "auto" and dataset.name != "mnist":  # said even with --quiet: it changes the result
+        print(
+            f"ffbench train: no MNIST found; --dataset auto fell back to {dataset.name} "
+            f"({dataset.source}, {dataset.in_features} features)",
+            file=sys.stderr,
+        )
     echo = _echo(args)
     echo(
         f"ffbench train: {config.short_name()} on {dataset.name} ({dataset.source}), "
         f"{config.epochs} epoch(s), seed {config.seed}"
     )
-    # with --out, the record is rewritten after every epoch ("partial": true until the end)
-    keep = (lambda record: write_json_atomic(out, record)) if out is not None else None
-    record = fit(config, dataset, progress=not args.quiet, echo=echo, on_epoch=keep)
-    if out is not None:
-        write_json_atomic(out, record)
-        echo(f"wrote {out}")
+    # with an output, the record is written after every epoch (status "partial" until the end)
+    epochs_done: list[int] = []
+
+    def keep(record: dict) -> None:
+        output.write(record)
+        epochs_done.append(len(record["epochs"]))
+
+    try:
+        record = fit(
+            config, dataset, progress=not args.quiet, echo=echo, on_epoch=keep if output.active else None
+        )
+    except KeyboardInterrupt:
+        if output.kept is None:
+            raise
+        print(
+            f"ffbench: interrupted after {epochs_done[-1]} of {config.epochs} epoch(s); kept them in "
+            f"{output.kept} (status 'partial', never counted as a finished run)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if output.active:
+        echo(f"wrote {output.write(record, final=True)}")
     return 0
+
+
+def record_output(args: argparse.Namespace, config: RunConfig, kind: str, example: str):
+    """Where a `train` or `measure` record goes (ffbench.outputs), checked before any work."""
+    from .outputs import RecordOutput
+
+    folder = out_folder(getattr(args, "out", None), has_out_file=True)
+    file = check_out_file(getattr(args, "out_file", None), example)
+    return RecordOutput(folder=folder, file=file, overwrite=args.overwrite, config=config, kind=kind)
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
     from .device import resolve_device
     from .run.harness import HarnessSettings, run_one
-    from .store import record_name, write_json_atomic
 
-    config = config_from_args(args)
+    config = config_from_args(args, **memory_dataset(args))
+    check_used("measure", given(args, config_keys()), [config])
     resolve_device(config.device)
-    out = out_path(args, record_name(config), "measure.json")
+    output = record_output(args, config, "measure", "runs/bp.json")
     record = run_one(
         config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps, sites=args.sites)
     )
     if not args.quiet:
         print(describe_measurement(config, record))
-    if out is not None:
-        write_json_atomic(out, record)
-        _echo(args)(f"wrote {out}")
+    if output.active:
+        _echo(args)(f"wrote {output.write(record, final=True)}")
     return 0
 
 
@@ -319,16 +370,23 @@ def axis_type(text: str) -> tuple[str, list]:
 
 def sweep_plan(args: argparse.Namespace, executor=None):
     """The sweep a command line asks for: defaults, then the sweep file, then the flags given."""
-    from .run.sweep import GRID_KEYS, SETTING_KEYS, plan_sweep
+    from .config import axis_fields
+    from .run.sweep import GRID_KEYS, SETTING_KEYS, axis_key, merge_axes, plan_sweep
 
-    return plan_sweep(
-        grid_flags={**given(args, tuple(GRID_KEYS)), **dict(getattr(args, "axis", None) or [])},
-        config_flags=given(args, config_keys()),
+    axes = [*given(args, tuple(GRID_KEYS)).items(), *(getattr(args, "axis", None) or [])]
+    config_flags = given(args, config_keys())
+    plan = plan_sweep(
+        grid_flags=merge_axes(axes, scalars=config_flags),
+        config_flags=config_flags,
         setting_flags=given(args, SETTING_KEYS),
         sweep_file=args.sweep_file,
         out=out_folder(args.out),
         executor=executor,
+        dry_run=getattr(args, "dry_run", False),
     )
+    fields = [*config_flags, *(f for key, _ in axes for f in axis_fields(axis_key(key)))]
+    check_used("sweep", fields, plan.configs)
+    return plan
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -339,7 +397,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if args.dry_run:
             from .run.sweep import dry_run_text
 
-            print(dry_run_text(plan))
+            print(dry_run_text(plan, retry_errors=args.retry_errors))
             return 0
         echo = _echo(args)
         counts = run_plan(
@@ -359,7 +417,12 @@ def cmd_maxbatch(args: argparse.Namespace) -> int:
     budget = parse_size(args.memory_limit)
     trainers = parse_list(args.trainers, "trainers")
     depths = parse_list(args.depths, "depths")
-    base = config_from_args(args, batch_size=1)
+    base = config_from_args(args, batch_size=1, **memory_dataset(args))
+    check_used(
+        "maxbatch",
+        given(args, config_keys()),
+        [base.replace(trainer=t, depth=d) for t in trainers for d in depths],
+    )
     if not 0 <= args.tolerance < 1:
         raise ConfigError(f"--tolerance must be in [0, 1), got {args.tolerance!r}")
     echo = _echo(args)
@@ -398,8 +461,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise ConfigError(f"--readme {path} is not UTF-8 text") from None
         readme.section(text)  # markers present: checked first
     first = Path(args.results[0]).resolve()
-    name = f"{first.stem if first.suffix == '.json' else first.name}.html"
+    name = report_name(args.results, args.baseline)
     out = out_path(args, name, "reports/run.html") or Path("reports") / name
+    check_report_target(out, args.overwrite)
     report = build_report(args.results, out, baseline=args.baseline)
     if not args.quiet:
         drawn = sum(1 for f in report.figures if f.file is not None)
@@ -419,6 +483,39 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"updated the verdicts in {args.readme}")
     return 0
+
+
+def _run_label(path: str) -> str:
+    p = Path(path).resolve()
+    return p.stem if p.suffix == ".json" else p.name
+
+
+def report_name(results: Sequence[str], baseline: str | None) -> str:
+    """The report's default file name: `<A>.html` for one RESULTS; parts of one run
+    `<A>-and-<B>.html`; a comparison `<A>-vs-<B>.html`, A the baseline: never A's own."""
+    if baseline is None:
+        return "-and-".join(map(_run_label, results)) + ".html"
+    others = [r for r in results if Path(r).resolve() != Path(baseline).resolve()] or [baseline]
+    return "-vs-".join(map(_run_label, [baseline, *others])) + ".html"
+
+
+REPORT_MARK = "<title>ffbench report:"
+
+
+def check_report_target(out: Path, overwrite: bool) -> None:
+    """A report replaces an ffbench report (rebuilt) or, with --overwrite, any file; any other
+    existing file is refused in one line."""
+    if overwrite or not out.is_file():
+        return
+    try:
+        with open(out, encoding="utf-8", errors="replace") as f:
+            head = f.read(4096)
+    except OSError:
+        head = ""
+    if REPORT_MARK not in head:
+        raise ConfigError(
+            f"{out} exists and is not an ffbench report; give another --out-file or --overwrite"
+        )
 
 
 # -- the parser -----------------------------------------------------------------------
@@ -467,6 +564,11 @@ def add_out_flags(p: argparse.ArgumentParser, what: str, folder: str, file: str)
     group = p.add_argument_group("output").add_mutually_exclusive_group()
     group.add_argument("--out", metavar="DIR", help=f"write {what} into this folder, e.g. {folder}")
     group.add_argument("--out-file", metavar="FILE", help=f"write {what} to exactly this file, e.g. {file}")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out-file (kept intact until the new one is complete)",
+    )
 
 
 def add_dry_run(p: argparse.ArgumentParser) -> None:
@@ -506,6 +608,7 @@ def _add_train(sub) -> None:
 def _add_measure(sub) -> None:
     p = sub.add_parser("measure", help="measure memory and time of one configuration's training step")
     add_config_flags(p, exclude=("epochs",))
+    memory_dataset_flag(p)
     p.add_argument("--steps", type=steps_type, default=3, help="timed steps (default %(default)s)")
     p.add_argument(
         "--warmup",
@@ -637,6 +740,7 @@ def _add_sweep(sub) -> None:
         help="sweep any configuration field too, e.g. --axis ff_pass=together,sequential (repeatable)",
     )
     add_config_flags(p, exclude=(*GRID_AXES.values(), "epochs"))
+    memory_dataset_flag(p)
     p.add_argument("--steps", type=steps_type, default=s, help="timed steps per configuration (default 3)")
     p.add_argument(
         "--memory-limit", default=s, help="budget per configuration, e.g. 2GiB: over it is status 'oom'"
@@ -669,6 +773,7 @@ def _add_maxbatch(sub) -> None:
     p.add_argument("--trainers", default="bp,ff,ff-frugal", help="comma list (default %(default)s)")
     p.add_argument("--depths", default="2", help="comma list (default %(default)s)")
     add_config_flags(p, exclude=("trainer", "depth", "batch_size", "epochs"))
+    memory_dataset_flag(p)
     p.add_argument(
         "--steps",
         type=_typed(*SETTING_RULES["steps"]),
@@ -728,7 +833,9 @@ def _add_report(sub) -> None:
     )
     add_out_flags(
         p,
-        "the HTML report (default reports/<first RESULTS name>.html; figures also go to <name>_files/)",
+        "the HTML report (default reports/<RESULTS name>.html, <A>-and-<B>.html for parts of one run, "
+        "<A>-vs-<B>.html with --baseline A; figures also go to <name>_files/); an existing file that is "
+        "not an ffbench report is refused unless --overwrite",
         "reports/",
         "reports/run.html",
     )
@@ -765,7 +872,7 @@ typical use:
   ffbench sweep --trainers bp,ff --depths 2,4,8 --dry-run   plan a sweep and its time
   ffbench measure --trainer ff --depth 4       one configuration: measured beside the model
   ffbench report results/RUN                   HTML report (reports/RUN.html)
-  ffbench report results/A results/B --baseline results/A   two runs compared
+  ffbench report results/A results/B --baseline results/A   two runs compared (reports/A-vs-B.html)
 
 output: --out DIR is always a folder; --out-file FILE names one file.
 Sizes: 512MiB, 8GiB (powers of 1024) or 500MB (powers of 1000).

@@ -408,6 +408,11 @@ class RunConfig:
             ) from None
         if not steps or min(steps) < 1:
             raise ConfigError(f"eval-steps {spec!r}: steps are numbered from 1")
+        if max(steps) > self.time_steps and self.eval_steps != RunConfig.eval_steps:
+            raise ConfigError(
+                f"eval-steps {spec!r} names step {max(steps)}, beyond --time-steps {self.time_steps}; "
+                f"give steps in 1..{self.time_steps}"
+            )  # the default window is clipped to a shorter run (documented); a given one never is
         inside = sorted({s - 1 for s in steps if s <= self.time_steps})
         return inside or [self.time_steps - 1]
 

@@ -407,32 +407,78 @@ def _find_cifar10(data_dir: str | Path | None, cache: Path) -> tuple[Path | None
     return None, searched
 
 
-def _read_cifar_batches(folder: Path, names: tuple[str, ...]) -> tuple[Tensor, Tensor]:
-    """Flat float32 images in [0, 1] (N x 3072) and int64 labels from pickled batches."""
+# What a CIFAR-10 batch's pickle may name: numpy's array reconstruction (and the codec
+# Python 2 pickles use for byte strings); anything else would run code from the data folder.
+CIFAR_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}  # fmt: skip
+CIFAR_CLASSES = 10
+
+
+def _unpickle_batch(path: Path) -> Any:
+    """A pickled batch read with an unpickler that builds only dicts, lists, strings, bytes,
+    numbers and numpy arrays (`CIFAR_PICKLE_GLOBALS`): nothing in the file can run code."""
     import pickle
 
+    class Restricted(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) not in CIFAR_PICKLE_GLOBALS:
+                raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR-10 batch never does")
+            return super().find_class(module, name)
+
+    with open(path, "rb") as f:
+        return Restricted(f, encoding="latin1").load()
+
+
+def _cifar_batch(path: Path) -> tuple[Tensor, Tensor]:
+    """One batch checked like MNIST's files: a dict whose `data` is uint8 N x 3072 (pixel
+    values 0..255) and whose `labels` are N integers in 0..9."""
+    import pickle
+
+    import numpy as np
+
+    try:
+        entry = _unpickle_batch(path)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError, IndexError,
+            KeyError, RecursionError, MemoryError) as exc:  # fmt: skip
+        raise DataUnavailableError(f"{path} is not a CIFAR-10 batch: {_one_line(exc)[:200]}") from None
+    if not isinstance(entry, dict):
+        raise DataUnavailableError(
+            f"{path} is not a CIFAR-10 batch: it holds {type(entry).__name__}, not a dict"
+        )
+    data = entry.get("data", entry.get(b"data"))
+    labels = entry.get("labels", entry.get(b"labels"))
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != CIFAR_FEATURES
+    ):
+        what = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataUnavailableError(
+            f"{path}: 'data' is {what}, expected uint8 N x {CIFAR_FEATURES} (pixel values 0..255)"
+        )
+    if not isinstance(labels, (list, np.ndarray)) or len(labels) != len(data):
+        raise DataUnavailableError(f"{path} holds {len(data)} images but not as many labels")
+    if not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v < CIFAR_CLASSES
+        for v in labels
+    ):
+        bad = next(v for v in labels if not (isinstance(v, (int, np.integer)) and 0 <= v < CIFAR_CLASSES))
+        raise DataUnavailableError(
+            f"{path}: label {repr(bad)[:40]} is not a CIFAR-10 class (integers 0..9; CIFAR-100 is not CIFAR-10)"
+        )
+    return torch.from_numpy(data.copy()), torch.as_tensor(np.asarray(labels, dtype=np.int64))
+
+
+def _read_cifar_batches(folder: Path, names: tuple[str, ...]) -> tuple[Tensor, Tensor]:
+    """Flat float32 images in [0, 1] (N x 3072) and int64 labels from pickled batches."""
     xs, ys = [], []
     for name in names:
-        try:
-            with open(folder / name, "rb") as f:
-                entry = pickle.load(f, encoding="latin1")
-            data = entry.get("data", entry.get(b"data"))
-            labels = entry.get("labels", entry.get(b"labels", entry.get("fine_labels")))
-            x = torch.as_tensor(data, dtype=torch.uint8).reshape(-1, CIFAR_FEATURES)
-        except (
-            OSError,
-            pickle.UnpicklingError,
-            EOFError,
-            AttributeError,
-            TypeError,
-            ValueError,
-            RuntimeError,
-        ) as exc:
-            raise DataUnavailableError(f"{folder / name} is not a CIFAR-10 batch: {exc}") from exc
-        if labels is None or len(labels) != len(x):
-            raise DataUnavailableError(f"{folder / name} holds {len(x)} images but not as many labels")
+        x, y = _cifar_batch(folder / name)
         xs.append(x.to(torch.float32).div_(255))
-        ys.append(torch.as_tensor(labels, dtype=torch.int64))
+        ys.append(y)
     return torch.cat(xs), torch.cat(ys)
 
 

@@ -12,8 +12,10 @@ is only planning (writes nothing yet) that the folder is busy.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -53,13 +55,20 @@ def _busy(folder: Path, pid: int | None) -> ConfigError:
     )
 
 
+def _not_a_lock(path: Path) -> ConfigError:
+    what = "a symbolic link" if path.is_symlink() else "not a plain file"
+    return ConfigError(f"{path} is {what}; ffbench's lock must be a plain file it creates: remove it")
+
+
 def check_free(folder: str | Path) -> None:
     """ConfigError when another process holds `folder`'s lock (nothing is created)."""
     path = Path(folder) / LOCK_NAME
     if Path(folder).resolve() in _HELD:
         return
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise _not_a_lock(path)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return
     try:
@@ -84,7 +93,15 @@ class FolderLock:
         self.created_folder = not self.folder.exists()
         while self.fd is None:
             self.folder.mkdir(parents=True, exist_ok=True)  # again if a releasing holder removed it
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # never through a symbolic link: its target would be truncated
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+                    raise _not_a_lock(self.path) from None
+                raise
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise _not_a_lock(self.path)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

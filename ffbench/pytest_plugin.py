@@ -87,6 +87,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import os
 import statistics
 from collections.abc import Callable
@@ -237,6 +238,7 @@ def check_options(config: pytest.Config) -> None:
     grid = os.environ.get("FFBENCH_GRID")
     if grid is not None and not grid.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"$FFBENCH_GRID={grid!r} is not a grid name")
+    allowed(config, 1)  # a malformed --ffbench-compare-threshold: a usage error, compared or not
     data_dir = config.getoption("ffbench_data_dir", None)
     if data_dir is not None:
         validate.data_dir(data_dir, "--ffbench-data-dir")
@@ -319,6 +321,11 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 
 # -- memory gate -----------------------------------------------------------------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        memory_limit(item)  # a malformed marker size is a usage error before anything runs
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     memory_limit(item)  # a malformed size fails before the benchmark runs
 
@@ -473,9 +480,12 @@ def allowed(config: pytest.Config, saved: int) -> int:
     text = str(config.getoption("ffbench_compare_threshold", "0")).strip()
     try:
         if text.endswith("%"):
-            return int(saved * float(text[:-1]) / 100)
+            percent = float(text[:-1])
+            if not math.isfinite(percent) or percent < 0:
+                raise ValueError(text)
+            return int(saved * percent / 100)
         return 0 if text in ("0", "0B") else parse_size(text)
-    except (ConfigError, ValueError):
+    except (ConfigError, ValueError, OverflowError):
         raise pytest.UsageError(
             f"--ffbench-compare-threshold {text!r}: give bytes, a size such as 1MiB, or a percentage such as 5%"
         ) from None

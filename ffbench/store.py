@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import validate
 from .config import GRID_FIELDS, axis_fields, non_defaults
 from .errors import ConfigError
 
@@ -214,6 +215,7 @@ def _folder_files(folder: Path, depth: int = 0) -> Iterator[tuple[Path, Path, di
     the folders below it (a run folder of `ffbench reproduce`, a folder of train records)."""
     if is_results_folder(folder):
         manifest = read_manifest(folder)
+        check_records_folder(folder)
         for f in sorted((folder / RECORDS).glob("*.json")):
             if not f.name.startswith("."):
                 yield f, folder, manifest
@@ -250,7 +252,44 @@ def walk(paths: str | Path | Iterable[str | Path]) -> list[Document]:
         if key not in seen:
             seen.add(key)
             docs.append(Document(f, read_json(f, "input"), folder, manifest))
+    check_folder_records(
+        (d.path, d.data, d.manifest) for d in docs if d.manifest and d.path.parent.name == RECORDS
+    )
     return docs
+
+
+def check_records_folder(folder: Path) -> None:
+    """A results folder's `records` is a folder (or not there yet)."""
+    records = Path(folder) / RECORDS
+    if records.exists() and not records.is_dir():
+        raise ConfigError(f"{records} is not a folder: {folder} is not a readable results folder")
+
+
+def check_folder_records(records: Iterable[tuple[Path, Any, dict]]) -> None:
+    """(path, data, manifest) of records in results folders: each is named after its
+    configuration (`record_name`, the resume identity) and each configuration is there once,
+    so a record copied under a second name or edited after it was written is refused,
+    naming the files (schema-1 folders, renamed when resumed, are not checked)."""
+    named: list[tuple[Path, str]] = []
+    seen: dict[tuple[Path, str], Path] = {}
+    for path, data, manifest in records:
+        config = data.get("config") if isinstance(data, dict) else None
+        if not isinstance(config, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
+            continue
+        try:
+            chash, expected = config_hash(config), record_name(config)
+        except (KeyError, TypeError):
+            continue  # an incomplete configuration: the record check names the field
+        other = seen.setdefault((path.parent.resolve(), chash), path)
+        if other != path:
+            raise ConfigError(f"{other} and {path} hold the same configuration ({chash}); keep one of them")
+        named.append((path, expected))
+    for path, expected in named:
+        if path.name != expected:
+            raise ConfigError(
+                f"record {path}: its configuration is named {expected}, not {path.name} "
+                f"(copied or edited after it was written); move it out of {path.parent}"
+            )
 
 
 # -- a results folder being written -------------------------------------------------------
@@ -268,22 +307,24 @@ def check_writable_place(path: Path, flag: str = "--out") -> None:
         raise ConfigError(f"{flag} {path}: cannot write in {parent}")
 
 
-def check_results_folder(folder: Path) -> dict | None:
+def check_results_folder(folder: Path, writable: bool = True) -> dict | None:
     """Validate `folder` as a place to write results, without writing anything.
 
     Returns its manifest when it is an existing ffbench results folder, None when it does
     not exist or is empty; raises ConfigError for a file, a foreign or a corrupt folder, or
-    a folder another ffbench is writing (see lock.py)."""
+    a folder another ffbench is writing (see lock.py). `writable=False` (a dry run, which
+    writes nothing) reads a folder it could not write."""
     from .lock import LOCK_NAME, check_free
 
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out {folder} is a file, not a results folder")
     check_free(folder)
-    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+    if writable and folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
         raise ConfigError(f"--out {folder}: cannot write in it")
     if not folder.exists() or not any(p.name != LOCK_NAME for p in folder.iterdir()):
-        check_writable_place(folder / MANIFEST)
+        if writable:
+            check_writable_place(folder / MANIFEST)
         return None
     if not (folder / MANIFEST).exists():
         raise ConfigError(
@@ -291,10 +332,15 @@ def check_results_folder(folder: Path) -> dict | None:
             f"choose a new or empty folder"
         )
     manifest = read_manifest(folder)
+    check_records_folder(folder)
+    records = []
     for path in sorted((folder / RECORDS).glob("*.json")):
         data = read_json(path, f"--out {folder}: record")
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             raise ConfigError(f"--out {folder}: {path.name} is not an ffbench record")
+        validate.record(data, path, "measure")  # a bad record is refused before anything is rewritten
+        records.append((path, data, manifest))
+    check_folder_records(records)
     return manifest
 
 
@@ -384,11 +430,12 @@ class ResultsFolder:
         settings: dict,
         environment: dict,
         grid: dict | None = None,
+        writable: bool = True,
     ) -> dict | None:
         """Raise ConfigError if `path` cannot take these results; writes nothing. Returns the
         existing manifest (None for a new folder)."""
         path = Path(path)
-        manifest = check_results_folder(path)
+        manifest = check_results_folder(path, writable)
         if manifest is None:
             return None
         if manifest.get("command") != command:

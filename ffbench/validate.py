@@ -129,7 +129,7 @@ RECORD_FIELDS = {
     "budget": "dict", "baseline": "dict", "memory": "dict", "readout": "dict", "methods": "dict",
     "metrics": "dict", "epochs": "list", "timeline": "list", "phases": "list", "step_seconds": "list",
     "val_accuracy": NUMBER, "test_accuracy": NUMBER, "wall_seconds": NUMBER, "parameters": NUMBER,
-    "threads": NUMBER, "eval_chunk": NUMBER, "config_hash": "str", "fault": "str",
+    "threads": NUMBER, "eval_chunk": NUMBER, "config_hash": "str", "fault": "str", "partial": "bool",
 }  # fmt: skip
 BENCH_FIELDS = {"name": "str", "group": "str", "fullname": "str", "extra_info": "dict", "stats": "dict"}
 MAXBATCH_FIELDS = {
@@ -199,9 +199,15 @@ def record(doc: dict, path: Path, kind: str) -> None:
     if status is not None and status not in STATUSES:
         raise ConfigError(f"{where}: unknown status {_short(status)}; expected one of {', '.join(STATUSES)}")
     metrics = doc.get("metrics") or {}
+    if status == "ok" and kind == "measure" and not metrics:
+        raise ConfigError(f"{where} is status 'ok' but holds no metrics: not a finished measurement")
+    if status == "ok" and kind == "train" and not isinstance(doc.get("test_accuracy"), (int, float)):
+        raise ConfigError(f"{where} is status 'ok' but holds no test_accuracy: not a finished run")
     notes = {k: v for k, v in metrics.items() if k.endswith("_note")}  # e.g. why no analytic model
     shape(notes, dict.fromkeys(notes, "str"), where)
     numbers({k: v for k, v in metrics.items() if k not in notes}, where, "metric")
+    byte_counts(metrics, where, "metric")
+    byte_counts(doc.get("memory") or {}, where, "memory figure")
     for i, epoch in enumerate(doc.get("epochs") or []):
         if not isinstance(epoch, dict):
             raise ConfigError(f"{where}: epoch {i} must be an object, got {_short(epoch)}")
@@ -214,7 +220,22 @@ def record(doc: dict, path: Path, kind: str) -> None:
         if not isinstance(phase, dict):
             raise ConfigError(f"{where}: phase {i} must be an object, got {_short(phase)}")
         numbers({k: phase.get(k) for k in ("start_bytes", "peak_bytes", "layer")}, where, f"phase {i} field")
+        byte_counts(phase, where, f"phase {i} field")
     numbers(doc.get("step_seconds") or [], where, "step time")
+
+
+def byte_counts(values: Any, where: str, what: str) -> None:
+    """Every `*_bytes` figure of a dict is a count: not negative (null allowed)."""
+    if not isinstance(values, dict):
+        return
+    for key, value in values.items():
+        if (
+            key.endswith("_bytes")
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value < 0
+        ):
+            raise ConfigError(f"{where}: {what} '{key}' is a byte count and cannot be negative, got {value}")
 
 
 def benchmark_document(doc: dict, path: Path) -> None:

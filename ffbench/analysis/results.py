@@ -198,7 +198,7 @@ def _common(record: dict, path: Path, kind: str, default_source: str, isolated: 
             "kind": kind,
             "source": source,
             "isolated": bool(record.get("isolated", isolated)),
-            "status": record.get("status", "ok" if kind == "train" else None),
+            "status": run_status(record, kind),
             "error": record.get("error"),
             "dataset": dataset.get("name") if isinstance(dataset, dict) else dataset,
             "dataset_requested": config.get("dataset"),
@@ -218,6 +218,14 @@ def _common(record: dict, path: Path, kind: str, default_source: str, isolated: 
     for c in ENV_COLUMNS:
         row[c] = env.get(c)
     return row
+
+
+def run_status(record: dict, kind: str) -> str | None:
+    """A record's status; a copy written before its run ended (`"partial": true`, also from
+    versions that stamped it `ok`) is `partial`, never a finished run."""
+    if record.get("partial") is True:
+        return "partial"
+    return record.get("status", "ok" if kind == "train" else None)
 
 
 def _measure_rows(record: dict, path: Path) -> list[dict]:

@@ -144,6 +144,23 @@ def _search_one(
         entry.note = "stopped on an error: " + bad[0][:300]
     elif lo == 0:
         entry.note = "nothing fits: " + _why_nothing_fits(entry)
+    elif timed_out(entry):
+        entry.note = _timeout_note(entry, settings.timeout_seconds)
+
+
+def timed_out(entry: MaxBatch) -> bool:
+    """Whether the answer's upper bound was decided by a timeout, not by memory."""
+    first = next((p for p in entry.probes if p.batch_size == entry.first_failing), None)
+    return first is not None and first.status == "timeout"
+
+
+def _timeout_note(entry: MaxBatch, timeout: float | None) -> str:
+    count = sum(p.status == "timeout" for p in entry.probes)
+    return (
+        f"bounded by timeouts, not memory: batch {entry.first_failing} timed out"
+        + (f" (--timeout {timeout:g} s)" if timeout else "")
+        + f", {count} of {len(entry.probes)} probes did; batch {entry.max_batch_size} is a lower bound"
+    )
 
 
 def _searches(executor, run_one, entries: list) -> None:
@@ -234,7 +251,10 @@ def _fits(r: MaxBatch) -> str:
     if r.max_batch_size == 0:
         measured = any(p.status not in ("timeout", "error", "killed") for p in r.probes)
         return f"{r.trainer} fits no batch ({'not even batch 1' if measured else 'nothing was measured'})"
-    return f"{r.trainer} fits batch {'>=' if r.capped else ''}{r.max_batch_size}"
+    bound = r.capped or timed_out(r)
+    return f"{r.trainer} fits batch {'>=' if bound else ''}{r.max_batch_size}" + (
+        " (bounded by timeouts)" if timed_out(r) else ""
+    )
 
 
 def table(results: list[MaxBatch]) -> str:
@@ -243,9 +263,10 @@ def table(results: list[MaxBatch]) -> str:
     budget = f"a {format_bytes(results[0].budget_bytes)} {results[0].budget_kind} budget"
     lines = [f"{'trainer':<14}{'depth':>6}{'max batch':>12}{'first fail':>12}{'probes':>8}  seed"]
     for r in results:
-        fits = f"{'>=' if r.capped else ''}{r.max_batch_size}"
+        fits = f"{'>=' if r.capped or timed_out(r) else ''}{r.max_batch_size}"
+        failing = f"{r.first_failing}{' t/o' if timed_out(r) else ''}" if r.first_failing else "-"
         lines.append(
-            f"{r.trainer:<14}{r.depth:>6}{fits:>12}{str(r.first_failing or '-'):>12}"
+            f"{r.trainer:<14}{r.depth:>6}{fits:>12}{failing:>12}"
             f"{len(r.probes):>8}  {r.seed if r.seed else '-'}" + (f"  ({r.note})" if r.note else "")
         )
     for depth in sorted({r.depth for r in results}):
@@ -319,7 +340,14 @@ def run_maxbatch(
     executor = executor or get_executor("local")
     try:
         found = locate_results(
-            "maxbatch", base, settings, out=out, out_root=out_root, grid=grid, executor=executor
+            "maxbatch",
+            base,
+            settings,
+            out=out,
+            out_root=out_root,
+            grid=grid,
+            executor=executor,
+            writable=not dry_run,
         )
         if dry_run:
             print(_dry_run_text(base, trainers, depths, settings, found, steps))

@@ -7,6 +7,7 @@
 - ``timeout``: no result within the folder's ``--timeout``;
 - ``killed``: the worker died by a signal with no evidence of memory (someone's kill -9, a
   SIGKILL where the OOM count cannot be read, a SIGTERM): not a result of the configuration;
+- ``partial``: a `train` run cut short (its epochs so far; never counted as a finished run);
 - ``error``: anything else, with its reason in ``error``. An error the environment caused
   (disk full ``ENOSPC``, quota ``EDQUOT``, file-size limit ``EFBIG``/``SIGXFSZ``) carries
   ``"fault": "environment"``.
@@ -22,7 +23,7 @@ import errno
 import signal
 from pathlib import Path
 
-STATUSES = ("ok", "oom", "timeout", "killed", "error")
+STATUSES = ("ok", "oom", "timeout", "killed", "error", "partial")
 RESULTS = ("ok", "oom", "timeout")  # what the configuration did; never re-measured
 ENVIRONMENT = "environment"  # the `fault` of an error the machine caused, not the configuration
 ENVIRONMENT_ERRNOS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
@@ -72,6 +73,21 @@ def environment_fault(exc: BaseException | None) -> str | None:
         if isinstance(e, OSError) and e.errno in ENVIRONMENT_ERRNOS:
             return ENVIRONMENT_ERRNOS[e.errno]
     return None
+
+
+def disk_full(path: str | Path, spare: int = 64 * 1024) -> bool:
+    """Whether the file system holding `path` (or its nearest existing folder) has less than
+    `spare` bytes free for this user: a worker that failed there silently could not write."""
+    import os
+
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < spare
 
 
 # -- the kernel's OOM killer -----------------------------------------------------------

@@ -170,6 +170,52 @@ def _file_entry(source: str, key: Any, value: Any) -> tuple[str, Any]:
     )
 
 
+AXIS_KEY = {field: key for key, field in GRID_AXES.items()}  # `depth` given as an axis is `depths`
+
+
+def axis_key(key: str) -> str:
+    """The one name of an axis (`--axis depth=...` is the `depths` axis)."""
+    return AXIS_KEY.get(key, key)
+
+
+def merge_axes(axes: Iterable[tuple[str, Any]], scalars: Iterable[str] = (), where: str = "") -> dict:
+    """The axes given in one place (the command line, a sweep file) as one grid; ConfigError
+    for a field two of them set (`--depths 1,2 --axis depth=1`), or one a scalar also sets
+    (`--axis ff_pass=... --ff-pass ...`): either would be measured as something else."""
+    grid: dict = {}
+    owner: dict[str, str] = {}
+    for key, values in axes:
+        name = axis_key(key)
+        for field in axis_fields(name):
+            if field in owner:
+                raise ConfigError(
+                    f"{where}the axis {_axis_flag(key)} repeats {_axis_flag(owner[field])} "
+                    f"(both set {field}); give each axis once"
+                )
+            owner[field] = key
+        grid[name] = values
+    for field in scalars:
+        if field in owner:
+            raise ConfigError(
+                f"{where}--{field.replace('_', '-')} is also swept by {_axis_flag(owner[field])}; give one of them"
+            )
+    return grid
+
+
+def _axis_flag(key: str) -> str:
+    return f"--{key.replace('_', '-')}" if key in GRID_KEYS else f"--axis {key}"
+
+
+def _set_axis(grid: dict, key: str, values: list | None) -> None:
+    """Put an axis into `grid` (None: only remove), replacing any axis setting the same fields
+    (a later layer wins: the flags over the sweep file)."""
+    fields = set(axis_fields(axis_key(key)))
+    for other in [k for k in grid if fields & set(axis_fields(k))]:
+        del grid[other]
+    if values is not None:
+        grid[axis_key(key)] = values
+
+
 def grid_configs(base: RunConfig, grid: dict[str, list]) -> list[RunConfig]:
     """Every grid point on top of the base configuration (each validated)."""
     return [base.replace(**point) for point in grid_points(grid)]
@@ -258,13 +304,21 @@ def _record_without_result(result: JobResult) -> dict:
     elif result.returncode is not None and result.returncode < 0:
         status, reason, extra = statuses.death(result.returncode, result.oom_kills)
         record.update(status=status, error=reason, **extra)
+    elif result.returncode is None:  # the process that ran it (a template, a task) went away first
+        record["status"] = "killed"
+        record["error"] = (
+            f"the worker's parent went away before it reported ({(last or ['killed?'])[-1][:300]}): "
+            "re-measured on resume"
+        )
     else:
         record["status"] = "error"
         record["error"] = f"worker exited with status {result.returncode}" + (
             f": {last[-1][:500]}" if last else ""
         )
-        if result.returncode == statuses.WORKER_EXIT_ENVIRONMENT or any(
-            why in result.stderr_tail for why in ("No space left", "Disk quota", "File too large")
+        if (
+            result.returncode == statuses.WORKER_EXIT_ENVIRONMENT
+            or any(why in result.stderr_tail for why in ("No space left", "Disk quota", "File too large"))
+            or (not last and statuses.disk_full(job.out_path))  # silent: its log is on that disk
         ):
             record["fault"] = statuses.ENVIRONMENT
     if record["status"] != "ok" and result.stderr_tail.strip():
@@ -454,6 +508,7 @@ def locate_results(
     out_root: str | Path = "results",
     grid: dict | None = None,
     executor: Executor | None = None,
+    writable: bool = True,
 ) -> Located:
     """Resolve the device and the dataset, describe the environment, and choose the
     results folder of `command`: `out`, or results/<date>-<device>-<dataset>-<command>-
@@ -481,6 +536,7 @@ def locate_results(
         settings=settings.to_dict(),
         environment=env,
         grid=grid,
+        writable=writable,
     )
     return Located(folder, env, dataset, device, device_type)
 
@@ -500,6 +556,9 @@ def default_grid() -> dict[str, list]:
     return {"trainers": trainers, "depths": [2], "widths": [500], "batch_sizes": [100]}
 
 
+# memory measurements' data unless a dataset is named: synthetic, of the architecture's
+# input shape (the bytes do not depend on the pixel values; nothing falls back to other data)
+MEMORY_DATASET = "synthetic"
 DEFAULT_SETTINGS = {"steps": 3, "memory_limit": None, "timeout": None}
 
 
@@ -533,6 +592,7 @@ def plan_sweep(
     out: str | None = None,
     out_root: str | Path = "results",
     executor: Executor | None = None,
+    dry_run: bool = False,
 ) -> Plan:
     """Resolve grid, base configuration, settings, device, dataset and the results folder;
     validate everything and write nothing.
@@ -542,32 +602,45 @@ def plan_sweep(
     file = read_sweep_file(sweep_file) if sweep_file else {}
     layers = (file, grid_flags or {}, config_flags or {}, setting_flags or {})
     grid = default_grid()
-    values: dict = {}
+    values: dict = {"dataset": MEMORY_DATASET}  # bytes do not depend on pixel values
     settings_values = dict(DEFAULT_SETTINGS)
     for layer in layers:
+        axes = {
+            k: v for k, v in layer.items() if k in GRID_KEYS or (k in config_keys() and isinstance(v, list))
+        }
+        merge_axes(axes.items(), where=f"sweep file {sweep_file}: " if layer is file else "")
         for key, value in layer.items():
-            if key in GRID_KEYS or (key in config_keys() and isinstance(value, list)):
-                grid[key] = parse_list(value, key)
+            if key in axes:
+                _set_axis(grid, key, parse_list(value, key))
             elif key in SETTING_KEYS:
                 settings_values[key] = value
             else:
                 values[key] = value
+                _set_axis(grid, key, None)  # a field given later as one value is no axis any more
     base = RunConfig(**values)
     configs = grid_configs(base, grid)  # validates every name and size
     settings = _settings(settings_values)
     found = locate_results(
-        "sweep", base, settings, grid, out=out, out_root=out_root, grid=grid, executor=executor
+        "sweep",
+        base,
+        settings,
+        grid,
+        out=out,
+        out_root=out_root,
+        grid=grid,
+        executor=executor,
+        writable=not dry_run,
     )
     return Plan(found.out, configs, grid, base, settings, found.environment)
 
 
-def dry_run_text(plan: Plan) -> str:
+def dry_run_text(plan: Plan, retry_errors: bool = False) -> str:
     """What `--dry-run` prints: the grid, the folder, what is already recorded, the settings
     and an estimated time (`ffbench.run.estimate`); nothing is written."""
     from .estimate import WORKER_START_SECONDS as WORKER_START
     from .estimate import measure_seconds, measure_speed, minutes
 
-    pending = ResultsFolder(plan.out, {}, plan.command).pending(plan.configs)  # killed etc. run again
+    pending = ResultsFolder(plan.out, {}, plan.command).pending(plan.configs, retry_errors)  # killed etc. too
     st = plan.settings
     cpu = plan.environment.get("device", "cpu").startswith("cpu")
     speed = measure_speed(plan.base.device)

@@ -21,6 +21,7 @@ RLIMIT_AS cannot be used (it breaks `import torch`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -137,9 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_json_atomic(out_path, record)
     except OSError as exc:  # a full disk: one line for the sweep's record, no traceback
-        print(
-            f"ffbench worker: cannot write {exc.filename or out_path}: {exc.strerror or exc}", file=sys.stderr
-        )
+        with contextlib.suppress(OSError):  # the log may be on the full disk too
+            print(
+                f"ffbench worker: cannot write {exc.filename or out_path}: {exc.strerror or exc}",
+                file=sys.stderr,
+                flush=True,
+            )
         return WORKER_EXIT_ENVIRONMENT if environment_fault(exc) else 1
     return 0
 

@@ -363,12 +363,15 @@ def record_cases() -> list[Case]:
 
 def _folder_cases() -> list[Case]:
     def results_folder(manifest: dict | str, environment: dict | str = "{}") -> Callable[[Path], None]:
+        from ffbench.store import record_name
+
         def setup(tmp: Path) -> None:
             folder = tmp / "recs"
             (folder / "records").mkdir(parents=True)
             for name, doc in (("manifest.json", manifest), ("environment.json", environment)):
                 (folder / name).write_text(doc if isinstance(doc, str) else json.dumps(doc))
-            (folder / "records" / "r.json").write_text(json.dumps(measure_record()))
+            record = measure_record()  # named after its configuration, as a results folder's records are
+            (folder / "records" / record_name(record["config"])).write_text(json.dumps(record))
 
         return setup
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cases_cli import file_cases, flag_cases
 from cases_data import data_cases, record_cases
+from cases_outputs import issue24_cases
 from cases_runs import run_cases
 from hostile import GROUPS, Case
 
@@ -15,7 +16,7 @@ EXIT_MEANING = {0: "0, the right record", 1: "1, one line", 2: "2, one line", 4:
 
 
 def all_cases() -> list[Case]:
-    cases = flag_cases() + file_cases() + data_cases() + record_cases() + run_cases()
+    cases = flag_cases() + file_cases() + data_cases() + record_cases() + run_cases() + issue24_cases()
     return sorted(cases, key=lambda c: GROUPS.index(c.group))
 
 
@@ -30,7 +31,8 @@ def render_doc(cases: list[Case]) -> str:
         "afterwards: nothing written by a command that refused, or the right record. Exit statuses:",
         "2 the input is wrong; 1 the machine failed (disk full, out of memory) or a bug (one line naming",
         "the file that holds the traceback); 0 with the record that says what happened. The issue",
-        "column names the numbered case of issue 14 a row reproduces.",
+        "column names the numbered case of the issue a row reproduces (issue 14; the rows of",
+        "`cases_outputs.py` those of issue 24, marked 24 where the row is of its 'Also' list).",
         "",
         f"{len(cases)} cases.",
     ]

@@ -35,6 +35,7 @@ time: the driver waits for each.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import json
@@ -140,8 +141,12 @@ def _child(request: dict, template_pid: int, report: int) -> None:
         code = result if isinstance(result, int) else 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except BaseException:  # noqa: BLE001 - the child reports any failure through its exit status
-        traceback.print_exc()
+    except BaseException as exc:  # noqa: BLE001 - the child reports any failure through its exit status
+        from ..statuses import WORKER_EXIT_ENVIRONMENT, environment_fault
+
+        code = WORKER_EXIT_ENVIRONMENT if environment_fault(exc) else 1  # a full disk is no bug
+        with contextlib.suppress(OSError):  # the log may be on the full disk
+            traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -351,8 +356,13 @@ class Template:
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            if not self.alive():
-                raise RuntimeError(f"the template process exited with status {self.proc.returncode}")
+            if not self.alive():  # killed while starting (kill -9, the OOM killer): the machine's fault
+                from ...errors import EnvironmentFault
+
+                raise EnvironmentFault(
+                    f"the worker template process exited with status {self.proc.returncode} while "
+                    "starting (killed?); nothing was lost: re-run to resume"
+                )
             try:
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                     sock.connect("\0" + self.address)
