@@ -318,8 +318,7 @@ class RunConfig:
                 )
 
     def _check_knobs(self) -> None:
-        """--micro-batch only for trainers that accumulate a batch's gradients before stepping;
-        --ff-micro-schedule only for FF trainers."""
+        """--micro-batch only for trainers that accumulate a batch's gradients before stepping."""
         from .trainers.registry import trainer_class
 
         if self.micro_batch is not None:
@@ -329,8 +328,6 @@ class RunConfig:
                 raise ConfigError(
                     f"--micro-batch does not apply to {self.trainer} (--arch {self.arch}): {why}"
                 )
-        if self.ff_micro_schedule != "micro-batch-major" and not self.is_ff:
-            raise ConfigError("--ff-micro-schedule applies to the FF trainers (with --micro-batch)")
 
     def _validate_image_fields(self) -> None:
         """Layer lists match the depth; conv/local-only options are refused elsewhere."""

@@ -35,7 +35,8 @@ USED_BY: dict[str, tuple[str, Callable[[Any], bool]]] = {
     ),  # fmt: skip
     **dict.fromkeys(("time_steps", "bptt_window", "eval_steps"), _RECURRENT),
     "checkpoint_segments": ("--trainer bp-checkpoint", lambda c: c.trainer == "bp-checkpoint"),
-    "micro_batch": ("--trainer bp-accum", lambda c: c.trainer == "bp-accum"),
+    # --micro-batch: RunConfig refuses it for a trainer that cannot accumulate (bp-inbackward, ...)
+    "ff_micro_schedule": ("FF trainers' (with --micro-batch)", lambda c: c.is_ff and c.micro_batching),
 }
 # fields a command never uses (measurements are steps, not epochs)
 UNUSED_BY_COMMAND = {"measure": ("epochs",), "sweep": ("epochs",), "maxbatch": ("epochs",)}

@@ -50,7 +50,10 @@ def exit_code(argv) -> int:
             "--micro-batch does not apply to bp-inbackward (--arch mlp): it steps each parameter "
             "inside backward, before the batch is complete",
         ),
-        (["--ff-micro-schedule", "layer-major"], "--ff-micro-schedule applies to the FF trainers"),
+        (
+            ["--ff-micro-schedule", "layer-major"],
+            "--ff-micro-schedule is a FF trainers' (with --micro-batch) option",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, args, fragment):
