@@ -79,6 +79,7 @@ PROSE = (
     "`$FFBENCH_CACHE`, default `~/.cache/ffbench`",  # test_cache_default below
     "`--ray-cpus-per-task`, default `--threads`",  # needs ray: tests/test_executors_ray.py
     "the figure takes the default settings",
+    "`measure`, `sweep` and `maxbatch` default to `synthetic` data",  # tests/test_memory_data.py
 )
 
 

@@ -159,7 +159,8 @@ def test_the_recurrent_sweep_runs_end_to_end(tmp_path, monkeypatch):
     v = verdicts(tmp_path / "recurrent")
     assert v["ff_transient_flat_in_time"].verdict == "holds"
     assert v["analytic_model_equals_tracker"].verdict == "holds"  # ff's ledger; BPTT's refuse
-    assert len(v["ff_in_time_needs_less_memory_than_bptt"].numbers["configurations"]) == 2
+    # T2 and T4, each without and with micro-batches (1/4) on both sides
+    assert len(v["ff_in_time_needs_less_memory_than_bptt"].numbers["configurations"]) == 4
 
 
 def test_a_short_control_run_is_not_averaged_into_the_accuracy_at_equal_architecture(tmp_path):

@@ -69,14 +69,28 @@ def test_estimate_counts_conv_multiply_adds():
     assert macs(mnist) == 8 * 28 * 28 * 9 + 8 * 28 * 28 * 10
 
 
+def _folder(profile, name):
+    """Every grid a profile runs into one results folder."""
+    return [s for s in profile.sweeps if s.name == name]
+
+
+def _union(grids, axis):
+    return {v for s in grids for v in s.grid[axis]}
+
+
 def test_profiles_hold_the_cifar_shaped_conv_grid():
-    quick = {s.name: s for s in QUICK.sweeps}
-    assert quick["conv"].config["arch"] == "conv" and quick["conv"].config["image_shape"] == "3x32x32"
-    assert quick["conv"].steps == 1 and quick["conv"].grid["channels"] == ["16", "64"]
-    assert quick["conv"].grid["depths"] == [2, 4] and quick["conv-batch"].grid["batch_sizes"] == [256]
-    full = {s.name: s for s in FULL.sweeps}["conv"]
-    assert max(map(int, full.grid["channels"])) == 256 and max(full.grid["depths"]) == 8
-    assert max(full.grid["batch_sizes"]) == 1024
+    conv = _folder(QUICK, "conv")
+    assert all(s.config["arch"] == "conv" and s.config["image_shape"] == "3x32x32" for s in conv)
+    assert all(s.steps == 1 for s in conv) and _union(conv, "channels") == {"16", "64"}
+    assert _union(conv, "depths") == {2, 4, 8}  # depth 8 at 16 channels: the crossover's deep point
+    assert _union(_folder(QUICK, "conv-batch"), "batch_sizes") == {256}
+    # every conv grid is measured with and without micro-batches, on both families
+    plain = [s for s in conv if "micro_batches" not in s.grid]
+    micro = [s for s in conv if "micro_batches" in s.grid]
+    assert plain and micro and {"ff", "ff-frugal", "bp", "bp-checkpoint"} <= _union(micro, "trainers")
+    full = _folder(FULL, "conv")
+    assert max(map(int, _union(full, "channels"))) == 256 and max(_union(full, "depths")) == 8
+    assert max(_union(full, "batch_sizes")) == 1024
 
 
 def test_series_over_depth_keep_architectures_and_optimizers_apart():

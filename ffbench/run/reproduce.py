@@ -291,7 +291,7 @@ class ReproduceRun:
 
     @property
     def threads(self) -> int | None:
-        return 1 if self.dev.type == "cpu" else None  # memory runs: one thread on a shared CPU
+        return 1 if self.dev.type == "cpu" else None  # every run: one thread on a shared CPU (recorded)
 
 
 def stage_memory(run: ReproduceRun) -> None:
@@ -351,7 +351,13 @@ def stage_accuracy(run: ReproduceRun) -> None:
     jobs = []
     for seed in run.profile.seeds:
         for cfg in run.profile.accuracy_runs:
-            cfg = cfg.replace(seed=seed, device=run.device, dataset=run.dataset.name, data_dir=run.data_dir)
+            cfg = cfg.replace(
+                seed=seed,
+                device=run.device,
+                dataset=run.dataset.name,
+                data_dir=run.data_dir,
+                threads=run.threads,
+            )
             name = f"{cfg.short_name()}-s{seed}.json"
             if (train_dir / name).exists():
                 run.echo(f"{name}: already recorded")
