@@ -45,7 +45,13 @@ EXIT_INTERRUPTED = 130
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one readable line (no usage dump)."""
+    """argparse, but a usage error is one readable line (no usage dump), and no abbreviated
+    flags: --micro-batch and --micro-batches, --depth and --depths are different settings,
+    and a prefix must not pick one silently."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"ffbench: error: {message} (see '{self.prog} --help')\n")

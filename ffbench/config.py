@@ -321,13 +321,24 @@ class RunConfig:
         """--micro-batch only for trainers that accumulate a batch's gradients before stepping."""
         from .trainers.registry import trainer_class
 
-        if self.micro_batch is not None:
-            cls = trainer_class(self.trainer, self.arch)
-            if not getattr(cls, "micro_batch_support", False):
-                why = getattr(cls, "no_micro_batching", "it has no micro-batched schedule")
-                raise ConfigError(
-                    f"--micro-batch does not apply to {self.trainer} (--arch {self.arch}): {why}"
-                )
+        if self.micro_batch is None:
+            return
+        cls = trainer_class(self.trainer, self.arch)
+        where = f"{self.trainer} (--arch {self.arch})"
+        if not getattr(cls, "micro_batch_support", False):
+            why = getattr(cls, "no_micro_batching", "it has no micro-batched schedule")
+            raise ConfigError(f"--micro-batch does not apply to {where}: {why}")
+        passes = getattr(cls, "micro_batch_passes", None)
+        if self.ff_pass is not None and passes is not None and self.ff_pass not in passes:
+            raise ConfigError(
+                f"{where} micro-batches with --ff-pass {' or '.join(passes)} only; "
+                f"leave --ff-pass out, or use ff-frugal for --ff-pass {self.ff_pass}"
+            )
+        if self.arch == "recurrent" and self.is_ff and self.ff_micro_schedule == "layer-major":
+            raise ConfigError(
+                "--arch recurrent micro-batches micro-batch-major only: every layer at step t "
+                "reads its neighbours at step t - 1"
+            )
 
     def _validate_image_fields(self) -> None:
         """Layer lists match the depth; conv/local-only options are refused elsewhere."""
@@ -443,7 +454,8 @@ class RunConfig:
         FF's other micro-batch schedule."""
         if self.micro_batch is None:
             return ""
-        return f"-m{self.micro}" + ("-layer-major" if self.ff_micro_schedule == "layer-major" else "")
+        layer_major = self.is_ff and self.ff_micro_schedule == "layer-major"
+        return f"-m{self.micro}" + ("-layer-major" if layer_major else "")
 
 
 def flag(name: str) -> str:

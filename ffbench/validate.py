@@ -133,9 +133,16 @@ RECORD_FIELDS = {
 }  # fmt: skip
 BENCH_FIELDS = {"name": "str", "group": "str", "fullname": "str", "extra_info": "dict", "stats": "dict"}
 MAXBATCH_FIELDS = {
-    "trainer": "str", "depth": NUMBER, "width": NUMBER, "budget_bytes": NUMBER, "max_batch_size": NUMBER,
-    "first_failing": NUMBER, "capped": "bool", "probes": "list", "note": "str",
-}  # fmt: skip
+    "trainer": "str",
+    "depth": NUMBER,
+    "width": NUMBER,
+    "budget_bytes": NUMBER,
+    "max_batch_size": NUMBER,
+    "first_failing": NUMBER,
+    "capped": "bool",
+    "probes": "list",
+    "note": "str",
+}  # fmt: skip  (micro_batch, added later: checked by config.check_field on read)
 STATS = ("median", "min", "max", "mean", "stddev", "iqr")  # pytest-benchmark's figures ffbench reads
 MAX_FIGURE = 2**62  # bytes, seconds, counts: anything larger was not measured
 
@@ -264,3 +271,5 @@ def maxbatch_document(doc: dict, path: Path) -> None:
         if not isinstance(row, dict):
             raise ConfigError(f"{where}: result {i} must be an object, got {_short(row)}")
         shape(row, MAXBATCH_FIELDS, f"{where}, result {i}")
+        if row.get("micro_batch") is not None:
+            sourced(f"{where}, result {i}", check_field, "micro_batch", row["micro_batch"])

@@ -68,6 +68,7 @@ def test_the_cli_measures_a_plugin_trainer_and_says_the_model_has_no_ledger(symb
     assert proc.returncode == 0, proc.stderr
     record = json.loads(out.read_text())
     assert record["config"]["trainer"] == "ff-symba"
+    assert record["family"] == "ff"  # declared by the plugin class, as the doc shows
     assert record["metrics"]["tensor_peak_bytes"] > 0
     assert "analytic_peak_bytes" not in record["metrics"]  # never another trainer's ledger
     assert "no memory ledger for trainer 'ff-symba'" in record["metrics"]["analytic_note"]
@@ -87,3 +88,24 @@ def test_a_broken_plugin_is_one_clear_error(tmp_path):
     finally:
         sys.path.remove(str(tmp_path))
         registry.reload_plugins()
+
+
+def test_a_plugin_inherits_no_family(monkeypatch):
+    """Subclassing BPTrainer to change the update must not file a plugin as exact backprop
+    (and so as BP's best): a plugin class states its family or is 'other'."""
+    from ffbench.trainers import registry
+    from ffbench.trainers.bp import BPTrainer
+
+    class Tweaked(BPTrainer):
+        name = "bp-tweaked"
+
+    class Declared(BPTrainer):
+        name = "bp-declared"
+        family = "bp"
+
+    for cls in (Tweaked, Declared):
+        cls.__module__ = "someones_package.trainers"
+        monkeypatch.setitem(registry._registry, (cls.name, "mlp"), cls)
+    assert registry.family("bp-tweaked") == "other"
+    assert registry.family("bp-declared") == "bp"
+    assert registry.family("bp-checkpoint") == "bp"  # built-in subclasses keep theirs

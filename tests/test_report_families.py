@@ -173,6 +173,20 @@ def test_crossover_depth_per_architecture_one_summary_line_each(tmp_path):
     assert one.claim.endswith("(decided on the mlp network alone)")
 
 
+def test_rows_sharing_a_label_keep_their_own_verdicts_and_crossover(tmp_path):
+    """Two folders of one grid (a comparison report): the same words label different rows,
+    yet each row is judged by its own ratio (found by review: the crossover read the other
+    folder's verdict)."""
+    a = write(tmp_path / "a", depth_records({2: 0.5, 4: 0.5}))
+    b = write(tmp_path / "b", depth_records({2: 1.5, 4: 0.5}))
+    found = {v.key: v for v in analyse([a, b]).verdicts}[BEST]
+    configs = found.numbers["configurations"]
+    assert len(configs) == 4 and sum(c["side"] == "FF less" for c in configs.values()) == 3
+    crossings = sorted(s["crossover"] for s in found.numbers["crossover"]["mlp"].values())
+    assert crossings == [2, 4]
+    assert "FF less at 3" in found.summary
+
+
 def test_ratio_headlines_say_the_direction_in_words():
     assert ratio_words([1.8, 3.0]) == "FF needs 1.80-3.00x more than BP"
     assert ratio_words([0.5, 0.8]) == "FF needs 1.25-2.00x less than BP"

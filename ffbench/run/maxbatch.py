@@ -55,6 +55,7 @@ class MaxBatch:
     include_eval: bool = False
     note: str | None = None
     probes: list[Probe] = field(default_factory=list)
+    micro_batch: int | str | None = None  # --micro-batch of every probe (rows or a fraction of the batch)
 
 
 def analytic_seed(
@@ -216,7 +217,7 @@ def find_max_batches(
             config0 = base.replace(trainer=trainer, depth=depth)
             seed, source = analytic_seed(config0, budget.bytes, in_features, num_classes, budget.include_eval)
             entry = MaxBatch(trainer, depth, base.width, budget.bytes, 0, None, False, seed, source,
-                             budget.kind, budget.include_eval)  # fmt: skip
+                             budget.kind, budget.include_eval, micro_batch=base.micro_batch)  # fmt: skip
             searches.append((entry, config0))
 
     def run_one(search: tuple[MaxBatch, RunConfig]) -> None:
@@ -240,19 +241,41 @@ def find_max_batches(
             "tolerance": tolerance,
             "cap": cap,
             "width": base.width,
-            "results": [asdict(entry) for entry, _ in searches],
+            "results": _merged(folder.path / "maxbatch.json", [asdict(entry) for entry, _ in searches]),
         },
     )
     return [entry for entry, _ in searches]
+
+
+def _search_key(row: dict) -> tuple:
+    return (row.get("trainer"), row.get("depth"), row.get("width"), row.get("micro_batch"))
+
+
+def _merged(path, rows: list[dict]) -> list[dict]:
+    """The folder's earlier searches that this call did not repeat (another trainer, depth or
+    micro-batch under the same budget: the folder's settings), then this call's: a second
+    search into one folder adds to its answers instead of replacing them."""
+    from ..store import read_json
+
+    if not path.exists():
+        return rows
+    done = {_search_key(r) for r in rows}
+    kept = [r for r in read_json(path, "maxbatch").get("results") or [] if _search_key(r) not in done]
+    return kept + rows
+
+
+def _name(r: MaxBatch) -> str:
+    """The trainer, and its micro-batch when it was searched with one."""
+    return r.trainer if r.micro_batch is None else f"{r.trainer} --micro-batch {r.micro_batch}"
 
 
 def _fits(r: MaxBatch) -> str:
     """'bp fits batch 512', or why it fits none (nothing measured, or not even batch 1)."""
     if r.max_batch_size == 0:
         measured = any(p.status not in ("timeout", "error", "killed") for p in r.probes)
-        return f"{r.trainer} fits no batch ({'not even batch 1' if measured else 'nothing was measured'})"
+        return f"{_name(r)} fits no batch ({'not even batch 1' if measured else 'nothing was measured'})"
     bound = r.capped or timed_out(r)
-    return f"{r.trainer} fits batch {'>=' if bound else ''}{r.max_batch_size}" + (
+    return f"{_name(r)} fits batch {'>=' if bound else ''}{r.max_batch_size}" + (
         " (bounded by timeouts)" if timed_out(r) else ""
     )
 
@@ -261,12 +284,13 @@ def table(results: list[MaxBatch]) -> str:
     if not results:
         return ""
     budget = f"a {format_bytes(results[0].budget_bytes)} {results[0].budget_kind} budget"
-    lines = [f"{'trainer':<14}{'depth':>6}{'max batch':>12}{'first fail':>12}{'probes':>8}  seed"]
+    width = max(14, *(len(_name(r)) + 2 for r in results))
+    lines = [f"{'trainer':<{width}}{'depth':>6}{'max batch':>12}{'first fail':>12}{'probes':>8}  seed"]
     for r in results:
         fits = f"{'>=' if r.capped or timed_out(r) else ''}{r.max_batch_size}"
         failing = f"{r.first_failing}{' t/o' if timed_out(r) else ''}" if r.first_failing else "-"
         lines.append(
-            f"{r.trainer:<14}{r.depth:>6}{fits:>12}{failing:>12}"
+            f"{_name(r):<{width}}{r.depth:>6}{fits:>12}{failing:>12}"
             f"{len(r.probes):>8}  {r.seed if r.seed else '-'}" + (f"  ({r.note})" if r.note else "")
         )
     for depth in sorted({r.depth for r in results}):

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import validate
-from ..config import GRID_AXES, OPTIMIZER_SETTINGS, RunConfig, axis_fields, config_keys, grid_points
+from ..config import (
+    GRID_AXES,
+    OPTIMIZER_SETTINGS,
+    RunConfig,
+    axis_fields,
+    check_field,
+    config_keys,
+    grid_points,
+)
 from ..errors import ConfigError, EnvironmentFault
 from ..store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
 from ..units import MiB
@@ -118,6 +126,8 @@ def parse_list(value: Any, key: str) -> list:
                 raise ConfigError(f"{key.replace('_', '-')}: expected positive integers, got {item!r}")
             out.append(number)
         items = out
+    if field == "micro_batch":  # '2/8' is '1/4': normalised first, so duplicates are seen
+        items = [check_field(field, item) if isinstance(item, (str, int)) else item for item in items]
     seen: list = []
     for item in items:  # de-duplicate, keep order: a repeated value would be a repeated row
         if item not in seen:
@@ -162,7 +172,7 @@ def _file_entry(source: str, key: Any, value: Any) -> tuple[str, Any]:
     if norm in SETTING_KEYS:
         validate.setting(norm, value, source)
         return norm, value
-    if norm in config_keys() and norm not in GRID_AXES.values():
+    if norm in config_keys() and (norm not in GRID_AXES.values() or norm not in default_grid_fields()):
         return norm, validate.field(norm, value, source)
     raise ConfigError(
         f"{source}: unknown key {str(key)[:60]!r}; use trainers, depths, widths, "
@@ -542,6 +552,12 @@ def locate_results(
 
 
 # -- planning a sweep from command-line values (validates everything; writes nothing) --------
+
+
+def default_grid_fields() -> tuple[str, ...]:
+    """The fields the default grid sets (a single value for one of them in a sweep file would
+    be overridden by the grid: it must come as its axis)."""
+    return ("trainer", "depth", "width", "batch_size")
 
 
 def default_grid() -> dict[str, list]:

@@ -103,6 +103,7 @@ def set_or_add(p: torch.nn.Parameter, grad: torch.Tensor) -> None:
 @register_trainer
 class FFConvFrugalTrainer(FFConvTrainer):
     name = "ff-frugal"
+    micro_batch_passes = ("together", "sequential")  # the pass choose_pass allows, per micro-batch
     _batch: int | None = None  # micro-batched: the whole batch's rows (the loss's divisor)
 
     def _count(self, g: torch.Tensor) -> int:

@@ -150,6 +150,7 @@ class FFTrainer(Trainer):
     summed = False  # True: one backward over the summed layer losses (ff-summed)
     default_pass = "together"  # --ff-pass when not given
     micro_batch_support = True  # --micro-batch: FF's update over micro-batches (both schedules)
+    micro_batch_passes = ("together",)  # the micro-batched step forwards positives and negatives together
     black_box_support = True  # --black-box k: layer k + 1's input comes through the box
 
     def __init__(self, config, in_features, num_classes, device) -> None:

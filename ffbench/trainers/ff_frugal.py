@@ -126,6 +126,7 @@ def accumulate_grads_(linear: nn.Linear, o: torch.Tensor, n: torch.Tensor, c: to
 class FFFrugalTrainer(FFTrainer):
     name = "ff-frugal"
     default_pass = "sequential"
+    micro_batch_passes = ("sequential", "together")  # each micro-batch's blocks in the pass chosen
 
     def _first_blocks(self, x, y, y_neg, value) -> tuple[list, list[int]]:
         """The first layer's input blocks and how many positive rows each holds. Sequential:

@@ -130,9 +130,6 @@ class RecurrentBase(Trainer):
         super().__init__(config, in_features, num_classes, device)
         if config.ff_eval != "label-loop":
             raise ConfigError("--arch recurrent evaluates in a label loop only (ff-eval label-loop)")
-        if config.micro_batching and config.ff_micro_schedule != "micro-batch-major":
-            raise ConfigError("--arch recurrent micro-batches micro-batch-major only: every layer at "
-                              "step t reads its neighbours at step t - 1")  # fmt: skip
         self.steps = config.time_steps
         self.eval_steps = config.eval_step_indices()
         self.eval_layers = config.eval_layer_indices()

@@ -15,6 +15,7 @@ from .tables import (
     best_of_families,
     chunks,
     depth_series,
+    group_folder,
     is_ff,
     label,
     num,
@@ -63,7 +64,7 @@ def best_ff_needs_less_memory_than_best_bp(runs, epochs=None, maxbatch=None) -> 
         return v
     passes, lines, numbers = {}, [], {"margin": T.MEMORY_MARGIN, "configurations": {}}
     for _, r in table.iterrows():
-        key, side = label(r), _side(r["ratio"], T.MEMORY_MARGIN)
+        key, side = unique_label(r, passes), _side(r["ratio"], T.MEMORY_MARGIN)
         passes[key] = side == "FF less"
         others = {t: b / r["bp_bytes"] for t, b in r["others"].items()}
         numbers["configurations"][key] = {
@@ -76,7 +77,7 @@ def best_ff_needs_less_memory_than_best_bp(runs, epochs=None, maxbatch=None) -> 
         beside = "; beside FF: " + ", ".join(f"{t} {x:.2f}" for t, x in others.items()) if others else ""
         lines.append(f"{key}: {r['ff_best']} / {r['bp_best']} {r['ratio']:.2f} ({side}{beside})")
     dominated = sum(c["activation_dominated"] for c in numbers["configurations"].values())
-    per_arch = crossover_lines(table, passes)
+    per_arch = crossover_lines(table, T.MEMORY_MARGIN)
     numbers["per_architecture"], numbers["crossover"] = per_arch["lines"], per_arch["crossover"]
     numbers["architectures"] = sorted(per_arch["crossover"])
     v.summary = "\n".join(per_arch["lines"])  # one line per architecture
@@ -97,9 +98,22 @@ def _arch(r) -> str:
     return arch if isinstance(arch, str) else "mlp"
 
 
-def crossover_lines(table, passes: dict[str, bool]) -> dict:
+def unique_label(row, taken) -> str:
+    """`label(row)`, made unique among `taken` (rows of two folders, or differing in a field
+    the label leaves out, never share an entry): the folder's name, then a count."""
+    key = label(row)
+    if key in taken:
+        key = f"{key} [{group_folder(row['group']).name}]"
+    base, n = key, 2
+    while key in taken:
+        key, n = f"{base} #{n}", n + 1
+    return key
+
+
+def crossover_lines(table, margin: float) -> dict:
     """Per architecture: one line (the ratio in words, FF/BP against depth, the crossover
-    depth or none) and the series {label: {depths, ratios, crossover}}."""
+    depth or none) and the series {label: {depths, ratios, crossover}}; each row is judged
+    by its own ratio (FF less below 1 - margin)."""
     lines, crossover, ratios = [], {}, []
     archs = [_arch(r) for _, r in table.iterrows()]
     for arch in dict.fromkeys(archs):
@@ -109,7 +123,7 @@ def crossover_lines(table, passes: dict[str, bool]) -> dict:
             axis = "time_steps"  # FF in time: the unrolled depth is the number of time steps
         for name, s in depth_series(part, axis):
             s = s.sort_values(axis)
-            ok = [passes[label(r)] for _, r in s.iterrows()]
+            ok = [_side(x, margin) == "FF less" for x in s["ratio"]]
             depths = [int(d) for d in s[axis]]
             cross = next((d for i, d in enumerate(depths) if all(ok[i:])), None)
             series[name] = {
@@ -119,7 +133,7 @@ def crossover_lines(table, passes: dict[str, bool]) -> dict:
                 "crossover": cross,
             }
         crossover[arch] = series
-        n_less = sum(passes[label(r)] for _, r in part.iterrows())
+        n_less = sum(_side(x, margin) == "FF less" for x in part["ratio"])
         text = f"{arch}: {ratio_words(list(part['ratio']))} ({len(part)} configurations, FF less at {n_less})"
         word = "depth" if axis == "depth" else "T"
         if series:
@@ -298,17 +312,23 @@ def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
     if len(table) == 0:
         v.verdict = not_evaluated("no step times of both families at one configuration")
         return v
-    passes = {label(r): r["ratio"] > 1 for _, r in table.iterrows()}
+    keys: dict[str, float] = {}
+    for _, r in table.iterrows():
+        keys[unique_label(r, keys)] = r["ratio"]
+    passes = {key: ratio > 1 for key, ratio in keys.items()}
     above = int((table["ratio"] >= T.ARITHMETIC_FLOOR).sum())
     v.verdict = verdict_from(passes)
     v.numbers = {
-        "ratio": {label(r): r["ratio"] for _, r in table.iterrows()},
+        "ratio": keys,
         "median": float(table["ratio"].median()),
         "architectures": sorted({_arch(r) for _, r in table.iterrows()}),
     }
     v.detail = (
         "fastest FF / fastest exact-BP step time: "
-        + ", ".join(f"{label(r)} {r['ff_best']}/{r['bp_best']} {r['ratio']:.2f}" for _, r in table.iterrows())
+        + ", ".join(
+            f"{key} {r['ff_best']}/{r['bp_best']} {r['ratio']:.2f}"
+            for key, (_, r) in zip(keys, table.iterrows())
+        )
         + f" (median {table['ratio'].median():.2f}; {above} of {len(table)} at or above the 4/3 floor)"
     )
     archs = [_arch(r) for _, r in table.iterrows()]
