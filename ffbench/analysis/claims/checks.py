@@ -7,14 +7,24 @@ import math
 
 from .. import thresholds as T
 from . import Verdict, claim, not_evaluated, verdict_from
-from .tables import chunks, depth_series, label, num, ok_runs, paired, with_analytic
+from .tables import chunks, depth_series, label, num, ok_runs, paired, variant, with_analytic
+
+
+def _variant_series(rows):
+    """`depth_series` of each variant of a trainer apart (ff micro-batch-major and layer-major,
+    ff's two passes: one series is one schedule), the variant named where it is not the plain one."""
+    named = rows.assign(_variant=[variant(r) for _, r in rows.iterrows()])
+    for name, part in named.groupby("_variant", sort=False):
+        for key, s in depth_series(part):
+            yield (key if "[" not in name else f"{key} {name[name.index('[') :]}"), s
 
 
 @claim("check", figure="activations_vs_depth", thresholds=("FLAT_TOLERANCE", "MIN_DEPTH"))
 def ff_activations_flat_in_depth(runs, epochs=None, maxbatch=None) -> Verdict:
     """FF's memory held for backward does not grow with depth.
 
-    Test: for trainer `ff`, at each fixed configuration but the depth (group, architecture,
+    Test: for trainer `ff` (each variant apart: a micro-batch schedule, a pass), at each fixed
+    configuration but the depth (group, architecture,
     width or channels, batch, optimizer, ...) measured at two or more depths >= MIN_DEPTH, the most bytes saved for backward alive at once
     (`tensor_saved_activations_bytes`) over depth; flat when (max - min) / min <=
     FLAT_TOLERANCE. Depth 1 is listed, not tested: its only layer is in_features -> width.
@@ -28,7 +38,7 @@ def ff_activations_flat_in_depth(runs, epochs=None, maxbatch=None) -> Verdict:
         return v
     v.eval_chunk = chunks(ff)
     passes, lines, series = {}, [], {}
-    for key, s in depth_series(ff):
+    for key, s in _variant_series(ff):
         every = s.dropna(subset=[metric]).groupby("depth")[metric].mean().astype("float64")
         deep = every[every.index >= T.MIN_DEPTH]
         if len(deep) < 2:
@@ -128,7 +138,8 @@ def ff_default_evaluation_stays_within_training(runs, epochs=None, maxbatch=None
     """With its default evaluation, FF's whole run needs no more than its training step.
 
     Test: at every FF configuration measured with the default evaluation (label loop) whose
-    training batch is at least the evaluation chunk, `tensor_whole_run_peak_bytes` <=
+    training rows alive at once (the batch, or its micro-batch) are at least the evaluation
+    chunk, `tensor_whole_run_peak_bytes` <=
     WHOLE_RUN_OVER_TRAINING x the training-step peak (first and steady step). Evaluation must
     not decide a training-memory verdict. Smaller batches are listed with their ratio (an
     evaluation chunk larger than the batch can exceed a tiny training step).
@@ -150,13 +161,16 @@ def ff_default_evaluation_stays_within_training(runs, epochs=None, maxbatch=None
         if math.isnan(chunk) or math.isnan(ratio):
             continue  # a record without its evaluation chunk or figures decides nothing
         key = f"{r['trainer']} {label(r)} chunk {int(chunk)}"
-        if num(r["batch_size"]) >= chunk:
+        rows = num(r["micro"]) if "micro" in r and not math.isnan(num(r["micro"])) else num(r["batch_size"])
+        if rows >= chunk:
             passes[key], ratios[key] = ratio <= T.WHOLE_RUN_OVER_TRAINING, ratio
         else:
             small[key] = ratio
     v.numbers, v.eval_chunk = {"whole_run_over_training": ratios, "batch_below_chunk": small}, chunks(ff)
     below = (
-        "; batches below the chunk: " + ", ".join(f"{k} {x:.2f}" for k, x in small.items()) if small else ""
+        "; batches (or micro-batches) below the chunk: " + ", ".join(f"{k} {x:.2f}" for k, x in small.items())
+        if small
+        else ""
     )
     if not passes:
         v.verdict = not_evaluated("no FF configuration with a batch at least the evaluation chunk" + below)
