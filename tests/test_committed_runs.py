@@ -18,10 +18,7 @@ DIRTY = re.compile(r"\b[0-9a-f]{7,40}-dirty\b")
 # the first release: re-measured by test_reference_run.py, kept exactly as committed
 EXEMPT = {"2026-11-27-cpu-quick"}
 # made from a modified tree; the commands that regenerate each are in its README.md
-AWAITING_REGENERATION = {
-    "2026-11-28-cpu-recurrent": "recurrent run made from 7107d72-dirty/4c04e05-dirty (about 45 min one-thread CPU to regenerate)",
-    "2026-11-28-cpu-conv": "conv run made from b2eac8c-dirty",
-}
+AWAITING_REGENERATION: dict[str, str] = {}  # run name -> why (none since 2026-12-06)
 
 
 def dirty_revisions(paths) -> dict[str, list[str]]:

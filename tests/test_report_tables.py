@@ -12,7 +12,7 @@ from ffbench.analysis import html
 from ffbench.analysis.report import build_report
 from ffbench.analysis.tables import environment_summary
 
-RECURRENT = Path(__file__).resolve().parents[1] / "results" / "2026-11-28-cpu-recurrent"
+RECURRENT = Path(__file__).resolve().parents[1] / "results" / "2026-12-06-cpu-recurrent"
 
 
 @pytest.mark.parametrize(

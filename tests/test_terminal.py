@@ -14,7 +14,7 @@ from ffbench import cli
 from ffbench.analysis.claims import all_claims
 from ffbench.run import sweep
 
-SWEEP = Path(__file__).resolve().parents[1] / "results" / "2026-11-28-cpu-recurrent" / "recurrent"
+SWEEP = Path(__file__).resolve().parents[1] / "results" / "2026-12-06-cpu-recurrent" / "recurrent"
 
 
 @pytest.fixture(scope="module")
