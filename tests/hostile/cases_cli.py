@@ -70,7 +70,7 @@ train | eval-layers-text | | --ff-eval-layers abc | ff-eval-layers must be
 train | eval-layers-empty | | --ff-eval-layers '' | ff-eval-layers must be
 train | eval-layers-beyond | | --depth 2 --ff-eval-layers 3 | names a layer outside 1..2
 train | segments-0 | | --checkpoint-segments 0 | expected an integer >= 1
-train | micro-batch-0 | | --micro-batch 0 | expected an integer >= 1
+train | micro-batch-0 | | --micro-batch 0 | expected rows (an integer >= 1
 train | unknown-flag | | --depht 2 | unrecognized arguments
 measure | warmup-negative | 5 | --warmup -1 | expected an integer >= 0
 measure | steps-0 | | --steps 0 | expected an integer >= 1

@@ -40,7 +40,9 @@ measure | memory-format-on-local | --arch local --memory-format contiguous | --m
 measure | ff-pass-on-bp | --ff-pass together | --ff-pass is a FF trainers'
 measure | ff-threshold-on-bp | --ff-threshold 2 | --ff-threshold is a FF trainers'
 measure | ff-negatives-on-bp-ce | --trainer bp-ce --ff-negatives hard | --ff-negatives is a FF trainers'
-measure | micro-batch-on-bp | --micro-batch 4 | --micro-batch is a --trainer bp-accum option
+measure | micro-batch-on-bp-inbackward | --trainer bp-inbackward --micro-batch 4 | --micro-batch does not apply to bp-inbackward
+measure | micro-schedule-on-bp | --micro-batch 4 --ff-micro-schedule layer-major | --ff-micro-schedule is a FF trainers'
+measure | ff-sequential-micro | --trainer ff --ff-pass sequential --micro-batch 4 | micro-batches with --ff-pass together only
 measure | segments-on-bp | --checkpoint-segments 2 | --checkpoint-segments is a --trainer bp-checkpoint option
 measure | time-steps-on-mlp | --time-steps 4 | --time-steps is a --arch recurrent option
 measure | eval-steps-on-mlp | --eval-steps 1-2 | --eval-steps is a --arch recurrent option
