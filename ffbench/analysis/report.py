@@ -632,21 +632,17 @@ def report_tables(analyses: list[Analysis], labels: list[str | None]) -> dict[st
 
 def holders_table(runs):
     """The largest storages at the peak of each measure or track record measured with
-    allocation sites (`peak_holders`, read from the record files)."""
+    allocation sites (the rows' `peak_holders`, kept by `results.load`: no file read again)."""
     import pandas as pd
 
     from ..units import format_bytes
 
     rows = []
-    wanted = runs[runs["kind"].isin(["measure", "track"])] if len(runs) else runs
-    for path in dict.fromkeys(wanted["path"].dropna()) if len(wanted) else ():
-        try:
-            record = store.read_json(path, "record")
-        except ConfigError:
-            continue
-        for h in (record.get("peak_holders") or []) if isinstance(record, dict) else []:
-            rows.append({"record": Path(path).stem, "bytes": h["bytes"], "size": format_bytes(h["bytes"]),
-                         "category": h["category"], "allocated at": h["site"], "running": h["where"]})  # fmt: skip
+    if len(runs) and "peak_holders" in runs.columns:
+        for _, r in runs[runs["peak_holders"].notna()].iterrows():
+            for h in r["peak_holders"]:
+                rows.append({"record": Path(r["path"]).stem, "bytes": h["bytes"], "size": format_bytes(h["bytes"]),
+                             "category": h["category"], "allocated at": h["site"], "running": h["where"]})  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -217,6 +217,8 @@ def _common(record: dict, path: Path, kind: str, default_source: str, isolated: 
     )
     for c in ENV_COLUMNS:
         row[c] = env.get(c)
+    if record.get("peak_holders"):  # measured with allocation sites: kept with the row (one read)
+        row["peak_holders"] = record["peak_holders"]
     return row
 
 
