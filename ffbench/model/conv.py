@@ -297,7 +297,7 @@ def _frugal_micro_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first:
     layer's first block creates its gradients; later ones are added in place."""
     B, m = cfg.batch_size, cfg.micro
     specs, groups = layer_specs(cfg, I), _ff_groups(cfg, I, C)
-    sizes = [min(m, B - i) for i in range(0, B, m)]
+    sizes = optim.micro_sizes(B, m)
     copy = img_copy(cfg, I)
     L.phase = "forward (layer 1)"
     L.alloc("y_neg", B * I64, "other", "randint (wrong labels, in place)")
@@ -311,23 +311,7 @@ def _frugal_micro_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first:
             L.free(f"img.{i}")
         return outs
 
-    def optimizer(j: int) -> None:
-        L.phase = f"optimizer (layer {j + 1})"
-        optim.step(L, cfg, groups[j], s, first, tag=str(j))
-
-    if cfg.ff_micro_schedule == "layer-major":
-        inputs = [[None, None] for _ in sizes]
-        for j in range(len(specs)):
-            for i in range(len(sizes)):
-                inputs[i] = layer(j, i, inputs[i])
-            optimizer(j)
-    else:
-        for i in range(len(sizes)):
-            blocks: list = [None, None]
-            for j in range(len(specs)):
-                blocks = layer(j, i, blocks)
-        for j in range(len(specs)):
-            optimizer(j)
+    optim.micro_schedule(L, cfg, groups, s, first, sizes, lambda i: [None, None], layer)
     L.phase = "end"
 
 

@@ -349,7 +349,7 @@ def _micro_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) 
         raise NotImplementedError("the micro-batched ff ledger models random negatives")
     B, W, D, m = cfg.batch_size, cfg.width, cfg.depth, cfg.micro
     groups = _ff_params(cfg, I, C)
-    sizes = [min(m, B - i) for i in range(0, B, m)]
+    sizes = optim.micro_sizes(B, m)
     rows_cfg = {r: cfg.replace(batch_size=r, micro_batch=None) for r in set(sizes)}
     _negatives(L, cfg, I, C, s)
     L.alloc("total", F32, "other", "torch.zeros(())")
@@ -366,23 +366,7 @@ def _micro_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) 
         fan_in = I if j == 0 else W
         return _micro_layer(L, rows_cfg[sizes[i]], j, fan_in, s, inp, i == 0, j < D - 1, f".{i}")
 
-    def optimizer(j: int) -> None:
-        L.phase = f"optimizer (layer {j + 1})"
-        optim.step(L, cfg, groups[j], s, first, tag=str(j))
-
-    if cfg.ff_micro_schedule == "layer-major":
-        inputs: list = [None] * len(sizes)
-        for j in range(D):
-            for i in range(len(sizes)):
-                inputs[i] = layer(j, i, embed(i) if j == 0 else inputs[i])
-            optimizer(j)
-    else:
-        for i in range(len(sizes)):
-            h = embed(i)
-            for j in range(D):
-                h = layer(j, i, h)
-        for j in range(D):
-            optimizer(j)
+    optim.micro_schedule(L, cfg, groups, s, first, sizes, embed, layer)
     L.phase = "end"
 
 

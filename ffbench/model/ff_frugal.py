@@ -96,7 +96,7 @@ def _micro_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) 
     B, W, D, m = cfg.batch_size, cfg.width, cfg.depth, cfg.micro
     groups = _ff_params(cfg, I, C)
     together = effective_pass(cfg) == "together"
-    sizes = [min(m, B - i) for i in range(0, B, m)]
+    sizes = optim.micro_sizes(B, m)
     _head(L, B, s)
 
     def first_blocks(i: int, r: int) -> list:
@@ -113,23 +113,7 @@ def _micro_step(L: Ledger, cfg: RunConfig, I: int, C: int, s: int, first: bool) 
             for k, inp in enumerate(blocks)
         ]
 
-    def optimizer(j: int) -> None:
-        L.phase = f"optimizer (layer {j + 1})"
-        optim.step(L, cfg, groups[j], s, first, tag=str(j))
-
-    if cfg.ff_micro_schedule == "layer-major":
-        inputs: list = [None] * len(sizes)
-        for j in range(D):
-            for i in range(len(sizes)):
-                inputs[i] = layer(j, i, first_blocks(i, sizes[i]) if j == 0 else inputs[i])
-            optimizer(j)
-    else:
-        for i in range(len(sizes)):
-            blocks = first_blocks(i, sizes[i])
-            for j in range(D):
-                blocks = layer(j, i, blocks)
-        for j in range(D):
-            optimizer(j)
+    optim.micro_schedule(L, cfg, groups, s, first, sizes, lambda i: first_blocks(i, sizes[i]), layer)
     L.phase = "end"
 
 

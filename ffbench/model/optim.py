@@ -99,3 +99,37 @@ def host_scalars(cfg: RunConfig, groups: list[Params]) -> int:
     if cfg.optimizer != "adam" or cfg.optimizer_impl == "fused":
         return 0
     return sum(len(ps) for ps in groups)
+
+
+def micro_schedule(
+    L: Ledger, cfg: RunConfig, groups: list[Params], s: int, first: bool, sizes: list[int], start, layer
+) -> None:
+    """The micro-batched FF trainers' order of work (`--ff-micro-schedule`): `start(i)` is
+    micro-batch i's input to the first layer, `layer(j, i, inp)` runs layer j on it and returns
+    its outputs. layer-major: layer j over every micro-batch (each one's outputs kept), then
+    layer j's step; micro-batch-major: each micro-batch through every layer, then every
+    layer's step."""
+
+    def step_layer(j: int) -> None:
+        L.phase = f"optimizer (layer {j + 1})"
+        step(L, cfg, groups[j], s, first, tag=str(j))
+
+    depth = len(groups)
+    if cfg.ff_micro_schedule == "layer-major":
+        inputs: list = [None] * len(sizes)
+        for j in range(depth):
+            for i in range(len(sizes)):
+                inputs[i] = layer(j, i, start(i) if j == 0 else inputs[i])
+            step_layer(j)
+        return
+    for i in range(len(sizes)):
+        h = start(i)
+        for j in range(depth):
+            h = layer(j, i, h)
+    for j in range(depth):
+        step_layer(j)
+
+
+def micro_sizes(batch: int, micro: int) -> list[int]:
+    """Rows of each micro-batch, the last one possibly shorter (the trainers' slices)."""
+    return [min(micro, batch - i) for i in range(0, batch, micro)]
