@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .arch import is_image
-from .config import flag
+from .config import config_fields, flag
 from .errors import ConfigError
 
 _IMAGE = ("conv/local", lambda c: is_image(c.arch))
@@ -16,23 +16,11 @@ _FF = ("FF trainers' (ff, ff-summed, ff-frugal)", lambda c: c.is_ff)
 _RECURRENT = ("--arch recurrent", lambda c: c.arch == "recurrent")
 # field -> (who uses it, in words; whether a configuration does)
 USED_BY: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    # the Forward-Forward group of RunConfig, unless a line below says more
+    **dict.fromkeys((f.name for f in config_fields() if f.metadata["group"] == "ff"), _FF),
     **dict.fromkeys(("channels", "kernel", "stride", "image_shape", "ff_goodness_scope"), _IMAGE),
     "memory_format": ("--arch conv", lambda c: c.arch == "conv"),
     "width": ("fully connected bodies' (mlp, recurrent)", lambda c: not is_image(c.arch)),
-    **dict.fromkeys(
-        (
-            "ff_threshold",
-            "ff_goodness",
-            "ff_norm",
-            "ff_negatives",
-            "ff_pass",
-            "ff_eval",
-            "ff_eval_layers",
-            "ff_loss",
-            "ff_alpha",
-        ),
-        _FF,
-    ),  # fmt: skip
     **dict.fromkeys(("time_steps", "bptt_window", "eval_steps"), _RECURRENT),
     "checkpoint_segments": ("--trainer bp-checkpoint", lambda c: c.trainer == "bp-checkpoint"),
     # --micro-batch: RunConfig refuses it for a trainer that cannot accumulate (bp-inbackward, ...)
