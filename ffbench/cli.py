@@ -726,7 +726,7 @@ def _add_sweep(sub) -> None:
         "--micro-batches",
         dest="micro_batches",
         default=s,
-        help="comma list of micro-batches, rows or fractions of the batch, e.g. 1/4,1/2,1 (default: none)",
+        help="comma list of micro-batches, rows or fractions of the batch, e.g. 1/4,1/2,64 (64: rows; default: none)",
     )
     p.add_argument(
         "--sweep-file",

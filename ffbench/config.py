@@ -252,9 +252,9 @@ class RunConfig:
     micro_batch: int | str | None = option(
         None, "real examples per micro-batch: rows (e.g. 256) or a fraction of the batch (e.g. 1/4); "
         "gradients accumulate over the micro-batches, then one step (the same update); FF forwards "
-        "as many negatives per micro-batch. Default: none (bp-accum: 1/4). Not for bp-inbackward, "
-        "which steps inside backward before the batch is complete, nor ff-summed, whose schedule is "
-        "one backward over every layer's summed loss",
+        "as many negatives per micro-batch. Default: none (bp-accum: 1/4). Refused for a trainer "
+        "without a micro-batched schedule: bp-inbackward (it steps inside backward, before the batch "
+        "is complete), ff-summed (one backward over every layer's summed loss), bp-local, bp-ce",
         group="knobs", kind="micro", limit=MAX_ROWS,
     )  # fmt: skip
     ff_micro_schedule: str = option(
