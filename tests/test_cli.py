@@ -262,3 +262,37 @@ def test_measure_prints_measured_beside_modelled(capsys):
     peak = next(ln for ln in text.splitlines() if "training step peak" in ln)
     assert peak.rstrip().endswith("+0 B")  # the analytic model is exact for ff
     assert "IQR" in text
+
+
+HEAVY = ("torch", "pandas", "seaborn", "matplotlib")
+
+
+@pytest.mark.parametrize(
+    "argv", [["--version"], ["--help"], ["report", "--help"], ["reproduce", "--help"], ["sweep", "--help"]]
+)
+def test_version_and_help_build_the_parser_without_torch(argv):
+    """--version and --help answer without importing torch (the parser is built from config
+    metadata; --trainer's names are loaded only when checked or listed). In a fresh interpreter."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from ffbench.cli import build_parser\n"
+        "parser = build_parser()\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        f"        parser.parse_args({argv!r})\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert out.getvalue(), 'nothing printed'\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules) or 'none')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "none", f"{argv} imported {proc.stdout.strip()}"
+
+
+def test_trainer_names_are_still_checked_and_listed():
+    """The lazily loaded --trainer choices still refuse an unknown name and list every trainer."""
+    from ffbench.trainers.registry import trainer_names
+
+    assert exit_code(["train", "--trainer", "magic"]) == 2
+    assert "{" + ",".join(trainer_names()) + "}" in _help("train")
