@@ -8,16 +8,24 @@ Never deciding a verdict, only qualifying it (thresholds in `thresholds.py`, sec
 - **synthetic accuracy**: an accuracy verdict on random tensors means nothing;
 - **under-sampled timing**: a time verdict on medians of fewer than MIN_TIMED_STEPS steps;
 - a **dirty tree**: the code that measured had uncommitted changes (`git_revision` ending
-  in `-dirty`), so no commit reproduces it.
+  in `-dirty`), so no commit reproduces it;
+- a **threshold set after the run**: a threshold the verdict uses got its present value in a
+  commit the run's code did not contain (`provenance.changed_after`).
 
 A verdict that is not evaluated gets no warning: there is nothing to qualify.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 from . import thresholds as T
 from .claims import Verdict
 from .claims.tables import ok_runs
+from .provenance import changed_after
+
+_changed_after = functools.lru_cache(maxsize=4096)(changed_after)  # one git call per (commit, run)
 
 
 def evidence_rows(verdict: Verdict, runs, epochs=None, maxbatch=None):
@@ -76,9 +84,23 @@ def dirty(revisions) -> list[str]:
     return []
 
 
-def caveats(verdict: Verdict, runs, epochs=None, maxbatch=None, revisions=()) -> list[str]:
+def thresholds_after(verdict: Verdict, revisions, changes: dict, checkout: Path | None = None) -> list[str]:
+    """The thresholds of `verdict` whose present value was set after the code of one of the
+    runs (`revisions`) was committed: chosen, perhaps, after its results were seen.
+    `checkout`: a folder of the git checkout that holds the commits (this package's)."""
+    here = checkout or Path(__file__).parent
+    runs = sorted({str(r) for r in revisions if isinstance(r, str) and r})
+    late = [f"{name} (set in {changes[name]})" for name in verdict.thresholds
+            if name in changes and any(_changed_after(changes[name], r, here) for r in runs)]  # fmt: skip
+    if late:
+        return [f"threshold set after the run ({', '.join(runs)}): {', '.join(late)}"]
+    return []
+
+
+def caveats(verdict: Verdict, runs, epochs=None, maxbatch=None, revisions=(), changes=None) -> list[str]:
     """The warnings beside `verdict` (empty when it was not evaluated). `revisions`: the git
-    revisions of the results folders, for evidence whose rows carry none (maxbatch)."""
+    revisions of the results folders, for evidence whose rows carry none (maxbatch);
+    `changes`: `thresholds.changes()`, where the thresholds' provenance is to be checked."""
     if verdict.status == "not evaluated":
         return []
     rows = evidence_rows(verdict, runs, epochs, maxbatch)
@@ -89,11 +111,13 @@ def caveats(verdict: Verdict, runs, epochs=None, maxbatch=None, revisions=()) ->
         out += synthetic_accuracy(rows)
     # records carry their revision; maxbatch rows do not: their folders' environments do
     has_own = rows is not None and "git_revision" in getattr(rows, "columns", ())
-    return out + dirty(list(rows["git_revision"]) if has_own else list(revisions))
+    made_by = list(rows["git_revision"]) if has_own else list(revisions)
+    return out + dirty(made_by) + (thresholds_after(verdict, made_by, changes) if changes else [])
 
 
 def attach(verdicts: list[Verdict], runs, epochs=None, maxbatch=None, revisions=()) -> list[Verdict]:
     """Fill every verdict's `caveats`; returns the verdicts."""
+    changes = T.changes()
     for v in verdicts:
-        v.caveats = caveats(v, runs, epochs, maxbatch, revisions)
+        v.caveats = caveats(v, runs, epochs, maxbatch, revisions, changes)
     return verdicts

@@ -1,13 +1,14 @@
 """Every threshold a claim is decided by, in one place, written before the run.
 
-The report prints each one with the git revision that last changed its line (`revisions`),
-so a threshold moved after the results were seen is visible. Change a value here and only
+The report prints each one with the commit that gave it its present value, followed across
+moves between files (`changes`, analysis/provenance.py), and flags a verdict whose threshold
+was set after its run's code was committed: a threshold moved after the results were seen
+is visible. Change a value here and only
 here; the claims import these names.
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 # -- findings (about the algorithms) ------------------------------------------------------
@@ -71,25 +72,14 @@ def target_accuracy(dataset: str) -> float:
     return TARGET_ACCURACY.get(str(dataset), TARGET_ACCURACY_DEFAULT)
 
 
+def changes() -> dict:
+    """Threshold name -> the `provenance.Change` (commit and date) that gave it its present
+    value, followed across files and renames of this one; 'uncommitted' or 'unknown'."""
+    from .provenance import last_changes
+
+    return last_changes(Path(__file__), list(NAMES))
+
+
 def revisions() -> dict[str, str]:
-    """Threshold name -> the short commit that last changed its line ('uncommitted' for a
-    line changed in the working tree, 'unknown' outside a git checkout)."""
-    path = Path(__file__)
-    lines = path.read_text().splitlines()
-    found = {name: i + 1 for i, line in enumerate(lines) for name in NAMES if line.startswith(f"{name} =")}
-    out = dict.fromkeys(NAMES, "unknown")
-    for name, lineno in found.items():
-        try:
-            proc = subprocess.run(
-                ["git", "blame", "--porcelain", "-L", f"{lineno},{lineno}", path.name],
-                cwd=path.parent,
-                capture_output=True,
-                text=True,
-                timeout=10,
-            )
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if proc.returncode == 0 and proc.stdout:
-            sha = proc.stdout.split()[0]
-            out[name] = "uncommitted" if set(sha) == {"0"} else sha[:10]
-    return out
+    """Threshold name -> 'commit (date)' that gave it its present value (see `changes`)."""
+    return {name: str(change) for name, change in changes().items()}
