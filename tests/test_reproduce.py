@@ -74,6 +74,17 @@ def test_reproduce_writes_results_report_and_verdicts(tmp_path, offline_digits, 
     assert summary["claims"] and all(c["verdict"] for c in summary["claims"])
     for claim in summary["claims"]:
         assert claim["claim"] in out
+    # the work its stage times are for: 6 + 2 configurations, 2 searches, 2 runs x 2 epochs x 1 seed
+    assert (
+        summary["plan"] == reproduce.plan_units(tiny_profile) == {"memory": 8, "maxbatch": 2, "accuracy": 4}
+    )
+    # a dry run of another run of the profile is estimated from this run's stage times
+    dry = ["reproduce", "--profile", "tiny", "--device", "cpu", "--name", "next", "--dry-run",
+           "--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports")]  # fmt: skip
+    assert main(dry) == 0
+    text = capsys.readouterr().out
+    assert "estimated from the stage times recorded by run (" in text and "memory x 1.00" in text
+    assert "(assumed dataset: digits," in text and not (tmp_path / "results" / "next").exists()
     # a second run resumes: nothing is measured again
     code = main(
         [

@@ -13,7 +13,8 @@ command skips what is already recorded):
 4. the HTML report `reports/<run>.html` with every claim's verdict, printed at the end.
 
 Profiles:
-- `quick`: offline, 2 CPU cores, within 25 minutes; MNIST when it is available, else the
+- `quick`: offline, 2 CPU cores, aimed at 10 minutes (not yet met: `--dry-run` prints the
+  estimate, calibrated from the last recorded run); MNIST when it is available, else the
   `auto` dataset (stated in the report).
 Both measure the recurrent network's memory over T in {2, 4, 8, 16, 32} for every recurrent
 trainer (folder `recurrent`: d2 w256 b128 in quick, 2 x 2000 in full).
@@ -42,6 +43,7 @@ from typing import Any
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..schema import TRAINER_ORDER as TRAINERS  # the profiles compare the built-in trainers
+from .calibrate import Calibration
 
 FF_RECIPE = dict(lr=5e-3, ff_threshold=8.0, batch_size=100)
 BP_RECIPE = dict(lr=1e-3, batch_size=100)
@@ -191,7 +193,7 @@ QUICK = Profile(
     maxbatch_micro=((MICRO[0], ("bp", "ff", "ff-frugal")),),
     accuracy_runs=_runs(2, 500, epochs_ff=15, epochs_bp=10),
     seeds=(0, 1, 2),
-    description="2 CPU cores, within 25 minutes: memory at widths 256-2000 and CIFAR-shaped conv nets, "
+    description="2 CPU cores, aimed at 10 minutes (see the estimate): memory at widths 256-2000 and CIFAR-shaped conv nets, "
     "every family with and without micro-batches, accuracy of 2 x 500 nets",
 )
 FULL = Profile(
@@ -237,12 +239,15 @@ def _sweep_configs(sweep: MemorySweep) -> list[RunConfig]:
     return grid_configs(RunConfig(dataset="synthetic", **sweep.config), sweep.grid)
 
 
-def estimate_stages(profile: Profile, seconds_per_gflop: float, cpu: bool = True) -> dict[str, float]:
+def estimate_stages(
+    profile: Profile, seconds_per_gflop: float, cpu: bool = True, examples: int | None = None
+) -> dict[str, float]:
     """Rough seconds of each part of a profile (`ffbench.run.estimate`): every memory sweep,
-    the largest-batch searches (seeded by the analytic model) and the accuracy runs."""
+    the largest-batch searches (seeded by the analytic model) and the accuracy runs (on
+    `examples` training examples a epoch: MNIST's when not given)."""
     from .. import model
     from ..units import parse_size
-    from .estimate import fit_seconds, measure_seconds, search_seconds
+    from .estimate import MNIST_SHAPE, fit_seconds, measure_seconds, search_seconds
 
     out: dict[str, float] = {}
     for s in profile.sweeps:  # several grids may share one folder: their times add up
@@ -264,10 +269,22 @@ def estimate_stages(profile: Profile, seconds_per_gflop: float, cpu: bool = True
                 seed = None
             searches += search_seconds(cfg, seed, seconds_per_gflop)
     out["maxbatch"] = searches
-    out["accuracy"] = sum(fit_seconds(c, seconds_per_gflop) for c in profile.accuracy_runs) * len(
+    n = examples or MNIST_SHAPE[2]
+    out["accuracy"] = sum(fit_seconds(c, seconds_per_gflop, n) for c in profile.accuracy_runs) * len(
         profile.seeds
     )
     return out
+
+
+def plan_units(profile: Profile) -> dict[str, int]:
+    """The work of each stage, recorded in the run summary so that a later estimate can scale
+    this run's stage times (`run/calibrate.py`): memory configurations, largest-batch
+    searches, accuracy epochs over every seed."""
+    return {
+        "memory": sum(len(_sweep_configs(s)) for s in profile.sweeps),
+        "maxbatch": sum(len(t) for _, t in _maxbatch_searches(profile)) * len(profile.maxbatch_depths),
+        "accuracy": sum(c.epochs for c in profile.accuracy_runs) * len(profile.seeds),
+    }
 
 
 def estimate_seconds(profile: Profile, seconds_per_gflop: float) -> float:
@@ -422,17 +439,35 @@ def _outputs(name: str | None, profile: Profile, dev, results_root, reports_root
     return out, report_path
 
 
-def dry_run_text(run: ReproduceRun) -> str:
-    """The plan of a run: what each stage measures, what is already recorded, how long."""
-    from .estimate import measure_speed, minutes
+def _calibrated(run: ReproduceRun) -> tuple[dict[str, float], Calibration]:
+    """The model's seconds per stage (memory per folder) and the calibrated stage seconds."""
+    from .calibrate import calibrate, last_summary
+    from .estimate import measure_speed
 
-    speed = measure_speed(run.device)
-    stages = estimate_stages(run.profile, speed, cpu=run.dev.type == "cpu")
+    examples = len(run.dataset.train_y)
+    model = estimate_stages(
+        run.profile, measure_speed(run.device), cpu=run.dev.type == "cpu", examples=examples
+    )
+    stages = {"memory": sum(v for k, v in model.items() if k.startswith("memory: ")),
+              "maxbatch": model["maxbatch"], "accuracy": model["accuracy"]}  # fmt: skip
+    found = last_summary(run.out.parent, run.profile.name, run.dev.type)
+    return model, calibrate(stages, plan_units(run.profile), (run.dataset.name, examples), found)
+
+
+def dry_run_text(run: ReproduceRun) -> str:
+    """The plan of a run: what each stage measures, what is already recorded, how long
+    (calibrated from the last recorded run of the profile where there is one)."""
+    from .estimate import minutes
+
+    model, cal = _calibrated(run)
+    stages = cal.seconds
+    memory_model = sum(v for k, v in model.items() if k.startswith("memory: ")) or 1.0
     lines = [f"ffbench reproduce --profile {run.profile.name} --dry-run: {run.profile.description}",
              f"device {run.dev}; accuracy on {run.dataset.name} ({run.dataset.source})",
              f"results -> {run.out}{' (exists: resumes)' if run.out.exists() else ''}; report -> {run.report_path}"]  # fmt: skip
     for name in dict.fromkeys(s.name for s in run.profile.sweeps):
-        lines.append(f"  memory {name}: {minutes(stages[f'memory: {name}'])}")
+        share = model[f"memory: {name}"] / memory_model  # the memory stage split as the model splits it
+        lines.append(f"  memory {name}: {minutes(stages['memory'] * share)}")
         for sweep in (s for s in run.profile.sweeps if s.name == name):
             axes = ", ".join(f"{k} {','.join(map(str, v))}" for k, v in sweep.grid.items())
             n = len(_sweep_configs(sweep))
@@ -442,9 +477,15 @@ def dry_run_text(run: ReproduceRun) -> str:
     lines.append(f"  maxbatch: {searches} searches under a "
                  f"{p.maxbatch_budget} tensor budget (width {p.maxbatch_width}); {minutes(stages['maxbatch'])}")  # fmt: skip
     runs = ", ".join(f"{c.trainer} {c.depth}x{c.width} {c.epochs} epochs" for c in p.accuracy_runs)
-    lines.append(f"  accuracy: {runs}; seeds {', '.join(map(str, p.seeds))}; {minutes(stages['accuracy'])}")
-    lines.append(f"estimated total: {minutes(sum(stages.values()))} from scratch (a matmul timing on {run.dev}; "
-                 "what is already recorded is skipped). Nothing written (--dry-run).")  # fmt: skip
+    lines.append(f"  accuracy: {runs}; seeds {', '.join(map(str, p.seeds))}; {minutes(stages['accuracy'])} "
+                 f"(assumed dataset: {run.dataset.name}, {len(run.dataset.train_y)} training examples)")  # fmt: skip
+    if "report" in stages:
+        lines.append(f"  report: {minutes(stages['report'])}")
+    lines.append(f"estimated total: {minutes(sum(stages.values()))} from scratch "
+                 "(what is already recorded is skipped). Nothing written (--dry-run).")  # fmt: skip
+    lines.append(f"estimated from {cal.source}" + "".join(f"; {n}" for n in cal.notes)
+                 + f"; the arithmetic model alone (a matmul timing on {run.dev}) says "
+                 f"{minutes(sum(v for k, v in model.items()))}.")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -484,6 +525,7 @@ def _summary(run: ReproduceRun, report, timings: dict[str, float]) -> dict:
         "run": run.out.name,
         "report": str(run.report_path),
         "invocations": history,
+        "plan": plan_units(run.profile),  # the work the stage times are for (run/calibrate.py)
         "claims": json.loads(verdicts_json(report.verdicts)),
     }
 
