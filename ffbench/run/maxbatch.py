@@ -83,7 +83,7 @@ def analytic_seed(
 
 def _probe(folder: ResultsFolder, settings, config: RunConfig, bar, executor) -> dict:
     """The probe's record: already in the folder, or measured now."""
-    from .statuses import needs_measuring
+    from ..schema import needs_measuring
     from .sweep import measure
 
     record = folder.get(config)

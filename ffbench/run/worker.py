@@ -75,12 +75,13 @@ def _measure(spec: dict, record: dict, budget) -> str | None:
 
 
 def _failed(record: dict, exc: BaseException, limited: bool) -> None:
-    from .statuses import ENVIRONMENT, environment_fault, is_oom
+    from ..schema import ENVIRONMENT_FAULT
+    from .statuses import environment_fault, is_oom
 
     record["status"] = "oom" if is_oom(exc, limited=limited) else "error"
     fault = environment_fault(exc) if record["status"] == "error" else None
     if fault is not None:
-        record["fault"] = ENVIRONMENT  # the machine's fault: re-measured on resume
+        record["fault"] = ENVIRONMENT_FAULT  # the machine's fault: re-measured on resume
         record["fault_reason"] = fault
     lines = [ln for ln in traceback.format_exception_only(type(exc), exc) if ln.strip()]
     record["error"] = " ".join(" ".join(lines).split())[:2000]
