@@ -27,7 +27,7 @@ from ffbench.cli import main
 from ffbench.config import BATCH_CONVENTION, RunConfig
 from ffbench.data import load_dataset
 from ffbench.device import resolve_device
-from ffbench.run.executor import JobResult
+from ffbench.run.executors import JobResult
 from ffbench.run.fit import fit
 from ffbench.run.sweep import SweepSettings, environment_metadata, grid_configs, measure, write_csv
 from ffbench.run.worker import run_spec
