@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from .measure.timer import available_cores
+from .version import __version__
 
 
 def cpu_model() -> str:
@@ -61,8 +62,6 @@ def describe_device(device: torch.device) -> str:
 
 
 def environment(device: torch.device) -> dict:
-    from . import __version__
-
     return {
         "ffbench": __version__,
         "python": sys.version.split()[0],
