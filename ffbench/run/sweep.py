@@ -40,7 +40,8 @@ from ..schema import ENVIRONMENT_FAULT
 from ..store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
 from ..units import MiB
 from . import statuses
-from .executors import Executor, Job, JobResult, get_executor
+from .executors import Executor, Job, JobResult
+from .executors.choice import get_executor
 
 # sweep-file / CLI list keys (the grid's axes)
 GRID_KEYS = (*GRID_AXES, "optimizers")

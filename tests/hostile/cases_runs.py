@@ -70,7 +70,7 @@ def fake_executor(fate: str):
 
 def faked(fate: str):
     """While it is entered, every command's executor is `fake_executor(fate)`."""
-    import ffbench.run.executors as executors
+    import ffbench.run.executors.choice as executors
 
     return patched(executors, "get_executor", lambda *a, **k: fake_executor(fate))
 
