@@ -20,7 +20,8 @@ import pytest
 
 from ffbench import store
 from ffbench.analysis import results
-from ffbench.analysis.claims import Verdict, all_claims
+from ffbench.analysis.claims import Verdict
+from ffbench.analysis.claims.registered import all_claims
 from ffbench.analysis.report import build_report, load_runs, load_timelines, print_claims
 from ffbench.analysis.thresholds import FLAT_TOLERANCE, MEMORY_MARGIN, MIN_DEPTH
 from ffbench.cli import main
