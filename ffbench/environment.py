@@ -11,18 +11,8 @@ from pathlib import Path
 import torch
 
 from .measure.timer import available_cores
+from .proc import cpu_model
 from .version import __version__
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 REVISION_ENV = "FFBENCH_GIT_REVISION"  # the revision, given explicitly where git cannot say
 

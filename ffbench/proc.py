@@ -1,6 +1,6 @@
 """This process's dealings with Linux and glibc, torch-free (a template process imports it
-before torch): glibc's mmap threshold (`mallopt`), the `/proc/self/status` reader and
-`die_with_parent` (`prctl`). Sizes in bytes.
+before torch): glibc's mmap threshold (`mallopt`), the `/proc/self/status` reader,
+`die_with_parent` (`prctl`) and the CPU model (`/proc/cpuinfo`). Sizes in bytes.
 
 Why the mmap threshold: glibc keeps most freed memory resident and reuses it, so RSS and
 VmData would follow glibc's cache instead of live memory. With ``M_MMAP_THRESHOLD`` at
@@ -13,7 +13,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import platform
 import sys
+from pathlib import Path
 
 STATUS = "/proc/self/status"
 MMAP_THRESHOLD = 65536  # the M_MMAP_THRESHOLD every measuring process sets (64 KiB)
@@ -40,6 +42,18 @@ def read_status(*fields: str) -> dict[str, int] | None:
             if parts and parts[0].isdigit():
                 found[name] = int(parts[0]) * 1024  # the kernel reports kB (KiB)
     return found if len(found) == len(fields) else None
+
+
+def cpu_model() -> str:
+    """This machine's CPU model (the first "model name" of /proc/cpuinfo), else what
+    `platform` says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def die_with_parent(parent_pid: int | None) -> None:

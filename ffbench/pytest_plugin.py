@@ -303,8 +303,9 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     import torch
 
     from .device import resolve_device
-    from .environment import cpu_model, describe_device
+    from .environment import describe_device
     from .measure.timer import available_cores
+    from .proc import cpu_model
 
     device = resolve_device(config.getoption("ffbench_device", "auto") or "auto")
     machine_info["ffbench"] = {

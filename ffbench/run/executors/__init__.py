@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ...errors import ConfigError
+from ...proc import cpu_model
 from ...store import loads_strict, write_text_atomic
 from ..statuses import oom_kill_count
 
@@ -304,15 +305,6 @@ def default_gpus(job: Job, cluster_gpus: float | None) -> int:
 # -- where a job ran ------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-    except OSError:
-        names = []
-    return names[0] if names else (platform.processor() or platform.machine())
-
-
 def _gpus() -> list[dict]:
     """The GPUs this process may use (CUDA_VISIBLE_DEVICES applied), from nvidia-smi."""
     try:
@@ -337,7 +329,7 @@ def probe() -> dict:
     gpus = _gpus()
     return {
         "host": platform.node(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "gpu_models": sorted({g["name"] for g in gpus}),
         "gpus": gpus,
         "driver": gpus[0]["driver"] if gpus else None,
