@@ -1,7 +1,6 @@
 """ffbench: does Forward-Forward really train with less memory than backprop? Measured."""
 
-__version__ = "0.1.0"
-
-from .tracking import track  # noqa: E402 - light: torch is imported when a block is measured
+from .tracking import track  # light: torch is imported when a block is measured
+from .version import __version__
 
 __all__ = ["__version__", "track"]

@@ -122,10 +122,6 @@ class LayerSpec:
         return self.out_c * self.ho * self.wo
 
     @property
-    def in_numel(self) -> int:
-        return self.in_c * self.h * self.w
-
-    @property
     def positions(self) -> int:
         return self.ho * self.wo
 

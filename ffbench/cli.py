@@ -227,7 +227,7 @@ def _echo(args: argparse.Namespace):
 def executor_from_args(args: argparse.Namespace):
     """The executor `--executor` and its options name (a context manager: closing it stops
     its template processes or cancels what it still runs)."""
-    from .run.executors import get_executor
+    from .run.executors.choice import get_executor
 
     options = {k: v for k, v in vars(args).items() if k.startswith(("ray_", "slurm_"))}
     if options.get("slurm_option") is not None:

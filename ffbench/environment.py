@@ -11,17 +11,8 @@ from pathlib import Path
 import torch
 
 from .measure.timer import available_cores
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
+from .proc import cpu_model
+from .version import __version__
 
 REVISION_ENV = "FFBENCH_GIT_REVISION"  # the revision, given explicitly where git cannot say
 
@@ -61,8 +52,6 @@ def describe_device(device: torch.device) -> str:
 
 
 def environment(device: torch.device) -> dict:
-    from . import __version__
-
     return {
         "ffbench": __version__,
         "python": sys.version.split()[0],

@@ -303,8 +303,9 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     import torch
 
     from .device import resolve_device
-    from .environment import cpu_model, describe_device
+    from .environment import describe_device
     from .measure.timer import available_cores
+    from .proc import cpu_model
 
     device = resolve_device(config.getoption("ffbench_device", "auto") or "auto")
     machine_info["ffbench"] = {
@@ -590,12 +591,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def ffbench_device(pytestconfig: pytest.Config) -> torch.device:
     from .device import resolve_device
-    from .measure import set_malloc_mmap_threshold
+    from .proc import MMAP_THRESHOLD, set_malloc_mmap_threshold
 
     device = resolve_device(pytestconfig.getoption("ffbench_device", "auto") or "auto")
     if device.type == "cpu":
-        # RSS then follows live memory (see ffbench/measure/process.py); recorded per benchmark.
-        set_malloc_mmap_threshold(65536)
+        # RSS then follows live memory (see ffbench/proc.py); recorded per benchmark.
+        set_malloc_mmap_threshold(MMAP_THRESHOLD)
     # Later gc.collect()s (the benchmarks collect before every measured step) only scan
     # objects the benchmarks create: everything alive now moves to the permanent generation.
     import_lazy_modules(device.type)
@@ -701,7 +702,7 @@ def _begin(benchmark, request, device, kind: str, method: str, config, dataset, 
     import torch
 
     from .environment import describe_device, environment
-    from .measure import allocator_setting
+    from .proc import allocator_setting
     from .run.harness import prepare
 
     data, note = _data(request, _DATA_FIXTURE.get(kind, "ffbench_step_data"), config, dataset)

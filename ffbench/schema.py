@@ -30,12 +30,18 @@ MORE_TRAINERS = ("bp-ste", "bp-ce")
 TENSOR_PREFIXES = ("tensor", "tensor_first_step", "tensor_eval")
 
 
-def tensor_columns(prefix: str) -> tuple[str, ...]:
-    """The columns one TensorTracker result fills under `prefix` (see run/harness.py)."""
-    return (
-        f"{prefix}_peak_bytes",
-        f"{prefix}_start_bytes",
-        f"{prefix}_transient_bytes",
-        f"{prefix}_saved_activations_bytes",
-        *(f"{prefix}_peak_{c}_bytes" for c in CATEGORIES),
-    )
+# What happened to a configuration: a record's `status` (the meanings in run/statuses.py).
+STATUSES = ("ok", "oom", "timeout", "killed", "error", "partial")
+RESULTS = ("ok", "oom", "timeout")  # what the configuration did; never re-measured
+ENVIRONMENT_FAULT = "environment"  # the `fault` of an error the machine caused, not the configuration
+
+
+def needs_measuring(record: dict | None, retry_errors: bool = False) -> bool:
+    """Whether a resume measures this configuration (again): no record, `killed`, an
+    environment fault (and, with `retry_errors`, every other error)."""
+    if record is None:
+        return True
+    status = record.get("status")
+    if status == "killed" or record.get("fault") == ENVIRONMENT_FAULT:
+        return True
+    return status not in RESULTS and (retry_errors or status not in ("error",))

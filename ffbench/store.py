@@ -35,6 +35,7 @@ from typing import Any
 from . import validate
 from .config import GRID_FIELDS, axis_fields, non_defaults
 from .errors import ConfigError
+from .schema import needs_measuring
 
 FORMAT = "ffbench-results"
 SCHEMA_VERSION = 2
@@ -516,9 +517,7 @@ class ResultsFolder:
 
     def pending(self, configs: Iterable[Any], retry_errors: bool = False) -> list:
         """The configurations a run measures: without a record, `killed`, an error of the
-        environment (and, with retry_errors, every error). See run/statuses.py."""
-        from .run.statuses import needs_measuring
-
+        environment (and, with retry_errors, every error). See schema.needs_measuring."""
         return [c for c in configs if needs_measuring(self.get(c), retry_errors)]
 
     def save(self, record: dict) -> Path:

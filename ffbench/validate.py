@@ -19,6 +19,7 @@ from typing import Any
 
 from .config import MAX_ROWS, check_field, check_value, config_keys, field_rule
 from .errors import ConfigError
+from .schema import STATUSES
 from .units import parse_size
 
 MAX_STEPS = 10**6
@@ -195,8 +196,6 @@ def config(data: Any, where: str) -> None:
 
 def record(doc: dict, path: Path, kind: str) -> None:
     """A measure or train record read back (see docs/results-schema.md)."""
-    from .run.statuses import STATUSES
-
     where = f"record {path}"
     shape(doc, RECORD_FIELDS, where)
     config(doc.get("config"), where)

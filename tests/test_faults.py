@@ -6,6 +6,7 @@ from pathlib import Path
 import ffbench.run.statuses as statuses
 from ffbench.run.executors import Job, JobResult
 from ffbench.run.sweep import _record_without_result
+from ffbench.schema import ENVIRONMENT_FAULT, needs_measuring
 
 
 def result(returncode, tail="", **facts) -> JobResult:
@@ -16,22 +17,22 @@ def result(returncode, tail="", **facts) -> JobResult:
 def test_a_template_that_went_away_is_killed_and_measured_again():
     record = _record_without_result(result(None, "template exited"))
     assert record["status"] == "killed" and "re-measured on resume" in record["error"]
-    assert statuses.needs_measuring(record)
+    assert needs_measuring(record)
 
 
 def test_a_silent_failure_on_a_full_disk_is_an_environment_fault(monkeypatch):
     monkeypatch.setattr(statuses, "disk_full", lambda path: True)
     record = _record_without_result(result(1))
-    assert record["status"] == "error" and record["fault"] == statuses.ENVIRONMENT
-    assert statuses.needs_measuring(record)
+    assert record["status"] == "error" and record["fault"] == ENVIRONMENT_FAULT
+    assert needs_measuring(record)
     monkeypatch.setattr(statuses, "disk_full", lambda path: False)
     record = _record_without_result(result(1))
-    assert "fault" not in record and not statuses.needs_measuring(record)
+    assert "fault" not in record and not needs_measuring(record)
 
 
 def test_the_worker_exit_status_of_a_full_disk_is_an_environment_fault():
     record = _record_without_result(result(statuses.WORKER_EXIT_ENVIRONMENT))
-    assert record["fault"] == statuses.ENVIRONMENT and statuses.needs_measuring(record)
+    assert record["fault"] == ENVIRONMENT_FAULT and needs_measuring(record)
 
 
 def test_disk_full_reads_the_file_system_of_the_nearest_folder(tmp_path):

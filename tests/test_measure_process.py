@@ -8,19 +8,15 @@ import sys
 import pytest
 import torch
 
-from ffbench.measure import (
-    ProcessMemory,
-    ProcessPeakTracker,
-    allocator_setting,
-    set_malloc_mmap_threshold,
-)
+from ffbench.measure import ProcessMemory, ProcessPeakTracker
 from ffbench.measure import process as process_mod
+from ffbench.proc import allocator_setting, glibc_version, set_malloc_mmap_threshold
 
 MiB = 2**20
 linux_proc = pytest.mark.skipif(
     not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc/self/clear_refs"
 )
-glibc = pytest.mark.skipif(process_mod._glibc_version() is None, reason="needs glibc")
+glibc = pytest.mark.skipif(glibc_version() is None, reason="needs glibc")
 
 
 @glibc

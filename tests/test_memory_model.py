@@ -18,7 +18,7 @@ import pytest
 
 from ffbench.config import RunConfig
 from ffbench.data import load_dataset
-from ffbench.memory_model import MemoryPrediction, max_batch_size, predict
+from ffbench.model import MemoryPrediction, max_batch_size, predict
 from ffbench.run.harness import prepare
 
 TOL = 0  # the model is an exact ledger: bytes equal

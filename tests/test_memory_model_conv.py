@@ -17,7 +17,7 @@ import pytest
 from test_memory_model import measure
 
 from ffbench.config import RunConfig
-from ffbench.memory_model import max_batch_size, predict
+from ffbench.model import max_batch_size, predict
 
 TOL = 0
 BP_CONV = ("bp", "bp-checkpoint", "bp-accum", "bp-inbackward", "bp-local")

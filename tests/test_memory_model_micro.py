@@ -21,7 +21,7 @@ from test_memory_model_conv import config as conv_config
 
 from ffbench.arch import layer_specs
 from ffbench.config import RunConfig
-from ffbench.memory_model import predict
+from ffbench.model import predict
 
 SCHEDULES = ("micro-batch-major", "layer-major")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

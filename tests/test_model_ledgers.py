@@ -92,18 +92,8 @@ def test_a_plugin_ledger_is_found_through_its_entry_point(plugin_distribution):
 
 
 def test_importing_the_model_does_not_import_torch():
-    code = (
-        "import sys, ffbench.model, ffbench.memory_model, ffbench.search; assert 'torch' not in sys.modules"
-    )
+    code = "import sys, ffbench.model, ffbench.search; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_memory_model_shim_is_the_model():
-    from ffbench import memory_model
-
-    assert memory_model.predict is model.predict
-    assert memory_model.max_batch_size is model.max_batch_size
-    assert memory_model.MemoryPrediction is model.MemoryPrediction
 
 
 @pytest.mark.parametrize("trainer", ["bp", "ff", "bp-local"])

@@ -20,14 +20,15 @@ import pytest
 
 from ffbench import store
 from ffbench.analysis import results
-from ffbench.analysis.claims import Verdict, all_claims
+from ffbench.analysis.claims import Verdict
+from ffbench.analysis.claims.registered import all_claims
 from ffbench.analysis.report import build_report, load_runs, load_timelines, print_claims
 from ffbench.analysis.thresholds import FLAT_TOLERANCE, MEMORY_MARGIN, MIN_DEPTH
 from ffbench.cli import main
 from ffbench.config import BATCH_CONVENTION, RunConfig
 from ffbench.data import load_dataset
 from ffbench.device import resolve_device
-from ffbench.run.executor import JobResult
+from ffbench.run.executors import JobResult
 from ffbench.run.fit import fit
 from ffbench.run.sweep import SweepSettings, environment_metadata, grid_configs, measure, write_csv
 from ffbench.run.worker import run_spec

@@ -10,8 +10,8 @@ from ffbench import store as results_store
 from ffbench.analysis import results
 from ffbench.config import RunConfig
 from ffbench.data import load_dataset
-from ffbench.environment import cpu_model
 from ffbench.errors import ConfigError
+from ffbench.proc import cpu_model
 from ffbench.run.fit import fit
 from ffbench.run.sweep import SweepSettings, measure, write_csv
 from ffbench.store import ResultsFolder

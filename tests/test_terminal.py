@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from ffbench import cli
-from ffbench.analysis.claims import all_claims
+from ffbench.analysis.claims.registered import all_claims
 from ffbench.run import sweep
 
 SWEEP = Path(__file__).resolve().parents[1] / "results" / "2026-12-06-cpu-recurrent" / "recurrent"

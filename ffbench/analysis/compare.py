@@ -25,6 +25,7 @@ from ..config import config_keys
 from ..errors import ConfigError
 from ..units import MiB
 from .claims.tables import group_folder
+from .tables import configuration_table, environment_table
 
 NOT_KEYED = {"data_dir", "threads", "device"}  # where and how fast, not what was run
 BYTE_DELTAS = {
@@ -199,8 +200,6 @@ def _values(frame) -> dict[str, str]:
 
 def changes(analyses, labels: list[str]):
     """Rows (what, field, one value per run) for everything that differs from the baseline."""
-    from .report import configuration_table, environment_table
-
     per_run = []
     for a in analyses:
         env = _values(environment_table(a.inputs, a.runs))

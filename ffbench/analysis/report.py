@@ -39,16 +39,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import store, validate
-from ..config import BATCH_CONVENTION, shown_keys
+from ..config import BATCH_CONVENTION
 from ..errors import ConfigError
 from ..units import MiB
 from . import caveats, html, results
-from .claims import GROUPS, Verdict, evaluate
+from .claims import GROUPS, Verdict
+from .claims.registered import evaluate
 from .claims.tables import group_key
 from .divisions import closed_division_table
-
-MAXBATCH_NAME = "maxbatch.json"
-
+from .tables import configuration_table, dataset_of, environment_table, short_group
 
 # -- reading the inputs ----------------------------------------------------------------------
 
@@ -67,14 +66,6 @@ class Inputs:
 def _device_name(doc: dict) -> Any:
     env = doc.get("environment") or (doc.get("machine_info") or {}).get("ffbench") or {}
     return env.get("device_name") or env.get("device")
-
-
-def _dataset_of(doc: dict) -> dict:
-    """The dataset description of a record (of a pytest-benchmark file: its first benchmark's)."""
-    ds = doc.get("dataset")
-    if ds is None and isinstance(doc.get("benchmarks"), list) and doc["benchmarks"]:
-        ds = ((doc["benchmarks"][0] or {}).get("extra_info") or {}).get("dataset")
-    return ds if isinstance(ds, dict) else {}
 
 
 def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
@@ -121,7 +112,7 @@ def runs_from(inp: Inputs):
         df = results.load([f for f, _, _ in inp.records])
         extra = {}
         for f, doc, group in inp.records:
-            ds = _dataset_of(doc)
+            ds = dataset_of(doc)
             extra[str(f)] = (group, ds.get("num_classes"), ds.get("in_features"))
         df["group"] = df["path"].map(lambda p: extra.get(p, (None,))[0])
         df["num_classes"] = df["path"].map(lambda p: extra.get(p, (None, None))[1])
@@ -280,84 +271,6 @@ def load_maxbatch(paths):
 
 # -- tables ------------------------------------------------------------------------------------
 
-ENV_KEYS = (
-    "ffbench",
-    "python",
-    "torch",
-    "cuda",
-    "device",
-    "device_name",
-    "cpu_model",
-    "cores",
-    "threads",
-    "threads_requested",
-    "platform",
-    "git_revision",
-    "hostname",
-    "allocator_setting",
-    "isolation",
-    "created",
-)
-
-
-def _short_group(group: str) -> str:
-    from .plots import short_group
-
-    return short_group(group)
-
-
-def environment_table(inp: Inputs, runs):
-    """One column per group (results folder and device), one row per environment key."""
-    import pandas as pd
-
-    envs: dict[str, dict] = {}
-    for folder, _manifest, env in inp.folders:
-        for g in runs["group"].dropna().unique():
-            if g.startswith(str(folder.resolve()) + "|"):
-                envs.setdefault(g, {}).update(env)
-    for _path, doc, group in inp.records:
-        env = doc.get("environment") or (doc.get("machine_info") or {}).get("ffbench") or {}
-        target = envs.setdefault(group, {})
-        for k, v in env.items():
-            target.setdefault(k, v)
-        if _dataset_of(doc):
-            target.setdefault("dataset", _dataset_of(doc))
-    data = {}
-    for g, env in envs.items():
-        col = {}
-        for k in ENV_KEYS:
-            if k in env:
-                col[k] = env[k]
-        ds = env.get("dataset")
-        if isinstance(ds, dict):
-            col["dataset"] = f"{ds.get('name')} ({ds.get('source')})"
-        data[_short_group(g)] = {k: ("" if v is None else str(v)) for k, v in col.items()}
-    return pd.DataFrame(data)
-
-
-# The configuration table: every field marked `shown` in RunConfig, then the sweep settings.
-CONFIG_SHOWN = (*shown_keys(), "timing_steps", "memory_limit_bytes", "timeout_seconds")
-
-
-def configuration_table(runs):
-    """The values each configuration field takes, per group and record kind."""
-    import pandas as pd
-
-    data = {}
-    for (group, kind), s in runs.groupby(["group", "kind"], dropna=False):
-        col = {}
-        for c in CONFIG_SHOWN:
-            vals = s[c].dropna().unique() if c in s.columns else []
-            try:
-                vals = sorted(vals)
-            except TypeError:
-                vals = list(vals)
-            col[c] = ", ".join(str(v) for v in vals) if len(vals) else "default"
-        col["runs"] = str(len(s))
-        data[f"{_short_group(group)} [{kind}]"] = col
-    return pd.DataFrame(data)
-
-
 CONFIG_COLUMNS = [
     ("trainer", "trainer", None),
     ("depth", "depth", None),
@@ -404,7 +317,7 @@ def results_table(runs, kind: str = "measure", run_label=None):
     if run_label is not None:
         out["run"] = df.index.map(run_label)
     if df["group"].nunique() > 1:
-        out["results"] = df["group"].map(_short_group)
+        out["results"] = df["group"].map(short_group)
     for col, label, div in columns:
         if col not in df.columns or df[col].isna().all():
             continue

@@ -384,7 +384,7 @@ def frame(rows: list[dict], columns: tuple[str, ...]):
     extra = sorted({k for r in rows for k in r} - set(columns))
     df = pd.DataFrame(rows, columns=list(columns) + extra)
     for c in df.columns:
-        if c in _INT_COLUMNS or (c.endswith("_bytes") and c not in ("malloc_setting_time_ratio",)):
+        if c in _INT_COLUMNS or c.endswith("_bytes"):
             df[c] = pd.to_numeric(df[c], errors="coerce").round().astype("Int64")
     for c in (
         "val_accuracy",

@@ -1,9 +1,12 @@
 """The report's short tables, read before the long ones: the training-step peak as a pivot
 (one row per configuration, one column per trainer, the smallest in each row marked) and the
-environment as one value per key plus where it differs."""
+environment as one value per key plus where it differs; and the tables both a report and a
+comparison (`compare.py`) read: the environment and the configuration values per results
+folder."""
 
 from __future__ import annotations
 
+from ..config import shown_keys
 from ..schema import TRAINER_ORDER
 from ..units import MiB
 from .claims.tables import (
@@ -62,3 +65,90 @@ def environment_summary(env):
         others = [f"{folder}: {v}" for folder, v in given.items() if v != common]
         rows[key] = {"value": common, "differs in": "; ".join(others)}
     return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "differs in"])
+
+
+def dataset_of(doc: dict) -> dict:
+    """The dataset description of a record (of a pytest-benchmark file: its first benchmark's)."""
+    ds = doc.get("dataset")
+    if ds is None and isinstance(doc.get("benchmarks"), list) and doc["benchmarks"]:
+        ds = ((doc["benchmarks"][0] or {}).get("extra_info") or {}).get("dataset")
+    return ds if isinstance(ds, dict) else {}
+
+
+ENV_KEYS = (
+    "ffbench",
+    "python",
+    "torch",
+    "cuda",
+    "device",
+    "device_name",
+    "cpu_model",
+    "cores",
+    "threads",
+    "threads_requested",
+    "platform",
+    "git_revision",
+    "hostname",
+    "allocator_setting",
+    "isolation",
+    "created",
+)
+
+
+def short_group(group: str) -> str:
+    from .plots import short_group
+
+    return short_group(group)
+
+
+def environment_table(inp, runs):
+    """One column per group (results folder and device), one row per environment key, from
+    the documents `inp` (a report.Inputs) read."""
+    import pandas as pd
+
+    envs: dict[str, dict] = {}
+    for folder, _manifest, env in inp.folders:
+        for g in runs["group"].dropna().unique():
+            if g.startswith(str(folder.resolve()) + "|"):
+                envs.setdefault(g, {}).update(env)
+    for _path, doc, group in inp.records:
+        env = doc.get("environment") or (doc.get("machine_info") or {}).get("ffbench") or {}
+        target = envs.setdefault(group, {})
+        for k, v in env.items():
+            target.setdefault(k, v)
+        if dataset_of(doc):
+            target.setdefault("dataset", dataset_of(doc))
+    data = {}
+    for g, env in envs.items():
+        col = {}
+        for k in ENV_KEYS:
+            if k in env:
+                col[k] = env[k]
+        ds = env.get("dataset")
+        if isinstance(ds, dict):
+            col["dataset"] = f"{ds.get('name')} ({ds.get('source')})"
+        data[short_group(g)] = {k: ("" if v is None else str(v)) for k, v in col.items()}
+    return pd.DataFrame(data)
+
+
+# The configuration table: every field marked `shown` in RunConfig, then the sweep settings.
+CONFIG_SHOWN = (*shown_keys(), "timing_steps", "memory_limit_bytes", "timeout_seconds")
+
+
+def configuration_table(runs):
+    """The values each configuration field takes, per group and record kind."""
+    import pandas as pd
+
+    data = {}
+    for (group, kind), s in runs.groupby(["group", "kind"], dropna=False):
+        col = {}
+        for c in CONFIG_SHOWN:
+            vals = s[c].dropna().unique() if c in s.columns else []
+            try:
+                vals = sorted(vals)
+            except TypeError:
+                vals = list(vals)
+            col[c] = ", ".join(str(v) for v in vals) if len(vals) else "default"
+        col["runs"] = str(len(s))
+        data[f"{short_group(group)} [{kind}]"] = col
+    return pd.DataFrame(data)

@@ -9,12 +9,7 @@ they need (parameters, optimizers, inputs, device) and owns resets and syncs.
 
 from .cuda import CudaMemory, CudaPeakTracker
 from .energy import Energy, EnergyMeter
-from .process import (
-    ProcessMemory,
-    ProcessPeakTracker,
-    allocator_setting,
-    set_malloc_mmap_threshold,
-)
+from .process import ProcessMemory, ProcessPeakTracker
 from .tensors import CATEGORIES, PhasePeak, TensorMemory, TensorTracker
 from .timer import StepTime, StepTimer, available_cores, set_threads
 
@@ -31,8 +26,6 @@ __all__ = [
     "StepTimer",
     "TensorMemory",
     "TensorTracker",
-    "allocator_setting",
     "available_cores",
-    "set_malloc_mmap_threshold",
     "set_threads",
 ]

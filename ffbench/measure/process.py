@@ -12,7 +12,7 @@ torch alone makes RSS about 0.5 GiB).
 Allocator caveat: glibc keeps most freed memory resident and reuses it, so the
 high-water mark of a step depends on what earlier steps left behind (noise of
 +-70 MiB was seen for one training step). Calling
-``set_malloc_mmap_threshold(65536)`` once at start (or starting the process with
+``ffbench.proc.set_malloc_mmap_threshold(65536)`` once at start (or starting the process with
 ``MALLOC_MMAP_THRESHOLD_=65536``) makes every allocation of 64 KiB or more its
 own mmap, returned to the OS on free; the rise then matches the tensor-level
 rise to within a fraction of a MiB. ``allocator_setting()`` describes what is in
@@ -30,25 +30,18 @@ so it is never used for a peak.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import os
 import sys
 from dataclasses import dataclass
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
-_STATUS = "/proc/self/status"
+from ..proc import allocator_setting, read_status
+
 _CLEAR_REFS = "/proc/self/clear_refs"
-_M_MMAP_THRESHOLD = -3
-# Largest value glibc accepts for M_MMAP_THRESHOLD on 64-bit (HEAP_MAX_SIZE / 2).
-_MMAP_THRESHOLD_MAX = 32 * 2**20
 
 METHOD_HWM = "VmHWM after clear_refs reset (/proc/self/status)"
 METHOD_RUSAGE = "getrusage ru_maxrss (peak since process start; cannot be reset)"
 METHOD_NONE = "unavailable"
-
-_mallopt_value: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,22 +67,6 @@ class ProcessMemory:
     op_sampled_rise_bytes: int | None = None
 
 
-def _read_status_kib(*fields: str) -> dict[str, int] | None:
-    try:
-        with open(_STATUS, "rb") as f:
-            text = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    found: dict[str, int] = {}
-    for line in text.splitlines():
-        name, _, rest = line.partition(":")
-        if name in fields:
-            parts = rest.split()
-            if parts and parts[0].isdigit():
-                found[name] = int(parts[0]) * 1024  # the kernel reports kB (KiB)
-    return found if len(found) == len(fields) else None
-
-
 def _reset_hwm() -> bool:
     """Reset VmHWM to the current RSS; True if the kernel accepted it."""
     try:
@@ -97,7 +74,7 @@ def _reset_hwm() -> bool:
             f.write("5")
     except OSError:
         return False
-    values = _read_status_kib("VmHWM", "VmRSS")
+    values = read_status("VmHWM", "VmRSS")
     # Right after a reset the high-water mark equals the RSS (allow for pages
     # touched between the write and the read).
     return values is not None and values["VmHWM"] - values["VmRSS"] <= 4 * 2**20
@@ -113,7 +90,7 @@ def _maxrss_bytes() -> int | None:
 
 
 def _current_rss_bytes() -> int | None:
-    values = _read_status_kib("VmRSS")
+    values = read_status("VmRSS")
     if values is not None:
         return values["VmRSS"]
     try:
@@ -157,7 +134,7 @@ class ProcessPeakTracker:
         self._result = None
         if _reset_hwm():
             self._method = METHOD_HWM
-            self._start = _read_status_kib("VmRSS")["VmRSS"]
+            self._start = read_status("VmRSS")["VmRSS"]
         elif _maxrss_bytes() is not None:
             self._method = METHOD_RUSAGE
             self._start = _current_rss_bytes() or 0
@@ -177,7 +154,7 @@ class ProcessPeakTracker:
             self._sampler = None
         peak: int | None = None
         if self._method == METHOD_HWM:
-            values = _read_status_kib("VmHWM")
+            values = read_status("VmHWM")
             peak = values["VmHWM"] if values is not None else None
         elif self._method == METHOD_RUSAGE:
             peak = _maxrss_bytes()
@@ -204,74 +181,3 @@ class ProcessPeakTracker:
         if self._result is None:
             raise RuntimeError("ProcessPeakTracker.result() is available after the with-block ends")
         return self._result
-
-
-# -- malloc ----------------------------------------------------------------------------
-def _glibc():
-    """The C library as a ctypes handle if it is glibc, else None."""
-    if _glibc_version() is None:
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-        libc.mallopt.restype = ctypes.c_int
-        return libc
-    except (OSError, AttributeError):
-        return None
-
-
-def set_malloc_mmap_threshold(bytes: int = 65536) -> bool:  # noqa: A002 (name from the design)
-    """glibc ``mallopt(M_MMAP_THRESHOLD, bytes)``: allocations of at least ``bytes``
-    get their own mmap and go back to the OS when freed, so VmHWM follows the
-    program's live memory instead of glibc's cache. Call once, early (before the
-    model is built). Returns False where glibc is absent or the value is refused
-    (glibc accepts at most 32 MiB on 64-bit). Disables glibc's dynamic threshold.
-    """
-    global _mallopt_value
-    value = int(bytes)
-    if value < 0 or value > _MMAP_THRESHOLD_MAX:
-        return False
-    libc = _glibc()
-    if libc is None:
-        return False
-    if libc.mallopt(_M_MMAP_THRESHOLD, value) != 1:
-        return False
-    # Memory freed before this call may sit in glibc's heap, resident; later small
-    # allocations would reuse it without raising RSS. Give it back to the OS now.
-    libc.malloc_trim(0)
-    _mallopt_value = value
-    return True
-
-
-def allocator_setting() -> str:
-    """One line describing the malloc configuration that shapes RSS figures."""
-    parts = []
-    preload = os.environ.get("LD_PRELOAD", "")
-    for name in ("jemalloc", "tcmalloc", "mimalloc"):
-        if name in preload:
-            parts.append(f"{name} preloaded (LD_PRELOAD)")
-            conf = os.environ.get("MALLOC_CONF") or os.environ.get("_RJEM_MALLOC_CONF")
-            if name == "jemalloc" and conf:
-                parts.append(f"MALLOC_CONF={conf}")
-    libc = "glibc malloc" if _glibc_version() else "non-glibc C library"
-    if not parts:
-        parts.append(libc)
-    if _mallopt_value is not None:
-        parts.append(f"M_MMAP_THRESHOLD={_mallopt_value} via mallopt")
-    env = os.environ.get("MALLOC_MMAP_THRESHOLD_")
-    if env is not None:
-        parts.append(f"MALLOC_MMAP_THRESHOLD_={env} (environment)")
-    for var in ("MALLOC_ARENA_MAX", "MALLOC_TRIM_THRESHOLD_"):
-        if os.environ.get(var) is not None:
-            parts.append(f"{var}={os.environ[var]}")
-    if _mallopt_value is None and env is None and libc == "glibc malloc" and len(parts) == 1:
-        parts.append("default thresholds (freed memory may stay resident)")
-    return ", ".join(parts)
-
-
-def _glibc_version() -> str | None:
-    try:
-        version = os.confstr("CS_GNU_LIBC_VERSION")
-    except (AttributeError, ValueError, OSError):
-        return None
-    return version if version and version.startswith("glibc") else None

@@ -26,7 +26,7 @@ import gc
 import resource
 from dataclasses import asdict, dataclass
 
-KINDS = ("tensor", "process")
+from ..proc import read_status
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,6 @@ class Budget:
         return "process: no allocation failed under RLIMIT_DATA"
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise OSError(f"{field} not in /proc/self/status")
-
-
 def warm_baseline(config, data, device) -> dict:
     """Run a tiny network of the same trainer, optimizer and dtype once (a step, another step,
     a prediction), free it, and return the process's baseline figures in bytes."""
@@ -80,10 +72,9 @@ def warm_baseline(config, data, device) -> dict:
     out = {
         "warmed": f"{config.trainer}, {config.optimizer}/{config.optimizer_impl}, {config.dtype}: 2 steps and a prediction of a 1 x 8 net"
     }
-    try:
-        out.update(vm_data_bytes=_status_kib("VmData"), rss_bytes=_status_kib("VmRSS"))
-    except OSError:
-        pass
+    status = read_status("VmData", "VmRSS")
+    if status is not None:
+        out.update(vm_data_bytes=status["VmData"], rss_bytes=status["VmRSS"])
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()

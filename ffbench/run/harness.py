@@ -58,10 +58,9 @@ from ..measure import (
     StepTimer,
     TensorMemory,
     TensorTracker,
-    allocator_setting,
-    set_malloc_mmap_threshold,
     set_threads,
 )
+from ..proc import MMAP_THRESHOLD, allocator_setting, set_malloc_mmap_threshold
 from ..stats import timing_spread
 from ..trainers import build_trainer
 from ..trainers.registry import family as trainer_family
@@ -168,7 +167,7 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, *, mmap_threshold
     """
     device = resolve_device(config.device)
     if mmap_threshold and device.type == "cpu":
-        set_malloc_mmap_threshold(65536)
+        set_malloc_mmap_threshold(MMAP_THRESHOLD)
     threads = set_threads(config.threads)
     data = dataset or load_config_dataset(config)
     trainer = build_trainer(config, data.in_features, data.num_classes, device)
@@ -213,7 +212,7 @@ def time_with_default_malloc(config: RunConfig, settings: HarnessSettings) -> tu
     proc = default_malloc_timing(args)
     if proc is None:
         code = (
-            "import sys; from ffbench.run.worker import die_with_parent; die_with_parent(int(sys.argv[3])); "
+            "import sys; from ffbench.proc import die_with_parent; die_with_parent(int(sys.argv[3])); "
             "from ffbench.run.harness import default_malloc_main; sys.exit(default_malloc_main(sys.argv[1:3]))"
         )
         proc = subprocess.run(

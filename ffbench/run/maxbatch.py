@@ -83,7 +83,7 @@ def analytic_seed(
 
 def _probe(folder: ResultsFolder, settings, config: RunConfig, bar, executor) -> dict:
     """The probe's record: already in the folder, or measured now."""
-    from .statuses import needs_measuring
+    from ..schema import needs_measuring
     from .sweep import measure
 
     record = folder.get(config)
@@ -344,7 +344,7 @@ def run_maxbatch(
     """Check everything, open (or resume) the results folder, search, export the CSV.
     Without an executor, a local one runs every probe and is closed at the end. With
     `dry_run`, print the plan and an estimated time instead, write nothing, return None."""
-    from .executors import get_executor
+    from .executors.choice import get_executor
     from .sweep import SweepSettings, locate_results
 
     for t in trainers:

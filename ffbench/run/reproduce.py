@@ -549,7 +549,7 @@ def reproduce(
     and its estimated time and write nothing."""
     from ..data import load_dataset
     from ..lock import FolderLock
-    from .executors import get_executor
+    from .executors.choice import get_executor
 
     own = executor is None
     executor = executor or get_executor("local")

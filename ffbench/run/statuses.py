@@ -14,7 +14,8 @@
 
 A plain re-run (resume) measures again every configuration without a record, ``killed`` and
 environment faults; ``--retry-errors`` also the other errors. ``ok``, ``oom`` and ``timeout``
-are results and stay.
+are results and stay. The status words and that rule (`needs_measuring`) live in
+ffbench/schema.py, below everything that reads records; this module classifies failures.
 """
 
 from __future__ import annotations
@@ -23,22 +24,11 @@ import errno
 import signal
 from pathlib import Path
 
-STATUSES = ("ok", "oom", "timeout", "killed", "error", "partial")
-RESULTS = ("ok", "oom", "timeout")  # what the configuration did; never re-measured
-ENVIRONMENT = "environment"  # the `fault` of an error the machine caused, not the configuration
+from ..schema import ENVIRONMENT_FAULT
+
 ENVIRONMENT_ERRNOS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
                       errno.EFBIG: "file size limit exceeded"}  # fmt: skip
 WORKER_EXIT_ENVIRONMENT = 75  # the worker could not write its record (EX_TEMPFAIL)
-
-
-def needs_measuring(record: dict | None, retry_errors: bool = False) -> bool:
-    """Whether a resume measures this configuration (again)."""
-    if record is None:
-        return True
-    status = record.get("status")
-    if status == "killed" or record.get("fault") == ENVIRONMENT:
-        return True
-    return status not in RESULTS and (retry_errors or status not in ("error",))
 
 
 def _chain(exc: BaseException | None, depth: int = 20):
@@ -131,7 +121,11 @@ def death(returncode: int | None, oom_kills: tuple[int | None, int | None]) -> t
     name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
     before, after = oom_kills
     if sig == signal.SIGXFSZ:
-        return "error", "worker exceeded the file size limit (SIGXFSZ, ulimit -f)", {"fault": ENVIRONMENT}
+        return (
+            "error",
+            "worker exceeded the file size limit (SIGXFSZ, ulimit -f)",
+            {"fault": ENVIRONMENT_FAULT},
+        )
     if before is not None and after is not None and after > before:
         return (
             "oom",

@@ -36,10 +36,12 @@ from ..config import (
     grid_points,
 )
 from ..errors import ConfigError, EnvironmentFault
+from ..schema import ENVIRONMENT_FAULT
 from ..store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
 from ..units import MiB
 from . import statuses
-from .executors import Executor, Job, JobResult, get_executor
+from .executors import Executor, Job, JobResult
+from .executors.choice import get_executor
 
 # sweep-file / CLI list keys (the grid's axes)
 GRID_KEYS = (*GRID_AXES, "optimizers")
@@ -330,7 +332,7 @@ def _record_without_result(result: JobResult) -> dict:
             or any(why in result.stderr_tail for why in ("No space left", "Disk quota", "File too large"))
             or (not last and statuses.disk_full(job.out_path))  # silent: its log is on that disk
         ):
-            record["fault"] = statuses.ENVIRONMENT
+            record["fault"] = ENVIRONMENT_FAULT
     if record["status"] != "ok" and result.stderr_tail.strip():
         record["worker_output"] = result.stderr_tail
     return record
@@ -408,7 +410,7 @@ def measure(
             waiting.pop(result.job.key, None)
             bar.update(1)
             bar.set_postfix_str(f"running {next(iter(waiting.values()))}" if waiting else "")
-            if record.get("fault") == statuses.ENVIRONMENT:  # the disk is full: so would the next be
+            if record.get("fault") == ENVIRONMENT_FAULT:  # the disk is full: so would the next be
                 raise EnvironmentFault(
                     f"{record['error'][:300]}; {path} records it as an environment fault: free space "
                     f"(or raise ulimit -f) and re-run to measure it"

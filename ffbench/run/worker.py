@@ -28,21 +28,7 @@ import sys
 import time
 import traceback
 
-
-def die_with_parent(parent_pid: int | None) -> None:
-    """Ask Linux to SIGKILL this worker when the sweep dies (kill -9 included)."""
-    if not parent_pid or not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
+from ..proc import die_with_parent
 
 
 def _measure(spec: dict, record: dict, budget) -> str | None:
@@ -50,7 +36,7 @@ def _measure(spec: dict, record: dict, budget) -> str | None:
     from ..config import RunConfig
     from ..data import load_config_dataset
     from ..device import resolve_device
-    from ..measure import set_malloc_mmap_threshold
+    from ..proc import MMAP_THRESHOLD, set_malloc_mmap_threshold
     from . import budget as budgets
     from .harness import HarnessSettings, run_one
 
@@ -59,7 +45,7 @@ def _measure(spec: dict, record: dict, budget) -> str | None:
     device = resolve_device(config.device)
     record["device_type"] = device.type
     if device.type == "cpu":
-        set_malloc_mmap_threshold(65536)  # before anything is allocated (see measure.process)
+        set_malloc_mmap_threshold(MMAP_THRESHOLD)  # before anything is allocated (see ffbench.proc)
     data = load_config_dataset(config)
     record["dataset"] = data.describe()
     record["baseline"] = budgets.warm_baseline(config, data, device)
@@ -75,12 +61,13 @@ def _measure(spec: dict, record: dict, budget) -> str | None:
 
 
 def _failed(record: dict, exc: BaseException, limited: bool) -> None:
-    from .statuses import ENVIRONMENT, environment_fault, is_oom
+    from ..schema import ENVIRONMENT_FAULT
+    from .statuses import environment_fault, is_oom
 
     record["status"] = "oom" if is_oom(exc, limited=limited) else "error"
     fault = environment_fault(exc) if record["status"] == "error" else None
     if fault is not None:
-        record["fault"] = ENVIRONMENT  # the machine's fault: re-measured on resume
+        record["fault"] = ENVIRONMENT_FAULT  # the machine's fault: re-measured on resume
         record["fault_reason"] = fault
     lines = [ln for ln in traceback.format_exception_only(type(exc), exc) if ln.strip()]
     record["error"] = " ".join(" ".join(lines).split())[:2000]

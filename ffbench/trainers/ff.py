@@ -137,6 +137,15 @@ def embed_label(x: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torc
     return out
 
 
+def with_label(x: torch.Tensor, label: int, num_classes: int, value: torch.Tensor) -> torch.Tensor:
+    """A fresh copy of `x` with `label` written one-hot (`value`: each row's image max, [n, 1])
+    into the first `num_classes` inputs: one pass of the evaluation's label loop."""
+    h = x.clone()
+    h[:, :num_classes].zero_()
+    h[:, label : label + 1].copy_(value)
+    return h
+
+
 def random_wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
     """Uniform over the num_classes - 1 wrong labels: y + U{1..C-1} mod C is never y."""
     shift = torch.randint(1, num_classes, y.shape, device=y.device, generator=generator)
@@ -331,9 +340,9 @@ class FFTrainer(Trainer):
         scores = torch.zeros(n, c, device=x.device, dtype=torch.float32)
         value = x[:, c:].amax(dim=1, keepdim=True)
         for label in range(c):
-            h = x.clone()  # a fresh copy per label; it dies once the first layer's output exists
-            h[:, :c].zero_()
-            h[:, label : label + 1].copy_(value)
+            h = with_label(
+                x, label, c, value
+            )  # a fresh copy per label; it dies once the first layer's output exists
             for i, layer in enumerate(self.net.layers):
                 h = layer(h)
                 if i in self.eval_layers:

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..phases import phase
-from .ff import EPS, FFTrainer, micro_slices
+from .ff import EPS, FFTrainer, micro_slices, with_label
 from .registry import register_trainer
 
 
@@ -254,9 +254,7 @@ class FFFrugalTrainer(FFTrainer):
         scores = torch.zeros(n, c, device=x.device, dtype=torch.float32)
         value = x[:, c:].amax(dim=1, keepdim=True)
         for label in range(c):
-            h = x.clone()
-            h[:, :c].zero_()
-            h[:, label : label + 1].copy_(value)
+            h = with_label(x, label, c, value)
             for j, layer in enumerate(self.net.layers):
                 lin = layer.linear
                 h = torch.addmm(lin.bias, normalise_(h, self.config.ff_norm), lin.weight.t()).relu_()

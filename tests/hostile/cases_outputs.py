@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 
 from cases_data import measure_record
-from cases_runs import _test_file, fake_executor, faked, pytest_with
+from cases_runs import _test_file, executor_choice, fake_executor, faked, pytest_with
 from hostile import Case, Outcome, cli, patched, run_main
 
 TINY = ("--dataset", "synthetic", "--device", "cpu", "--threads", "1", "--quiet")
@@ -558,7 +558,7 @@ def _fake(fate_result):
 
 def _template_gone(tmp: Path) -> Outcome:
     """Issue case 5: the local executor's template killed while a configuration runs."""
-    import ffbench.run.executors as executors
+    executors = executor_choice()
     from ffbench.run.executors import JobResult
 
     gone = _fake(lambda job: JobResult(job, None, None, 0.1, False, "template exited", executor="fake"))
@@ -578,7 +578,7 @@ def _template_gone(tmp: Path) -> Outcome:
 
 def _silent_full_disk(tmp: Path) -> Outcome:
     """Issue case 5: a worker that fails without a word (its log on the full disk)."""
-    import ffbench.run.executors as executors
+    executors = executor_choice()
     import ffbench.run.statuses as statuses
     from ffbench.run.executors import JobResult
 

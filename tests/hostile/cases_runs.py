@@ -68,11 +68,18 @@ def fake_executor(fate: str):
     return FakeExecutor()
 
 
+def executor_choice():
+    """The module whose `get_executor` the commands call (the package itself in an older ffbench)."""
+    try:
+        import ffbench.run.executors.choice as choice
+    except ImportError:
+        import ffbench.run.executors as choice
+    return choice
+
+
 def faked(fate: str):
     """While it is entered, every command's executor is `fake_executor(fate)`."""
-    import ffbench.run.executors as executors
-
-    return patched(executors, "get_executor", lambda *a, **k: fake_executor(fate))
+    return patched(executor_choice(), "get_executor", lambda *a, **k: fake_executor(fate))
 
 
 def fake_sweep(tmp: Path, fate: str, *more: str) -> Outcome:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ...errors import ConfigError
+from ...proc import cpu_model
 from ...store import loads_strict, write_text_atomic
 from ..statuses import oom_kill_count
 
@@ -192,31 +193,6 @@ def require(module: str, extra: str):
         raise ConfigError(f"--executor {extra} needs {module}: pip install 'ffbench[{extra}]'") from None
 
 
-def get_executor(name: str = "local", **options) -> Executor:
-    """An executor by name; `options` are its constructor's (None values are left out, and
-    an option another executor takes is an error)."""
-    if name not in EXECUTORS:
-        raise ConfigError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
-    given = {k: v for k, v in options.items() if v is not None and v is not False}
-    common = {"allow_mixed_devices"}
-    for key in given:
-        prefix = key.split("_", 1)[0]
-        if prefix in ("ray", "slurm") and prefix != name:
-            raise ConfigError(f"--{key.replace('_', '-')} goes with --executor {prefix}")
-        if prefix not in ("ray", "slurm") and key not in common:
-            raise ConfigError(f"unknown executor option {key!r}")
-    if name == "local":
-        from .template import TemplateExecutor as cls
-    elif name == "subprocess":
-        from .subprocess import SubprocessExecutor as cls
-    elif name == "ray":
-        from .ray import RayExecutor as cls
-    else:
-        from .slurm import SlurmExecutor as cls
-    prefix = f"{name}_"
-    return cls(**{k.removeprefix(prefix): v for k, v in given.items()})
-
-
 # -- running one job as a local process (shared by the executors) -------------------------
 
 
@@ -329,15 +305,6 @@ def default_gpus(job: Job, cluster_gpus: float | None) -> int:
 # -- where a job ran ------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-    except OSError:
-        names = []
-    return names[0] if names else (platform.processor() or platform.machine())
-
-
 def _gpus() -> list[dict]:
     """The GPUs this process may use (CUDA_VISIBLE_DEVICES applied), from nvidia-smi."""
     try:
@@ -362,7 +329,7 @@ def probe() -> dict:
     gpus = _gpus()
     return {
         "host": platform.node(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "gpu_models": sorted({g["name"] for g in gpus}),
         "gpus": gpus,
         "driver": gpus[0]["driver"] if gpus else None,

@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.load(f)
     from ...device import resolve_device
     from ...environment import environment
+    from ...proc import die_with_parent
     from ...store import write_json_atomic
-    from ..worker import die_with_parent
     from . import probe
 
     die_with_parent(spec.get("parent_pid"))

@@ -56,11 +56,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...proc import MMAP_THRESHOLD, die_with_parent, read_status, set_malloc_mmap_threshold
 from ..statuses import oom_kill_count
 from . import ENTRIES, BaseExecutor, Job, JobResult, collect, job_device, probe, worker_env, write_spec
 
 TIMING_ENV = "FFBENCH_TIMING_TEMPLATE"  # set in the measure template: where timing children come from
-MMAP_THRESHOLD = 65536
 PRELOAD = (
     "torch",
     "torchvision",
@@ -80,15 +80,6 @@ START_TIMEOUT = 600.0  # seconds a template may take to import torch on a loaded
 # -- the template process -------------------------------------------------------------------
 
 
-def _mallopt(threshold: int) -> None:
-    import ctypes
-
-    libc = ctypes.CDLL(None)
-    libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    if libc.mallopt(-3, threshold) != 1:  # M_MMAP_THRESHOLD
-        raise OSError(f"mallopt(M_MMAP_THRESHOLD, {threshold}) refused")
-
-
 def preload() -> None:
     """Import what every worker imports; run nothing (no tensor op, no CUDA)."""
     for name in PRELOAD:
@@ -97,17 +88,6 @@ def preload() -> None:
         except ImportError:  # torchvision is optional here: a worker imports it if it needs it
             if name == "torch":
                 raise
-
-
-def _status_bytes() -> dict:
-    """This process's VmRSS and VmData, in bytes."""
-    found = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmData"):
-                found[key] = int(rest.split()[0]) * 1024
-    return {"start_rss_bytes": found.get("VmRSS"), "start_vm_data_bytes": found.get("VmData")}
 
 
 def _same_user(conn: socket.socket) -> bool:
@@ -125,13 +105,13 @@ def _redirect(stdout: str | None, stderr: str | None) -> None:
 
 def _child(request: dict, template_pid: int, report: int) -> None:
     """In the forked child: become the worker, run the target, exit with its status."""
-    from ..worker import die_with_parent
-
     code = 1
     try:
         die_with_parent(template_pid)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.write(report, json.dumps(_status_bytes()).encode())
+        start = read_status("VmRSS", "VmData") or {}
+        facts = {"start_rss_bytes": start.get("VmRSS"), "start_vm_data_bytes": start.get("VmData")}
+        os.write(report, json.dumps(facts).encode())
         os.close(report)
         _redirect(request.get("stdout"), request.get("stderr"))
         module, function = TARGETS[request["target"]]
@@ -225,12 +205,10 @@ def serve(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, required=True, help="the driver's pid: die with it")
     parser.add_argument("--mmap-threshold", type=int, default=None, help="mallopt before importing torch")
     args = parser.parse_args(argv)
-    from ..worker import die_with_parent
-
     die_with_parent(args.parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the driver and the worker
-    if args.mmap_threshold is not None:
-        _mallopt(args.mmap_threshold)
+    if args.mmap_threshold is not None and not set_malloc_mmap_threshold(args.mmap_threshold):
+        raise OSError(f"mallopt(M_MMAP_THRESHOLD, {args.mmap_threshold}) refused")
     preload()
     gc.collect()
     gc.freeze()  # what the template holds is permanent: children's collections skip it
