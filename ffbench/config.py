@@ -183,7 +183,11 @@ class RunConfig:
         "auto", "device (auto: CUDA when available)", group="measurement", kind="choice", choices=DEVICES
     )
     threads: int | None = option(
-        None, "torch CPU threads (default: all cores); recorded", group="measurement", kind="int", limit=4096
+        None,
+        "torch CPU threads (default: 1, the timing protocol's); recorded",
+        group="measurement",
+        kind="int",
+        limit=4096,
     )
     eval_chunk: int = option(
         DEFAULT_EVAL_CHUNK,
