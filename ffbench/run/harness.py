@@ -212,7 +212,16 @@ def time_group(configs: list[RunConfig], settings: HarnessSettings) -> dict[str,
     device = next(iter(runs.values())).device
     rule = Protocol.for_steps(settings.timing_steps)
     rounds = round_robin({name: partial(_step, run) for name, run in runs.items()}, device, rule)
-    return {name: rounds.fields(name, rule) for name in runs}
+    out = {name: rounds.fields(name, rule) for name in runs}
+    if device.type == "cuda":  # NVML's board energy: each trainer's steps in a block of their own
+        for name, run in runs.items():
+            n = len(out[name]["step_seconds"])
+            with EnergyMeter(device) as energy:
+                for _ in range(n):
+                    _step(run)()
+                torch.cuda.synchronize(device)  # the queued steps inside the block
+            out[name]["metrics"].update(_energy_fields(energy.result(), n))
+    return out
 
 
 def time_group_main(argv: list[str]) -> int:
