@@ -366,10 +366,21 @@ def describe_measurement(config: RunConfig, record: dict) -> str:
         lines.append(
             f"  timed at {m['timing_threads']} thread(s), 1-minute load {m['timing_load_before']:.2f} -> "
             f"{m['timing_load_after']:.2f} on {m['timing_cores']} cores"
+            + (f"; flagged, no verdict uses it: {why}" if (why := _timing_flag(record)) else "")
         )
     elif record.get("timing_error"):
         lines.append(f"  step time: none ({record['timing_error']})")
     return "\n".join(lines)
+
+
+def _timing_flag(record: dict) -> str | None:
+    """Why a record's step time is unfit for a verdict (analysis/timing.py), None when fit."""
+    from .analysis.timing import flag
+
+    timing = record.get("timing") or {}
+    row = {**record.get("metrics", {}), "timing_protocol": timing.get("protocol"),
+           "timing_allocator": timing.get("allocator_setting"), "trainer": record["config"].get("trainer")}  # fmt: skip
+    return flag(row)
 
 
 def axis_type(text: str) -> tuple[str, list]:
