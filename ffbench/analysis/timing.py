@@ -64,3 +64,15 @@ def unfit(df, keys: list[str]) -> dict[tuple, str]:
 def _key(value):
     """A key value comparable across frames (NaN and None are one missing value)."""
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def summary(unfit: dict[str, str]) -> str:
+    """`name -> reason` in few words: the reasons, each with how many comparisons it leaves
+    out and the first of them (a run made before the protocol would list every one)."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in unfit.items():
+        by_reason.setdefault(why.split(": ", 1)[-1], []).append(name)
+    return "; ".join(
+        f"{len(names)} x {why} (e.g. {names[0]})" if len(names) > 1 else f"{names[0]}: {why}"
+        for why, names in by_reason.items()
+    )

@@ -9,6 +9,7 @@ import pandas as pd
 from ...config import ACCUM_DEFAULT
 from .. import thresholds as T
 from ..families import family_of
+from ..timing import summary as timing_summary
 from . import DOES_NOT_HOLD, HOLDS, Verdict, claim, not_evaluated, verdict_from
 from .tables import (
     TRAIN_PEAK,
@@ -331,8 +332,7 @@ def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
         verdict_from(passes)
         if passes
         else not_evaluated(
-            "no configuration whose step times are fit for a verdict: "
-            + "; ".join(f"{k}: {w}" for k, w in unfit.items())
+            f"no configuration whose step times are fit for a verdict: {timing_summary(unfit)}"
         )
     )
     v.numbers = {
@@ -347,11 +347,7 @@ def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
             for key, (_, r) in zip(keys, table.iterrows())
         )
         + f" (median {table['ratio'].median():.2f}; {above} of {len(table)} at or above the 4/3 floor)"
-        + (
-            f". Not evaluated (unfit step times): {'; '.join(f'{k}: {w}' for k, w in unfit.items())}"
-            if unfit
-            else ""
-        )
+        + (f". Not evaluated (unfit step times): {timing_summary(unfit)}" if unfit else "")
     )
     archs = [_arch(r) for _, r in table.iterrows()]
     v.summary = "\n".join(

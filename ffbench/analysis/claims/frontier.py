@@ -11,6 +11,7 @@ import math
 
 from .. import thresholds as T
 from ..timing import flags as timing_flags
+from ..timing import summary as timing_summary
 from . import Verdict, claim, not_evaluated, verdict_from
 from .tables import TRAIN_PEAK, label, num, pair_key, with_train_peak, with_variants
 
@@ -122,12 +123,11 @@ def _frontier_verdict(v: Verdict, runs, along: str) -> Verdict:
     passing = sum(c["passes"] for c in found)
     v.summary = f"FF better at {passing} of {len(found)} frontier points ({', '.join(archs)})"
     if unfit:
-        v.detail += ". Not evaluated (unfit step times): " + "; ".join(f"{k}: {w}" for k, w in unfit.items())
+        v.detail += f". Not evaluated (unfit step times): {timing_summary(unfit)}"
     if not passes:
         v.verdict = not_evaluated(
             "computed, not decided: no network whose step times are fit for a verdict (timing "
-            f"protocol, >= {T.MIN_TIMED_STEPS} steps, IQR and load within limits): "
-            + "; ".join(f"{k}: {w}" for k, w in unfit.items())
+            f"protocol, >= {T.MIN_TIMED_STEPS} steps, IQR and load within limits): " + timing_summary(unfit)
         )
         return v
     v.verdict = verdict_from(passes)
