@@ -386,7 +386,27 @@ def describe_measurement(config: RunConfig, record: dict) -> str:
             f"over {m['timed_steps']} timed steps, {m['examples_per_second']:.0f} examples/s"
             + (f", {m['energy_joules_per_step']:.3f} J/step (NVML)" if "energy_joules_per_step" in m else "")
         )
+    if (
+        m.get("timing_load_before") is not None and m.get("timing_load_after") is not None
+    ):  # the timing protocol's conditions (flagged in a report when over the cores)
+        lines.append(
+            f"  timed at {m['timing_threads']} thread(s), 1-minute load {m['timing_load_before']:.2f} -> "
+            f"{m['timing_load_after']:.2f} on {m['timing_cores']} cores"
+            + (f"; flagged, no verdict uses it: {why}" if (why := _timing_flag(record)) else "")
+        )
+    elif record.get("timing_error"):
+        lines.append(f"  step time: none ({record['timing_error']})")
     return "\n".join(lines)
+
+
+def _timing_flag(record: dict) -> str | None:
+    """Why a record's step time is unfit for a verdict (analysis/timing.py), None when fit."""
+    from .analysis.timing import flag
+
+    timing = record.get("timing") or {}
+    row = {**record.get("metrics", {}), "timing_protocol": timing.get("protocol"),
+           "timing_allocator": timing.get("allocator_setting"), "trainer": record["config"].get("trainer")}  # fmt: skip
+    return flag(row)
 
 
 def axis_type(text: str) -> tuple[str, list]:
@@ -641,7 +661,13 @@ def _add_measure(sub) -> None:
     p = sub.add_parser("measure", help="measure memory and time of one configuration's training step")
     add_config_flags(p, exclude=("epochs",))
     memory_dataset_flag(p)
-    p.add_argument("--steps", type=steps_type, default=3, help="timed steps (default %(default)s)")
+    p.add_argument(
+        "--steps",
+        type=steps_type,
+        default=5,
+        help="timed steps, at least: the timing protocol adds rounds until 0.25 s are measured "
+        "(default %(default)s)",
+    )
     p.add_argument(
         "--warmup",
         type=_typed(*SETTING_RULES["warmup"]),
@@ -773,7 +799,13 @@ def _add_sweep(sub) -> None:
     )
     add_config_flags(p, exclude=(*GRID_AXES.values(), "epochs"))
     memory_dataset_flag(p)
-    p.add_argument("--steps", type=steps_type, default=s, help="timed steps per configuration (default 3)")
+    p.add_argument(
+        "--steps",
+        type=steps_type,
+        default=s,
+        help="timed steps per configuration, at least: the trainers of one configuration are timed "
+        "together, round-robin, until each has 0.25 s measured (default 5)",
+    )
     p.add_argument(
         "--memory-limit", default=s, help="budget per configuration, e.g. 2GiB: over it is status 'oom'"
     )

@@ -88,13 +88,24 @@ def option(
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None,
     limit: int | None = None,
     shown: bool = True,
+    paired: bool = True,
 ) -> Any:
     """A RunConfig field. kind: 'choice', 'int' (>= 1), 'int0' (>= 0), 'float' (> 0, finite),
     'float0' (>= 0, finite), 'text' (free text without NUL), 'ints' (a positive integer or a
     comma list of them, stored as text: '64', '32,64,128'). A field whose default is None may
     be None. `limit`: largest value allowed. The rule is `check_value`'s (one for every input).
-    `shown`: listed in the report's configuration table."""
-    meta = {"help": help, "group": group, "kind": kind, "choices": choices, "limit": limit, "shown": shown}
+    `shown`: listed in the report's configuration table. `paired`: the field changes the
+    network's tensors, so rows that differ in it are different configurations for a comparison
+    (False: a trainer's knob or a run setting -- rows differing only there are paired)."""
+    meta = {
+        "help": help,
+        "group": group,
+        "kind": kind,
+        "choices": choices,
+        "limit": limit,
+        "shown": shown,
+        "paired": paired,
+    }
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -102,7 +113,7 @@ def option(
 class RunConfig:
     # model
     trainer: str = option(
-        "bp", "algorithm and schedule", group="model", kind="choice", choices=trainer_choices
+        "bp", "algorithm and schedule", group="model", kind="choice", choices=trainer_choices, paired=False
     )
     depth: int = option(2, "hidden layers", group="model", kind="int", limit=10_000)
     width: int = option(500, "units per hidden layer", group="model", kind="int", limit=2**24)
@@ -136,9 +147,9 @@ class RunConfig:
         limit=MAX_ROWS,
     )
     epochs: int = option(
-        1, "passes over the training split (train)", group="training", kind="int", limit=10**6
+        1, "passes over the training split (train)", group="training", kind="int", limit=10**6, paired=False
     )
-    lr: float = option(1e-3, "learning rate", group="training", kind="float")
+    lr: float = option(1e-3, "learning rate", group="training", kind="float", paired=False)
     lr_final: float | None = option(
         None, "learning rate at the last step of `train`, decayed linearly from --lr (implies --lr-schedule linear)",
         group="training", kind="float",
@@ -153,11 +164,15 @@ class RunConfig:
     )
     lr_schedule: str = option(
         "constant", "learning rate over training: constant, or linear decay to --lr-final (default 0)",
-        group="training", kind="choice", choices=LR_SCHEDULES,
-    )  # fmt: skip
-    momentum: float = option(0.9, "SGD momentum", group="training", kind="float0", shown=False)
+        group="training", kind="choice", choices=LR_SCHEDULES, paired=False)  # fmt: skip
+    momentum: float = option(0.9, "SGD momentum", group="training", kind="float0", shown=False, paired=False)
     seed: int = option(
-        0, "seed of weights, negatives and data order", group="training", kind="int0", limit=MAX_SEED
+        0,
+        "seed of weights, negatives and data order",
+        group="training",
+        kind="int0",
+        limit=MAX_SEED,
+        paired=False,
     )
     dtype: str = option(
         "float32", "parameter and activation dtype", group="training", kind="choice", choices=DTYPES
@@ -170,20 +185,31 @@ class RunConfig:
         group="data",
         kind="text",
         shown=False,
+        paired=False,
     )
     image_shape: str | None = option(
         None, "conv/local: CxHxW of the inputs (default: the dataset's; synthetic 3x32x32)",
         group="data", kind="text",
     )  # fmt: skip
     val_size: int = option(
-        5000, "validation examples carved from the training split", group="data", kind="int0", limit=MAX_ROWS
+        5000,
+        "validation examples carved from the training split",
+        group="data",
+        kind="int0",
+        limit=MAX_ROWS,
+        paired=False,
     )
     # device and measurement
     device: str = option(
         "auto", "device (auto: CUDA when available)", group="measurement", kind="choice", choices=DEVICES
     )
     threads: int | None = option(
-        None, "torch CPU threads (default: all cores); recorded", group="measurement", kind="int", limit=4096
+        None,
+        "torch CPU threads (default: 1, the timing protocol's); recorded",
+        group="measurement",
+        kind="int",
+        limit=4096,
+        paired=False,
     )
     eval_chunk: int = option(
         DEFAULT_EVAL_CHUNK,
@@ -191,16 +217,22 @@ class RunConfig:
         group="measurement",
         kind="int",
         limit=MAX_ROWS,
+        paired=False,
     )
     # Forward-Forward
     ff_threshold: float = option(
-        8.0, "goodness threshold theta (chosen on MNIST validation)", group="ff", kind="float"
+        8.0, "goodness threshold theta (chosen on MNIST validation)", group="ff", kind="float", paired=False
     )
     ff_goodness: str = option(
-        "mean", "mean or sum of squared activities", group="ff", kind="choice", choices=FF_GOODNESS
+        "mean",
+        "mean or sum of squared activities",
+        group="ff",
+        kind="choice",
+        choices=FF_GOODNESS,
+        paired=False,
     )
     ff_norm: str = option(
-        "rms", "normalisation before each layer", group="ff", kind="choice", choices=FF_NORMS
+        "rms", "normalisation before each layer", group="ff", kind="choice", choices=FF_NORMS, paired=False
     )
     ff_negatives: str = option(
         "random",
@@ -208,6 +240,7 @@ class RunConfig:
         group="ff",
         kind="choice",
         choices=FF_NEGATIVES,
+        paired=False,
     )
     ff_pass: str | None = option(
         None,
@@ -216,6 +249,7 @@ class RunConfig:
         group="ff",
         kind="choice",
         choices=FF_PASSES,
+        paired=False,
     )
     ff_eval: str = option(
         "label-loop",
@@ -224,12 +258,14 @@ class RunConfig:
         group="ff",
         kind="choice",
         choices=FF_EVALS,
+        paired=False,
     )
     ff_eval_layers: str = option(
         "all",
         "layers whose goodness is summed at test time: all, skip-first, or e.g. 1,2",
         group="ff",
         kind="text",
+        paired=False,
     )
     ff_loss: str = option(
         "threshold",
@@ -246,7 +282,12 @@ class RunConfig:
     )  # fmt: skip
     # backprop variants
     checkpoint_segments: int | None = option(
-        None, "bp-checkpoint segments (default about sqrt(depth))", group="bp", kind="int", limit=10_000
+        None,
+        "bp-checkpoint segments (default about sqrt(depth))",
+        group="bp",
+        kind="int",
+        limit=10_000,
+        paired=False,
     )
     # techniques every family may use (each gives its family's exact update)
     micro_batch: int | str | None = option(
@@ -255,15 +296,13 @@ class RunConfig:
         "as many negatives per micro-batch. Default: none (bp-accum: 1/4). Refused for a trainer "
         "without a micro-batched schedule: bp-inbackward (it steps inside backward, before the batch "
         "is complete), ff-summed (one backward over every layer's summed loss), bp-local, bp-ce",
-        group="knobs", kind="micro", limit=MAX_ROWS,
-    )  # fmt: skip
+        group="knobs", kind="micro", limit=MAX_ROWS, paired=False)  # fmt: skip
     ff_micro_schedule: str = option(
         "micro-batch-major", "FF with --micro-batch: each micro-batch through every layer, every "
         "layer's gradient accumulating (micro-batch-major), or each layer over all micro-batches "
         "before the next, the layer's outputs for the whole batch kept (layer-major; not --arch "
         "recurrent)",
-        group="ff", kind="choice", choices=FF_MICRO_SCHEDULES,
-    )  # fmt: skip
+        group="ff", kind="choice", choices=FF_MICRO_SCHEDULES, paired=False)  # fmt: skip
     # recurrent network and the black box
     time_steps: int = option(
         8, "time steps a static image is shown for (--arch recurrent; paper: 8)",
@@ -271,12 +310,10 @@ class RunConfig:
     )  # fmt: skip
     bptt_window: int | None = option(
         None, "truncated BPTT: back-propagate every k time steps (bp, bp-ste with --arch recurrent; "
-        "default: full BPTT)", group="recurrent", kind="int", limit=100_000,
-    )  # fmt: skip
+        "default: full BPTT)", group="recurrent", kind="int", limit=100_000, paired=False)  # fmt: skip
     eval_steps: str = option(
         "3-5", "time steps whose goodness (or logits) is summed at test time, 1-based: a-b or a list "
-        "(--arch recurrent; paper: 3-5)", group="recurrent", kind="text",
-    )  # fmt: skip
+        "(--arch recurrent; paper: 3-5)", group="recurrent", kind="text", paired=False)  # fmt: skip
     black_box: int | None = option(
         None, "hidden layer whose normalised output passes through a black box (2-bit NumPy "
         "quantiser, outside autograd) on its way to the next layer (default: none)",
@@ -580,6 +617,12 @@ def config_defaults() -> dict[str, Any]:
 def shown_keys() -> tuple[str, ...]:
     """The fields listed in the report's configuration table."""
     return tuple(f.name for f in config_fields() if f.metadata["shown"])
+
+
+def unpaired_keys() -> frozenset[str]:
+    """The fields that do not change a configuration's tensor bytes or that belong to one
+    algorithm: rows that differ only in these are the same configuration for a comparison."""
+    return frozenset(f.name for f in config_fields() if not f.metadata["paired"])
 
 
 def non_defaults(data: dict[str, Any]) -> dict[str, Any]:

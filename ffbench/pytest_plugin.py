@@ -191,10 +191,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ffbench-threads",
         type=int,
         default=1,
-        help="torch intra-op threads on CPU (default 1: timings stay comparable on shared machines); recorded",
+        help="torch intra-op threads on CPU (default 1, the timing protocol's: timings stay comparable on "
+        "shared machines); recorded",
     )
     group.addoption(
-        "--ffbench-rounds", type=int, default=5, help="timed rounds per step benchmark (default 5)"
+        "--ffbench-rounds",
+        type=int,
+        default=5,
+        help="timed rounds per step benchmark (default 5, the timing protocol's minimum; load recorded)",
     )
     group.addoption(
         "--ffbench-data-dir",
@@ -818,6 +822,8 @@ def step_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
     """``step_bench(config=None, *, rounds=None, warmup_rounds=1, dataset=None)``: one
     step benchmark (see the module docstring)."""
     from .device import synchronize
+    from .measure import available_cores
+    from .measure.protocol import load_average
 
     def run_it(config=None, *, rounds: int | None = None, warmup_rounds: int = 1, dataset=None) -> dict:
         info = benchmark.extra_info
@@ -842,9 +848,11 @@ def step_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
 
         config = run.config
         benchmark.group = f"step d{config.depth} w{config.width} b{config.batch_size}"
+        info.update(timing_cores=available_cores(), timing_load_before=load_average())  # measure.protocol
         benchmark.pedantic(
             step, setup=setup, teardown=teardown, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1
         )
+        info["timing_load_after"] = load_average()
         trackers.close()
         info.update(trackers.fields())
         info.update(mem.cuda_fields(trackers.steady_cuda() or mem.cuda_steady))

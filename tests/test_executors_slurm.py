@@ -60,11 +60,16 @@ def test_a_sweep_is_one_array_job_with_the_flags_asked_for(tmp_path, fake):
     assert len(records) == 4 and {r["status"] for r in records} == {"ok"}
     assert {r["worker"]["executor"] for r in records} == {"slurm"}
     scripts = submitted(fake)
-    arrays = [text for text in scripts.values() if "--array=" in text]
-    assert len(scripts) == 2 and len(arrays) == 1  # the environment probe, then one array job
+    arrays = sorted(
+        (text for text in scripts.values() if "--array=" in text), key=lambda t: "--array=0-3" not in t
+    )
+    # the environment probe, one array job of memory workers (4), one of timing jobs (2 configurations)
+    assert len(scripts) == 3 and len(arrays) == 2
     for line in ("--array=0-3%2", "--partition=gpu", "--time=30", "--gpus-per-node=1", "--account=proj"):
         assert line in arrays[0]
+    assert "--array=0-1%2" in arrays[1]
     assert "echo ready" in arrays[0] and "--cpus-per-task=1" in arrays[0]
+    assert {r["timing"]["job"] for r in records} and all(r["metrics"]["timed_steps"] >= 1 for r in records)
     environment = json.loads((out / "environment.json").read_text())
     assert "SLURM array task" in environment["isolation"]
 

@@ -147,3 +147,37 @@ def test_measure_memory_fields_are_the_records_and_cuda_whole_run_takes_the_untr
     assert untracked["cuda_peak_allocated_bytes"] == 600 and untracked["cuda_rise_allocated_bytes"] == 500
     assert untracked["cuda_first_step_peak_allocated_bytes"] == 500
     assert untracked["cuda_eval_peak_allocated_bytes"] == 700
+
+
+def test_step_times_come_from_a_default_allocator_process_by_the_timing_protocol(synthetic):
+    """`run_one` on CPU: memory (and RSS) in this process, mmap threshold lowered; the step times
+    in a child with glibc's defaults, at least 5 steps, with IQR, load average and cores; the
+    measurement passes recorded (a sweep's overhead is the worker's time beyond them)."""
+    cfg = RunConfig(trainer="ff", depth=1, width=16, batch_size=8, dataset="synthetic", device="cpu")
+    record = run_one(cfg, HarnessSettings(warmup_steps=1, timeline=False), dataset=synthetic)
+    assert record["threads"] == 1  # one thread unless asked
+    assert "M_MMAP_THRESHOLD=65536" in record["allocator_setting"]
+    timing = record["timing"]
+    assert (
+        "M_MMAP_THRESHOLD" not in timing["allocator_setting"]
+        and "default thresholds" in timing["allocator_setting"]
+    )
+    assert (
+        timing["protocol"] == "ffbench-timing/1"
+        and timing["timing_threads"] == 1
+        and timing["min_steps"] == 5
+    )
+    m = record["metrics"]
+    assert m["timed_steps"] == len(record["step_seconds"]) >= 5
+    assert {
+        "step_seconds_median",
+        "step_seconds_iqr",
+        "timing_load_before",
+        "timing_load_after",
+        "timing_cores",
+    } <= set(m)
+    assert set(record["passes_seconds"]) >= {"memory_seconds", "timing_seconds", "process_step_seconds"}
+    memory_only = run_one(cfg, HarnessSettings(timing_steps=0, timeline=False), dataset=synthetic)
+    assert "timing" not in memory_only and "step_seconds_median" not in memory_only["metrics"]
+    deferred = run_one(cfg, dataclasses.replace(FAST, defer_timing=True), dataset=synthetic)
+    assert deferred["timing_pending"] is True and "timing" not in deferred

@@ -37,6 +37,25 @@ def _plugin_default(flag: str) -> str:
     return parser.get_default(flag.lstrip("-").replace("-", "_"))
 
 
+def _threads_default() -> int:
+    """The threads a run gets when none is asked for (RunConfig's None)."""
+    import torch
+
+    from ffbench.measure import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        return set_threads(BASE.threads)
+    finally:
+        torch.set_num_threads(before)
+
+
+def sweep_defaults() -> dict:
+    from ffbench.run.sweep import DEFAULT_SETTINGS
+
+    return DEFAULT_SETTINGS
+
+
 def _executor_default() -> str:
     return cli.build_parser().parse_args(["sweep"]).executor
 
@@ -57,6 +76,15 @@ CHECKED = {
     "(5000 examples by default)": (5000, lambda: BASE.val_size),
     "`--ffbench-compare-threshold`, default 0": ("0", lambda: _plugin_default("--ffbench-compare-threshold")),
     "`local` (default)": ("local", _executor_default),
+    "`--threads` (default 1)": (1, lambda: _threads_default()),
+    "`--steps` (default 5)": (
+        (5, 5, 5),
+        lambda: (
+            cli.build_parser().parse_args(["measure"]).steps,
+            sweep_defaults()["steps"],
+            _plugin_default("--ffbench-rounds"),
+        ),
+    ),
     "`--ray-gpus-per-task`, default 1, 0 with `--device cpu`": (
         (1, 0),
         lambda: tuple(
@@ -74,7 +102,7 @@ PROSE = (
     "Precedence is by order of application: defaults,",
     "synthetic as CIFAR by default",
     "glibc's defaults",
-    "the default-malloc timing child",
+    "glibc's default allocator settings",
     "the reference the default is tested against",
     "`$FFBENCH_CACHE`, default `~/.cache/ffbench`",  # test_cache_default below
     "`--ray-cpus-per-task`, default `--threads`",  # needs ray: tests/test_executors_ray.py

@@ -8,6 +8,7 @@ import pytest
 from test_report import make_sweep
 
 from ffbench.analysis.report import build_report
+from ffbench.analysis.thresholds import MIN_TIMED_STEPS
 from ffbench.config import RunConfig
 from ffbench.run.estimate import macs, step_gflop
 from ffbench.run.reproduce import FULL, QUICK
@@ -81,7 +82,8 @@ def _union(grids, axis):
 def test_profiles_hold_the_cifar_shaped_conv_grid():
     conv = _folder(QUICK, "conv")
     assert all(s.config["arch"] == "conv" and s.config["image_shape"] == "3x32x32" for s in conv)
-    assert all(s.steps == 1 for s in conv) and _union(conv, "channels") == {"16", "64"}
+    # timed at the timing protocol's minimum: a time verdict needs 5 steps
+    assert all(s.steps == MIN_TIMED_STEPS for s in conv) and _union(conv, "channels") == {"16", "64"}
     assert _union(conv, "depths") == {2, 4, 8}  # depth 8 at 16 channels: the crossover's deep point
     assert _union(_folder(QUICK, "conv-batch"), "batch_sizes") == {256}
     # every conv grid is measured with and without micro-batches, on both families

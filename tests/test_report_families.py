@@ -10,7 +10,6 @@ import matplotlib.lines
 import pytest
 
 from ffbench.analysis import plots
-from ffbench.analysis import thresholds as T
 from ffbench.analysis.claims.tables import ratio_words
 from ffbench.analysis.divisions import closed_division_table
 from ffbench.analysis.families import BUILT_IN, family_of
@@ -21,10 +20,20 @@ from ffbench.trainers import registry
 MiB = 2**20
 
 
+PROTOCOL_TIMING = {
+    "protocol": "ffbench-timing/1",
+    "job": "j1",
+    "allocator_setting": "glibc malloc, default thresholds",
+}
+
+
 def record(
-    trainer, peak, *, depth=2, width=64, batch=64, micro=None, arch="mlp", seconds=None, window=None, **kw
-):
-    """A measure record with one training-step peak (bytes) and, optionally, a median step time."""
+    trainer, peak, *, depth=2, width=64, batch=64, micro=None, arch="mlp", seconds=None, window=None,
+    timing=PROTOCOL_TIMING, steps=5, load=0.5, **kw,
+):  # fmt: skip
+    """A measure record with one training-step peak (bytes) and, optionally, a median step time
+    taken by the timing protocol (`timing`; None: a record made before it) from `steps` steps
+    under a 1-minute load average `load` on 2 cores."""
     opts = {"channels": "4"} if arch == "conv" else {}
     cfg = RunConfig(trainer="bp", arch=arch, depth=depth, width=width, batch_size=batch, dataset="synthetic",
                     **({"time_steps": 4} if arch == "recurrent" else {}), **opts, **kw).to_dict()  # fmt: skip
@@ -35,9 +44,13 @@ def record(
         "tensor_train_peak_bytes": peak,
         "tensor_peak_activations_bytes": peak // 2,
     }
+    out = {"kind": "measure", "status": "ok", "config": cfg, "metrics": metrics}
     if seconds is not None:
-        metrics.update(step_seconds_median=seconds, timed_steps=5)
-    return {"kind": "measure", "status": "ok", "config": cfg, "metrics": metrics}
+        metrics.update(step_seconds_median=seconds, step_seconds_iqr=seconds / 20, timed_steps=steps)
+        if timing is not None:
+            metrics.update(timing_load_before=load, timing_load_after=load, timing_cores=2)
+            out["timing"] = timing
+    return out
 
 
 def write(folder, records, maxbatch=None):
@@ -213,6 +226,35 @@ def test_time_claim_can_fail(tmp_path):
     assert verdicts(write(tmp_path / "f", fast))["ff_is_slower_per_step"].verdict == "does not hold"
 
 
+def test_time_claim_is_not_evaluated_on_few_flagged_or_old_samples(tmp_path):
+    """The step-time claim holds on fit times; the same times from 4 steps, with a wide IQR,
+    under load, from the RSS-tuned process or from before the protocol: not evaluated."""
+    key = "ff_is_slower_per_step"
+    assert (
+        verdicts(write(tmp_path / "ok", [record("ff", 90, seconds=2.0), record("bp", 100, seconds=1.0)]))[
+            key
+        ].verdict
+        == "holds"
+    )
+    cases = {
+        "few": (dict(steps=4), "4 timed steps"),
+        "old": (dict(timing=None), "timing protocol"),
+        "load": (dict(load=2.5), "load average 2.5 on 2 cores"),
+        "rss": (dict(timing={**PROTOCOL_TIMING, "allocator_setting": "M_MMAP_THRESHOLD=65536"}), "RSS"),
+    }
+    for name, (kw, why) in cases.items():
+        runs = [record("ff", 90, seconds=2.0), record("bp", 100, seconds=1.0, **kw)]
+        v = verdicts(write(tmp_path / name, runs))[key]
+        assert v.status == "not evaluated" and why in v.verdict, (name, v.verdict)
+    noisy = [record("ff", 90, seconds=2.0), record("bp", 100, seconds=1.0)]
+    noisy[0]["metrics"]["step_seconds_iqr"] = 1.5  # 75 % of the median
+    assert verdicts(write(tmp_path / "noisy", noisy))[key].status == "not evaluated"
+    # one configuration fit, one not: decided on the fit one, the other listed
+    mixed = [*noisy, record("ff", 90, seconds=2.0, width=128), record("bp", 100, seconds=1.0, width=128)]
+    v = verdicts(write(tmp_path / "mixed", mixed))[key]
+    assert v.verdict == "holds" and "Not evaluated (unfit step times): w64 d2 b64" in v.detail
+
+
 # -- the frontier ------------------------------------------------------------------------------
 
 
@@ -230,16 +272,37 @@ def frontier_records(ff_peak):
 FRONTIER = ("frontier_ff_needs_less_memory_at_equal_time", "frontier_ff_trains_faster_at_equal_memory")
 
 
-def test_frontier_claims_stay_not_evaluated_until_the_timing_protocol(tmp_path):
-    assert T.TIMING_PROTOCOL_LANDED is False
-    found = verdicts(write(tmp_path / "n", frontier_records(50 * MiB)))
+def test_frontier_claims_are_not_evaluated_on_times_taken_before_the_protocol(tmp_path):
+    old = [{**r, "timing": None} for r in frontier_records(50 * MiB)]
+    found = verdicts(write(tmp_path / "n", old))
     for key in FRONTIER:
         assert found[key].status == "not evaluated" and "timing protocol" in found[key].verdict
         assert found[key].numbers["points"] == 1  # computed all the same
 
 
-def test_frontier_claims_flip_with_the_records(tmp_path, monkeypatch):
-    monkeypatch.setattr(T, "TIMING_PROTOCOL_LANDED", True)
+def test_frontier_claims_are_not_evaluated_on_flagged_times(tmp_path):
+    """The same points that hold (below) are not evaluated when one step time is flagged."""
+    for name, change in {
+        "few": {"timed_steps": 4},
+        "noisy": {"step_seconds_iqr": 1.0},
+        "load": {"timing_load_before": 2.5},
+    }.items():
+        records = frontier_records(50 * MiB)
+        records[0]["metrics"].update(change)
+        found = verdicts(write(tmp_path / name, records))
+        for key in FRONTIER:
+            assert found[key].status == "not evaluated", (name, found[key].verdict)
+    rss = frontier_records(50 * MiB)
+    rss[1] = {
+        **rss[1],
+        "timing": {**PROTOCOL_TIMING, "allocator_setting": "glibc malloc, M_MMAP_THRESHOLD=65536"},
+    }
+    found = verdicts(write(tmp_path / "rss", rss))
+    assert all(found[key].status == "not evaluated" for key in FRONTIER)
+    assert "tuned for RSS" in found[FRONTIER[0]].verdict
+
+
+def test_frontier_claims_flip_with_the_records(tmp_path):
     good = verdicts(write(tmp_path / "g", frontier_records(50 * MiB)))
     # at 2 us FF needs 50 MiB; BP no slower: 100 MiB (b256) -> FF less; at 50 MiB BP's fastest
     # within it: 4 us (b32) -> FF faster

@@ -300,3 +300,47 @@ def test_sweep_file_errors_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert fragment in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_one_timing_job_times_the_trainers_of_a_configuration_and_a_rerun_finishes_missing_times(tmp_path):
+    """Memory in one worker per configuration (RSS-tuned), then one default-allocator timing job
+    per pair group (bp and ff at one batch), round-robin; a record whose times are missing is
+    finished by a re-run, its partner's earlier times kept."""
+    out = tmp_path / "pair"
+    grid = ["--trainers", "bp,ff", "--depths", "1", "--widths", "8", "--batch-sizes", "4,8"]
+    assert main(["sweep", *TINY, "--steps", "5", "--out", str(out), "--quiet", *grid]) == 0
+    recs = {p.name: json.loads(p.read_text()) for p in (out / "records").glob("*.json")}
+    assert len(recs) == 4
+    by_batch: dict = {}
+    for name, r in recs.items():
+        by_batch.setdefault(r["config"]["batch_size"], {})[r["config"]["trainer"]] = (name, r)
+    jobs = set()
+    for pair in by_batch.values():
+        (bp_name, bp), (ff_name, ff) = pair["bp"], pair["ff"]
+        assert bp["timing"]["job"] == ff["timing"]["job"]  # one job timed both
+        assert bp["timing"]["order"] == ff["timing"]["order"] == [bp_name, ff_name]  # round-robin cycle
+        assert (bp["timing"]["position"], ff["timing"]["position"]) == (0, 1)
+        jobs.add(bp["timing"]["job"])
+        for r in (bp, ff):
+            assert r["metrics"]["timed_steps"] >= 5 and len(r["step_seconds"]) == r["metrics"]["timed_steps"]
+            assert r["metrics"]["timing_threads"] == 1 and r["metrics"]["timing_cores"] >= 1
+            assert {"timing_load_before", "timing_load_after", "step_seconds_iqr"} <= set(r["metrics"])
+            assert "M_MMAP_THRESHOLD" in r["allocator_setting"]  # memory: the RSS-tuned worker
+            assert "M_MMAP_THRESHOLD" not in r["timing"]["allocator_setting"]  # times: glibc's defaults
+            assert "default thresholds" in r["timing"]["allocator_setting"]
+            assert "timing_pending" not in r and isinstance(r["worker"]["overhead_seconds"], float)
+    assert len(jobs) == 2  # one job per configuration, not one per sweep
+    # a record whose times were lost (the sweep killed between memory and timing)
+    (bp_name, bp), (ff_name, ff) = by_batch[4]["bp"], by_batch[4]["ff"]
+    old_job = bp["timing"]["job"]
+    for key in ("timing", "step_seconds"):
+        bp.pop(key)
+    bp["timing_pending"] = True
+    (out / "records" / bp_name).write_text(json.dumps(bp))
+    untouched = (out / "records" / by_batch[8]["bp"][0]).read_bytes()
+    assert main(["sweep", *TINY, "--steps", "5", "--out", str(out), "--quiet", *grid]) == 0
+    bp2 = json.loads((out / "records" / bp_name).read_text())
+    ff2 = json.loads((out / "records" / ff_name).read_text())
+    assert "timing_pending" not in bp2 and bp2["timing"]["job"] == ff2["timing"]["job"] != old_job
+    assert [e["timing"]["job"] for e in ff2["earlier_timings"]] == [old_job]  # not overwritten silently
+    assert (out / "records" / by_batch[8]["bp"][0]).read_bytes() == untouched

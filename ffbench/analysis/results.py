@@ -101,6 +101,14 @@ METRIC_COLUMNS = tuple(
         "step_seconds_min",
         "step_seconds_median_default_malloc",
         "malloc_setting_time_ratio",
+        "timing_load_before",
+        "timing_load_after",
+        "timing_cores",
+        "timing_threads",
+        "timing_trainers",
+        "timing_protocol",
+        "timing_job",
+        "timing_allocator",
         "examples_per_second",
         "eval_examples",
         "eval_seconds",
@@ -240,6 +248,12 @@ def _measure_rows(record: dict, path: Path) -> list[dict]:
 
         metrics = {**timing_spread([float(t) for t in times]), **metrics}
     row.update(metrics)
+    timing = record.get("timing") or {}  # how the step times were taken (measure.protocol)
+    row.update(
+        timing_protocol=timing.get("protocol"),
+        timing_job=timing.get("job"),
+        timing_allocator=timing.get("allocator_setting"),
+    )
     return [row]
 
 

@@ -22,10 +22,12 @@ ACTIVATION_DOMINATED_RATIO = 4  # a configuration is activation-dominated when b
 BLACK_BOX_POINTS = 0.5  # FF's mean test accuracy with the black box within 0.5 points of without
 FRONTIER_MEMORY_MARGIN = 0.05  # frontier: FF's peak below (1 - 5 %) x the best BP no slower
 FRONTIER_TIME_MARGIN = 0.10  # frontier: FF per example below (1 - 10 %) x the fastest BP within its peak
-# The two frontier claims decide nothing until step times follow the timing protocol (one
-# thread, a timing process apart from the RSS one, >= 5 timed steps, median and IQR): they
-# are computed and shown, their verdict stays "not evaluated". Flip to True when it lands.
-TIMING_PROTOCOL_LANDED = False
+# A step time decides a verdict only when taken by the timing protocol (ffbench.measure.protocol:
+# one thread, a default-allocator process, >= MIN_TIMED_STEPS steps) and not flagged: a
+# comparison with a flagged or older figure is "not evaluated" (analysis/timing.py).
+TIMING_MAX_IQR_RATIO = 0.5  # flagged: interquartile range above 50 % of the median (steps disagree)
+TIMING_MAX_LOAD_PER_CORE = 1.0  # flagged: 1-minute load average above 1.0 x the cores (contended)
+MIN_TIMED_STEPS = 5  # a time figure of fewer timed steps is flagged: its comparisons are not evaluated
 
 # -- checks of the instrument -------------------------------------------------------------
 FLAT_TOLERANCE = 0.01  # FF's saved activations over depth: (max - min) / min
@@ -40,7 +42,6 @@ ANALYTIC_TOLERANCE_BYTES = 0  # the analytic ledger equals the tracker to the by
 ARITHMETIC_FLOOR = 4 / 3  # FF's arithmetic per MLP step over BP's (4 matmul units against 3)
 TOY_WIDTH = 128  # a verdict decided only on widths below this is flagged as a toy run
 TOY_CONFIGURATIONS = 4  # ... or on fewer configurations (width x depth x batch) than this
-MIN_TIMED_STEPS = 5  # a time verdict on medians of fewer timed steps is flagged as under-sampled
 
 NAMES = (
     "MEMORY_MARGIN",
@@ -53,7 +54,8 @@ NAMES = (
     "BLACK_BOX_POINTS",
     "FRONTIER_MEMORY_MARGIN",
     "FRONTIER_TIME_MARGIN",
-    "TIMING_PROTOCOL_LANDED",
+    "TIMING_MAX_IQR_RATIO",
+    "TIMING_MAX_LOAD_PER_CORE",
     "FLAT_TOLERANCE",
     "TIME_FLAT_TOLERANCE",
     "MIN_DEPTH",

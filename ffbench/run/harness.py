@@ -14,9 +14,10 @@ threshold to 64 KiB, before anything is built (see `prepare`). Then, in order:
    d. an evaluation pass over one chunk (`settings.eval_examples or config.chunk`
       examples; test rows repeated when the split is smaller);
 2. timing steps with no tensor tracker attached (the dispatch mode costs 3-14x on
-   small layers), each bracketed by device syncs; on CPU the same steps are also
-   timed in a child process with glibc's default settings, so the record says
-   whether the allocator setting changed step time;
+   small layers), by the timing protocol (`ffbench.measure.protocol`: one thread unless
+   asked, adaptive rounds, >= 5 steps, load average recorded): on CPU in a child process
+   with glibc's default allocator settings (this process, tuned for RSS, measures memory
+   only); a sweep times the trainers of one configuration together instead (`run.timing`);
 3. one steady-state step under the process tracker (VmHWM reset through
    /proc/self/clear_refs, plus VmRSS read after every op, because this kernel's
    VmHWM can lag short peaks) and, on CUDA, the allocator tracker: the record's
@@ -36,14 +37,16 @@ import contextlib
 import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import torch
 
 from .. import cuda_allocator
+from ..arch import synthetic_features
 from ..config import BATCH_CONVENTION, RunConfig
 from ..data import Dataset, load_config_dataset
 from ..device import resolve_device
@@ -60,8 +63,8 @@ from ..measure import (
     TensorTracker,
     set_threads,
 )
+from ..measure.protocol import MIN_STEPS, Protocol, round_robin
 from ..proc import MMAP_THRESHOLD, allocator_setting, set_malloc_mmap_threshold
-from ..stats import timing_spread
 from ..trainers import build_trainer
 from ..trainers.registry import family as trainer_family
 
@@ -69,10 +72,11 @@ from ..trainers.registry import family as trainer_family
 @dataclass(frozen=True)
 class HarnessSettings:
     warmup_steps: int = 1
-    timing_steps: int = 3
+    timing_steps: int = MIN_STEPS  # at least this many timed steps (measure.protocol); 0: memory only
     eval_examples: int | None = None  # None: one evaluation chunk
     timeline: bool = True
-    compare_allocator: bool = True  # also time steps with default malloc (child process)
+    compare_allocator: bool = True  # CPU: time in a child with glibc's default malloc (False: here)
+    defer_timing: bool = False  # the caller times this configuration with its pair group (run.timing)
     evaluate: bool = True  # measure one evaluation chunk (off: a budget that excludes evaluation)
     sites: int = 0  # > 0: the steady step's N largest storages at the peak, with allocation sites
 
@@ -174,53 +178,81 @@ def prepare(config: RunConfig, dataset: Dataset | None = None, *, mmap_threshold
     return Prepared(config, device, threads, data, trainer, _batches(data, config, device, trainer.dtype))
 
 
-def time_steps(config: RunConfig, settings: HarnessSettings, *, mmap_threshold: bool) -> list[float]:
-    """Warm up, then time `settings.timing_steps` steps (no tracker attached)."""
-    run = prepare(config, mmap_threshold=mmap_threshold)
+def warmed(config: RunConfig, settings: HarnessSettings, dataset: Dataset | None = None) -> Prepared:
+    """A trainer built in this process (its allocator settings untouched), stepped once and
+    then `settings.warmup_steps` times: ready to be timed."""
+    run = prepare(config, dataset, mmap_threshold=False)
     run.trainer.train_step(*next(run.batches))
     for _ in range(settings.warmup_steps):
         run.trainer.train_step(*next(run.batches))
-    return _timed_steps(run, settings.timing_steps)
+    return run
 
 
-def _timed_steps(run: Prepared, n: int) -> list[float]:
-    """Seconds of `n` steps, each bracketed by device syncs (StepTimer)."""
-    times = []
-    for _ in range(n):
-        x, y = next(run.batches)
-        with StepTimer(run.device) as timer:
-            run.trainer.train_step(x, y)
-        times.append(timer.result().elapsed_ns / 1e9)
-    return times
+def _step(run: Prepared):
+    """The untimed part of one step (its batch); returns the timed part."""
+    x, y = next(run.batches)
+    return lambda: run.trainer.train_step(x, y)
 
 
-def default_malloc_main(argv: list[str]) -> int:
-    """The default-malloc timing child: argv = [config JSON, settings JSON]; prints the times."""
-    config, settings = RunConfig.from_dict(json.loads(argv[0])), HarnessSettings(**json.loads(argv[1]))
-    print(json.dumps(time_steps(config, settings, mmap_threshold=False)))
+def time_group(configs: list[RunConfig], settings: HarnessSettings) -> dict[str, dict]:
+    """The timing protocol (`measure.protocol`) over `configs` in this process: each trainer
+    built and warmed up, then all timed round-robin by one job (a pair group: the trainers of
+    one configuration, so their ratio is taken under the same conditions). Returns
+    record_name(config) -> {step_seconds, metrics, timing} (`protocol.Rounds.fields`)."""
+    from ..data import load_config_dataset
+    from ..store import record_name
+
+    datasets: dict[str, Dataset] = {}
+    runs: dict[str, Prepared] = {}
+    for config in configs:
+        key = json.dumps([config.dataset, config.data_dir, config.val_size, synthetic_features(config)])
+        datasets.setdefault(key, load_config_dataset(config))
+        runs[record_name(config)] = warmed(config, settings, datasets[key])
+    device = next(iter(runs.values())).device
+    rule = Protocol.for_steps(settings.timing_steps)
+    rounds = round_robin({name: partial(_step, run) for name, run in runs.items()}, device, rule)
+    out = {name: rounds.fields(name, rule) for name in runs}
+    if device.type == "cuda":  # NVML's board energy: each trainer's steps in a block of their own
+        for name, run in runs.items():
+            n = len(out[name]["step_seconds"])
+            with EnergyMeter(device) as energy:
+                for _ in range(n):
+                    _step(run)()
+                torch.cuda.synchronize(device)  # the queued steps inside the block
+            out[name]["metrics"].update(_energy_fields(energy.result(), n))
+    return out
+
+
+def time_group_main(argv: list[str]) -> int:
+    """The default-allocator timing child: argv = [configs JSON, settings JSON]; prints
+    `time_group`'s result as JSON."""
+    configs = [RunConfig.from_dict(c) for c in json.loads(argv[0])]
+    print(json.dumps(time_group(configs, HarnessSettings(**json.loads(argv[1])))))
     return 0
 
 
-def time_with_default_malloc(config: RunConfig, settings: HarnessSettings) -> tuple[list[float], str | None]:
-    """Step times with glibc's default allocator settings, in a child process (the mmap
-    threshold cannot be un-set in this one): forked from the default-malloc template when
-    this worker came from one (`executors.template`), else a fresh interpreter.
-    Returns (times, error line)."""
+def time_with_default_malloc(
+    configs: list[RunConfig], settings: HarnessSettings
+) -> tuple[dict[str, dict], str | None]:
+    """`time_group` in a child process with glibc's default allocator settings (the mmap
+    threshold cannot be un-set in this one): forked from the default-malloc template when this
+    worker came from one (`executors.template`), else a fresh interpreter.
+    Returns (record_name -> fields, error line)."""
     from .executors.template import default_malloc_timing
 
-    args = [json.dumps(config.to_dict()), json.dumps(asdict(settings))]
+    args = [json.dumps([c.to_dict() for c in configs]), json.dumps(asdict(settings))]
     proc = default_malloc_timing(args)
     if proc is None:
         code = (
             "import sys; from ffbench.proc import die_with_parent; die_with_parent(int(sys.argv[3])); "
-            "from ffbench.run.harness import default_malloc_main; sys.exit(default_malloc_main(sys.argv[1:3]))"
+            "from ffbench.run.harness import time_group_main; sys.exit(time_group_main(sys.argv[1:3]))"
         )
         proc = subprocess.run(
             [sys.executable, "-c", code, *args, str(os.getpid())], capture_output=True, text=True
         )
     if proc.returncode != 0:
         tail = " ".join(proc.stderr.strip().splitlines()[-1:]) or f"exit status {proc.returncode}"
-        return [], f"default-malloc timing child failed: {tail[:300]}"
+        return {}, f"default-malloc timing child failed: {tail[:300]}"
     return json.loads(proc.stdout.strip().splitlines()[-1]), None
 
 
@@ -395,19 +427,42 @@ def _eval_seconds(run: Prepared, n: int) -> float:
     return timer.result().elapsed_ns / 1e9
 
 
-def _timing_fields(
-    config: RunConfig, times: list[float], times_default: list[float], error: str | None
-) -> dict:
-    if not times:  # a memory-only run (timing_steps = 0)
+def _time_here(run: Prepared, settings: HarnessSettings) -> dict:
+    """The timing protocol over this prepared (already warmed) run, in this process."""
+    from ..store import record_name
+
+    rule, name = Protocol.for_steps(settings.timing_steps), record_name(run.config)
+    with EnergyMeter(run.device) as energy:  # NVML's board energy over the timed steps (GPU only)
+        fields = round_robin({name: partial(_step, run)}, run.device, rule).fields(name, rule)
+    if run.device.type == "cuda":
+        fields["metrics"].update(_energy_fields(energy.result(), len(fields["step_seconds"])))
+    return fields
+
+
+def timing(run: Prepared, settings: HarnessSettings) -> dict:
+    """The step times of a record (`protocol.Rounds.fields`, or `timing_error`): on CPU in a
+    child with glibc's default allocator settings (unless `compare_allocator` is off), on
+    other devices here; {} for a memory-only run or one its caller times (`defer_timing`)."""
+    if not settings.timing_steps or settings.defer_timing:
         return {}
-    out = {**timing_spread(times), "examples_per_second": config.batch_size / statistics.median(times)}
-    step_median = out["step_seconds_median"]
-    if error:
-        out["step_seconds_default_malloc_error"] = error
-    if times_default:
-        out["step_seconds_median_default_malloc"] = statistics.median(times_default)
-        out["malloc_setting_time_ratio"] = step_median / statistics.median(times_default)
-    return out
+    if run.device.type != "cpu" or not settings.compare_allocator:
+        return _time_here(run, settings)
+    from ..store import record_name
+
+    found, error = time_with_default_malloc([run.config], settings)
+    return found.get(record_name(run.config)) or {"timing_error": error or "no times came back"}
+
+
+def timed_fields(config: RunConfig, found: dict) -> dict:
+    """A record's fields from `timing`'s result: `step_seconds`, `timing`, and the metrics
+    (median, quartiles, IQR, count, conditions, examples per second)."""
+    if not found.get("step_seconds"):
+        return {"timing_error": found["timing_error"]} if found.get("timing_error") else {}
+    metrics = {
+        **found["metrics"],
+        "examples_per_second": config.batch_size / found["metrics"]["step_seconds_median"],
+    }
+    return {"step_seconds": found["step_seconds"], "timing": found["timing"], "metrics": metrics}
 
 
 def _energy_fields(energy, steps: int) -> dict:
@@ -421,28 +476,33 @@ def run_one(
     config: RunConfig, settings: HarnessSettings = HarnessSettings(), dataset: Dataset | None = None
 ) -> dict:
     """Measure one configuration; returns a JSON-serialisable record."""
+    passes: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        passes[name], clock = time.perf_counter() - clock, time.perf_counter()
+
     run = prepare(config, dataset)
     device = run.device
+    lap("prepare_seconds")
     memory = measure_memory(run, settings)
-
-    with EnergyMeter(device) as energy:  # NVML's board energy over the timed steps (GPU only)
-        times = _timed_steps(run, settings.timing_steps)
-    times_default, default_error = [], None
-    if settings.compare_allocator and device.type == "cpu" and settings.timing_steps:
-        times_default, default_error = time_with_default_malloc(config, settings)
-
+    lap("memory_seconds")
+    timed = timed_fields(config, timing(run, settings))
+    lap("timing_seconds")
     process_mem, cuda_mem = _process_step(run)
+    lap("process_step_seconds")
     metrics = {
         **memory.fields(steady_cuda=cuda_mem),
         "rss_start_bytes": process_mem.start_rss_bytes,
         "rss_peak_bytes": process_mem.peak_rss_bytes,
         "rss_rise_bytes": process_mem.rise_bytes,
         "rss_op_sampled_rise_bytes": process_mem.op_sampled_rise_bytes,
-        **_timing_fields(config, times, times_default, default_error),
-        **(_energy_fields(energy.result(), len(times)) if device.type == "cuda" else {}),
+        **timed.pop("metrics", {}),
     }
     if settings.evaluate:
         metrics["eval_seconds"] = _eval_seconds(run, memory.eval_examples)
+        lap("eval_seconds")
     steady = memory.steady
     return {
         "kind": "measure",
@@ -455,8 +515,10 @@ def run_one(
         "threads": run.threads,
         "allocator_setting": allocator_setting() if device.type == "cpu" else "n/a",
         "metrics": metrics,
-        "step_seconds": times,
-        "step_seconds_default_malloc": times_default,
+        "step_seconds": [],
+        **timed,
+        "passes_seconds": passes,  # the measurement passes (a sweep's overhead is the rest)
+        **({"timing_pending": True} if settings.defer_timing and settings.timing_steps else {}),
         "phases": [asdict(p) for p in steady.phases],
         "timeline": steady.timeline,
         **peak_holders(steady),
@@ -464,7 +526,8 @@ def run_one(
             "tensor": steady.method,
             "process": process_mem.method,
             "cuda": cuda_mem.method if cuda_mem else None,
-            "timer": "perf_counter around each step, device synchronised before and after",
+            "timer": "perf_counter around each step, device synchronised before and after; "
+            "rounds by the timing protocol (ffbench.measure.protocol)",
         },
         "environment": environment(device),
     }

@@ -17,6 +17,7 @@ resumes without re-measuring. A search that fits nothing says why in its note.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -91,7 +92,9 @@ def _probe(folder: ResultsFolder, settings, config: RunConfig, bar, executor) ->
         bar.set_postfix_str(
             f"{config.trainer} d{config.depth}: probing batch {config.batch_size}", refresh=True
         )
-        record = next(measure(folder, [config], settings, executor=executor), None)
+        # its memory record, then (with --steps) the same record with its times: the last
+        record = collections.deque(measure(folder, [config], settings, executor=executor), maxlen=1)
+        record = record[0] if record else None
         if record is None:
             raise FfbenchError(f"the probe of {config.short_name()} was cancelled")
     return record

@@ -52,7 +52,7 @@ SETTING_KEYS = ("steps", "memory_limit", "timeout")
 class SweepSettings:
     """How every configuration of a results folder is measured (fixed for the folder)."""
 
-    timing_steps: int = 3
+    timing_steps: int = 5  # at least (measure.protocol.MIN_STEPS; a test checks they agree)
     warmup_steps: int = 1
     memory_limit_bytes: int | None = None
     timeout_seconds: float | None = None
@@ -85,6 +85,7 @@ class SweepSettings:
             "timing_steps": self.timing_steps,
             "timeline": self.timeline,
             "compare_allocator": self.memory_limit_bytes is None,
+            "defer_timing": True,  # timed afterwards with its pair group (run.timing)
             "evaluate": not (self.budget_kind == "process" and not self.include_eval),
         }
 
@@ -346,6 +347,7 @@ def finalize(folder: ResultsFolder, result: JobResult, settings: SweepSettings) 
         {
             **result.worker,
             "wall_seconds": result.wall_seconds,
+            **overhead(result.wall_seconds, record.get("passes_seconds")),
             "returncode": result.returncode,
             "signal": result.signal,
             "timed_out": result.timed_out,
@@ -354,6 +356,58 @@ def finalize(folder: ResultsFolder, result: JobResult, settings: SweepSettings) 
         }
     )
     return record
+
+
+def overhead(wall_seconds: float, passes: dict | None) -> dict:
+    """`overhead_seconds`: the worker's wall time (as its executor saw it) minus the
+    measurement passes it recorded (baseline, memory, timing, process step, evaluation; not building the
+    trainer or loading the data); none without recorded passes."""
+    if not passes:
+        return {}
+    measured = sum(v for k, v in passes.items() if k != "prepare_seconds")
+    return {"overhead_seconds": wall_seconds - measured}
+
+
+def timing_job(folder: ResultsFolder, group: list[RunConfig], settings: SweepSettings) -> Job:
+    """One job timing a pair group by the timing protocol (run.timing)."""
+    from . import timing
+
+    key = f"timing-{stable_hash([record_name(c) for c in group], 12)}"
+    scratch = folder.path / WORK / f"{os.getpid()}-{key}"
+    spec = {"configs": [c.to_dict() for c in group], "settings": settings.harness() | {"defer_timing": False}}
+    timeout = settings.timeout_seconds * len(group) if settings.timeout_seconds else None
+    return Job(key, spec, scratch.with_suffix(".spec"), scratch, timeout, kind=timing.KIND)
+
+
+def time_groups(
+    folder: ResultsFolder, configs: list[RunConfig], settings: SweepSettings, executor: Executor
+) -> Iterator[dict]:
+    """Time every pair group with a member awaiting its times (one job each, run.timing);
+    yield each member's record as it is written."""
+    from . import timing
+
+    jobs = {}
+    for group in timing.pending_groups(folder, configs):
+        job = timing_job(folder, group, settings)
+        jobs[job.key] = (job, group)
+    for result in executor.run(job for job, _ in jobs.values()):
+        if result.cancelled:
+            continue
+        out = result.record or {}
+        found = out.get("results") or {}
+        tail = (result.stderr_tail.strip().splitlines() or [""])[-1][:300]
+        measured = sum(sum(f.get("step_seconds") or []) for f in found.values())
+        job = {
+            "wall_seconds": result.wall_seconds,
+            "overhead_seconds": result.wall_seconds - measured,
+            "executor": result.executor,
+            "error": out.get("error")
+            or (None if result.record else f"timing job exit status {result.returncode}: {tail}"),
+        }
+        for config in jobs[result.job.key][1]:
+            record = timing.merge(folder.get(config), found.get(record_name(config)), job)
+            folder.save(record)
+            yield record
 
 
 def check_device_model(folder: ResultsFolder, record: dict, executor: Executor) -> None:
@@ -416,6 +470,8 @@ def measure(
                     f"(or raise ulimit -f) and re-run to measure it"
                 )
             yield record
+        if settings.timing_steps:
+            yield from time_groups(folder, configs, settings, executor)
     finally:
         getattr(runs, "close", lambda: None)()  # stopped early: the executor cancels what is in flight
         stack.close()
@@ -466,12 +522,13 @@ def environment_metadata(
             "dataset": dataset_description,
             "seed": base.seed,
             "threads_requested": base.threads,
-            "threads_note": "torch intra-op threads per worker; null = all cores",
+            "threads_note": "torch intra-op threads per worker; null = 1 (the timing protocol's default)",
             "allocator_setting": (
-                "each worker: default glibc malloc for the first timing pass, then "
-                "mallopt(M_MMAP_THRESHOLD=65536) (see record 'allocator_setting')"
-                if settings.memory_limit_bytes is None
-                else "each worker: mallopt(M_MMAP_THRESHOLD=65536) before the memory limit is set"
+                "memory workers: mallopt(M_MMAP_THRESHOLD=65536) before anything is allocated (record "
+                "'allocator_setting')"
+                + ("" if settings.memory_limit_bytes is None else ", then the memory limit")
+                + "; step times: one timing job per configuration's trainers, glibc's defaults "
+                "(record 'timing.allocator_setting')"
             ),
             "environment_variables": {
                 k: os.environ[k]
@@ -577,7 +634,7 @@ def default_grid() -> dict[str, list]:
 # memory measurements' data unless a dataset is named: synthetic, of the architecture's
 # input shape (the bytes do not depend on the pixel values; nothing falls back to other data)
 MEMORY_DATASET = "synthetic"
-DEFAULT_SETTINGS = {"steps": 3, "memory_limit": None, "timeout": None}
+DEFAULT_SETTINGS = {"steps": SweepSettings.timing_steps, "memory_limit": None, "timeout": None}
 
 
 @dataclass
@@ -673,10 +730,10 @@ def dry_run_text(plan: Plan, retry_errors: bool = False) -> str:
         [
             f"ffbench {plan.command} --dry-run: {len(plan.configs)} configurations ({axes})",
             f"  results folder {plan.out}: {len(plan.configs) - len(pending)} already recorded, {len(pending)} to run",
-            f"  {st.timing_steps} timed steps each, {limit}, "
+            f"  at least {st.timing_steps} timed steps each (timing protocol), {limit}, "
             + (f"timeout {st.timeout_seconds:g} s" if st.timeout_seconds else "no timeout"),
             f"  device {plan.environment.get('device')} ({plan.environment.get('device_name')}), "
-            f"threads {plan.base.threads or 'all cores'}",
+            f"threads {plan.base.threads or 1}",
             f"estimated time: {minutes(seconds)} (a matmul timing here, {WORKER_START} s per worker start). "
             "Nothing written (--dry-run).",
         ]

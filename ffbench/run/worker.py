@@ -48,7 +48,9 @@ def _measure(spec: dict, record: dict, budget) -> str | None:
         set_malloc_mmap_threshold(MMAP_THRESHOLD)  # before anything is allocated (see ffbench.proc)
     data = load_config_dataset(config)
     record["dataset"] = data.describe()
+    started = time.perf_counter()
     record["baseline"] = budgets.warm_baseline(config, data, device)
+    baseline_seconds = time.perf_counter() - started  # a measurement pass: the record's baseline
     if budget is not None:
         record["budget"] = {"enforcement": budgets.enforce(budget, config, data, device, record["baseline"])}
     try:
@@ -56,6 +58,7 @@ def _measure(spec: dict, record: dict, budget) -> str | None:
     finally:
         budgets.lift()
     record.update(result)
+    record["passes_seconds"] = {"baseline_seconds": baseline_seconds, **result.get("passes_seconds", {})}
     record["error"] = None
     return device.type
 

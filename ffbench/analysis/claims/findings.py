@@ -9,6 +9,7 @@ import pandas as pd
 from ...config import ACCUM_DEFAULT
 from .. import thresholds as T
 from ..families import family_of
+from ..timing import summary as timing_summary
 from . import DOES_NOT_HOLD, HOLDS, Verdict, claim, not_evaluated, verdict_from
 from .tables import (
     TRAIN_PEAK,
@@ -20,6 +21,7 @@ from .tables import (
     label,
     num,
     ok_runs,
+    pair_key,
     ratio_words,
     with_train_peak,
 )
@@ -297,14 +299,22 @@ def _accuracy_line(name: str, e: dict) -> str:
     )
 
 
-@claim("finding", figure="ff_bp_time_ratio", thresholds=("ARITHMETIC_FLOOR",), evidence="time")
+@claim(
+    "finding",
+    figure="ff_bp_time_ratio",
+    thresholds=("ARITHMETIC_FLOOR", "MIN_TIMED_STEPS", "TIMING_MAX_IQR_RATIO", "TIMING_MAX_LOAD_PER_CORE"),
+    evidence="time",
+)
 def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
     """An FF step takes longer than an exact-BP step.
 
     Test: at every configuration and micro-batch measured for both families in one group
     (same device, same results folder), the fastest FF trainer's median step time over the
     fastest exact-BP trainer's (family bp; other rules never count); FF passes where the
-    ratio is above 1. The arithmetic floor for an MLP (FF: 2B rows through forward and
+    ratio is above 1. A configuration where either family has a step time unfit for a
+    verdict (not taken by the timing protocol, fewer than MIN_TIMED_STEPS steps, IQR above
+    TIMING_MAX_IQR_RATIO x the median, load above TIMING_MAX_LOAD_PER_CORE x the cores) is
+    not evaluated. The arithmetic floor for an MLP (FF: 2B rows through forward and
     weight-gradient matmuls, 4 units; BP: 3) is reported, never deciding it.
     """
     v = Verdict(claim="An FF step takes longer than an exact-BP step")
@@ -315,9 +325,16 @@ def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
     keys: dict[str, float] = {}
     for _, r in table.iterrows():
         keys[unique_label(r, keys)] = r["ratio"]
-    passes = {key: ratio > 1 for key, ratio in keys.items()}
+    unfit = _unfit_pairs(runs, table, list(keys))
+    passes = {key: ratio > 1 for key, ratio in keys.items() if key not in unfit}
     above = int((table["ratio"] >= T.ARITHMETIC_FLOOR).sum())
-    v.verdict = verdict_from(passes)
+    v.verdict = (
+        verdict_from(passes)
+        if passes
+        else not_evaluated(
+            f"no configuration whose step times are fit for a verdict: {timing_summary(unfit)}"
+        )
+    )
     v.numbers = {
         "ratio": keys,
         "median": float(table["ratio"].median()),
@@ -330,6 +347,7 @@ def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
             for key, (_, r) in zip(keys, table.iterrows())
         )
         + f" (median {table['ratio'].median():.2f}; {above} of {len(table)} at or above the 4/3 floor)"
+        + (f". Not evaluated (unfit step times): {timing_summary(unfit)}" if unfit else "")
     )
     archs = [_arch(r) for _, r in table.iterrows()]
     v.summary = "\n".join(
@@ -338,6 +356,23 @@ def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
         for arch in dict.fromkeys(archs)
     )
     return v
+
+
+def _unfit_pairs(runs, table, labels: list[str]) -> dict[str, str]:
+    """label -> why, for each configuration of `table` (in `labels`' order) where a step time
+    of either family is unfit for a verdict (analysis/timing.py)."""
+    from ..timing import _key, unfit
+
+    df = ok_runs(runs)
+    df = df[df["step_seconds_median"].notna()]
+    keys = [*pair_key(df), "micro"]
+    bad = unfit(df, keys)
+    out = {}
+    for label_, (_, r) in zip(labels, table.iterrows()):
+        why = bad.get(tuple(_key(r.get(k)) for k in keys))
+        if why is not None:
+            out[label_] = why
+    return out
 
 
 def _fraction(r) -> str:

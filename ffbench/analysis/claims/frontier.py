@@ -2,14 +2,16 @@
 network (trainer variant, batch, micro-batch, optimizer implementation) is a point
 (time per real example, training-step peak); a family's Pareto-optimal points are its
 frontier. Two claims read it: at equal time per example FF needs less memory, at equal
-memory FF trains faster. Their verdicts wait for the timing protocol
-(`thresholds.TIMING_PROTOCOL_LANDED`)."""
+memory FF trains faster. A network with a step time unfit for a verdict (taken before the
+timing protocol, too few steps, noisy, under load: `analysis/timing.py`) is not evaluated."""
 
 from __future__ import annotations
 
 import math
 
 from .. import thresholds as T
+from ..timing import flags as timing_flags
+from ..timing import summary as timing_summary
 from . import Verdict, claim, not_evaluated, verdict_from
 from .tables import TRAIN_PEAK, label, num, pair_key, with_train_peak, with_variants
 
@@ -54,13 +56,13 @@ def frontier_points(runs):
     rows = []
     for _, s in df.groupby(keys, dropna=False, sort=True):
         name = network(s.iloc[0])
-        for _, r in s.iterrows():
+        for (_, r), why in zip(s.iterrows(), timing_flags(s)):
             arch = r.get("arch")
             rows.append({"group": r["group"], "network": name, "arch": arch if isinstance(arch, str) else "mlp",
                          "family": r["family"], "variant": r["variant"], "batch_size": int(r["batch_size"]),
                          "micro": int(r["micro"]), TIME: num(r["step_seconds_median"]) / int(r["batch_size"]),
-                         "peak": num(r[TRAIN_PEAK])})  # fmt: skip
-    out = pd.DataFrame(rows, columns=cols[:-1])
+                         "peak": num(r[TRAIN_PEAK]), "unfit": why and f"{r['variant']}: {why}"})  # fmt: skip
+    out = pd.DataFrame(rows, columns=[*cols[:-1], "unfit"])
     out["on_frontier"] = False
     for _, s in out.groupby(["group", "network", "family"], sort=False):
         out.loc[pareto(s), "on_frontier"] = True
@@ -84,6 +86,7 @@ def comparisons(points, along: str) -> list[dict]:
     out = []
     for (_, name), s in points.groupby(["group", "network"], sort=True):
         ff, bp = s[(s["family"] == "ff") & s["on_frontier"]], s[s["family"] == "bp"]
+        unfit = next((w for w in s["unfit"] if isinstance(w, str)), None) if "unfit" in s else None
         for _, f in ff.sort_values(TIME).iterrows():
             if along == "time":
                 rivals = bp[bp[TIME] <= f[TIME]]
@@ -94,7 +97,9 @@ def comparisons(points, along: str) -> list[dict]:
                 b = rivals.loc[rivals[TIME].idxmin()] if len(rivals) else None
                 ok = b is not None and f[TIME] < (1 - T.FRONTIER_TIME_MARGIN) * b[TIME]
             if b is not None:
-                out.append({"network": name, "arch": f["arch"], "ff": f, "bp": b, "passes": bool(ok)})
+                out.append(
+                    {"network": name, "arch": f["arch"], "ff": f, "bp": b, "passes": bool(ok), "unfit": unfit}
+                )
     return out
 
 
@@ -107,18 +112,22 @@ def _frontier_verdict(v: Verdict, runs, along: str) -> Verdict:
     if not found:
         v.verdict = not_evaluated("no network with an FF frontier point and an exact-BP point to compare")
         return v
-    passes = {f"{c['network']} at {_point(c['ff'])}": c["passes"] for c in found}
+    passes = {f"{c['network']} at {_point(c['ff'])}": c["passes"] for c in found if not c["unfit"]}
+    unfit = {c["network"]: c["unfit"] for c in found if c["unfit"]}
     v.detail = "; ".join(
         f"{c['network']}: FF {_point(c['ff'])} vs BP {_point(c['bp'])} -> {'FF' if c['passes'] else 'not FF'}"
         for c in found
     )
     archs = sorted({c["arch"] for c in found})
-    v.numbers = {"points": len(found), "passing": sum(passes.values()), "architectures": archs}
-    v.summary = f"FF better at {sum(passes.values())} of {len(passes)} frontier points ({', '.join(archs)})"
-    if not T.TIMING_PROTOCOL_LANDED:
+    v.numbers = {"points": len(found), "passing": sum(c["passes"] for c in found), "architectures": archs}
+    passing = sum(c["passes"] for c in found)
+    v.summary = f"FF better at {passing} of {len(found)} frontier points ({', '.join(archs)})"
+    if unfit:
+        v.detail += f". Not evaluated (unfit step times): {timing_summary(unfit)}"
+    if not passes:
         v.verdict = not_evaluated(
-            "computed, not decided: step times do not yet follow the timing protocol (one thread, a "
-            f"timing process apart from the RSS one, >= {T.MIN_TIMED_STEPS} timed steps)"
+            "computed, not decided: no network whose step times are fit for a verdict (timing "
+            f"protocol, >= {T.MIN_TIMED_STEPS} steps, IQR and load within limits): " + timing_summary(unfit)
         )
         return v
     v.verdict = verdict_from(passes)
@@ -128,7 +137,12 @@ def _frontier_verdict(v: Verdict, runs, along: str) -> Verdict:
 @claim(
     "finding",
     figure="frontier",
-    thresholds=("FRONTIER_MEMORY_MARGIN", "TIMING_PROTOCOL_LANDED"),
+    thresholds=(
+        "FRONTIER_MEMORY_MARGIN",
+        "MIN_TIMED_STEPS",
+        "TIMING_MAX_IQR_RATIO",
+        "TIMING_MAX_LOAD_PER_CORE",
+    ),
     evidence="time",
 )
 def frontier_ff_needs_less_memory_at_equal_time(runs, epochs=None, maxbatch=None) -> Verdict:
@@ -139,7 +153,7 @@ def frontier_ff_needs_less_memory_at_equal_time(runs, epochs=None, maxbatch=None
     training-step peak) of FF and of exact BP (family bp); each FF point on FF's Pareto
     frontier is compared with the smallest BP peak among BP points no slower; it passes
     where FF's peak is below (1 - FRONTIER_MEMORY_MARGIN) x that. Holds where it passes
-    (listed by point). Not evaluated until TIMING_PROTOCOL_LANDED.
+    (listed by point). A network with a step time unfit for a verdict is not evaluated.
     """
     v = Verdict(claim="At equal time per example, the best FF needs less memory than the best exact BP")
     return _frontier_verdict(v, runs, "time")
@@ -148,7 +162,12 @@ def frontier_ff_needs_less_memory_at_equal_time(runs, epochs=None, maxbatch=None
 @claim(
     "finding",
     figure="frontier",
-    thresholds=("FRONTIER_TIME_MARGIN", "TIMING_PROTOCOL_LANDED"),
+    thresholds=(
+        "FRONTIER_TIME_MARGIN",
+        "MIN_TIMED_STEPS",
+        "TIMING_MAX_IQR_RATIO",
+        "TIMING_MAX_LOAD_PER_CORE",
+    ),
     evidence="time",
 )
 def frontier_ff_trains_faster_at_equal_memory(runs, epochs=None, maxbatch=None) -> Verdict:
@@ -157,7 +176,7 @@ def frontier_ff_trains_faster_at_equal_memory(runs, epochs=None, maxbatch=None) 
     Test: on the same points as the claim above, each FF frontier point is compared with the
     fastest BP point (time per real example) among BP points whose peak is no larger; it
     passes where FF's time per example is below (1 - FRONTIER_TIME_MARGIN) x that. Holds
-    where it passes (listed by point). Not evaluated until TIMING_PROTOCOL_LANDED.
+    where it passes (listed by point). A network with a step time unfit for a verdict is not evaluated.
     """
     v = Verdict(claim="At equal memory, the best FF trains faster than the best exact BP")
     return _frontier_verdict(v, runs, "memory")

@@ -7,35 +7,12 @@ import math
 from pathlib import Path
 
 from ...arch import is_image
-from ...config import config_keys
+from ...config import config_keys, unpaired_keys
 from ..families import with_family
 
-# Fields that do not change a configuration's tensor bytes or that belong to one algorithm:
-# rows that differ only in these are the same configuration for a comparison.
-NOT_PAIRED = {
-    "trainer",
-    "epochs",
-    "lr",
-    "momentum",
-    "seed",
-    "data_dir",
-    "val_size",
-    "threads",
-    "eval_chunk",
-    "ff_threshold",
-    "ff_goodness",
-    "ff_norm",
-    "ff_negatives",
-    "ff_pass",
-    "ff_eval",
-    "ff_eval_layers",
-    "checkpoint_segments",
-    "micro_batch",
-    "ff_micro_schedule",
-    "lr_schedule",
-    "eval_steps",
-    "bptt_window",
-}
+# Rows that differ only in these fields are the same configuration for a comparison
+# (RunConfig's `paired=False` fields).
+NOT_PAIRED = unpaired_keys()
 
 
 # The fields that choose how a trainer trains: a row whose values differ from the defaults

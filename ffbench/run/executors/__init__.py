@@ -51,6 +51,7 @@ ENTRIES = {
     "measure": "ffbench.run.worker",
     "train": "ffbench.run.fit",
     "environment": "ffbench.run.executors.probe",
+    "time-group": "ffbench.run.timing",
 }
 EXECUTORS = ("local", "subprocess", "ray", "slurm")
 STDERR_TAIL_CHARS = 4000

@@ -67,12 +67,13 @@ PRELOAD = (
     "ffbench.run.worker",
     "ffbench.run.budget",
     "ffbench.run.harness",
+    "ffbench.run.timing",
     "ffbench.run.fit",
     "ffbench.run.executors.probe",
 )
 # what a request may run: name -> (module, function taking argv)
 TARGETS = {kind: (module, "main") for kind, module in ENTRIES.items()} | {
-    "timing": ("ffbench.run.harness", "default_malloc_main"),
+    "timing": ("ffbench.run.harness", "time_group_main"),
 }
 START_TIMEOUT = 600.0  # seconds a template may take to import torch on a loaded machine
 
