@@ -10,8 +10,9 @@ they need (parameters, optimizers, inputs, device) and owns resets and syncs.
 from .cuda import CudaMemory, CudaPeakTracker
 from .energy import Energy, EnergyMeter
 from .process import ProcessMemory, ProcessPeakTracker
+from .protocol import set_threads
 from .tensors import CATEGORIES, PhasePeak, TensorMemory, TensorTracker
-from .timer import StepTime, StepTimer, available_cores, set_threads
+from .timer import StepTime, StepTimer, available_cores
 
 __all__ = [
     "CATEGORIES",

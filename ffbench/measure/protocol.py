@@ -59,6 +59,17 @@ class Protocol:
         return asdict(self)
 
 
+def set_threads(n: int | None = None) -> int:
+    """Set torch's intra-op threads to ``n`` (default: the protocol's, one thread:
+    `DEFAULT_THREADS`) and return the count torch reports, to be recorded with every timing."""
+    if n is None:
+        n = DEFAULT_THREADS
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        raise ValueError(f"thread count must be a positive integer, got {n!r}")
+    torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
 def load_average() -> float | None:
     """The 1-minute load average (None where the system has none)."""
     try:

@@ -5,7 +5,7 @@ nothing to do on CPU, whose ops finish before they return) before starting and
 before stopping a ``time.perf_counter_ns`` clock, so queued GPU work is inside
 the interval. The result is integer nanoseconds.
 
-`set_threads(n)` fixes torch's intra-op thread count (default one: the timing protocol's)
+`protocol.set_threads(n)` fixes torch's intra-op thread count (default one: the timing protocol's)
 and returns it for the record: on shared machines oversubscribed threads can make small steps orders
 of magnitude slower, so timings are only comparable at a recorded thread count.
 """
@@ -75,17 +75,3 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-def set_threads(n: int | None = None) -> int:
-    """Set torch's intra-op threads to ``n`` (default: the timing protocol's, one thread:
-    `protocol.DEFAULT_THREADS`) and return the count torch reports, to be recorded with
-    every timing."""
-    if n is None:
-        from .protocol import DEFAULT_THREADS
-
-        n = DEFAULT_THREADS
-    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
-        raise ValueError(f"thread count must be a positive integer, got {n!r}")
-    torch.set_num_threads(n)
-    return torch.get_num_threads()

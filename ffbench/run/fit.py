@@ -18,7 +18,7 @@ from ..config import BATCH_CONVENTION, RunConfig
 from ..data import Dataset
 from ..device import resolve_device, synchronize
 from ..environment import environment
-from ..measure.timer import set_threads
+from ..measure.protocol import set_threads
 from ..trainers import build_trainer
 from .readout import linear_readout_accuracy
 
