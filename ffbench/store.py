@@ -32,13 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import validate
 from .config import GRID_FIELDS, axis_fields, non_defaults
 from .errors import ConfigError
+from .record import SCHEMA_VERSION, Record
 from .schema import needs_measuring
 
 FORMAT = "ffbench-results"
-SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 ENVIRONMENT = "environment.json"
 RECORDS = "records"
@@ -339,7 +338,7 @@ def check_results_folder(folder: Path, writable: bool = True) -> dict | None:
         data = read_json(path, f"--out {folder}: record")
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             raise ConfigError(f"--out {folder}: {path.name} is not an ffbench record")
-        validate.record(data, path, "measure")  # a bad record is refused before anything is rewritten
+        Record.from_dict(data, path, "measure")  # a bad record is refused before anything is rewritten
         records.append((path, data, manifest))
     check_folder_records(records)
     return manifest

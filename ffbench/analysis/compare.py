@@ -85,10 +85,15 @@ def _keyed(analysis):
         return df.assign(part=[], key=[])
     parts = df["group"].map(part)
     keys = [
-        "|".join(map(str, [kind, where, *values]))
+        "|".join(map(_key_text, [kind, where, *values]))
         for kind, where, values in zip(df["kind"], parts, df[cols].itertuples(index=False, name=None))
     ]
     return df.assign(part=parts, key=keys)
+
+
+def _key_text(value) -> str:
+    """A keyed value as text; null is one value whether pandas holds it as None or NaN."""
+    return "null" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
 def _name(row) -> str:
