@@ -4,7 +4,8 @@
 and the field), `to_dict()` gives back exactly the dict it was made from (key order included;
 keys the type does not know are kept in `rest`, so fields other versions add round-trip), and
 `upgrade()` is the one compatibility path: it fills what an older record lacks with what
-applied when it was written (`UPGRADES`).
+applied when it was written (`UPGRADES`): configuration fields added since, a train record's
+`status`, the timing spread, the training-step peak.
 
 Every change of the record's fields bumps `SCHEMA_VERSION` (and adds its step to `UPGRADES`
 and docs/results-schema.md, whose field table is checked against `Record` by a test). Until
@@ -221,7 +222,18 @@ def upgrade_spread(rec: Record) -> None:
         rec.metrics = {**timing_spread([float(t) for t in times]), **rec.metrics}
 
 
-UPGRADES = (upgrade_config, upgrade_status, upgrade_spread)
+def upgrade_train_peak(rec: Record) -> None:
+    """Records from before `tensor_train_peak_bytes`: the training step's peak was the larger
+    of the first and the steady step's (evaluation never included)."""
+    metrics = rec.metrics
+    if metrics is None or "tensor_train_peak_bytes" in metrics:
+        return
+    steps = [metrics.get(k) for k in ("tensor_peak_bytes", "tensor_first_step_peak_bytes")]
+    if any(v is not None for v in steps):
+        rec.metrics = {**metrics, "tensor_train_peak_bytes": max(v for v in steps if v is not None)}
+
+
+UPGRADES = (upgrade_config, upgrade_status, upgrade_spread, upgrade_train_peak)
 
 
 def read(doc: Any, path: str | Path = "?", kind: str | None = None) -> dict:

@@ -150,3 +150,17 @@ def test_the_schema_document_lists_the_record_fields():
     text = (ROOT / "docs" / "results-schema.md").read_text()
     start, end = "<!-- record fields: generated, do not edit -->\n", "\n<!-- end record fields -->"
     assert text[text.index(start) + len(start) : text.index(end)] == schema_table()
+
+
+def test_upgrade_fills_the_training_peak():
+    doc = {
+        "config": {},
+        "kind": "measure",
+        "status": "ok",
+        "metrics": {"tensor_peak_bytes": 10, "tensor_first_step_peak_bytes": 12},
+    }
+    assert Record.from_dict(doc, "r.json").upgrade().metrics["tensor_train_peak_bytes"] == 12
+    recent = {**doc, "metrics": {"tensor_peak_bytes": 10, "tensor_train_peak_bytes": 11}}
+    assert Record.from_dict(recent, "r.json").upgrade().metrics["tensor_train_peak_bytes"] == 11
+    oom = {**doc, "status": "oom", "metrics": {}}
+    assert Record.from_dict(oom, "r.json").upgrade().metrics == {}

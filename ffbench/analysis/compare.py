@@ -169,7 +169,7 @@ def kept_apart(base, other) -> list[str]:
     cols = [c for c in ["kind", "part", *config_keys()] if c in base.columns and c in other.columns]
     differ, disjoint, varying = [], [], []
     for c in (c for c in cols if c not in NOT_KEYED):
-        a, b = {str(v) for v in base[c]}, {str(v) for v in other[c]}
+        a, b = {_key_text(v) for v in base[c]}, {_key_text(v) for v in other[c]}
         if len(a | b) > 1:
             varying.append(c)
         if a != b:
