@@ -225,10 +225,11 @@ def _common(record: dict, path: Path, kind: str, default_source: str, isolated: 
 
 def run_status(record: dict, kind: str) -> str | None:
     """A record's status; a copy written before its run ended (`"partial": true`, also from
-    versions that stamped it `ok`) is `partial`, never a finished run."""
+    versions that stamped it `ok`) is `partial`, never a finished run. (A train record from
+    before `status` has it filled on read: `ffbench.record.upgrade_status`.)"""
     if record.get("partial") is True:
         return "partial"
-    return record.get("status", "ok" if kind == "train" else None)
+    return record.get("status")
 
 
 def _measure_rows(record: dict, path: Path) -> list[dict]:
