@@ -14,7 +14,8 @@ else can be rebuilt from them. The schema is documented in docs/results-schema.m
 A record's file name is `<trainer>-d<depth>-w<width>-b<batch>-<hash>.json`, the hash taken
 over the configuration fields that differ from their defaults (`config_hash`), so adding a
 configuration field (at its default) changes no existing name. Schema version 1 folders
-hashed every field; `migrate` renames their records in place.
+(ffbench 0.1) hashed every field: they are read (their records upgraded, `ffbench.record`),
+never written into.
 
 No torch is imported here.
 """
@@ -32,13 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import validate
 from .config import GRID_FIELDS, axis_fields, non_defaults
 from .errors import ConfigError
+from .record import SCHEMA_VERSION, Record
 from .schema import needs_measuring
 
 FORMAT = "ffbench-results"
-SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 ENVIRONMENT = "environment.json"
 RECORDS = "records"
@@ -270,12 +270,12 @@ def check_folder_records(records: Iterable[tuple[Path, Any, dict]]) -> None:
     """(path, data, manifest) of records in results folders: each is named after its
     configuration (`record_name`, the resume identity) and each configuration is there once,
     so a record copied under a second name or edited after it was written is refused,
-    naming the files (schema-1 folders, renamed when resumed, are not checked)."""
+    naming the files (schema-1 folders, named by another hash, are not checked)."""
     named: list[tuple[Path, str]] = []
     seen: dict[tuple[Path, str], Path] = {}
     for path, data, manifest in records:
         config = data.get("config") if isinstance(data, dict) else None
-        if not isinstance(config, dict) or manifest.get("schema_version") != SCHEMA_VERSION:
+        if not isinstance(config, dict) or manifest.get("schema_version") == 1:
             continue
         try:
             chash, expected = config_hash(config), record_name(config)
@@ -339,7 +339,7 @@ def check_results_folder(folder: Path, writable: bool = True) -> dict | None:
         data = read_json(path, f"--out {folder}: record")
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             raise ConfigError(f"--out {folder}: {path.name} is not an ffbench record")
-        validate.record(data, path, "measure")  # a bad record is refused before anything is rewritten
+        Record.from_dict(data, path, "measure")  # a bad record is refused before anything is rewritten
         records.append((path, data, manifest))
     check_folder_records(records)
     return manifest
@@ -355,45 +355,6 @@ def remove_stale_temporaries(folder: Path) -> None:
         for path in work.iterdir():
             if path.is_file():
                 path.unlink(missing_ok=True)
-
-
-def config_from_schema_1(config: dict) -> dict:
-    """A schema-1 configuration in today's terms: the removed field `extra` dropped; an
-    evaluation chunk of None meant the batch size; FF evaluated every label at once."""
-    config = {k: v for k, v in config.items() if k != "extra"}
-    if config.get("eval_chunk") is None and "batch_size" in config:
-        config["eval_chunk"] = config["batch_size"]
-    if str(config.get("trainer", "")).startswith("ff"):
-        config.setdefault("ff_eval", "replicated")
-    return config
-
-
-def base_from_schema_1(base: dict) -> dict:
-    """A schema-1 manifest's base configuration in today's terms (`extra` dropped; an
-    evaluation chunk of None followed each record's batch size, so it is no base value)."""
-    return {k: v for k, v in base.items() if k != "extra" and not (k == "eval_chunk" and v is None)}
-
-
-def migrate(folder: Path, manifest: dict) -> dict:
-    """Bring a schema-1 folder to the current schema in place: configurations restated
-    (`config_from_schema_1`), records renamed to the non-default hash (their `config_hash`
-    updated). Returns the updated manifest."""
-    folder = Path(folder)
-    if manifest.get("schema_version") == SCHEMA_VERSION:
-        return manifest
-    for path in sorted((folder / RECORDS).glob("*.json")):
-        record = read_json(path, "record")
-        record["config"] = config_from_schema_1(record["config"])
-        new = folder / RECORDS / record_name(record["config"])
-        record["config_hash"] = config_hash(record["config"])
-        record["schema_version"] = SCHEMA_VERSION
-        write_json_atomic(new, record)
-        if new != path:
-            path.unlink()
-    base = base_from_schema_1(manifest.get("base_config") or {})
-    manifest = {**manifest, "base_config": base, "schema_version": SCHEMA_VERSION, "migrated": now()}
-    write_json_atomic(folder / MANIFEST, manifest)
-    return manifest
 
 
 def varying_fields(*grids: dict) -> set[str]:
@@ -444,10 +405,13 @@ class ResultsFolder:
                 f"--out {path} holds results of 'ffbench {manifest.get('command')}', not '{command}'; "
                 f"choose another folder"
             )
+        if manifest.get("schema_version") == 1:
+            raise ConfigError(
+                f"--out {path} holds results of schema version 1 (ffbench 0.1), named by another "
+                f"hash; choose another folder"
+            )
         varying = varying_fields(grid or {}, *(manifest.get("grids") or []))
         old_base = manifest.get("base_config") or {}
-        if manifest.get("schema_version") == 1:  # migrated when opened; compared in today's terms
-            old_base, varying = base_from_schema_1(old_base), varying | {"eval_chunk"}
         for what, old, new in (
             ("settings", manifest.get("settings") or {}, settings),
             ("base configuration", comparable(old_base, varying), comparable(base_config, varying)),
@@ -499,7 +463,6 @@ class ResultsFolder:
                 "records": RECORDS,
             }
             write_json_atomic(path / ENVIRONMENT, {**environment, "created": manifest["created"]})
-        manifest = migrate(path, manifest)
         if grid not in manifest["grids"]:
             manifest["grids"].append(grid)
         manifest.update(grid=grid, updated=now())

@@ -4,7 +4,8 @@ Command-line flags, sweep files, environment variables ($FFBENCH_DATA, $FFBENCH_
 $FFBENCH_GRID), pytest-plugin options and the JSON read back (records, benchmark files,
 maxbatch.json) are checked by the same rules: a configuration field by its RunConfig rule
 (`config.check_field`), a sweep setting by `SETTING_RULES`, both through
-`config.check_value` (type, range, finiteness). Every error is a ConfigError of one line
+`config.check_value` (type, range, finiteness); records are checked by
+`ffbench.record.Record.from_dict` with the helpers here. Every error is a ConfigError of one line
 that names the field and where the value came from ("sweep file s.toml: seed must be ...").
 
 No torch is imported here.
@@ -19,7 +20,6 @@ from typing import Any
 
 from .config import MAX_ROWS, check_field, check_value, config_keys, field_rule
 from .errors import ConfigError
-from .schema import STATUSES
 from .units import parse_size
 
 MAX_STEPS = 10**6
@@ -123,15 +123,6 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
     NUMBER: (int, float),
 }
-# the fields of a record ffbench reads (besides `config`), and their JSON types; null allowed
-RECORD_FIELDS = {
-    "kind": "str", "status": "str", "error": "str", "source": "str", "isolated": "bool",
-    "dataset": "dict", "environment": "dict", "settings": "dict", "worker": "dict",
-    "budget": "dict", "baseline": "dict", "memory": "dict", "readout": "dict", "methods": "dict",
-    "metrics": "dict", "epochs": "list", "timeline": "list", "phases": "list", "step_seconds": "list",
-    "val_accuracy": NUMBER, "test_accuracy": NUMBER, "wall_seconds": NUMBER, "parameters": NUMBER,
-    "threads": NUMBER, "eval_chunk": NUMBER, "config_hash": "str", "fault": "str", "partial": "bool",
-}  # fmt: skip
 BENCH_FIELDS = {"name": "str", "group": "str", "fullname": "str", "extra_info": "dict", "stats": "dict"}
 MAXBATCH_FIELDS = {
     "trainer": "str",
@@ -192,42 +183,6 @@ def config(data: Any, where: str) -> None:
                 raise ConfigError(f"{where}: config {key} must be text, got {_short(value)}")
             continue
         sourced(where, check_field, key, value)
-
-
-def record(doc: dict, path: Path, kind: str) -> None:
-    """A measure or train record read back (see docs/results-schema.md)."""
-    where = f"record {path}"
-    shape(doc, RECORD_FIELDS, where)
-    config(doc.get("config"), where)
-    status = doc.get("status")
-    if status is None and not (kind == "train" and isinstance(doc.get("test_accuracy"), (int, float))):
-        raise ConfigError(f"{where} has no 'status': not a finished ffbench record")
-    if status is not None and status not in STATUSES:
-        raise ConfigError(f"{where}: unknown status {_short(status)}; expected one of {', '.join(STATUSES)}")
-    metrics = doc.get("metrics") or {}
-    if status == "ok" and kind == "measure" and not metrics:
-        raise ConfigError(f"{where} is status 'ok' but holds no metrics: not a finished measurement")
-    if status == "ok" and kind == "train" and not isinstance(doc.get("test_accuracy"), (int, float)):
-        raise ConfigError(f"{where} is status 'ok' but holds no test_accuracy: not a finished run")
-    notes = {k: v for k, v in metrics.items() if k.endswith("_note")}  # e.g. why no analytic model
-    shape(notes, dict.fromkeys(notes, "str"), where)
-    numbers({k: v for k, v in metrics.items() if k not in notes}, where, "metric")
-    byte_counts(metrics, where, "metric")
-    byte_counts(doc.get("memory") or {}, where, "memory figure")
-    for i, epoch in enumerate(doc.get("epochs") or []):
-        if not isinstance(epoch, dict):
-            raise ConfigError(f"{where}: epoch {i} must be an object, got {_short(epoch)}")
-        numbers(epoch, where, f"epoch {i} field")
-    for i, point in enumerate(doc.get("timeline") or []):
-        if not isinstance(point, list) or len(point) != 2:
-            raise ConfigError(f"{where}: timeline point {i} must be [op_index, live_bytes]")
-        numbers(point, where, f"timeline point {i} entry")
-    for i, phase in enumerate(doc.get("phases") or []):
-        if not isinstance(phase, dict):
-            raise ConfigError(f"{where}: phase {i} must be an object, got {_short(phase)}")
-        numbers({k: phase.get(k) for k in ("start_bytes", "peak_bytes", "layer")}, where, f"phase {i} field")
-        byte_counts(phase, where, f"phase {i} field")
-    numbers(doc.get("step_seconds") or [], where, "step time")
 
 
 def byte_counts(values: Any, where: str, what: str) -> None:

@@ -1,5 +1,5 @@
 """One home per configuration concept: flags derived from RunConfig, precedence by order of
-application, identity (hash) of the non-default fields, schema-1 folders migrated."""
+application, identity (hash) of the non-default fields, schema-1 folders read, never written into."""
 
 import json
 import shutil
@@ -13,6 +13,7 @@ from ffbench import store
 from ffbench.cli import build_parser, sweep_plan
 from ffbench.config import RunConfig, config_defaults, config_keys, flag
 from ffbench.errors import ConfigError
+from ffbench.results import load
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "results" / "2026-11-27-cpu-quick"
@@ -108,32 +109,26 @@ def _as_schema_1(folder: Path) -> None:
     store.write_json_atomic(folder / store.MANIFEST, {**manifest, "schema_version": 1})
 
 
-def test_a_schema_1_folder_is_migrated_and_stays_resumable(tmp_path):
+def test_a_schema_1_folder_is_read_but_never_written_into(tmp_path):
     folder = tmp_path / "sweep"
     shutil.copytree(REFERENCE / "sweep", folder)
     _as_schema_1(folder)
     manifest = store.read_manifest(folder)
-    old = sorted(p.name for p in (folder / store.RECORDS).glob("*.json"))
-    configs = [
-        RunConfig.from_dict(_known(store.read_json(p, "record")["config"]))
-        for p in sorted((folder / store.RECORDS).glob("*.json"))
-    ]
+    paths = sorted((folder / store.RECORDS).glob("*.json"))
+    configs = [RunConfig.from_dict(_known(store.read_json(p, "record")["config"])) for p in paths]
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert len(load(folder)) == len(paths)  # read: each record upgraded on read
     env = store.read_json(folder / store.ENVIRONMENT, "environment")
-    opened = store.ResultsFolder.open(
-        folder,
-        command="sweep",
-        grid=manifest["grid"],
-        base_config=configs[0].to_dict(),
-        settings=manifest["settings"],
-        environment=env,
-    )
-    assert opened.manifest["schema_version"] == store.SCHEMA_VERSION
-    new = sorted(p.name for p in (folder / store.RECORDS).glob("*.json"))
-    assert len(new) == len(old) and set(new).isdisjoint(old)
-    assert opened.pending(configs) == []  # nothing re-measured
-    for c in configs:
-        assert opened.get(c)["config_hash"] == store.config_hash(c)
-        assert "extra" not in opened.get(c)["config"]
+    with pytest.raises(ConfigError, match="schema version 1 .*choose another folder"):
+        store.ResultsFolder.open(
+            folder,
+            command="sweep",
+            grid=manifest["grid"],
+            base_config=configs[0].to_dict(),
+            settings=manifest["settings"],
+            environment=env,
+        )
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
 
 
 def _known(config: dict) -> dict:

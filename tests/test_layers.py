@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("config", ("ffbench.config", "ffbench.usage")),
-    ("data", ("ffbench.validate", "ffbench.store", "ffbench.data", "ffbench.outputs")),
+    ("data", ("ffbench.validate", "ffbench.record", "ffbench.store", "ffbench.data", "ffbench.outputs")),
     (
         "rooms",  # the measuring rooms: trainers, the analytic model, the trackers
         ("ffbench.trainers", "ffbench.model", "ffbench.measure", "ffbench.environment"),

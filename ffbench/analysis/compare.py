@@ -85,10 +85,15 @@ def _keyed(analysis):
         return df.assign(part=[], key=[])
     parts = df["group"].map(part)
     keys = [
-        "|".join(map(str, [kind, where, *values]))
+        "|".join(map(_key_text, [kind, where, *values]))
         for kind, where, values in zip(df["kind"], parts, df[cols].itertuples(index=False, name=None))
     ]
     return df.assign(part=parts, key=keys)
+
+
+def _key_text(value) -> str:
+    """A keyed value as text; null is one value whether pandas holds it as None or NaN."""
+    return "null" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
 def _name(row) -> str:
@@ -164,7 +169,7 @@ def kept_apart(base, other) -> list[str]:
     cols = [c for c in ["kind", "part", *config_keys()] if c in base.columns and c in other.columns]
     differ, disjoint, varying = [], [], []
     for c in (c for c in cols if c not in NOT_KEYED):
-        a, b = {str(v) for v in base[c]}, {str(v) for v in other[c]}
+        a, b = {_key_text(v) for v in base[c]}, {_key_text(v) for v in other[c]}
         if len(a | b) > 1:
             varying.append(c)
         if a != b:

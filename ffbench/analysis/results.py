@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..config import config_keys
 from ..errors import ConfigError
+from ..record import Record
 from ..schema import CATEGORIES, TENSOR_PREFIXES
 from ..store import RUN_SUMMARY, config_hash, walk, write_text_atomic
 from .families import family_of, micro_of
@@ -232,22 +233,17 @@ def _common(record: dict, path: Path, kind: str, default_source: str, isolated: 
 
 def run_status(record: dict, kind: str) -> str | None:
     """A record's status; a copy written before its run ended (`"partial": true`, also from
-    versions that stamped it `ok`) is `partial`, never a finished run."""
+    versions that stamped it `ok`) is `partial`, never a finished run. (A train record from
+    before `status` has it filled on read: `ffbench.record.upgrade_status`.)"""
     if record.get("partial") is True:
         return "partial"
-    return record.get("status", "ok" if kind == "train" else None)
+    return record.get("status")
 
 
 def _measure_rows(record: dict, path: Path) -> list[dict]:
     """A harness record (`harness.run_one`, wrapped by the sweep worker)."""
     row = _common(record, path, "measure", "measure", isolated=False)
-    metrics = record.get("metrics") or {}
-    times = record.get("step_seconds")
-    if "step_seconds_iqr" not in metrics and isinstance(times, list) and times:
-        from ..stats import timing_spread  # records written before the spread was recorded
-
-        metrics = {**timing_spread([float(t) for t in times]), **metrics}
-    row.update(metrics)
+    row.update(record.get("metrics") or {})
     timing = record.get("timing") or {}  # how the step times were taken (measure.protocol)
     row.update(
         timing_protocol=timing.get("protocol"),
@@ -319,7 +315,7 @@ register_kind("track", _track_rows)
 def _benchmark_records(document: dict) -> list[dict]:
     from .benchjson import records_from_document
 
-    return records_from_document(document)
+    return [Record.wrap(r).upgrade().to_dict() for r in records_from_document(document)]
 
 
 def _benchmark_rows(document: dict, path: Path) -> list[dict]:
@@ -369,13 +365,13 @@ def is_run_summary(document: Any, path: Path) -> bool:
 
 def check_document(document: dict, path: Path, kind: str) -> None:
     """ConfigError (one line, naming the file and the field) for a document of a known kind
-    whose fields have the wrong type or an impossible value (ffbench.validate)."""
+    whose fields have the wrong type or an impossible value (ffbench.validate, ffbench.record)."""
     from .. import validate
 
     if kind == "benchmark":
         validate.benchmark_document(document, path)
     elif kind in ("measure", "train"):
-        validate.record(document, path, kind)
+        Record.from_dict(document, path, kind)
 
 
 def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Any, RecordKind]]:
@@ -384,7 +380,10 @@ def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Any, RecordK
     out = []
     for doc in walk(paths):
         kind = kind_of(doc.data)
-        if kind is not None:
+        if kind is not None and kind.name in ("measure", "train"):  # the one read path
+            data = Record.from_dict(doc.data, doc.path, kind.name).upgrade().to_dict()
+            out.append((replace(doc, data=data), kind))
+        elif kind is not None:
             check_document(doc.data, doc.path, kind.name)
             out.append((doc, kind))
         elif not (is_maxbatch(doc.data) or is_run_summary(doc.data, doc.path)):

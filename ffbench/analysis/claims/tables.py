@@ -61,15 +61,14 @@ TRAIN_PEAK = "tensor_train_peak_bytes"  # max(first step, steady step): the trai
 
 
 def with_train_peak(runs):
-    """ok_runs with `tensor_train_peak_bytes` filled: for records measured before the column
-    existed, the larger of the first and the steady step (evaluation is never included)."""
+    """ok_runs with `tensor_train_peak_bytes` as floats (records measured before the column
+    existed have it filled on read: `ffbench.record.upgrade_train_peak`)."""
     df = ok_runs(runs)
     if df is None or len(df) == 0:
         return df
     if TRAIN_PEAK not in df.columns:
         df = df.assign(**{TRAIN_PEAK: float("nan")})
-    fallback = df[["tensor_peak_bytes", "tensor_first_step_peak_bytes"]].astype("float64").max(axis=1)
-    return df.assign(**{TRAIN_PEAK: df[TRAIN_PEAK].astype("float64").fillna(fallback)})
+    return df.assign(**{TRAIN_PEAK: df[TRAIN_PEAK].astype("float64")})
 
 
 def has(runs, trainer: str) -> bool:
