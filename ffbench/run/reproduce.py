@@ -483,8 +483,14 @@ def dry_run_text(run: ReproduceRun) -> str:
     searches = sum(len(trainers) for _, trainers in _maxbatch_searches(p)) * len(p.maxbatch_depths)
     lines.append(f"  maxbatch: {searches} searches under a "
                  f"{p.maxbatch_budget} tensor budget (width {p.maxbatch_width}); {minutes(stages['maxbatch'])}")  # fmt: skip
-    runs = ", ".join(f"{c.trainer} {c.depth}x{c.width} {c.epochs} epochs" for c in p.accuracy_runs)
+    cap = "to the target, at most " if p.tuning is not None else ""
+    runs = ", ".join(f"{c.trainer} {c.depth}x{c.width} {cap}{c.epochs} epochs" for c in p.accuracy_runs)
     lines.append(f"  accuracy: {runs}; seeds {', '.join(map(str, p.seeds))}; {minutes(stages['accuracy'])}")
+    if p.tuning is not None:
+        record = run.out.parent / "tuning" / p.tuning.file_name(run.dataset.name)
+        lines.append(f"    recipes from {record}" if record.exists() else
+                     f"    no tuning record at {record}: {p.tuning.trials} trials per family first, up to "
+                     f"{p.tuning.epoch_cap} epochs each (not in the estimate)")  # fmt: skip
     lines.append(f"estimated total: {minutes(sum(stages.values()))} from scratch (a matmul timing on {run.dev}; "
                  "what is already recorded is skipped). Nothing written (--dry-run).")  # fmt: skip
     return "\n".join(lines)
