@@ -280,6 +280,7 @@ def ff_reaches_bp_accuracy_at_equal_architecture(runs, epochs=None, maxbatch=Non
     v.numbers = numbers
     v.eval_chunk = chunks(runs[runs["test_accuracy"].notna()]) if runs is not None and len(runs) else "n/a"
     open_ = f"; undecided: {'; '.join(undecided)}" if undecided else ""
+    v.detail = "; ".join(lines) + open_
     if not passes:
         v.verdict = not_evaluated(
             f"no comparison decided: {'; '.join(undecided)}"
@@ -288,7 +289,6 @@ def ff_reaches_bp_accuracy_at_equal_architecture(runs, epochs=None, maxbatch=Non
         )
         return v
     v.verdict = verdict_from(passes)
-    v.detail = "; ".join(lines) + open_
     v.summary = "; ".join(
         f"{name}: test error FF {100 * e['ff_error']:.2f} % vs BP {100 * e['bp_error']:.2f} % "
         f"({e['ff_seeds']} seeds)"
@@ -323,12 +323,46 @@ def _compare_accuracy(key, trainer, ff, bp, oc) -> dict:
         "ff_seconds_to_target": _mean_or_nan(reached["ff"]["unflagged_cpu_seconds"]),
         "bp_seconds_to_target": _mean_or_nan(reached["bp"]["unflagged_cpu_seconds"]),
         "at_target": _error_comparison("target", ff_o, bp_o), "at_cap": _error_comparison("cap", ff_o, bp_o),
+        "recipes": {n: _recipe(rows) for n, rows in (("ff", ff), ("bp", bp))},
     }  # fmt: skip
+
+
+def _recipe(rows) -> dict:
+    """A trainer's recipe over its runs, and the tuning that chose it (None: not recorded)."""
+    r = rows.iloc[0]
+    out = {"lr": num(r["lr"])}
+    if is_ff(r["trainer"]):
+        out["ff_threshold"] = num(r["ff_threshold"])
+    for key in ("tuning_record", "tuning_trials"):
+        value = r.get(key)
+        out[key] = (
+            None if value is None or pd.isna(value) else (value if key == "tuning_record" else int(value))
+        )
+    return out
+
+
+def _recipe_text(e: dict) -> str:
+    def one(name, r):
+        theta = f" theta {r['ff_threshold']:g}" if "ff_threshold" in r else ""
+        return f"{name} lr {r['lr']:g}{theta}"
+
+    ff, bp = e["recipes"]["ff"], e["recipes"]["bp"]
+    text = f"recipes {one('FF', ff)}, {one('BP', bp)}"
+    if ff["tuning_trials"] and bp["tuning_trials"]:
+        return text + (f" (tuned on validation: {ff['tuning_trials']} and {bp['tuning_trials']} trials, "
+                       f"{ff['tuning_record']})")  # fmt: skip
+    return text + " (no tuning recorded)"
 
 
 def _accuracy_line(name: str, e: dict) -> str:
     def fmt(x, spec):
         return "never" if math.isnan(x) else format(x, spec)
+
+    def secs(side):
+        if math.isnan(e[f"{side}_epochs_to_target"]):
+            return "never"
+        x = e[f"{side}_seconds_to_target"]
+        return "every epoch flagged" if math.isnan(x) else f"{x:.0f} unflagged CPU s"
 
     def at(where):
         c = e[f"at_{where}"]
@@ -343,11 +377,10 @@ def _accuracy_line(name: str, e: dict) -> str:
         memory = f", training peak FF/BP {e['ff_train_peak_bytes'] / e['bp_train_peak_bytes']:.2f}"
     return (
         f"{name}: test error FF {100 * e['ff_error']:.2f} % vs BP {100 * e['bp_error']:.2f} % "
-        f"({e['ff_seeds']}/{e['bp_seeds']} seeds){memory}; {at('target')}; {at('cap')}; to "
+        f"({e['ff_seeds']}/{e['bp_seeds']} seeds){memory}; {_recipe_text(e)}; {at('target')}; {at('cap')}; to "
         f"{100 * e['target_accuracy']:.0f} % validation (reached by {e['ff_reached']}/{e['ff_seeds']} FF, "
         f"{e['bp_reached']}/{e['bp_seeds']} BP): FF {fmt(e['ff_epochs_to_target'], '.1f')} epochs "
-        f"({fmt(e['ff_seconds_to_target'], '.0f')} CPU s), BP {fmt(e['bp_epochs_to_target'], '.1f')} epochs "
-        f"({fmt(e['bp_seconds_to_target'], '.0f')} CPU s)"
+        f"({secs('ff')}), BP {fmt(e['bp_epochs_to_target'], '.1f')} epochs ({secs('bp')})"
     )
 
 
