@@ -175,3 +175,17 @@ def test_the_profiles_tune_both_families_alike_and_run_enough_seeds():
         ff, bp = (c for c in profile.accuracy_runs[:2])
         assert (ff.trainer, bp.trainer) == ("ff", "bp") and ff.epochs == bp.epochs  # one epoch cap
         assert {len(g) for g in profile.tuning.grids.values()} == {profile.tuning.trials}
+
+
+def test_the_committed_tuning_record_is_the_quick_profiles_plan():
+    from pathlib import Path
+
+    from ffbench.run import tuning
+
+    plan = reproduce.QUICK.tuning
+    path = Path(__file__).parent.parent / "results" / "tuning" / plan.file_name("mnist")
+    record = json.loads(path.read_text())
+    assert record["plan"] == plan.to_dict() and record["target"]["val_accuracy"] == 0.97
+    for f in record["families"].values():
+        assert len(f["trials"]) == plan.trials
+        assert f["chosen"] == min(f["trials"], key=tuning.rank_key)["recipe"]
