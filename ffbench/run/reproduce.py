@@ -374,7 +374,14 @@ def stage_accuracy(run: ReproduceRun) -> None:
             if (train_dir / name).exists():
                 run.echo(f"{name}: already recorded")
                 continue
-            run.echo(f"accuracy: {cfg.short_name()} seed {seed}, {cfg.epochs} epochs on {run.dataset.name}")
+            to = (
+                ""
+                if cfg.target_accuracy is None
+                else f"to {100 * cfg.target_accuracy:g} % validation, at most "
+            )
+            run.echo(
+                f"accuracy: {cfg.short_name()} seed {seed}, {to}{cfg.epochs} epochs on {run.dataset.name}"
+            )
             spec = {"config": cfg.to_dict(), "progress": run.progress}
             if tuning is not None and cfg.target_accuracy is not None:
                 spec["tuning"] = tuning
