@@ -140,7 +140,8 @@ class RunConfig:
     )
     target_accuracy: float | None = option(
         None, "validation accuracy to stop at: training ends after the first epoch reaching it (at most "
-        "--epochs; the record says when, or that the cap was hit without it); default: every epoch",
+        "--epochs; the record says when, or that the cap was hit without it; test accuracy is then evaluated at that "
+        "epoch only); default: every epoch",
         group="training", kind="float", limit=1,
     )  # fmt: skip
     lr: float = option(1e-3, "learning rate", group="training", kind="float")

@@ -36,7 +36,8 @@ def test_a_run_stops_at_the_first_epoch_reaching_the_target_and_says_when(digits
     assert all(e["val_accuracy"] < target for e in epochs[:-1])
     ttt = record["time_to_target"]
     assert ttt["reached"] and ttt["epoch"] == len(epochs) and ttt["split"] == "validation"
-    assert ttt["test_accuracy"] == epochs[-1]["test_accuracy"]
+    assert ttt["test_accuracy"] == epochs[-1]["test_accuracy"] == record["test_accuracy"] is not None
+    assert all(e["test_accuracy"] is None for e in epochs[:-1])  # the test split: where the run ends
     assert ttt["cpu_seconds"] == pytest.approx(sum(e["train_cpu_seconds"] for e in epochs))
     assert ttt["wall_seconds"] == pytest.approx(sum(e["train_seconds"] for e in epochs))
     # a target never reached: every epoch of the cap, and the record says so
@@ -47,6 +48,7 @@ def test_a_run_stops_at_the_first_epoch_reaching_the_target_and_says_when(digits
     # without a target, every epoch runs and no time to target is recorded
     record = _fit(digits, epochs=2)
     assert len(record["epochs"]) == 2 and "time_to_target" not in record
+    assert all(e["test_accuracy"] is not None for e in record["epochs"])
 
 
 def _epochs(cpu, load, val):

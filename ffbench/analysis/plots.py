@@ -669,6 +669,8 @@ def ff_bp_time_ratio(runs, **_) -> Plot:
 
 def accuracy(runs, epochs=None, **_) -> Plot:
     question = "How accurate is each trainer after each epoch?"
+    if epochs is not None:
+        epochs = epochs[epochs["test_accuracy"].notna()]  # a run to a target: test only where it ended
     if epochs is None or len(epochs) == 0:
         return Plot("accuracy", question, None, "no train records (ffbench train --out-file FILE writes one)")
     df = epochs.assign(acc=epochs["test_accuracy"].astype("float64") * 100)

@@ -64,7 +64,9 @@ def fit(
         train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         t0 = time.perf_counter()
         val = trainer.accuracy(data.val_x, data.val_y)
-        test = trainer.accuracy(data.test_x, data.test_y)
+        reached = config.target_accuracy is not None and val >= config.target_accuracy
+        # with a target, the test split only where the run ends (the target or the cap): what is reported
+        test = trainer.accuracy(data.test_x, data.test_y) if ends(config, epoch, reached) else None
         eval_s = time.perf_counter() - t0
         row = {
             "epoch": epoch,
@@ -80,12 +82,12 @@ def fit(
             "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         }
         epochs.append(row)
-        reached = config.target_accuracy is not None and val >= config.target_accuracy
         if on_epoch is not None:
             on_epoch({**_record(config, dataset, trainer, epochs, started, fixed), "partial": True})
         echo(
             f"epoch {epoch}/{config.epochs}  loss {row['train_loss']:.4f}  "
-            f"val {100 * val:.2f} %  test {100 * test:.2f} %  ({train_s:.1f} s train, {eval_s:.1f} s eval)"
+            f"val {100 * val:.2f} %  test {'-' if test is None else f'{100 * test:.2f}'} %  "
+            f"({train_s:.1f} s train, {eval_s:.1f} s eval)"
         )
         if reached:
             echo(f"validation accuracy reached the target {100 * config.target_accuracy:.2f} %: stopping")
@@ -93,6 +95,12 @@ def fit(
     return _after_training(
         _record(config, dataset, trainer, epochs, started, fixed), config, data, trainer, echo
     )
+
+
+def ends(config: RunConfig, epoch: int, reached: bool) -> bool:
+    """Whether the test split is evaluated after `epoch`: every epoch without a target; with
+    one, only the epoch the run ends at (the target reached, or the cap)."""
+    return config.target_accuracy is None or reached or epoch == config.epochs
 
 
 def _after_training(record: dict, config: RunConfig, data: Dataset, trainer, echo) -> dict:
