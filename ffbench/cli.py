@@ -659,7 +659,7 @@ def _add_train(sub) -> None:
 
 def _add_measure(sub) -> None:
     p = sub.add_parser("measure", help="measure memory and time of one configuration's training step")
-    add_config_flags(p, exclude=("epochs",))
+    add_config_flags(p, exclude=("epochs", "target_accuracy"))
     memory_dataset_flag(p)
     p.add_argument(
         "--steps",
@@ -797,7 +797,7 @@ def _add_sweep(sub) -> None:
         metavar="FIELD=V1,V2",
         help="sweep any configuration field too, e.g. --axis ff_pass=together,sequential (repeatable)",
     )
-    add_config_flags(p, exclude=(*GRID_AXES.values(), "epochs"))
+    add_config_flags(p, exclude=(*GRID_AXES.values(), "epochs", "target_accuracy"))
     memory_dataset_flag(p)
     p.add_argument(
         "--steps",
@@ -836,7 +836,7 @@ def _add_maxbatch(sub) -> None:
     p.add_argument("--include-eval", action="store_true", help="the budget also covers one evaluation chunk")
     p.add_argument("--trainers", default="bp,ff,ff-frugal", help="comma list (default %(default)s)")
     p.add_argument("--depths", default="2", help="comma list (default %(default)s)")
-    add_config_flags(p, exclude=("trainer", "depth", "batch_size", "epochs"))
+    add_config_flags(p, exclude=("trainer", "depth", "batch_size", "epochs", "target_accuracy"))
     memory_dataset_flag(p)
     p.add_argument(
         "--steps",

@@ -149,6 +149,12 @@ class RunConfig:
     epochs: int = option(
         1, "passes over the training split (train)", group="training", kind="int", limit=10**6, paired=False
     )
+    target_accuracy: float | None = option(
+        None, "validation accuracy to stop at: training ends after the first epoch reaching it (at most "
+        "--epochs; the record says when, or that the cap was hit without it; test accuracy is then evaluated at that "
+        "epoch only); default: every epoch",
+        group="training", kind="float", limit=1, paired=False,
+    )  # fmt: skip
     lr: float = option(1e-3, "learning rate", group="training", kind="float", paired=False)
     lr_final: float | None = option(
         None, "learning rate at the last step of `train`, decayed linearly from --lr (implies --lr-schedule linear)",

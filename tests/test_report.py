@@ -45,11 +45,13 @@ ALL_FIGURES = [
     "frontier",
     "frontier_recurrent",
     "memory_vs_accuracy",
+    "memory_at_target",
     "activations_vs_depth",
     "eval_vs_train",
     "step_time",
     "ff_bp_time_ratio",
     "accuracy",
+    "accuracy_vs_time",
     "measured_vs_analytic",
     "timeline",
     "max_batch",
@@ -401,9 +403,13 @@ def test_every_claim_has_a_verdict_test_figure_chunk_and_convention(made):
     # figures (flagged when this machine's load exceeded its cores while they were timed)
     time_claims = {"ff_is_slower_per_step", *FRONTIER_CLAIMS}
     waiting = [v for v in report.verdicts if v.key in time_claims and "fit for a verdict" in v.verdict]
-    assert not [v for v in report.verdicts if v.status == "not evaluated" and v not in waiting], (
-        report.verdicts
-    )
+    # time to the target needs unflagged epochs, which a loaded test machine may not give: its
+    # verdicts are decided from constructed records in test_report_accuracy.py
+    timed = [v for v in report.verdicts if v.key == "ff_needs_more_time_to_reach_the_target"]
+    assert all(v.status != "not evaluated" or "no comparison decided" in v.verdict for v in timed)
+    assert not [
+        v for v in report.verdicts if v.status == "not evaluated" and v not in waiting and v not in timed
+    ], report.verdicts
     # findings and checks are rendered apart, and every threshold with its revision
     assert html.index('id="claims-finding"') < html.index('id="claims-check"')
     assert "MEMORY_MARGIN" in html and "last changed in" in html

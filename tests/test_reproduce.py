@@ -139,3 +139,64 @@ def test_estimate_grows_with_the_profile():
     assert reproduce.estimate_seconds(reproduce.PROFILES["full"], speed) > 20 * reproduce.estimate_seconds(
         reproduce.PROFILES["quick"], speed
     )
+
+
+def test_the_accuracy_runs_use_the_tuned_recipes_and_stop_at_the_target(tmp_path, offline_digits):
+    """A profile with a tuning plan: the tuning runs once (both families, the same trial count),
+    is written under <results>/tuning/, read back on the next run, and its chosen recipes and
+    the target go into the accuracy runs; a record of another plan is refused."""
+    from types import SimpleNamespace
+
+    from ffbench.analysis.thresholds import target_accuracy
+    from ffbench.data import load_dataset
+    from ffbench.errors import ConfigError
+    from ffbench.run import tuning
+
+    grids = {"ff": ({"lr": 1e-2, "ff_threshold": 2.0}, {"lr": 3e-2, "ff_threshold": 8.0}),
+             "bp": ({"lr": 1e-3}, {"lr": 3e-2})}  # fmt: skip
+    plan = tuning.TuningPlan(1, 16, 32, 3, grids)
+    runs = (RunConfig(trainer="ff", depth=1, width=16, batch_size=32, epochs=3),
+            RunConfig(trainer="bp", depth=1, width=16, batch_size=32, epochs=3),
+            RunConfig(trainer="bp", depth=2, width=16, batch_size=32, epochs=3))  # fmt: skip
+    profile = reproduce.Profile("t", (), "1MiB", 16, ("bp",), (1,), runs, (0,), tuning=plan)
+    said = []
+    run = SimpleNamespace(profile=profile, dataset=load_dataset("digits"), out=tmp_path / "results" / "run",
+                          device="cpu", echo=said.append)  # fmt: skip
+    tuned, summary = reproduce.tuned_runs(run)
+    path = tmp_path / "results" / "tuning" / "digits-mlp-d1-w16-b32.json"
+    record = json.loads(path.read_text())
+    assert {f: len(v["trials"]) for f, v in record["families"].items()} == {"ff": 2, "bp": 2}
+    target = target_accuracy("digits", "mlp")
+    for cfg in tuned[:2]:
+        chosen = record["families"][cfg.trainer]["chosen"]
+        assert cfg.target_accuracy == target and all(getattr(cfg, k) == x for k, x in chosen.items())
+    assert tuned[2] == runs[2]  # another network: not tuned by this plan, untouched
+    assert summary["record"] == "tuning/digits-mlp-d1-w16-b32.json" and summary["plan"] == plan.to_dict()
+    said.clear()
+    assert reproduce.tuned_runs(run)[0] == tuned and any("recipes from" in s for s in said)
+    run.profile = reproduce.Profile("t", (), "1MiB", 16, ("bp",), (1,), runs, (0,),
+                                    tuning=tuning.TuningPlan(1, 16, 32, 4, grids))  # fmt: skip
+    with pytest.raises(ConfigError, match="another plan"):
+        reproduce.tuned_runs(run)
+
+
+def test_the_profiles_tune_both_families_alike_and_run_enough_seeds():
+    for profile, seeds in ((reproduce.QUICK, 3), (reproduce.FULL, 5)):
+        assert len(profile.seeds) >= seeds and profile.tuning is not None
+        ff, bp = (c for c in profile.accuracy_runs[:2])
+        assert (ff.trainer, bp.trainer) == ("ff", "bp") and ff.epochs == bp.epochs  # one epoch cap
+        assert {len(g) for g in profile.tuning.grids.values()} == {profile.tuning.trials}
+
+
+def test_the_committed_tuning_record_is_the_quick_profiles_plan():
+    from pathlib import Path
+
+    from ffbench.run import tuning
+
+    plan = reproduce.QUICK.tuning
+    path = Path(__file__).parent.parent / "results" / "tuning" / plan.file_name("mnist")
+    record = json.loads(path.read_text())
+    assert record["plan"] == plan.to_dict() and record["target"]["val_accuracy"] == 0.97
+    for f in record["families"].values():
+        assert len(f["trials"]) == plan.trials
+        assert f["chosen"] == min(f["trials"], key=tuning.rank_key)["recipe"]

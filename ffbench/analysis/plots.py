@@ -497,6 +497,94 @@ def memory_vs_accuracy(runs, **_) -> Plot:
     return Plot("memory_vs_accuracy", question, fig, "Upper left is better: more accuracy for less memory.")
 
 
+def accuracy_vs_time(runs, epochs=None, **_) -> Plot:
+    """Validation accuracy against cumulative training CPU seconds, one line per seed, both
+    families, the target as a dashed line: what accuracy costs in time."""
+    from .target import flag_epochs, outcomes, run_epochs
+
+    question = (
+        "How fast does each family reach the target? (validation accuracy against training CPU seconds)"
+    )
+    oc = outcomes(runs, epochs)
+    if len(oc) == 0:
+        return Plot("accuracy_vs_time", question, None, "needs train records with their epochs")
+    oc = oc.assign(
+        setting=[f"{r['dataset']}, {r['arch']} {r['depth']}x{r['width']}" for _, r in oc.iterrows()]
+    )
+    settings = list(dict.fromkeys(oc["setting"]))
+    with sns.axes_style("whitegrid"), plt.rc_context(RC):
+        fig, axes = plt.subplots(1, len(settings), figsize=(5.2 * len(settings) + 0.8, 4.2), squeeze=False)
+        for ax, setting in zip(axes[0], settings):
+            part = oc[oc["setting"] == setting]
+            for _, r in part.iterrows():
+                rows = run_epochs(epochs, r["path"])
+                flag_epochs(rows, None)
+                style = trainer_style(r["trainer"])
+                xs = [e["cumulative_train_cpu_seconds"] for e in rows]
+                if any(x is None for x in xs):
+                    continue
+                ax.plot(xs, [100 * e["val_accuracy"] for e in rows], lw=1.2, ms=3, alpha=0.8,
+                        label=f"{r['trainer']}", **style)  # fmt: skip
+            ax.axhline(100 * float(part["target"].iloc[0]), color="#555", ls="--", lw=1)
+            ax.set_title(setting, fontsize=9)
+            ax.set_xlabel("cumulative training CPU seconds (evaluation excluded)")
+            ax.set_ylabel("validation accuracy (%)")
+            handles = {h.get_label(): h for h in ax.get_lines() if not h.get_label().startswith("_")}
+            ax.legend(handles.values(), handles.keys(), title="trainer (one line per seed)", fontsize=8)
+        _title(fig, question)
+    return Plot(
+        "accuracy_vs_time",
+        question,
+        fig,
+        "One line per seed; the dashed line is the target (thresholds.TARGET_ACCURACY). CPU seconds of "
+        "training at the runs' thread count (one in reproduce); runs stopped at the target end there.",
+    )
+
+
+def memory_at_target(runs, epochs=None, **_) -> Plot:
+    """Test accuracy at the target against the training-step peak of the configuration that
+    was trained to it, per trainer: memory at comparable accuracy."""
+    from .target import outcomes
+
+    question = (
+        "What memory does each family need at the target accuracy? (training-step peak, test accuracy there)"
+    )
+    oc = outcomes(runs, epochs)
+    oc = oc[(oc["reached"] == True) & oc["train_peak_bytes"].notna()] if len(oc) else oc  # noqa: E712
+    if len(oc) == 0:
+        return Plot(
+            "memory_at_target", question, None, "needs train records that reached the target, with memory"
+        )
+    oc = oc.assign(peak=[float(x) / MiB for x in oc["train_peak_bytes"]],
+                   accuracy=[100 * (1 - float(x)) for x in oc["target_error"]],
+                   net=[f"{r['dataset']} {r['arch']} {r['depth']}x{r['width']}" for _, r in oc.iterrows()])  # fmt: skip
+    summary = oc.groupby(["trainer", "net"], as_index=False).agg(
+        peak=("peak", "mean"),
+        accuracy=("accuracy", "mean"),
+        sd=("accuracy", "std"),
+        seeds=("accuracy", "size"),
+    )
+    with sns.axes_style("whitegrid"), plt.rc_context(RC):
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        for _, r in summary.iterrows():
+            style = trainer_style(r["trainer"])
+            spread = r["sd"] if r["seeds"] > 1 else None
+            ax.errorbar(r["peak"], r["accuracy"], yerr=spread, fmt=style["marker"], color=style["color"],
+                        capsize=3)  # fmt: skip
+            ax.annotate(f"{r['trainer']} {r['net']} ({int(r['seeds'])} seeds)", (r["peak"], r["accuracy"]),
+                        textcoords="offset points", xytext=(6, 4), fontsize=8)  # fmt: skip
+        ax.set_xlabel("training-step tensor-level peak (MiB, analytic model: exact)")
+        ax.set_ylabel("test accuracy at the target (%), mean (± sd)")
+        _title(fig, question)
+    return Plot(
+        "memory_at_target",
+        question,
+        fig,
+        "Each point: the configuration actually trained to the target validation accuracy, its test accuracy at "
+        "the epoch it got there (seeds that reached it), and its training step's peak. Left is less memory.",
+    )
+
+
 def short_group(group: str) -> str:
     device = str(group).split("|", 1)[1] if "|" in str(group) else ""
     return group_folder(group).name + (f" ({device})" if device else "")
@@ -581,6 +669,8 @@ def ff_bp_time_ratio(runs, **_) -> Plot:
 
 def accuracy(runs, epochs=None, **_) -> Plot:
     question = "How accurate is each trainer after each epoch?"
+    if epochs is not None:
+        epochs = epochs[epochs["test_accuracy"].notna()]  # a run to a target: test only where it ended
     if epochs is None or len(epochs) == 0:
         return Plot("accuracy", question, None, "no train records (ffbench train --out-file FILE writes one)")
     df = epochs.assign(acc=epochs["test_accuracy"].astype("float64") * 100)
@@ -986,11 +1076,13 @@ FIGURES = [
     peak_vs_depth,
     memory_breakdown,
     memory_vs_accuracy,
+    memory_at_target,
     activations_vs_depth,
     eval_vs_train,
     step_time,
     ff_bp_time_ratio,
     accuracy,
+    accuracy_vs_time,
     memory_vs_time,
     black_box,
     measured_vs_analytic,

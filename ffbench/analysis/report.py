@@ -160,6 +160,9 @@ def epochs_from(inp: Inputs):
                     "test_accuracy": e.get("test_accuracy"),
                     "train_seconds": e.get("train_seconds"),
                     "path": str(f),
+                    "arch": cfg.get("arch"),
+                    "train_cpu_seconds": e.get("train_cpu_seconds"),
+                    "load_average": e.get("load_average"),
                 }
             )
     cols = [
@@ -179,6 +182,9 @@ def epochs_from(inp: Inputs):
         "test_accuracy",
         "train_seconds",
         "path",
+        "arch",
+        "train_cpu_seconds",
+        "load_average",
     ]
     return pd.DataFrame(rows, columns=cols)
 

@@ -291,6 +291,9 @@ def _train_rows(record: dict, path: Path) -> list[dict]:
             "readout_accuracy": readout.get("trained") if isinstance(readout, dict) else None,
             # --black-box: the parameters no update ever reached (plain backprop below the box)
             "black_box_frozen": ", ".join((record.get("black_box") or {}).get("frozen_parameters") or []),
+            # reproduce's tuned runs: the tuning record that chose the recipe, and its budget
+            "tuning_record": (record.get("tuning") or {}).get("record"),
+            "tuning_trials": ((record.get("tuning") or {}).get("plan") or {}).get("trials_per_family"),
             **(record.get("memory") or {}),
         }
     )

@@ -15,8 +15,13 @@ from pathlib import Path
 MEMORY_MARGIN = 0.05  # one side "needs less memory" only when below (1 - 5 %) x the other's bytes
 ACCURACY_REL_TOLERANCE = 0.25  # FF's test error within 25 % (relative) of BP's counts as reaching it
 MIN_SEEDS = 3  # accuracy comparisons need this many seeds per trainer
-TARGET_ACCURACY = {"mnist": 0.97, "fashion-mnist": 0.85, "digits": 0.90}  # epochs / time to reach it
+# validation accuracy the accuracy runs train to, per (dataset, architecture): one both families reach
+TARGET_ACCURACY = {("mnist", "mlp"): 0.97, ("fashion-mnist", "mlp"): 0.85, ("digits", "mlp"): 0.90}
 TARGET_ACCURACY_DEFAULT = 0.90  # for a dataset not listed above
+ACCURACY_CONFIDENCE = 0.95  # two-sided Welch t-interval of the mean test-error difference FF - BP
+EPOCH_OUTLIER_FACTOR = 1.5  # an epoch whose training took > 1.5 x the run's median epoch is flagged
+MIN_UNFLAGGED_SHARE = 0.5  # a time to target needs >= half its epochs unflagged (else: not evaluated)
+TUNING_TRIALS = 4  # trials per family of the declared tuning budget (the same for FF and BP)
 BATCH_MARGIN = 0.05  # a larger batch counts only when more than 5 % larger
 ACTIVATION_DOMINATED_RATIO = 4  # a configuration is activation-dominated when batch >= 4 x width
 BLACK_BOX_POINTS = 0.5  # FF's mean test accuracy with the black box within 0.5 points of without
@@ -49,6 +54,10 @@ NAMES = (
     "MIN_SEEDS",
     "TARGET_ACCURACY",
     "TARGET_ACCURACY_DEFAULT",
+    "ACCURACY_CONFIDENCE",
+    "EPOCH_OUTLIER_FACTOR",
+    "MIN_UNFLAGGED_SHARE",
+    "TUNING_TRIALS",
     "BATCH_MARGIN",
     "ACTIVATION_DOMINATED_RATIO",
     "BLACK_BOX_POINTS",
@@ -70,8 +79,10 @@ NAMES = (
 )
 
 
-def target_accuracy(dataset: str) -> float:
-    return TARGET_ACCURACY.get(str(dataset), TARGET_ACCURACY_DEFAULT)
+def target_accuracy(dataset: str, arch: str | None = "mlp") -> float:
+    """The validation accuracy runs of `dataset` on architecture `arch` train to."""
+    arch = arch if isinstance(arch, str) and arch else "mlp"
+    return TARGET_ACCURACY.get((str(dataset), arch), TARGET_ACCURACY_DEFAULT)
 
 
 def changes() -> dict:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 
 from .. import progress as prog
+from ..analysis.target import flag_epochs, time_to_target
 from ..config import BATCH_CONVENTION, RunConfig
 from ..data import Dataset
 from ..device import resolve_device, synchronize
@@ -34,7 +35,8 @@ def fit(
     """Train `config` on `dataset`; returns a JSON-serialisable record. `on_epoch` receives the
     record so far (`"partial": true`) after every epoch, so a run cut short keeps its epochs."""
     device = resolve_device(config.device)
-    threads = set_threads(config.threads)
+    # one thread on a CPU unless asked (recorded): an epoch's CPU seconds are then its cost
+    threads = set_threads(config.threads if config.threads is not None or device.type != "cpu" else 1)
     data = dataset.to(device)
     trainer = build_trainer(config, data.in_features, data.num_classes, device)
     order_gen = torch.Generator(device="cpu").manual_seed(config.seed)
@@ -62,7 +64,9 @@ def fit(
         train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         t0 = time.perf_counter()
         val = trainer.accuracy(data.val_x, data.val_y)
-        test = trainer.accuracy(data.test_x, data.test_y)
+        reached = config.target_accuracy is not None and val >= config.target_accuracy
+        # with a target, the test split only where the run ends (the target or the cap): what is reported
+        test = trainer.accuracy(data.test_x, data.test_y) if ends(config, epoch, reached) else None
         eval_s = time.perf_counter() - t0
         row = {
             "epoch": epoch,
@@ -82,9 +86,26 @@ def fit(
             on_epoch({**_record(config, dataset, trainer, epochs, started, fixed), "partial": True})
         echo(
             f"epoch {epoch}/{config.epochs}  loss {row['train_loss']:.4f}  "
-            f"val {100 * val:.2f} %  test {100 * test:.2f} %  ({train_s:.1f} s train, {eval_s:.1f} s eval)"
+            f"val {100 * val:.2f} %  test {'-' if test is None else f'{100 * test:.2f}'} %  "
+            f"({train_s:.1f} s train, {eval_s:.1f} s eval)"
         )
-    record = _record(config, dataset, trainer, epochs, started, fixed)
+        if reached:
+            echo(f"validation accuracy reached the target {100 * config.target_accuracy:.2f} %: stopping")
+            break
+    return _after_training(
+        _record(config, dataset, trainer, epochs, started, fixed), config, data, trainer, echo
+    )
+
+
+def ends(config: RunConfig, epoch: int, reached: bool) -> bool:
+    """Whether the test split is evaluated after `epoch`: every epoch without a target; with
+    one, only the epoch the run ends at (the target reached, or the cap)."""
+    return config.target_accuracy is None or reached or epoch == config.epochs
+
+
+def _after_training(record: dict, config: RunConfig, data: Dataset, trainer, echo) -> dict:
+    """The record with what is measured on the trained network: the black box's effect and
+    FF's linear read-out."""
     # the untrained network of the same seed, built once after training (building it seeds
     # torch's global generator): what the black box left unchanged, and the read-out's control
     control = (
@@ -105,6 +126,7 @@ def fit(
 
 def _record(config: RunConfig, dataset: Dataset, trainer, epochs, started, fixed: dict) -> dict:
     """The train record of the epochs so far (`fixed`: threads, environment, memory)."""
+    flag_epochs(epochs, fixed["environment"].get("cores"))
     record = {
         "kind": "train",
         "status": "ok",  # the copies written between epochs also carry "partial": true
@@ -120,6 +142,8 @@ def _record(config: RunConfig, dataset: Dataset, trainer, epochs, started, fixed
         "parameters": trainer.parameter_count(),
         **fixed,
     }
+    if config.target_accuracy is not None:
+        record["time_to_target"] = time_to_target(epochs, config.target_accuracy, config.epochs)
     if config.is_ff:
         record["ff_evaluation"] = {
             "method": "goodness: try every label, highest summed goodness wins",
@@ -213,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load_config_dataset(config)
     progress = bool(spec.get("progress"))
     record = fit(config, dataset, progress=progress, echo=print if progress else (lambda s: None))
+    if spec.get("tuning"):  # how the recipe was chosen (reproduce's tuned accuracy runs)
+        record["tuning"] = spec["tuning"]
     write_json_atomic(out_path, record)
     return 0
 

@@ -23,8 +23,12 @@ trainer (folder `recurrent`: d2 w256 b128 in quick, 2 x 2000 in full).
   paper's 8 iterations) trained by FF in time, by BPTT and as a cross-entropy read-out. On a CPU it prints its estimated
   time first and needs `--yes`.
 
-Recipes were chosen on the validation split (see README): FF uses RMS normalisation,
-mean goodness, theta = 8, Adam lr 5e-3, batch 100; BP uses Adam lr 1e-3, batch 100.
+Recipes: FF uses RMS normalisation, mean goodness, batch 100; BP batch 100; both Adam. The
+learning rates (and FF's theta) of the accuracy runs are chosen by one procedure with the
+same declared budget for both families (`ffbench.run.tuning`: a committed tuning record under
+results/tuning/, or run when absent); each accuracy run stops at the target validation
+accuracy (`analysis/thresholds.py`) or its epoch cap. FF_RECIPE / BP_RECIPE are the starting
+recipes of the other networks and of profiles without a tuning plan.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from ..config import RunConfig
 from ..errors import ConfigError
 from ..schema import TRAINER_ORDER as TRAINERS  # the profiles compare the built-in trainers
 from .calibrate import Calibration
+from .tuning import TuningPlan, plan_for
 
 FF_RECIPE = dict(lr=5e-3, ff_threshold=8.0, batch_size=100)
 BP_RECIPE = dict(lr=1e-3, batch_size=100)
@@ -73,6 +78,9 @@ class Profile:
     # the largest batch again with micro-batching on both sides: (micro-batch, trainers)
     maxbatch_micro: tuple[tuple[str, tuple[str, ...]], ...] = ()
     maxbatch_tolerance: float = 0.02  # relative width of the bracket the search stops at
+    # FF's and BP's recipes for the accuracy runs of this network: chosen by this plan (read
+    # from results/tuning/ or run), each run stopping at the target (epochs: the cap)
+    tuning: TuningPlan | None = None
     description: str = ""
 
 
@@ -192,8 +200,9 @@ QUICK = Profile(
     maxbatch_trainers=("bp", "bp-inbackward", "bp-local", "ff", "ff-frugal"),
     maxbatch_depths=(2, 8),
     maxbatch_micro=((MICRO[0], ("bp", "ff", "ff-frugal")),),
-    accuracy_runs=_runs(2, 500, epochs_ff=15, epochs_bp=10),
+    accuracy_runs=_runs(2, 500, epochs_ff=20, epochs_bp=20),
     seeds=(0, 1, 2),
+    tuning=plan_for(2, 500, epoch_cap=20),
     description="2 CPU cores, aimed at 10 minutes (see the estimate): memory at widths 256-2000 and CIFAR-shaped conv nets, "
     "every family with and without micro-batches, accuracy of 2 x 500 nets",
 )
@@ -223,7 +232,8 @@ FULL = Profile(
     maxbatch_micro=((MICRO[0], ("bp", "bp-checkpoint", "ff", "ff-frugal")),),
     # and the paper's recurrent setting (8 iterations, 2 x 2000) against BPTT
     accuracy_runs=_runs(4, 2000, epochs_ff=60, epochs_bp=60) + _recurrent_runs(2000, 60),
-    seeds=(0, 1, 2),
+    seeds=(0, 1, 2, 3, 4),
+    tuning=plan_for(4, 2000, epoch_cap=60),
     description="the paper's setting (4 x 2000, 60 epochs, 3 seeds), memory up to 47 layers and conv nets "
     "up to 256 channels, depth 8, batch 1024, every family with and without micro-batches",
 )
@@ -368,8 +378,9 @@ def stage_accuracy(run: ReproduceRun) -> None:
 
     train_dir = run.out / "train"
     jobs = []
+    accuracy_runs, tuning = tuned_runs(run)
     for seed in run.profile.seeds:
-        for cfg in run.profile.accuracy_runs:
+        for cfg in accuracy_runs:
             cfg = cfg.replace(
                 seed=seed,
                 device=run.device,
@@ -381,8 +392,17 @@ def stage_accuracy(run: ReproduceRun) -> None:
             if (train_dir / name).exists():
                 run.echo(f"{name}: already recorded")
                 continue
-            run.echo(f"accuracy: {cfg.short_name()} seed {seed}, {cfg.epochs} epochs on {run.dataset.name}")
+            to = (
+                ""
+                if cfg.target_accuracy is None
+                else f"to {100 * cfg.target_accuracy:g} % validation, at most "
+            )
+            run.echo(
+                f"accuracy: {cfg.short_name()} seed {seed}, {to}{cfg.epochs} epochs on {run.dataset.name}"
+            )
             spec = {"config": cfg.to_dict(), "progress": run.progress}
+            if tuning is not None and cfg.target_accuracy is not None:
+                spec["tuning"] = tuning
             work = train_dir / WORK
             scratch = f"{os.getpid()}-{name}"  # per driver, as a sweep's
             jobs.append(
@@ -399,6 +419,35 @@ def stage_accuracy(run: ReproduceRun) -> None:
         (train_dir / WORK).rmdir()
     for line in failed:
         run.echo(f"accuracy run failed (no record; re-run to retry): {line}")
+
+
+def tuned_runs(run: ReproduceRun) -> tuple[tuple[RunConfig, ...], dict | None]:
+    """The profile's accuracy runs, those of its tuned network with the chosen recipes and
+    the target to stop at (`thresholds.target_accuracy`); and what their records carry of
+    the tuning (record name, plan, criterion, chosen recipes, trials). The tuning record is
+    read from `<results>/tuning/`, or run and written there when absent."""
+    plan = run.profile.tuning
+    if plan is None:
+        return run.profile.accuracy_runs, None
+    from ..analysis.thresholds import target_accuracy
+    from .tuning import load_or_tune
+
+    target = target_accuracy(run.dataset.name, plan.arch)
+    record, path = load_or_tune(plan, run.dataset, target, run.out.parent / "tuning", device=run.device,
+                                echo=run.echo)  # fmt: skip
+    chosen = {family: f["chosen"] for family, f in record["families"].items()}
+    tuned = (plan.arch, plan.depth, plan.width, plan.batch_size)
+    runs = tuple(
+        cfg.replace(**chosen[cfg.trainer], target_accuracy=target)
+        if cfg.trainer in chosen and (cfg.arch, cfg.depth, cfg.width, cfg.batch_size) == tuned
+        else cfg
+        for cfg in run.profile.accuracy_runs
+    )
+    trials = {family: [{k: v for k, v in t.items() if k != "val_curve"} for t in f["trials"]]
+              for family, f in record["families"].items()}  # fmt: skip
+    summary = {"record": f"tuning/{path.name}", "plan": record["plan"], "criterion": record["criterion"],
+               "chosen": chosen, "trials": trials}  # fmt: skip
+    return runs, summary
 
 
 # The stages, in order; each is timed, and a re-run skips what is already recorded.
@@ -477,9 +526,15 @@ def dry_run_text(run: ReproduceRun) -> str:
     searches = sum(len(trainers) for _, trainers in _maxbatch_searches(p)) * len(p.maxbatch_depths)
     lines.append(f"  maxbatch: {searches} searches under a "
                  f"{p.maxbatch_budget} tensor budget (width {p.maxbatch_width}); {minutes(stages['maxbatch'])}")  # fmt: skip
-    runs = ", ".join(f"{c.trainer} {c.depth}x{c.width} {c.epochs} epochs" for c in p.accuracy_runs)
+    cap = "to the target, at most " if p.tuning is not None else ""
+    runs = ", ".join(f"{c.trainer} {c.depth}x{c.width} {cap}{c.epochs} epochs" for c in p.accuracy_runs)
     lines.append(f"  accuracy: {runs}; seeds {', '.join(map(str, p.seeds))}; {minutes(stages['accuracy'])} "
                  f"(assumed dataset: {run.dataset.name}, {len(run.dataset.train_y)} training examples)")  # fmt: skip
+    if p.tuning is not None:
+        record = run.out.parent / "tuning" / p.tuning.file_name(run.dataset.name)
+        lines.append(f"    recipes from {record}" if record.exists() else
+                     f"    no tuning record at {record}: {p.tuning.trials} trials per family first, up to "
+                     f"{p.tuning.epoch_cap} epochs each (not in the estimate)")  # fmt: skip
     if "report" in stages:
         lines.append(f"  report: {minutes(stages['report'])}")
     lines.append(f"estimated total: {minutes(sum(stages.values()))} from scratch "

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
+from statistics import mean
 
 import pandas as pd
 
 from ...config import ACCUM_DEFAULT
 from .. import thresholds as T
 from ..families import family_of
+from ..target import outcomes, welch_interval
 from ..timing import summary as timing_summary
 from . import DOES_NOT_HOLD, HOLDS, Verdict, claim, not_evaluated, verdict_from
 from .tables import (
@@ -190,45 +193,70 @@ def _mean_error(rows) -> float:
     return float(1 - rows["test_accuracy"].astype("float64").mean())
 
 
-def _epochs_to(epochs, paths, target: float) -> tuple[float, float]:
-    """Mean epochs and training seconds until test accuracy first reaches `target`
-    (NaN when a run never does)."""
-    if epochs is None or len(epochs) == 0:
-        return math.nan, math.nan
-    reached_e, reached_s = [], []
-    for _, e in epochs[epochs["path"].isin(list(paths))].groupby("path"):
-        e = e.sort_values("epoch")
-        hit = e[e["test_accuracy"] >= target]
-        if len(hit) == 0:
-            return math.nan, math.nan
-        first = int(hit["epoch"].iloc[0])
-        reached_e.append(first)
-        secs = e["train_seconds"] if "train_seconds" in e.columns else None
-        reached_s.append(float(secs[e["epoch"] <= first].sum()) if secs is not None else math.nan)
-    return (
-        (sum(reached_e) / len(reached_e), sum(reached_s) / len(reached_s)) if reached_e else (math.nan,) * 2
-    )
+def _values(column) -> list[float]:
+    return [float(x) for x in column if x is not None and not pd.isna(x)]
+
+
+def _interval(
+    ff: list[float], bp: list[float], margin: float, scale: float = 100, unit: str = " points"
+) -> dict:
+    """The ACCURACY_CONFIDENCE Welch t-interval of mean(FF) - mean(BP): `decision` True where
+    it lies at or below `margin`, False where above it, None where it straddles it (said in
+    `unit`s of the values x `scale`)."""
+    d, lo, hi = welch_interval(ff, bp, T.ACCURACY_CONFIDENCE)
+    decision = True if hi <= margin else False if lo > margin else None
+    ends = sorted((scale * lo, scale * hi))
+    why = "" if decision is not None else (f"FF - BP {scale * d:+.2f}{unit}, interval [{ends[0]:+.2f}, "
+                                           f"{ends[1]:+.2f}] straddles {scale * margin:+.2f}")  # fmt: skip
+    return {"difference": d, "interval": [lo, hi], "margin": margin, "decision": decision, "why": why}
+
+
+def _error_comparison(where: str, ff, bp) -> dict:
+    """Test error of FF's runs against BP's (rows of `target.outcomes`) at the target (the
+    first epoch whose validation accuracy reached it) or at the cap (runs that trained every
+    epoch of their cap); FF passes where its error is confidently within the tolerance."""
+    a, b = _values(ff[f"{where}_error"]), _values(bp[f"{where}_error"])
+    out = {"ff_errors": a, "bp_errors": b, "ff_runs": len(ff), "bp_runs": len(bp)}
+    if where == "target" and not a and len(ff) >= T.MIN_SEEDS and len(b) >= T.MIN_SEEDS:
+        return {**out, "decision": False, "why": f"FF never reached the target in {len(ff)} runs"}
+    if min(len(a), len(b)) < T.MIN_SEEDS:
+        did = "reached the target" if where == "target" else "ran to their cap"
+        return {
+            **out,
+            "decision": None,
+            "why": f"{len(a)} FF and {len(b)} BP runs {did} (< {T.MIN_SEEDS} each)",
+        }
+    return {**out, **_interval(a, b, T.ACCURACY_REL_TOLERANCE * mean(b))}
 
 
 @claim(
     "finding",
-    figure="memory_vs_accuracy",
-    thresholds=("ACCURACY_REL_TOLERANCE", "MIN_SEEDS", "TARGET_ACCURACY"),
+    figure="memory_at_target",
+    thresholds=("ACCURACY_REL_TOLERANCE", "MIN_SEEDS", "TARGET_ACCURACY", "ACCURACY_CONFIDENCE"),
     evidence="accuracy",
 )
 def ff_reaches_bp_accuracy_at_equal_architecture(runs, epochs=None, maxbatch=None) -> Verdict:
     """FF reaches backprop's accuracy with the same network.
 
     Test: for each dataset and architecture (depth x width) trained by an FF trainer and by
-    `bp` with at least MIN_SEEDS seeds each, FF passes where its mean test error is at most
-    (1 + ACCURACY_REL_TOLERANCE) x BP's. Each trainer's accuracy is its longest training on
-    that network (shorter runs of it, e.g. black-box controls, are not averaged in). Reported beside it, never deciding it: the
-    training-step memory of each at that configuration (the analytic model's
-    `analytic_train_peak_bytes` of the train record), and the mean epochs and training
-    seconds to the dataset's TARGET_ACCURACY.
+    `bp` with at least MIN_SEEDS runs each, test error is compared twice: at the target (the
+    first epoch whose validation accuracy reached TARGET_ACCURACY of the dataset and
+    architecture) and at the cap (runs that trained every epoch of their cap). Each passes
+    where the two-sided ACCURACY_CONFIDENCE Welch t-interval of FF's mean test error minus
+    BP's lies at or below ACCURACY_REL_TOLERANCE x BP's mean, and fails where it lies above
+    it; an interval straddling that line, or fewer than MIN_SEEDS runs on a side, decides
+    nothing (FF never reaching the target where BP's runs did fails). Each trainer's accuracy
+    is its longest training on that network (shorter runs, e.g. black-box controls, are not
+    averaged in). Reported beside it: the training-step memory of each at that configuration
+    (the analytic `analytic_train_peak_bytes` of the train record) and the epochs and CPU
+    seconds to the target.
     """
     v = Verdict(claim="FF reaches backprop's accuracy with the same network")
-    passes, lines, numbers = {}, [], {"tolerance": T.ACCURACY_REL_TOLERANCE, "configurations": {}}
+    oc = outcomes(runs, epochs)
+    passes, lines, undecided = {}, [], []
+    numbers = {"tolerance": T.ACCURACY_REL_TOLERANCE, "confidence": T.ACCURACY_CONFIDENCE,
+               "interval": "two-sided Welch t-interval of the difference of mean test errors (FF - BP)",
+               "configurations": {}}  # fmt: skip
     for key, by_trainer in _accuracy_groups(runs).items():
         if "bp" not in by_trainer:
             continue
@@ -237,25 +265,32 @@ def ff_reaches_bp_accuracy_at_equal_architecture(runs, epochs=None, maxbatch=Non
             if not is_ff(trainer):
                 continue
             if min(len(ff), len(bp)) < T.MIN_SEEDS:
-                lines.append(
+                undecided.append(
                     f"{'/'.join(map(str, key))} {trainer}: {len(ff)} and {len(bp)} seeds (< {T.MIN_SEEDS})"
                 )
                 continue
-            entry = _compare_accuracy(key, trainer, ff, bp, epochs)
+            entry = _compare_accuracy(key, trainer, ff, bp, oc)
             name = f"{entry['dataset']} {entry['architecture']} {trainer}"
-            passes[name] = entry["ff_error"] <= (1 + T.ACCURACY_REL_TOLERANCE) * entry["bp_error"]
             numbers["configurations"][name] = entry
+            for where in ("target", "cap"):
+                c = entry[f"at_{where}"]
+                if c["decision"] is None:
+                    undecided.append(f"{name} at the {where}: {c['why']}")
+                else:
+                    passes[f"{name} at the {where}"] = c["decision"]
             lines.append(_accuracy_line(name, entry))
     v.numbers = numbers
     v.eval_chunk = chunks(runs[runs["test_accuracy"].notna()]) if runs is not None and len(runs) else "n/a"
+    open_ = f"; undecided: {'; '.join(undecided)}" if undecided else ""
+    v.detail = "; ".join(lines) + open_
     if not passes:
         v.verdict = not_evaluated(
-            f"needs train records of an FF trainer and bp at one architecture, >= {T.MIN_SEEDS} seeds each"
-            + (f"; found {'; '.join(lines)}" if lines else "")
+            f"no comparison decided: {'; '.join(undecided)}"
+            if undecided
+            else f"needs train records of an FF trainer and bp at one architecture, >= {T.MIN_SEEDS} seeds each"
         )
         return v
     v.verdict = verdict_from(passes)
-    v.detail = "; ".join(lines)
     v.summary = "; ".join(
         f"{name}: test error FF {100 * e['ff_error']:.2f} % vs BP {100 * e['bp_error']:.2f} % "
         f"({e['ff_seeds']} seeds)"
@@ -264,39 +299,189 @@ def ff_reaches_bp_accuracy_at_equal_architecture(runs, epochs=None, maxbatch=Non
     return v
 
 
-def _compare_accuracy(key, trainer, ff, bp, epochs) -> dict:
+def _mean_or_nan(values) -> float:
+    values = _values(values)
+    return mean(values) if values else math.nan
+
+
+def _compare_accuracy(key, trainer, ff, bp, oc) -> dict:
     dataset = key[0] if isinstance(key, tuple) else key
-    target = T.target_accuracy(dataset)
-    ff_e, ff_s = _epochs_to(epochs, ff["path"], target)
-    bp_e, bp_s = _epochs_to(epochs, bp["path"], target)
+    ff_o, bp_o = oc[oc["path"].isin(list(ff["path"]))], oc[oc["path"].isin(list(bp["path"]))]
     mem = {
         name: num(rows["analytic_train_peak_bytes"].iloc[0])
         if "analytic_train_peak_bytes" in rows
         else math.nan
         for name, rows in (("ff", ff), ("bp", bp))
     }
+    reached = {n: o[o["reached"] == True] for n, o in (("ff", ff_o), ("bp", bp_o))}  # noqa: E712
     return {
         "dataset": str(dataset), "architecture": f"{int(ff['depth'].iloc[0])}x{int(ff['width'].iloc[0])}",
         "ff_error": _mean_error(ff), "bp_error": _mean_error(bp), "ff_seeds": len(ff), "bp_seeds": len(bp),
-        "ff_train_peak_bytes": mem["ff"], "bp_train_peak_bytes": mem["bp"], "target_accuracy": target,
-        "ff_epochs_to_target": ff_e, "bp_epochs_to_target": bp_e,
-        "ff_seconds_to_target": ff_s, "bp_seconds_to_target": bp_s,
+        "ff_train_peak_bytes": mem["ff"], "bp_train_peak_bytes": mem["bp"],
+        "target_accuracy": float(oc["target"].iloc[0]) if len(ff_o) else T.target_accuracy(dataset),
+        "ff_reached": len(reached["ff"]), "bp_reached": len(reached["bp"]),
+        "ff_epochs_to_target": _mean_or_nan(reached["ff"]["target_epoch"]),
+        "bp_epochs_to_target": _mean_or_nan(reached["bp"]["target_epoch"]),
+        "ff_seconds_to_target": _mean_or_nan(reached["ff"]["unflagged_cpu_seconds"]),
+        "bp_seconds_to_target": _mean_or_nan(reached["bp"]["unflagged_cpu_seconds"]),
+        "at_target": _error_comparison("target", ff_o, bp_o), "at_cap": _error_comparison("cap", ff_o, bp_o),
+        "recipes": {n: _recipe(rows) for n, rows in (("ff", ff), ("bp", bp))},
     }  # fmt: skip
+
+
+def _recipe(rows) -> dict:
+    """A trainer's recipe over its runs, and the tuning that chose it (None: not recorded)."""
+    r = rows.iloc[0]
+    out = {"lr": num(r["lr"])}
+    if is_ff(r["trainer"]):
+        out["ff_threshold"] = num(r["ff_threshold"])
+    for key in ("tuning_record", "tuning_trials"):
+        value = r.get(key)
+        out[key] = (
+            None if value is None or pd.isna(value) else (value if key == "tuning_record" else int(value))
+        )
+    return out
+
+
+def _recipe_text(e: dict) -> str:
+    def one(name, r):
+        theta = f" theta {r['ff_threshold']:g}" if "ff_threshold" in r else ""
+        return f"{name} lr {r['lr']:g}{theta}"
+
+    ff, bp = e["recipes"]["ff"], e["recipes"]["bp"]
+    text = f"recipes {one('FF', ff)}, {one('BP', bp)}"
+    if ff["tuning_trials"] and bp["tuning_trials"]:
+        return text + (f" (tuned on validation: {ff['tuning_trials']} and {bp['tuning_trials']} trials, "
+                       f"{ff['tuning_record']})")  # fmt: skip
+    return text + " (no tuning recorded)"
 
 
 def _accuracy_line(name: str, e: dict) -> str:
     def fmt(x, spec):
         return "never" if math.isnan(x) else format(x, spec)
 
+    def secs(side):
+        if math.isnan(e[f"{side}_epochs_to_target"]):
+            return "never"
+        x = e[f"{side}_seconds_to_target"]
+        return "every epoch flagged" if math.isnan(x) else f"{x:.0f} unflagged CPU s"
+
+    def at(where):
+        c = e[f"at_{where}"]
+        if "interval" not in c:
+            return f"at the {where}: {c['why']}"
+        lo, hi = (100 * x for x in c["interval"])
+        return (f"at the {where}: FF - BP test error {100 * c['difference']:+.2f} points "
+                f"[{lo:+.2f}, {hi:+.2f}] against +{100 * c['margin']:.2f}")  # fmt: skip
+
     memory = ""
     if not math.isnan(e["ff_train_peak_bytes"]) and not math.isnan(e["bp_train_peak_bytes"]):
         memory = f", training peak FF/BP {e['ff_train_peak_bytes'] / e['bp_train_peak_bytes']:.2f}"
     return (
         f"{name}: test error FF {100 * e['ff_error']:.2f} % vs BP {100 * e['bp_error']:.2f} % "
-        f"({e['ff_seeds']}/{e['bp_seeds']} seeds){memory}; to {100 * e['target_accuracy']:.0f} %: FF "
-        f"{fmt(e['ff_epochs_to_target'], '.1f')} epochs ({fmt(e['ff_seconds_to_target'], '.0f')} s), BP "
-        f"{fmt(e['bp_epochs_to_target'], '.1f')} epochs ({fmt(e['bp_seconds_to_target'], '.0f')} s)"
+        f"({e['ff_seeds']}/{e['bp_seeds']} seeds){memory}; {_recipe_text(e)}; {at('target')}; {at('cap')}; to "
+        f"{100 * e['target_accuracy']:.0f} % validation (reached by {e['ff_reached']}/{e['ff_seeds']} FF, "
+        f"{e['bp_reached']}/{e['bp_seeds']} BP): FF {fmt(e['ff_epochs_to_target'], '.1f')} epochs "
+        f"({secs('ff')}), BP {fmt(e['bp_epochs_to_target'], '.1f')} epochs ({secs('bp')})"
     )
+
+
+def _usable_time(o) -> str:
+    """Why a run's time to the target cannot be used ('' when it can)."""
+    if o["device"] is not None and not pd.isna(o["device"]) and not str(o["device"]).startswith("cpu"):
+        return "not on a CPU"
+    if pd.isna(o["threads"]) or int(o["threads"]) != 1:
+        return "not at one thread"
+    if o["unflagged_cpu_seconds"] is None or pd.isna(o["unflagged_cpu_seconds"]):
+        return "every epoch flagged"
+    if o["unflagged_share"] < T.MIN_UNFLAGGED_SHARE:
+        return f"flagged epochs {o['flagged_epochs']}"
+    return ""
+
+
+def _time_comparison(ff_o, bp_o) -> dict:
+    """FF's CPU seconds to the target against BP's (see the claim's test)."""
+    ff_r, bp_r = ff_o[ff_o["reached"] == True], bp_o[bp_o["reached"] == True]  # noqa: E712
+    why = {n: [_usable_time(o) for _, o in r.iterrows()] for n, r in (("ff", ff_r), ("bp", bp_r))}
+    a = [float(x) for x, w in zip(ff_r["unflagged_cpu_seconds"], why["ff"]) if not w]
+    b = [float(x) for x, w in zip(bp_r["unflagged_cpu_seconds"], why["bp"]) if not w]
+    out = {"ff_seconds": a, "bp_seconds": b, "ff_runs": len(ff_o), "bp_runs": len(bp_o),
+           "unusable": {n: [w for w in ws if w] for n, ws in why.items()}}  # fmt: skip
+    if len(ff_r) == 0 and len(ff_o) >= T.MIN_SEEDS and len(b) >= T.MIN_SEEDS:
+        return {**out, "decision": True, "why": f"FF never reached the target in {len(ff_o)} runs"}
+    if min(len(a), len(b)) < T.MIN_SEEDS:
+        bad = "; ".join(f"{n}: " + ", ".join(f"{k} x {w}" for w, k in Counter(ws).items())
+                        for n, ws in out["unusable"].items() if ws)  # fmt: skip
+        return {**out, "decision": None,
+                "why": f"{len(a)} FF and {len(b)} BP usable times (< {T.MIN_SEEDS} each){f'; {bad}' if bad else ''}"}  # fmt: skip
+    c = _interval(b, a, 0.0, scale=-1, unit=" CPU s")  # BP - FF <= 0: FF takes longer
+    return {**out, **c, "difference": -c["difference"], "interval": [-c["interval"][1], -c["interval"][0]],
+            "ratio": mean(a) / mean(b)}  # fmt: skip
+
+
+@claim(
+    "finding",
+    figure="accuracy_vs_time",
+    thresholds=(
+        "TARGET_ACCURACY",
+        "MIN_SEEDS",
+        "EPOCH_OUTLIER_FACTOR",
+        "MIN_UNFLAGGED_SHARE",
+        "ACCURACY_CONFIDENCE",
+    ),
+    evidence="accuracy",
+)
+def ff_needs_more_time_to_reach_the_target(runs, epochs=None, maxbatch=None) -> Verdict:
+    """FF needs more CPU time than backprop to reach the target accuracy.
+
+    Test: for each dataset and architecture trained by an FF trainer and by `bp`, each run's
+    time to the target (the first epoch whose validation accuracy reached TARGET_ACCURACY) is
+    read in CPU seconds of training at one thread on a CPU, from unflagged epochs only: their
+    mean x the epochs to the target. An epoch is flagged when the 1-minute load average at
+    its end exceeded the cores or it took more than EPOCH_OUTLIER_FACTOR x the run's median
+    epoch; a run with under MIN_UNFLAGGED_SHARE of its epochs to the target unflagged, not
+    at one thread, or not on a CPU has no usable time. With at least MIN_SEEDS usable runs a
+    side: holds where the two-sided ACCURACY_CONFIDENCE Welch t-interval of FF's mean
+    seconds minus BP's lies above 0, does not hold where it lies below 0, an interval
+    containing 0 decides nothing; FF never reaching the target where BP did holds.
+    """
+    v = Verdict(claim="FF needs more CPU time than backprop to reach the target accuracy")
+    oc = outcomes(runs, epochs)
+    passes, lines, undecided, numbers = {}, [], [], {"configurations": {}}
+    for key, by_trainer in _accuracy_groups(runs).items():
+        if "bp" not in by_trainer:
+            continue
+        bp_o = oc[oc["path"].isin(list(by_trainer["bp"]["path"]))]
+        for trainer, ff in by_trainer.items():
+            if not is_ff(trainer):
+                continue
+            ff_o = oc[oc["path"].isin(list(ff["path"]))]
+            name = f"{key[0]} {int(ff['depth'].iloc[0])}x{int(ff['width'].iloc[0])} {trainer}"
+            c = numbers["configurations"][name] = _time_comparison(ff_o, bp_o)
+            if c["decision"] is None:
+                undecided.append(f"{name}: {c['why']}")
+                continue
+            passes[name] = c["decision"]
+            if "interval" in c:
+                lo, hi = c["interval"]
+                lines.append(f"{name}: FF {mean(c['ff_seconds']):.1f} vs BP {mean(c['bp_seconds']):.1f} CPU s "
+                             f"to the target ({len(c['ff_seconds'])}/{len(c['bp_seconds'])} runs; FF/BP "
+                             f"{c['ratio']:.2f}; FF - BP {c['difference']:+.1f} s [{lo:+.1f}, {hi:+.1f}])")  # fmt: skip
+            else:
+                lines.append(f"{name}: {c['why']}")
+    v.numbers = numbers
+    open_ = f"; undecided: {'; '.join(undecided)}" if undecided else ""
+    if not passes:
+        v.verdict = not_evaluated(
+            f"no comparison decided: {'; '.join(undecided)}"
+            if undecided
+            else "needs train records of an FF trainer and bp at one architecture"
+        )
+        return v
+    v.verdict = verdict_from(passes)
+    v.summary = "; ".join(lines)
+    v.detail = v.summary + open_
+    return v
 
 
 @claim(
