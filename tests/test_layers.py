@@ -36,6 +36,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ffbench.arch",
             "ffbench.blackbox",
             "ffbench.trainers.registry",  # the trainer names RunConfig checks against
+            # the rules a run and the claims share, written once: thresholds (with their
+            # provenance) and the time-to-target rule fit stops by
+            "ffbench.analysis.thresholds",
+            "ffbench.analysis.provenance",
+            "ffbench.analysis.target",
         ),
     ),
     ("config", ("ffbench.config", "ffbench.usage")),
@@ -54,6 +59,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ffbench.cli",
             "ffbench.pytest_plugin",
             "ffbench.run.reproduce",  # a whole command: the sweeps of a reference run, then its report
+            "ffbench.run.tune",  # the command writing a profile's tuning record
         ),
     ),
 )

@@ -178,32 +178,3 @@ def load_or_tune(plan: TuningPlan, dataset, target: float, folder: Path, *, devi
     record = tune(plan, dataset, target, device=device, echo=echo)
     write_json_atomic(path, record)
     return record, path
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ffbench.run.tuning [--profile quick] [--data-dir DIR] [--results DIR]``: run
-    (or read) the tuning record of a profile's accuracy network on MNIST (or `auto`)."""
-    import argparse
-
-    from ..analysis.thresholds import target_accuracy
-    from ..data import load_dataset
-    from .reproduce import PROFILES
-
-    p = argparse.ArgumentParser(prog="python -m ffbench.run.tuning")
-    p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--dataset", default="auto")
-    p.add_argument("--results", default="results")
-    args = p.parse_args(argv)
-    plan = PROFILES[args.profile].tuning
-    dataset = load_dataset(args.dataset, data_dir=args.data_dir)
-    record, path = load_or_tune(plan, dataset, target_accuracy(dataset.name, plan.arch),
-                                Path(args.results) / "tuning")  # fmt: skip
-    for family, f in record["families"].items():
-        print(f"{family}: chosen {f['chosen']}")
-    print(f"tuning record: {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
