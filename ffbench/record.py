@@ -27,7 +27,10 @@ from .errors import ConfigError
 from .schema import STATUSES
 from .validate import NUMBER, _short, byte_counts, config, numbers, shape
 
-SCHEMA_VERSION = 2  # bumped on every change of the record's fields (see the docstring)
+# bumped on every change of the record's fields (see the docstring). 3: the timing protocol's
+# `timing`, `timing_pending`, `earlier_timings`, `passes_seconds`; a train record's
+# `time_to_target` and `tuning` (older records lack them: their times decide no verdict)
+SCHEMA_VERSION = 3
 KINDS = ("measure", "train", "track")
 
 
@@ -65,6 +68,16 @@ class Record:
     timeline: list | None = _json("list", "measure: `[op_index, live_bytes]` points")
     phases: list | None = _json("list", "measure: the steady step's phases (`start_bytes` ...)")
     step_seconds: list | None = _json("list", "measure: the timed steps' seconds")
+    timing: dict | None = _json(
+        "dict", "measure: how the step times were taken (`measure.protocol`: job, order, load)"
+    )
+    timing_pending: bool | None = _json("bool", "measure: true while its pair group's timing job has not run")
+    earlier_timings: list | None = _json("list", "measure: times replaced by a later timing job, kept")
+    passes_seconds: dict | None = _json("dict", "measure: seconds of each measurement pass in the worker")
+    time_to_target: dict | None = _json(
+        "dict", "train: epoch, wall and CPU seconds to the target (or the cap)"
+    )
+    tuning: dict | None = _json("dict", "train: the tuning record that chose the recipe, and its budget")
     val_accuracy: float | None = _json(NUMBER, "train: the last epoch's validation accuracy")
     test_accuracy: float | None = _json(NUMBER, "train: the test accuracy")
     wall_seconds: float | None = _json(NUMBER, "train: the run's wall-clock seconds")
@@ -179,6 +192,7 @@ CONFIG_HISTORY = {
     "kernel": "fcb0765",
     "lr_final": "fcb0765",
     "ff_micro_schedule": "791ba9c",
+    "target_accuracy": "904e12a",
 }
 REMOVED_CONFIG = ("extra",)  # dropped in schema version 2
 
