@@ -131,8 +131,8 @@ RECORD_FIELDS = {f.name: f.metadata["json"] for f in fields(Record) if f.metadat
 def check(doc: dict, path: str | Path, kind: str | None) -> None:
     """A measure or train record read back (see docs/results-schema.md)."""
     where = f"record {path}"
+    config(doc.get("config"), where)  # first: its own words ("'config' must be an object")
     shape(doc, RECORD_FIELDS, where)
-    config(doc.get("config"), where)
     status = doc.get("status")
     if status is None and not (kind == "train" and isinstance(doc.get("test_accuracy"), (int, float))):
         raise ConfigError(f"{where} has no 'status': not a finished ffbench record")

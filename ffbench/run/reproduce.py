@@ -122,13 +122,14 @@ RECURRENT_RECIPE = dict(arch="recurrent", time_steps=8, lr=3e-3, lr_schedule="li
                         ff_threshold=8.0, batch_size=100)  # fmt: skip
 
 
-def _recurrent_sweeps(
-    widths, batches, time_steps=TIME_STEPS, micro_time_steps=None
-) -> tuple[MemorySweep, ...]:
+def _recurrent_sweeps(widths, batches, time_steps=None, bptt_time_steps=None, micro_time_steps=None):
+    """The recurrent memory sweeps (TIME_STEPS unless given; truncated BPTT and the micro-batched
+    grid over `time_steps` unless given their own)."""
     config = {"arch": "recurrent"}
     trainers = ("ff", "bp", "bp-checkpoint")
+    time_steps = time_steps or TIME_STEPS
     grid = _grid(trainers, (2,), batches, widths, time_steps=time_steps)
-    truncated = tuple(t for t in time_steps if t > 4)  # the window must cut something
+    truncated = bptt_time_steps or time_steps
     return (
         MemorySweep("recurrent", grid, config=config),
         MemorySweep("recurrent", _grid(("bp",), (2,), batches, widths, time_steps=truncated, bptt_window=(4,)),
@@ -192,7 +193,9 @@ QUICK = Profile(
         MemorySweep("conv-batch", _conv_grid((2,), (256,), (16,)), config=CONV),
         _evaluation_sweep(2, 1024, 500),
         # FF in time against BPTT at d2 w256 b128 (memory only; accuracy: results/*-cpu-recurrent/)
-        *_recurrent_sweeps((256,), (128,), time_steps=(2, 8, 32), micro_time_steps=(8, 32)),
+        *_recurrent_sweeps(
+            (256,), (128,), time_steps=(2, 8, 32), bptt_time_steps=(8, 32), micro_time_steps=(8, 32)
+        ),
     ),
     maxbatch_budget="128MiB",
     maxbatch_width=500,
