@@ -476,24 +476,8 @@ def memory_vs_accuracy(runs, **_) -> Plot:
     acc = acc.assign(peak=acc["analytic_train_peak_bytes"].astype("float64") / MiB,
                      accuracy=100 * acc["test_accuracy"].astype("float64"),
                      net=[net_label(r) for _, r in acc.iterrows()])  # fmt: skip
-    summary = acc.groupby(["dataset", "trainer", "net"], as_index=False).agg(
-        peak=("peak", "mean"),
-        accuracy=("accuracy", "mean"),
-        sd=("accuracy", "std"),
-        seeds=("accuracy", "size"),
-    )
-    with sns.axes_style("whitegrid"), plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(7.5, 4.5))
-        for _, r in summary.iterrows():
-            style = trainer_style(r["trainer"])
-            spread = r["sd"] if r["seeds"] > 1 else None  # spread only where n > 1
-            ax.errorbar(r["peak"], r["accuracy"], yerr=spread, fmt=style["marker"], color=style["color"],
-                        capsize=3)  # fmt: skip
-            ax.annotate(f"{r['trainer']} {r['net']} ({int(r['seeds'])})", (r["peak"], r["accuracy"]),
-                        textcoords="offset points", xytext=(6, 4), fontsize=8)  # fmt: skip
-        ax.set_xlabel("training-step tensor-level peak (MiB, analytic model: exact)")
-        ax.set_ylabel("test accuracy (%), mean over seeds (± sd where n > 1)")
-        _title(fig, question)
+    fig = _peak_accuracy_points(acc, ["dataset", "trainer", "net"], question,
+                                "test accuracy (%), mean over seeds (± sd where n > 1)", "")  # fmt: skip
     return Plot("memory_vs_accuracy", question, fig, "Upper left is better: more accuracy for less memory.")
 
 
@@ -558,7 +542,21 @@ def memory_at_target(runs, epochs=None, **_) -> Plot:
     oc = oc.assign(peak=[float(x) / MiB for x in oc["train_peak_bytes"]],
                    accuracy=[100 * (1 - float(x)) for x in oc["target_error"]],
                    net=[f"{r['dataset']} {r['arch']} {r['depth']}x{r['width']}" for _, r in oc.iterrows()])  # fmt: skip
-    summary = oc.groupby(["trainer", "net"], as_index=False).agg(
+    fig = _peak_accuracy_points(oc, ["trainer", "net"], question, "test accuracy at the target (%), mean (± sd)",
+                                " seeds")  # fmt: skip
+    return Plot(
+        "memory_at_target",
+        question,
+        fig,
+        "Each point: the configuration actually trained to the target validation accuracy, its test accuracy at "
+        "the epoch it got there (seeds that reached it), and its training step's peak. Left is less memory.",
+    )
+
+
+def _peak_accuracy_points(frame, keys: list[str], question: str, ylabel: str, seeds_word: str):
+    """One point per (keys) group of `frame` (columns peak in MiB, accuracy in %, trainer, net):
+    mean training-step peak against mean accuracy, the seeds' sd as an error bar where n > 1."""
+    summary = frame.groupby(keys, as_index=False).agg(
         peak=("peak", "mean"),
         accuracy=("accuracy", "mean"),
         sd=("accuracy", "std"),
@@ -568,21 +566,15 @@ def memory_at_target(runs, epochs=None, **_) -> Plot:
         fig, ax = plt.subplots(figsize=(7.5, 4.5))
         for _, r in summary.iterrows():
             style = trainer_style(r["trainer"])
-            spread = r["sd"] if r["seeds"] > 1 else None
+            spread = r["sd"] if r["seeds"] > 1 else None  # spread only where n > 1
             ax.errorbar(r["peak"], r["accuracy"], yerr=spread, fmt=style["marker"], color=style["color"],
                         capsize=3)  # fmt: skip
-            ax.annotate(f"{r['trainer']} {r['net']} ({int(r['seeds'])} seeds)", (r["peak"], r["accuracy"]),
+            ax.annotate(f"{r['trainer']} {r['net']} ({int(r['seeds'])}{seeds_word})", (r["peak"], r["accuracy"]),
                         textcoords="offset points", xytext=(6, 4), fontsize=8)  # fmt: skip
         ax.set_xlabel("training-step tensor-level peak (MiB, analytic model: exact)")
-        ax.set_ylabel("test accuracy at the target (%), mean (± sd)")
+        ax.set_ylabel(ylabel)
         _title(fig, question)
-    return Plot(
-        "memory_at_target",
-        question,
-        fig,
-        "Each point: the configuration actually trained to the target validation accuracy, its test accuracy at "
-        "the epoch it got there (seeds that reached it), and its training step's peak. Left is less memory.",
-    )
+    return fig
 
 
 def short_group(group: str) -> str:
