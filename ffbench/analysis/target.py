@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from statistics import mean, median, variance
 
-from .thresholds import EPOCH_OUTLIER_FACTOR
+from .thresholds import EPOCH_OUTLIER_FACTOR, TIMING_MAX_LOAD_PER_CORE
 
 
 def _seconds(e: dict, key: str) -> float | None:
@@ -42,11 +42,11 @@ def flag_epochs(epochs: list[dict], cores: int | None) -> None:
         e["cumulative_train_seconds"] = total["train_seconds"]
         e["cumulative_train_cpu_seconds"] = total["train_cpu_seconds"]
         load = _seconds(e, "load_average")
-        slow = any(
-            m is not None and _seconds(e, k) is not None and _seconds(e, k) > EPOCH_OUTLIER_FACTOR * m
-            for k, m in mid.items()
-        )
-        e["flag_load"] = int(bool(cores and load is not None and load > cores))
+        seconds = {k: _seconds(e, k) for k in mid}
+        slow = any(m is not None and seconds[k] is not None and seconds[k] > EPOCH_OUTLIER_FACTOR * m
+                   for k, m in mid.items())  # fmt: skip
+        # the timing protocol's load rule (analysis.timing), one threshold for steps and epochs
+        e["flag_load"] = int(bool(cores and load is not None and load > TIMING_MAX_LOAD_PER_CORE * cores))
         e["flag_outlier"] = int(slow)
 
 

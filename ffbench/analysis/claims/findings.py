@@ -426,6 +426,7 @@ def _time_comparison(ff_o, bp_o) -> dict:
         "TARGET_ACCURACY",
         "MIN_SEEDS",
         "EPOCH_OUTLIER_FACTOR",
+        "TIMING_MAX_LOAD_PER_CORE",
         "MIN_UNFLAGGED_SHARE",
         "ACCURACY_CONFIDENCE",
     ),
@@ -438,7 +439,7 @@ def ff_needs_more_time_to_reach_the_target(runs, epochs=None, maxbatch=None) -> 
     time to the target (the first epoch whose validation accuracy reached TARGET_ACCURACY) is
     read in CPU seconds of training at one thread on a CPU, from unflagged epochs only: their
     mean x the epochs to the target. An epoch is flagged when the 1-minute load average at
-    its end exceeded the cores or it took more than EPOCH_OUTLIER_FACTOR x the run's median
+    its end exceeded TIMING_MAX_LOAD_PER_CORE x the cores or it took more than EPOCH_OUTLIER_FACTOR x the run's median
     epoch; a run with under MIN_UNFLAGGED_SHARE of its epochs to the target unflagged, not
     at one thread, or not on a CPU has no usable time. With at least MIN_SEEDS usable runs a
     side: holds where the two-sided ACCURACY_CONFIDENCE Welch t-interval of FF's mean
