@@ -20,3 +20,11 @@ def timing_spread(times: list[float]) -> dict:
         "step_seconds_min": min(times),
         "timed_steps": len(times),
     }
+
+
+def number_or_nan(value) -> float:
+    """`value` as a float; NaN for anything that is not a number (None, text, missing)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")

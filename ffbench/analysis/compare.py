@@ -23,6 +23,7 @@ from typing import Any
 
 from ..config import config_keys
 from ..errors import ConfigError
+from ..stats import number_or_nan as _num
 from ..units import MiB
 from .claims.tables import group_folder
 from .tables import configuration_table, environment_table
@@ -117,13 +118,6 @@ def _delta_row(a, b) -> dict:
     else:
         row["Δ test acc. (pp)"] = 100 * (_num(b.get("test_accuracy")) - _num(a.get("test_accuracy")))
     return row
-
-
-def _num(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _signed(new, old) -> str | None:

@@ -12,15 +12,8 @@ from __future__ import annotations
 
 import math
 
+from ..stats import number_or_nan as _num
 from . import thresholds as T
-
-
-def _num(value) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return out
 
 
 def flag(row) -> str | None:
