@@ -96,6 +96,16 @@ class Record:
         return cls.wrap(doc)
 
     @classmethod
+    def build(cls, **fields: Any) -> Record:
+        """The one place a record is made: its fields in the order they are to be written
+        (the JSON keeps that order). A name the type does not know is a TypeError, never a new
+        key by a typo; `rest` carries the keys another version of ffbench wrote."""
+        unknown = [k for k in fields if k not in TYPED]
+        if unknown:
+            raise TypeError(f"Record has no field {', '.join(map(repr, unknown))}")
+        return cls.wrap(fields)
+
+    @classmethod
     def wrap(cls, doc: dict) -> Record:
         """`doc` as a Record, unchecked (a record ffbench has just built, e.g. from a
         benchmark file)."""
