@@ -917,7 +917,8 @@ def _add_report(sub) -> None:
         "--baseline",
         metavar="RESULTS",
         help="compare runs: each RESULTS is a run of its own, shown side by side with per-configuration "
-        "deltas (bytes exactly, time as a ratio) and what changed, against this one",
+        "deltas (bytes exactly, time as a ratio; evaluation and whole-run figures only where evaluation "
+        "ran alike) and what changed, against this one",
     )
     p.add_argument(
         "--readme",

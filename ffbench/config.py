@@ -79,6 +79,16 @@ def trainer_choices() -> tuple[str, ...]:
     return trainer_names()
 
 
+# What a field is to a comparison (`option(role=...)`).
+ROLES = {
+    "identity": "what was trained: rows that differ here are different configurations",
+    "variant": "a trainer's implementation option (same update, another schedule): named in the "
+    "variant, e.g. ff[ff_pass=sequential]",
+    "evaluation": "how evaluation ran: changes no training figure, only evaluation and whole-run ones",
+    "place": "where and how fast it ran (device, threads, data folder): never keys a comparison",
+}
+
+
 def option(
     default: Any,
     help: str,  # noqa: A002 - argparse's word
@@ -89,6 +99,8 @@ def option(
     limit: int | None = None,
     shown: bool = True,
     paired: bool = True,
+    role: str = "identity",
+    column: str | None = None,
 ) -> Any:
     """A RunConfig field. kind: 'choice', 'int' (>= 1), 'int0' (>= 0), 'float' (> 0, finite),
     'float0' (>= 0, finite), 'text' (free text without NUL), 'ints' (a positive integer or a
@@ -96,7 +108,11 @@ def option(
     be None. `limit`: largest value allowed. The rule is `check_value`'s (one for every input).
     `shown`: listed in the report's configuration table. `paired`: the field changes the
     network's tensors, so rows that differ in it are different configurations for a comparison
-    (False: a trainer's knob or a run setting -- rows differing only there are paired)."""
+    (False: a trainer's knob or a run setting -- rows differing only there are paired).
+    `role`: what the field is to a comparison (ROLES). `column`: the dtype of its column in the
+    results table (None: as read)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
     meta = {
         "help": help,
         "group": group,
@@ -105,6 +121,8 @@ def option(
         "limit": limit,
         "shown": shown,
         "paired": paired,
+        "role": role,
+        "column": column,
     }
     return dataclasses.field(default=default, metadata=meta)
 
@@ -115,8 +133,8 @@ class RunConfig:
     trainer: str = option(
         "bp", "algorithm and schedule", group="model", kind="choice", choices=trainer_choices, paired=False
     )
-    depth: int = option(2, "hidden layers", group="model", kind="int", limit=10_000)
-    width: int = option(500, "units per hidden layer", group="model", kind="int", limit=2**24)
+    depth: int = option(2, "hidden layers", group="model", kind="int", limit=10_000, column="Int64")
+    width: int = option(500, "units per hidden layer", group="model", kind="int", limit=2**24, column="Int64")
     arch: str = option(
         "mlp", "architecture: fully connected (mlp), convolutional, locally connected, recurrent",
         group="model", kind="choice", choices=ARCHS,
@@ -145,9 +163,16 @@ class RunConfig:
         group="training",
         kind="int",
         limit=MAX_ROWS,
+        column="Int64",
     )
     epochs: int = option(
-        1, "passes over the training split (train)", group="training", kind="int", limit=10**6, paired=False
+        1,
+        "passes over the training split (train)",
+        group="training",
+        kind="int",
+        limit=10**6,
+        paired=False,
+        column="Int64",
     )
     target_accuracy: float | None = option(
         None, "validation accuracy to stop at: training ends after the first epoch reaching it (at most "
@@ -155,7 +180,7 @@ class RunConfig:
         "epoch only); default: every epoch",
         group="training", kind="float", limit=1, paired=False,
     )  # fmt: skip
-    lr: float = option(1e-3, "learning rate", group="training", kind="float", paired=False)
+    lr: float = option(1e-3, "learning rate", group="training", kind="float", paired=False, column="float64")
     lr_final: float | None = option(
         None, "learning rate at the last step of `train`, decayed linearly from --lr (implies --lr-schedule linear)",
         group="training", kind="float",
@@ -179,6 +204,7 @@ class RunConfig:
         kind="int0",
         limit=MAX_SEED,
         paired=False,
+        column="Int64",
     )
     dtype: str = option(
         "float32", "parameter and activation dtype", group="training", kind="choice", choices=DTYPES
@@ -192,6 +218,7 @@ class RunConfig:
         kind="text",
         shown=False,
         paired=False,
+        role="place",
     )
     image_shape: str | None = option(
         None, "conv/local: CxHxW of the inputs (default: the dataset's; synthetic 3x32x32)",
@@ -204,10 +231,16 @@ class RunConfig:
         kind="int0",
         limit=MAX_ROWS,
         paired=False,
+        column="Int64",
     )
     # device and measurement
     device: str = option(
-        "auto", "device (auto: CUDA when available)", group="measurement", kind="choice", choices=DEVICES
+        "auto",
+        "device (auto: CUDA when available)",
+        group="measurement",
+        kind="choice",
+        choices=DEVICES,
+        role="place",
     )
     threads: int | None = option(
         None,
@@ -216,6 +249,8 @@ class RunConfig:
         kind="int",
         limit=4096,
         paired=False,
+        role="place",
+        column="Int64",
     )
     eval_chunk: int = option(
         DEFAULT_EVAL_CHUNK,
@@ -224,10 +259,17 @@ class RunConfig:
         kind="int",
         limit=MAX_ROWS,
         paired=False,
+        role="evaluation",
+        column="Int64",
     )
     # Forward-Forward
     ff_threshold: float = option(
-        8.0, "goodness threshold theta (chosen on MNIST validation)", group="ff", kind="float", paired=False
+        8.0,
+        "goodness threshold theta (chosen on MNIST validation)",
+        group="ff",
+        kind="float",
+        paired=False,
+        column="float64",
     )
     ff_goodness: str = option(
         "mean",
@@ -236,9 +278,16 @@ class RunConfig:
         kind="choice",
         choices=FF_GOODNESS,
         paired=False,
+        role="variant",
     )
     ff_norm: str = option(
-        "rms", "normalisation before each layer", group="ff", kind="choice", choices=FF_NORMS, paired=False
+        "rms",
+        "normalisation before each layer",
+        group="ff",
+        kind="choice",
+        choices=FF_NORMS,
+        paired=False,
+        role="variant",
     )
     ff_negatives: str = option(
         "random",
@@ -247,6 +296,7 @@ class RunConfig:
         kind="choice",
         choices=FF_NEGATIVES,
         paired=False,
+        role="variant",
     )
     ff_pass: str | None = option(
         None,
@@ -256,6 +306,7 @@ class RunConfig:
         kind="choice",
         choices=FF_PASSES,
         paired=False,
+        role="variant",
     )
     ff_eval: str = option(
         "label-loop",
@@ -265,6 +316,7 @@ class RunConfig:
         kind="choice",
         choices=FF_EVALS,
         paired=False,
+        role="evaluation",
     )
     ff_eval_layers: str = option(
         "all",
@@ -272,6 +324,7 @@ class RunConfig:
         group="ff",
         kind="text",
         paired=False,
+        role="evaluation",
     )
     ff_loss: str = option(
         "threshold",
@@ -294,6 +347,8 @@ class RunConfig:
         kind="int",
         limit=10_000,
         paired=False,
+        role="variant",
+        column="Int64",
     )
     # techniques every family may use (each gives its family's exact update)
     micro_batch: int | str | None = option(
@@ -302,13 +357,13 @@ class RunConfig:
         "as many negatives per micro-batch. Default: none (bp-accum: 1/4). Refused for a trainer "
         "without a micro-batched schedule: bp-inbackward (it steps inside backward, before the batch "
         "is complete), ff-summed (one backward over every layer's summed loss), bp-local, bp-ce",
-        group="knobs", kind="micro", limit=MAX_ROWS, paired=False)  # fmt: skip
+        group="knobs", kind="micro", limit=MAX_ROWS, paired=False, role="variant", column="object")  # fmt: skip
     ff_micro_schedule: str = option(
         "micro-batch-major", "FF with --micro-batch: each micro-batch through every layer, every "
         "layer's gradient accumulating (micro-batch-major), or each layer over all micro-batches "
         "before the next, the layer's outputs for the whole batch kept (layer-major; not --arch "
         "recurrent)",
-        group="ff", kind="choice", choices=FF_MICRO_SCHEDULES, paired=False)  # fmt: skip
+        group="ff", kind="choice", choices=FF_MICRO_SCHEDULES, paired=False, role="variant")  # fmt: skip
     # recurrent network and the black box
     time_steps: int = option(
         8, "time steps a static image is shown for (--arch recurrent; paper: 8)",
@@ -316,10 +371,10 @@ class RunConfig:
     )  # fmt: skip
     bptt_window: int | None = option(
         None, "truncated BPTT: back-propagate every k time steps (bp, bp-ste with --arch recurrent; "
-        "default: full BPTT)", group="recurrent", kind="int", limit=100_000, paired=False)  # fmt: skip
+        "default: full BPTT)", group="recurrent", kind="int", limit=100_000, paired=False, role="variant", column="Int64")  # fmt: skip
     eval_steps: str = option(
         "3-5", "time steps whose goodness (or logits) is summed at test time, 1-based: a-b or a list "
-        "(--arch recurrent; paper: 3-5)", group="recurrent", kind="text", paired=False)  # fmt: skip
+        "(--arch recurrent; paper: 3-5)", group="recurrent", kind="text", paired=False, role="evaluation")  # fmt: skip
     black_box: int | None = option(
         None, "hidden layer whose normalised output passes through a black box (2-bit NumPy "
         "quantiser, outside autograd) on its way to the next layer (default: none)",
@@ -629,6 +684,36 @@ def unpaired_keys() -> frozenset[str]:
     """The fields that do not change a configuration's tensor bytes or that belong to one
     algorithm: rows that differ only in these are the same configuration for a comparison."""
     return frozenset(f.name for f in config_fields() if not f.metadata["paired"])
+
+
+def role_keys(role: str) -> tuple[str, ...]:
+    """The fields of one role (ROLES), in declaration order."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
+    return tuple(f.name for f in config_fields() if f.metadata["role"] == role)
+
+
+def variant_keys() -> tuple[str, ...]:
+    """The trainer's implementation options: a row whose values differ from the defaults is a
+    variant of its trainer (e.g. ff[ff_pass=sequential])."""
+    return role_keys("variant")
+
+
+def evaluation_keys() -> tuple[str, ...]:
+    """How evaluation ran (chunk size, FF's label loop, which layers or steps are read): no
+    training figure depends on these."""
+    return role_keys("evaluation")
+
+
+def training_keys() -> tuple[str, ...]:
+    """What was trained: every field but the evaluation settings and where and how fast it ran
+    (device, threads, data folder). Two runs' configurations are the same training when these agree."""
+    return tuple(f.name for f in config_fields() if f.metadata["role"] in ("identity", "variant"))
+
+
+def column_dtypes() -> dict[str, str]:
+    """Field -> the dtype of its column in the results table, for the fields that fix one."""
+    return {f.name: f.metadata["column"] for f in config_fields() if f.metadata["column"] is not None}
 
 
 def non_defaults(data: dict[str, Any]) -> dict[str, Any]:

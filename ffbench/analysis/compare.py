@@ -2,12 +2,19 @@
 
 Each RESULTS path is one run, labelled by its name; every verdict, figure and table is
 computed per run (ratios never cross runs) and the report shows them side by side. Against
-the baseline, per configuration measured in both (same part of the run -- e.g. `sweep/` of a
-`reproduce` run -- and the same configuration fields; device, threads and data folder aside):
+the baseline, per configuration trained alike in both (same part of the run -- e.g. `sweep/`
+of a `reproduce` run -- and the same training fields, `config.training_keys`: device, threads,
+data folder and the evaluation settings aside):
 
 - bytes as exact signed deltas (deterministic: any change is real),
 - step time as a ratio of medians, with both interquartile ranges,
-- test accuracy as a difference in percentage points;
+- test accuracy as a difference in percentage points.
+
+Evaluation settings (`config.evaluation_keys`: chunk size, FF's label loop, ...) change no
+training figure: the training figures are compared whatever they are, the evaluation and
+whole-run figures only where they agree (otherwise "not compared: evaluation ran
+differently", with what differed). Configurations that differ only in their evaluation
+settings within one run are matched with their exact counterpart first.
 
 and "what changed": configuration values, environment and code revision, and verdicts. A
 configuration measured twice within one run is never averaged: it is listed apart, not
@@ -21,20 +28,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import config_keys
+from ..config import config_keys, evaluation_keys, training_keys
 from ..errors import ConfigError
 from ..stats import number_or_nan as _num
 from ..units import MiB
 from .claims.tables import group_folder
 from .tables import configuration_table, environment_table
 
-NOT_KEYED = {"data_dir", "threads", "device"}  # where and how fast, not what was run
+NOT_KEYED = frozenset(config_keys()) - set(training_keys())  # where it ran, how it evaluated
 BYTE_DELTAS = {
     "tensor_peak_bytes": "Δ peak (B)",
     "tensor_train_peak_bytes": "Δ training peak (B)",
     "tensor_transient_bytes": "Δ transient (B)",
     "tensor_whole_run_peak_bytes": "Δ whole-run peak (B)",
 }
+EVALUATED = {"tensor_whole_run_peak_bytes", "test_accuracy"}  # figures that include evaluation
+EVALUATION_DIFFERS = "evaluation ran differently"
 SKIPPED_ENV = {"created"}
 
 
@@ -68,8 +77,9 @@ def baseline_first(paths, labels: list[str], baseline) -> list[int]:
 
 
 def _keyed(analysis):
-    """The run's rows with `part` (its results folder relative to the RESULTS path) and the
-    string `key` that identifies a configuration across runs."""
+    """The run's rows with `part` (its results folder relative to the RESULTS path), the
+    string `key` that identifies a configuration's training across runs and `evaluation`, its
+    evaluation settings as one string."""
     root = Path(analysis.inputs.given[0]).resolve()
     root = root.parent if root.is_file() else root
     df = analysis.runs
@@ -81,15 +91,17 @@ def _keyed(analysis):
         except ValueError:
             return folder.name
 
-    cols = [c for c in config_keys() if c in df.columns and c not in NOT_KEYED]
+    cols = [c for c in training_keys() if c in df.columns]
+    evaluation = [c for c in evaluation_keys() if c in df.columns]
     if len(df) == 0:
-        return df.assign(part=[], key=[])
+        return df.assign(part=[], key=[], evaluation=[])
     parts = df["group"].map(part)
     keys = [
         "|".join(map(_key_text, [kind, where, *values]))
         for kind, where, values in zip(df["kind"], parts, df[cols].itertuples(index=False, name=None))
     ]
-    return df.assign(part=parts, key=keys)
+    evaluated = ["|".join(map(_key_text, v)) for v in df[evaluation].itertuples(index=False, name=None)]
+    return df.assign(part=parts, key=keys, evaluation=evaluated)
 
 
 def _key_text(value) -> str:
@@ -106,18 +118,38 @@ def _name(row) -> str:
 
 
 def _delta_row(a, b) -> dict:
-    """The deltas of one configuration in the baseline (`a`) and another run (`b`)."""
+    """The deltas of one configuration in the baseline (`a`) and another run (`b`): the
+    training figures always, those that include evaluation only where it ran alike."""
     row: dict[str, Any] = {"configuration": _name(a)}
     row["status"] = a["status"] if a["status"] == b["status"] else f"{a['status']} → {b['status']}"
+    alike = a["evaluation"] == b["evaluation"]
     if a["kind"] == "measure":
         row["peak, baseline (MiB)"] = _num(a.get("tensor_peak_bytes")) / MiB
         for col, title in BYTE_DELTAS.items():
-            row[title] = _signed(b.get(col), a.get(col))
+            row[title] = _signed(b.get(col), a.get(col)) if alike or col not in EVALUATED else None
         row["step ratio"] = _num(b.get("step_seconds_median")) / _num(a.get("step_seconds_median"))
         row["step IQR (ms)"] = f"{_ms(a.get('step_seconds_iqr'))} → {_ms(b.get('step_seconds_iqr'))}"
     else:
-        row["Δ test acc. (pp)"] = 100 * (_num(b.get("test_accuracy")) - _num(a.get("test_accuracy")))
+        delta = 100 * (_num(b.get("test_accuracy")) - _num(a.get("test_accuracy")))
+        row["Δ test acc. (pp)"] = delta if alike else float("nan")
+    if not alike:
+        row["not compared"] = (
+            f"{_evaluated_titles(a['kind'])}: {EVALUATION_DIFFERS} ({_evaluation_change(a, b)})"
+        )
     return row
+
+
+def _evaluated_titles(kind: str) -> str:
+    """The columns a comparison withholds where evaluation ran differently."""
+    if kind != "measure":
+        return "Δ test acc."
+    return ", ".join(title.removesuffix(" (B)") for col, title in BYTE_DELTAS.items() if col in EVALUATED)
+
+
+def _evaluation_change(a, b) -> str:
+    """The evaluation settings in which two rows differ, e.g. "eval_chunk 1024 → 256"."""
+    fields = [c for c in evaluation_keys() if c in a and _key_text(a[c]) != _key_text(b[c])]
+    return ", ".join(f"{c} {_key_text(a[c])} → {_key_text(b[c])}" for c in fields)
 
 
 def _signed(new, old) -> str | None:
@@ -132,27 +164,44 @@ def _ms(value) -> str:
     return "–" if x != x else f"{1000 * x:.2f}"
 
 
+def _identity(keyed):
+    """A keyed row's training and evaluation as one string."""
+    return keyed["key"] + "|" + keyed["evaluation"]
+
+
+def matches(base, other, twice: set[str]) -> dict:
+    """Baseline index -> the other run's index of the same configuration: same training and
+    evaluation first; then, of the rest, the one row on each side trained alike (evaluated
+    differently). A configuration measured `twice` in one run matches nothing."""
+    ids = [_identity(base), _identity(other)]
+    by_id = {k: j for j, k in ids[1].items() if k not in twice}
+    found = {i: by_id[k] for i, k in ids[0].items() if k in by_id}
+    rest_a = base.loc[~base.index.isin(list(found)) & ~ids[0].isin(twice), "key"]
+    rest_b = other.loc[~other.index.isin(list(found.values())) & ~ids[1].isin(twice), "key"]
+    by_key = {k: j for j, k in rest_b.drop_duplicates(keep=False).items()}
+    found.update({i: by_key[k] for i, k in rest_a.drop_duplicates(keep=False).items() if k in by_key})
+    return found
+
+
 def deltas(base, other, label: str) -> tuple[list[dict], dict[str, int]]:
     """Rows for the configurations in both runs; counts of the rest (only in one run, and
     measured twice in one run: shown apart, never averaged)."""
     counts = {"only in baseline": 0, f"only in {label}": 0, "measured twice in one run": 0}
-    dup_a = set(base["key"][base["key"].duplicated()])
-    dup_b = set(other["key"][other["key"].duplicated()])
-    by_key = {r["key"]: r for _, r in other.iterrows() if r["key"] not in dup_b}
+    ids = [_identity(base), _identity(other)]
+    twice = set(ids[0][ids[0].duplicated()]) | set(ids[1][ids[1].duplicated()])
+    found = matches(base, other, twice)
     rows = []
-    for _, a in base.iterrows():
-        if a["key"] in dup_a or a["key"] in dup_b:
+    for i, a in base.iterrows():
+        if ids[0][i] in twice:
             counts["measured twice in one run"] += 1
             rows.append(
                 {"run": label, "configuration": _name(a), "status": "measured twice in one run: not compared"}
             )
-            continue
-        b = by_key.pop(a["key"], None)
-        if b is None:
+        elif i in found:
+            rows.append({"run": label, **_delta_row(a, other.loc[found[i]])})
+        else:
             counts["only in baseline"] += 1
-            continue
-        rows.append({"run": label, **_delta_row(a, b)})
-    counts[f"only in {label}"] = len(by_key)
+    counts[f"only in {label}"] = int((~other.index.isin(list(found.values())) & ~ids[1].isin(twice)).sum())
     return rows, counts
 
 
@@ -252,8 +301,10 @@ class Comparison:
             html.table(self.deltas),
             f"Every run is analysed on its own (ratios never cross runs); here each is set against "
             f"{self.baseline}. Only what differs is listed.",
-            "Configurations measured in both runs (same part of the run, same configuration fields; "
-            "device, threads and data folder aside). Bytes: exact signed difference from the baseline "
+            "Configurations trained alike in both runs (same part of the run, same training fields; "
+            "device, threads, data folder and evaluation settings aside). Where evaluation ran "
+            "differently, the figures that include it (whole-run peak, test accuracy) are not "
+            "compared. Bytes: exact signed difference from the baseline "
             "(B = bytes; tensor-level bytes are deterministic, so any non-zero delta is real). Time: "
             "ratio of median step times (other / baseline) with both interquartile ranges. "
             + (counts + "." if counts else ""),
@@ -285,4 +336,6 @@ def compare(analyses, labels: list[str]) -> Comparison:
     delta = pd.DataFrame(rows or [{"configuration": no_common_configuration(keyed)}])
     if len(labels) == 2 and "run" in delta.columns:
         delta = delta.drop(columns=["run"])
+    if "not compared" in delta.columns:  # the reason last
+        delta = delta[[c for c in delta.columns if c != "not compared"] + ["not compared"]]
     return Comparison(labels[0], labels, table, delta.round(3), counts)

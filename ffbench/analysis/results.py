@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import config_keys
+from ..config import column_dtypes, config_keys
 from ..errors import ConfigError
 from ..record import Record
 from ..schema import CATEGORIES, TENSOR_PREFIXES
@@ -167,16 +167,9 @@ PHASE_COLUMNS = (
     "rise_bytes",
     "path",
 )
+_DTYPES = column_dtypes()  # configuration fields: their RunConfig metadata
 _INT_COLUMNS = tuple(c for c in ROW_COLUMNS if c.endswith("_bytes")) + (
-    "depth",
-    "width",
-    "batch_size",
-    "epochs",
-    "seed",
-    "threads",
-    "val_size",
-    "eval_chunk",
-    "checkpoint_segments",
+    *(c for c, dtype in _DTYPES.items() if dtype == "Int64"),
     "timing_steps",
     "timed_steps",
     "eval_examples",
@@ -399,6 +392,8 @@ def frame(rows: list[dict], columns: tuple[str, ...]):
 
     extra = sorted({k for r in rows for k in r} - set(columns))
     df = pd.DataFrame(rows, columns=list(columns) + extra)
+    for c in (c for c, dtype in _DTYPES.items() if dtype == "object" and c in df.columns):
+        df[c] = pd.Series([r.get(c) for r in rows], index=df.index, dtype=object)  # values as given
     for c in df.columns:
         if c in _INT_COLUMNS or c.endswith("_bytes"):
             df[c] = pd.to_numeric(df[c], errors="coerce").round().astype("Int64")
@@ -406,8 +401,7 @@ def frame(rows: list[dict], columns: tuple[str, ...]):
         "val_accuracy",
         "test_accuracy",
         "readout_accuracy",
-        "lr",
-        "ff_threshold",
+        *(c for c, dtype in _DTYPES.items() if dtype == "float64"),
         "worker_seconds",
         "timeout_seconds",
         "train_loss",

@@ -7,27 +7,12 @@ import math
 from pathlib import Path
 
 from ...arch import is_image
-from ...config import config_keys, unpaired_keys
+from ...config import config_keys, unpaired_keys, variant_keys
 from ..families import with_family
 
 # Rows that differ only in these fields are the same configuration for a comparison
 # (RunConfig's `paired=False` fields).
 NOT_PAIRED = unpaired_keys()
-
-
-# The fields that choose how a trainer trains: a row whose values differ from the defaults
-# is a variant of its trainer (e.g. ff with ff_pass=sequential). Evaluation settings
-# (ff_eval, eval_chunk) change no training figure, so they make no variant.
-VARIANT_FIELDS = (
-    "ff_pass",
-    "ff_negatives",
-    "ff_norm",
-    "ff_goodness",
-    "checkpoint_segments",
-    "micro_batch",
-    "ff_micro_schedule",
-    "bptt_window",
-)
 
 
 class ClaimDataError(ValueError):
@@ -119,19 +104,14 @@ def depth_series(df, axis: str = "depth"):
 
 
 def variant(row) -> str:
-    """The trainer, with the implementation options that differ from the defaults."""
+    """The trainer, with the implementation options (RunConfig's `variant` role) that differ
+    from the defaults. Evaluation settings (ff_eval, eval_chunk) change no training figure, so
+    they make no variant."""
     from ...config import config_defaults
 
     defaults = config_defaults()
-    opts = [
-        f"{f}={_text(row[f])}" for f in VARIANT_FIELDS if f in row and _set(row[f]) and row[f] != defaults[f]
-    ]
+    opts = [f"{f}={row[f]}" for f in variant_keys() if f in row and _set(row[f]) and row[f] != defaults[f]]
     return row["trainer"] + (f"[{', '.join(opts)}]" if opts else "")
-
-
-def _text(value) -> str:
-    """A field value as given: a whole number read back as a float (a column with gaps) is an int."""
-    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _set(value) -> bool:
