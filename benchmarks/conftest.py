@@ -16,7 +16,9 @@ from __future__ import annotations
 import pytest
 
 from ffbench.pytest_plugin import selected_grid
-from ffbench.schema import TRAINER_ORDER as TRAINERS
+from ffbench.trainers.registry import grid_trainers
+
+TRAINERS = grid_trainers()  # the built-in trainers of the main MLP grid
 
 # "default" fits a shared 2-core CPU in a few minutes; "full" is the study grid (tens of
 # minutes to hours on a CPU; meant for a GPU).

@@ -9,22 +9,6 @@ from __future__ import annotations
 # how a storage is classified).
 CATEGORIES = ("parameters", "gradients", "optimizer_state", "activations", "inputs", "other")
 
-# The built-in trainers in display order (figures, tables); a plugin's trainer comes after.
-TRAINER_ORDER = (
-    "bp",
-    "bp-checkpoint",
-    "ff",
-    "ff-frugal",
-    "ff-summed",
-    "bp-accum",
-    "bp-inbackward",
-    "bp-local",
-)
-
-# Trainers outside the main MLP grid: backprop with a straight-through estimator at the black
-# box (needs --black-box) and the recurrent network's cross-entropy read-out (--arch recurrent).
-MORE_TRAINERS = ("bp-ste", "bp-ce")
-
 # Tensor-level figures are measured on three occasions: the steady-state step, the first
 # step (optimizer state is created lazily inside it) and one evaluation chunk.
 TENSOR_PREFIXES = ("tensor", "tensor_first_step", "tensor_eval")

@@ -17,7 +17,7 @@ import ffbench.pytest_plugin  # noqa: F401
 import ffbench.run.fit  # noqa: F401
 import ffbench.run.harness  # noqa: F401
 from ffbench.analysis.benchjson import load_benchmark_json
-from ffbench.schema import TRAINER_ORDER as TRAINERS
+from ffbench.trainers.registry import grid_trainers
 from ffbench.units import MiB
 
 pytest_plugins = ["pytester"]
@@ -307,7 +307,7 @@ def test_grid_default_small_full_by_option_or_env(
     pytester.makepyfile(test_grid=GRID_FILE)
     monkeypatch.delenv("FFBENCH_GRID", raising=False)
     default = _collected(pytester)
-    assert default == len(TRAINERS) * 2 * 2  # trainers x depth {2,4} x batch {128,1024}
+    assert default == len(grid_trainers()) * 2 * 2  # trainers x depth {2,4} x batch {128,1024}
     full = _collected(pytester, "--ffbench-grid", "full")
     assert full > default
     monkeypatch.setenv("FFBENCH_GRID", "full")

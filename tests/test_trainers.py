@@ -5,10 +5,9 @@ import torch
 
 from ffbench import phases
 from ffbench.config import RunConfig
-from ffbench.schema import MORE_TRAINERS
-from ffbench.schema import TRAINER_ORDER as TRAINERS
 from ffbench.trainers import build_trainer, trainer_names
 from ffbench.trainers.ff import embed_label, random_wrong_labels
+from ffbench.trainers.registry import DISPLAY_ORDER, display_order, grid_trainers
 
 CPU = torch.device("cpu")
 
@@ -23,8 +22,28 @@ def batch(n=16, d=64, seed=0):
     return torch.rand(n, d, generator=g), torch.randint(0, 10, (n,), generator=g)
 
 
+TRAINERS = grid_trainers()
+
+
 def test_registry_matches_config_choices():
-    assert set(trainer_names()) == set(TRAINERS) | set(MORE_TRAINERS)
+    assert set(trainer_names()) == set(DISPLAY_ORDER)  # every built-in trainer has its place
+    assert TRAINERS == DISPLAY_ORDER[:8]  # bp-ste needs a black box, bp-ce the recurrent net
+    assert display_order(["my-plugin", "bp-ce", "ff", "a-plugin", "bp"]) == [
+        "bp",
+        "ff",
+        "bp-ce",
+        "a-plugin",
+        "my-plugin",
+    ]
+
+
+def test_a_built_in_trainer_without_a_place_is_refused():
+    from ffbench.trainers.bp import BPTrainer
+    from ffbench.trainers.registry import register_trainer
+
+    unplaced = type("Unplaced", (BPTrainer,), {"name": "bp-unplaced", "__module__": "ffbench.trainers.bp"})
+    with pytest.raises(TypeError, match="DISPLAY_ORDER"):
+        register_trainer(unplaced)
 
 
 @pytest.mark.parametrize("trainer", TRAINERS)

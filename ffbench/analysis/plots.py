@@ -27,7 +27,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..arch import is_image  # noqa: E402
-from ..schema import CATEGORIES, MORE_TRAINERS, TRAINER_ORDER  # noqa: E402
+from ..schema import CATEGORIES  # noqa: E402
+from ..trainers.registry import DISPLAY_ORDER, display_order  # noqa: E402
 from ..units import GiB, MiB  # noqa: E402
 from .claims.tables import (  # noqa: E402
     TRAIN_PEAK,
@@ -66,7 +67,7 @@ class Plot:
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 DASHES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)), (0, (3, 1, 1, 1, 1, 1)))
-KNOWN = (*TRAINER_ORDER, *MORE_TRAINERS)  # the built-in trainers: fixed places in the map
+KNOWN = DISPLAY_ORDER  # the built-in trainers: fixed places in the map
 
 
 def _place(name: str) -> int:
@@ -94,8 +95,7 @@ def palette(trainers) -> dict:
 
 
 def trainer_order(trainers) -> list[str]:
-    present = list(dict.fromkeys(trainers))
-    return [t for t in KNOWN if t in present] + sorted(t for t in present if t not in KNOWN)
+    return display_order(trainers)
 
 
 def line_styles(trainers) -> dict[str, dict]:

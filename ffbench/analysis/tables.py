@@ -7,7 +7,7 @@ folder."""
 from __future__ import annotations
 
 from ..config import shown_keys
-from ..schema import TRAINER_ORDER
+from ..trainers.registry import display_order
 from ..units import MiB
 from .claims.tables import (
     TRAIN_PEAK,
@@ -43,8 +43,7 @@ def peak_pivot(runs):
         if several:
             name = f"{group_folder(first['group']).name}: {name}"
         rows[name] = {v: float(b) / MiB for v, b in zip(s["variant"], s[TRAIN_PEAK])}
-    known = [t for t in TRAINER_ORDER if t in df["variant"].values]
-    columns = known + sorted(set(df["variant"]) - set(known))
+    columns = display_order(df["variant"])
     table = pd.DataFrame.from_dict(rows, orient="index")[columns]
     table.index.name = "configuration"
     return table.round(2)

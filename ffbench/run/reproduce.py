@@ -46,7 +46,7 @@ from typing import Any
 
 from ..config import RunConfig
 from ..errors import ConfigError
-from ..schema import TRAINER_ORDER as TRAINERS  # the profiles compare the built-in trainers
+from ..trainers.registry import grid_trainers
 from .calibrate import Calibration
 from .tuning import TuningPlan, plan_for
 
@@ -98,7 +98,7 @@ def _grid(trainers, depths, batches, widths, **more) -> dict:
 
 
 # bp-accum is `bp --micro-batch 1/4`: micro-batching is a knob of every family (the MICRO sweeps)
-PLAIN = tuple(t for t in TRAINERS if t != "bp-accum")
+PLAIN = tuple(t for t in grid_trainers() if t != "bp-accum")
 FAMILIES = ("bp", "bp-checkpoint", "bp-inbackward", "bp-local", "ff", "ff-frugal")
 # The trainers of both families that accumulate micro-batches (the same update as without);
 # each micro-batched grid runs them at MICRO, a quarter of the batch (bp-accum's setting)

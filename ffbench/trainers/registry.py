@@ -5,7 +5,9 @@ takes, its `arch` the `--arch` it builds: "mlp" unless it says otherwise; one na
 a class per architecture). Built-in trainers are found by importing every module of this package; another
 package adds trainers through the `ffbench.trainers` entry-point group, whose entries name
 a trainer class or a module that registers its classes (see docs/adding-a-trainer.md).
-So adding a trainer is its module (and, for the analytic model, its ledger): no list to edit.
+So adding a trainer is its module (and, for the analytic model, its ledger); a built-in one
+also takes its place in DISPLAY_ORDER, the one list of trainer names (the report reads it
+without importing a trainer: the analysis imports no torch).
 
 Names of Forward-Forward trainers start with "ff" (`RunConfig.is_ff`): the report groups
 trainers by that prefix.
@@ -21,6 +23,21 @@ from ..errors import ConfigError
 
 ENTRY_POINT_GROUP = "ffbench.trainers"
 _NOT_TRAINERS = {"base", "registry"}
+# The built-in trainers in display order: figures and tables list them so, and each keeps its
+# place (and colour) in every report; a plugin's trainer comes after. A built-in trainer class
+# without a place here is refused on registration.
+DISPLAY_ORDER = (
+    "bp",
+    "bp-checkpoint",
+    "ff",
+    "ff-frugal",
+    "ff-summed",
+    "bp-accum",
+    "bp-inbackward",
+    "bp-local",
+    "bp-ste",  # backprop with a straight-through estimator at the black box (needs --black-box)
+    "bp-ce",  # the recurrent network's cross-entropy read-out (--arch recurrent)
+)
 _registry: dict[tuple[str, str], type] = {}  # (name, arch) -> class
 _loaded = False
 
@@ -30,6 +47,8 @@ def register_trainer(cls: type) -> type:
     name, arch = getattr(cls, "name", ""), getattr(cls, "arch", "mlp")
     if not isinstance(name, str) or not name:
         raise TypeError(f"trainer class {cls.__qualname__} needs a non-empty string `name`")
+    if _built_in(cls) and name not in DISPLAY_ORDER:
+        raise TypeError(f"built-in trainer {name!r} ({cls.__module__}) has no place in DISPLAY_ORDER")
     known = _registry.get((name, arch))
     if known is not None and known is not cls:
         raise ConfigError(f"two {arch} trainers are named {name!r}: {known.__module__} and {cls.__module__}")
@@ -60,6 +79,30 @@ def _load() -> None:
 
 def _package_path() -> list[str]:
     return list(importlib.import_module(__package__).__path__)
+
+
+def _built_in(cls: type) -> bool:
+    return cls.__module__.startswith(__package__ + ".")
+
+
+def display_order(names) -> list[str]:
+    """`names` (each once) in display order: the built-in trainers in DISPLAY_ORDER, then
+    any other name alphabetically. Needs no trainer imported."""
+    present = set(names)
+    return [t for t in DISPLAY_ORDER if t in present] + sorted(present - set(DISPLAY_ORDER))
+
+
+def grid_trainers() -> tuple[str, ...]:
+    """The built-in trainers of the main MLP grid, in display order: those that build an MLP
+    with no further option (bp-ste needs a black box; bp-ce is the recurrent network's)."""
+    _load()
+    return tuple(
+        display_order(
+            name
+            for (name, arch), cls in _registry.items()
+            if arch == "mlp" and _built_in(cls) and not getattr(cls, "needs_black_box", False)
+        )
+    )
 
 
 def trainer_names() -> tuple[str, ...]:
@@ -93,7 +136,7 @@ def family(name: str, arch: str = "mlp", bptt_window: int | None = None) -> str:
     if bptt_window is not None:
         return "other"  # truncated BPTT: an approximation of backprop's gradient
     cls = trainer_class(name, arch)
-    if not cls.__module__.startswith(__package__ + "."):
+    if not _built_in(cls):
         # a plugin's class states its family itself: subclassing BPTrainer to change the
         # update must not make it exact backprop (nor BP's best) by inheritance
         return vars(cls).get("family", "other")
