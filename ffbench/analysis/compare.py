@@ -32,7 +32,6 @@ from ..config import config_keys, evaluation_keys, training_keys
 from ..errors import ConfigError
 from ..stats import number_or_nan as _num
 from ..units import MiB
-from .claims.tables import group_folder
 from .tables import configuration_table, environment_table
 
 NOT_KEYED = frozenset(config_keys()) - set(training_keys())  # where it ran, how it evaluated
@@ -84,8 +83,8 @@ def _keyed(analysis):
     root = root.parent if root.is_file() else root
     df = analysis.runs
 
-    def part(group: str) -> str:
-        folder = group_folder(group)
+    def part(where: str) -> str:
+        folder = Path(where)
         try:
             return str(folder.relative_to(root)) if folder != root else "."
         except ValueError:
@@ -95,7 +94,7 @@ def _keyed(analysis):
     evaluation = [c for c in evaluation_keys() if c in df.columns]
     if len(df) == 0:
         return df.assign(part=[], key=[], evaluation=[])
-    parts = df["group"].map(part)
+    parts = df["group_folder"].map(part)
     keys = [
         "|".join(map(_key_text, [kind, where, *values]))
         for kind, where, values in zip(df["kind"], parts, df[cols].itertuples(index=False, name=None))

@@ -33,7 +33,8 @@ from ..units import GiB, MiB  # noqa: E402
 from .claims.tables import (  # noqa: E402
     TRAIN_PEAK,
     best_of_families,
-    group_folder,
+    group_name,
+    group_names,
     ok_runs,
     with_analytic,
     with_train_peak,
@@ -420,7 +421,7 @@ def _ratio_panels(table, question: str, name: str, label: str, note: str) -> Plo
             ax.set_ylabel("time steps T, depth" if values[1] == "recurrent" else "depth (hidden layers)")
             what = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
             opt = f"{what.get('optimizer')} {what.get('optimizer_impl')}"
-            ax.set_title(f"{what['arch']} {what['body']}, {opt}\n{short_group(what['group'])}", fontsize=9)
+            ax.set_title(f"{what['arch']} {what['body']}, {opt}\n{group_name(p.iloc[0])}", fontsize=9)
         for ax in list(axes.flat)[len(panels) :]:
             ax.axis("off")
         _title(fig, question)
@@ -575,11 +576,6 @@ def _peak_accuracy_points(frame, keys: list[str], question: str, ylabel: str, se
         ax.set_ylabel(ylabel)
         _title(fig, question)
     return fig
-
-
-def short_group(group: str) -> str:
-    device = str(group).split("|", 1)[1] if "|" in str(group) else ""
-    return group_folder(group).name + (f" ({device})" if device else "")
 
 
 def step_time(runs, **_) -> list[Plot]:
@@ -1004,14 +1000,14 @@ def frontier(runs, **_) -> list[Plot]:
     plots = []
     for k, (arch, part) in enumerate(points.groupby("arch", sort=False)):
         q = f"{question[:-1]}, {arch})"
-        nets = list(part.groupby(["group", "network"], sort=True))
+        nets, names = list(part.groupby(["group", "network"], sort=True)), group_names(runs)
         cols = min(3, len(nets))
         rows = -(-len(nets) // cols)
         with sns.axes_style("whitegrid"), plt.rc_context(RC):
             fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols + 0.6, 3.4 * rows + 1.0), squeeze=False)
             for ax, ((group, net), s) in zip(axes.flat, nets):
                 _frontier_panel(ax, s, TIME)
-                ax.set_title(f"{net}\n{short_group(group)}", fontsize=9)
+                ax.set_title(f"{net}\n{names[group]}", fontsize=9)
             for ax in list(axes.flat)[len(nets) :]:
                 ax.axis("off")
             names = trainer_order(part["variant"])

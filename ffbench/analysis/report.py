@@ -45,9 +45,9 @@ from ..units import MiB
 from . import caveats, html, results
 from .claims import GROUPS, Verdict
 from .claims.registered import evaluate
-from .claims.tables import group_key
+from .claims.tables import GROUP_COLUMNS, group_columns, group_key, group_names
 from .divisions import closed_division_table
-from .tables import configuration_table, dataset_of, environment_table, short_group
+from .tables import configuration_table, dataset_of, environment_table
 
 # -- reading the inputs ----------------------------------------------------------------------
 
@@ -60,6 +60,7 @@ class Inputs:
     records: list[tuple[Path, dict, str]] = field(default_factory=list)  # (file, doc, group)
     maxbatch: list[tuple[Path, dict, str]] = field(default_factory=list)
     folders: list[tuple[Path, dict, dict]] = field(default_factory=list)  # (dir, manifest, env)
+    groups: dict[str, dict] = field(default_factory=dict)  # a record's group -> its columns
     given: list[str] = field(default_factory=list)
 
 
@@ -91,7 +92,9 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
             # a pytest-benchmark file is one session's run: its own group, so two saved
             # sessions in one folder are never paired or averaged together
             where = doc.path if results.is_benchmark_json(doc.data) else doc.folder
-            inp.records.append((doc.path, doc.data, group_key(where, _device_name(doc.data))))
+            group = group_columns(where, _device_name(doc.data))
+            inp.groups[group["group"]] = group
+            inp.records.append((doc.path, doc.data, group["group"]))
         elif results.is_maxbatch(doc.data):
             validate.maxbatch_document(doc.data, doc.path)
             inp.maxbatch.append((doc.path, doc.data, group_key(doc.folder, None)))
@@ -115,11 +118,14 @@ def runs_from(inp: Inputs):
             ds = dataset_of(doc)
             extra[str(f)] = (group, ds.get("num_classes"), ds.get("in_features"))
         df["group"] = df["path"].map(lambda p: extra.get(p, (None,))[0])
+        for c in GROUP_COLUMNS:
+            df[c] = df["group"].map(lambda g, c=c: inp.groups.get(g, {}).get(c))
         df["num_classes"] = df["path"].map(lambda p: extra.get(p, (None, None))[1])
         df["in_features"] = df["path"].map(lambda p: extra.get(p, (None, None, None))[2])
         frames.append(df)
     if not frames:
-        return results.frame([], results.ROW_COLUMNS).assign(group=None, num_classes=None, in_features=None)
+        empty = dict.fromkeys(("group", *GROUP_COLUMNS, "num_classes", "in_features"))
+        return results.frame([], results.ROW_COLUMNS).assign(**empty)
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     for c in ("num_classes", "in_features"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
@@ -323,7 +329,7 @@ def results_table(runs, kind: str = "measure", run_label=None):
     if run_label is not None:
         out["run"] = df.index.map(run_label)
     if df["group"].nunique() > 1:
-        out["results"] = df["group"].map(short_group)
+        out["results"] = df["group"].map(group_names(df))
     for col, label, div in columns:
         if col not in df.columns or df[col].isna().all():
             continue

@@ -6,13 +6,16 @@ folder."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..config import shown_keys
 from ..trainers.registry import display_order
 from ..units import MiB
 from .claims.tables import (
     TRAIN_PEAK,
     ClaimDataError,
-    group_folder,
+    group_name,
+    group_names,
     label,
     pair_key,
     with_train_peak,
@@ -41,7 +44,7 @@ def peak_pivot(runs):
         first = s.iloc[0]
         name = label(first)
         if several:
-            name = f"{group_folder(first['group']).name}: {name}"
+            name = f"{Path(first['group_folder']).name}: {name}"
         rows[name] = {v: float(b) / MiB for v, b in zip(s["variant"], s[TRAIN_PEAK])}
     columns = display_order(df["variant"])
     table = pd.DataFrame.from_dict(rows, orient="index")[columns]
@@ -94,12 +97,6 @@ ENV_KEYS = (
 )
 
 
-def short_group(group: str) -> str:
-    from .plots import short_group
-
-    return short_group(group)
-
-
 def environment_table(inp, runs):
     """One column per group (results folder and device), one row per environment key, from
     the documents `inp` (a report.Inputs) read."""
@@ -107,9 +104,8 @@ def environment_table(inp, runs):
 
     envs: dict[str, dict] = {}
     for folder, _manifest, env in inp.folders:
-        for g in runs["group"].dropna().unique():
-            if g.startswith(str(folder.resolve()) + "|"):
-                envs.setdefault(g, {}).update(env)
+        for g in runs.loc[runs["group_folder"] == str(folder.resolve()), "group"].unique():
+            envs.setdefault(g, {}).update(env)
     for _path, doc, group in inp.records:
         env = doc.get("environment") or (doc.get("machine_info") or {}).get("ffbench") or {}
         target = envs.setdefault(group, {})
@@ -126,7 +122,7 @@ def environment_table(inp, runs):
         ds = env.get("dataset")
         if isinstance(ds, dict):
             col["dataset"] = f"{ds.get('name')} ({ds.get('source')})"
-        data[short_group(g)] = {k: ("" if v is None else str(v)) for k, v in col.items()}
+        data[group_name(inp.groups[g])] = {k: ("" if v is None else str(v)) for k, v in col.items()}
     return pd.DataFrame(data)
 
 
@@ -138,7 +134,7 @@ def configuration_table(runs):
     """The values each configuration field takes, per group and record kind."""
     import pandas as pd
 
-    data = {}
+    data, names = {}, group_names(runs)
     for (group, kind), s in runs.groupby(["group", "kind"], dropna=False):
         col = {}
         for c in CONFIG_SHOWN:
@@ -149,5 +145,5 @@ def configuration_table(runs):
                 vals = list(vals)
             col[c] = ", ".join(str(v) for v in vals) if len(vals) else "default"
         col["runs"] = str(len(s))
-        data[f"{short_group(group)} [{kind}]"] = col
+        data[f"{names[group]} [{kind}]"] = col
     return pd.DataFrame(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 from statistics import mean
 
 import pandas as pd
@@ -19,7 +20,6 @@ from .tables import (
     best_of_families,
     chunks,
     depth_series,
-    group_folder,
     is_ff,
     label,
     num,
@@ -108,7 +108,7 @@ def unique_label(row, taken) -> str:
     the label leaves out, never share an entry): the folder's name, then a count."""
     key = label(row)
     if key in taken:
-        key = f"{key} [{group_folder(row['group']).name}]"
+        key = f"{key} [{Path(row['group_folder']).name}]"
     base, n = key, 2
     while key in taken:
         key, n = f"{base} #{n}", n + 1

@@ -68,19 +68,36 @@ def num(value) -> float:
 
 
 def pair_key(df) -> list[str]:
-    """The columns that identify one configuration across trainers, within one group."""
-    return ["group"] + [c for c in config_keys() if c in df.columns and c not in NOT_PAIRED]
+    """The columns that identify one configuration across trainers, within one group (its key
+    and, where the table has them, its two parts)."""
+    where = ["group", *(c for c in GROUP_COLUMNS if c in df.columns)]
+    return where + [c for c in config_keys() if c in df.columns and c not in NOT_PAIRED]
+
+
+# Where a run was measured, in two columns beside `group`, the one key pandas groups by:
+# the results folder (resolved) and the device. Ratios never cross groups.
+GROUP_COLUMNS = ("group_folder", "group_device")
+
+
+def group_columns(folder: Path, device_name) -> dict[str, str]:
+    """A run's `group` (the key) and GROUP_COLUMNS, from its folder and device."""
+    where, device = str(Path(folder).resolve()), device_name or "unknown device"
+    return {"group": f"{where}|{device}", "group_folder": where, "group_device": device}
 
 
 def group_key(folder: Path, device_name) -> str:
-    """Where a run was measured: its folder and device (`group_folder` reads it back).
-    Ratios never cross groups."""
-    return f"{Path(folder).resolve()}|{device_name or 'unknown device'}"
+    """The `group` of a run measured in `folder` on `device_name` (`group_columns`)."""
+    return group_columns(folder, device_name)["group"]
 
 
-def group_folder(group) -> Path:
-    """The results folder of a group key (`group_key`)."""
-    return Path(str(group).split("|")[0])
+def group_name(row) -> str:
+    """A group in words: its results folder's name and device, e.g. "quick (cpu)"."""
+    return f"{Path(row['group_folder']).name} ({row['group_device']})"
+
+
+def group_names(df) -> dict[str, str]:
+    """`group` -> `group_name`, for the groups of a table that has GROUP_COLUMNS."""
+    return {r["group"]: group_name(r) for _, r in df.drop_duplicates("group").iterrows()}
 
 
 def depth_series(df, axis: str = "depth"):
@@ -96,8 +113,8 @@ def depth_series(df, axis: str = "depth"):
         name = label(first, depth=False)
         if axis != "depth":
             name = f"{name.replace(f' T{int(first[axis])}', '')} d{int(first['depth'])}"
-        folder = group_folder(first["group"]).name
-        name = f"{folder}: {name}" if name in seen else name
+        if name in seen:  # two groups share it: the results folder's name says which
+            name = f"{Path(first['group_folder']).name}: {name}"
         seen.add(name)
         out.append((name, rows))
     return out
