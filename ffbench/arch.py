@@ -146,12 +146,3 @@ def layer_specs(config, in_features: int | None = None) -> list[LayerSpec]:
         specs.append(LayerSpec(c, oc, k, s, p, h, w, ho, wo))
         c, h, w = oc, ho, wo
     return specs
-
-
-def describe(config) -> str:
-    """The body in words: 'conv 64x4 k3 s1' or 'conv 32,64,128 k7,5,5 s2,2,1'."""
-    return (
-        f"{config.arch} {config.channels}"
-        + (f"x{config.depth}" if "," not in str(config.channels) else "")
-        + f" k{config.kernel} s{config.stride}"
-    )

@@ -24,7 +24,7 @@ def network(row) -> str:
     """A network in words: the configuration label without its batch, micro-batch and
     optimizer implementation."""
     plain = {**dict(row), "micro": None, "optimizer_impl": "single-tensor"}
-    return " ".join(p for p in label(plain).split() if p != f"b{int(row['batch_size'])}")
+    return label(plain, batch=False)
 
 
 def frontier_points(runs):

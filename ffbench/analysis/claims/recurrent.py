@@ -24,7 +24,7 @@ def recurrent_rows(runs):
 
 def shape(row) -> str:
     """A recurrent configuration without its number of time steps."""
-    return label(row).replace(f" T{int(row['time_steps'])}", "")
+    return label(row, steps=False)
 
 
 def _series_keys(df) -> list[str]:

@@ -112,7 +112,7 @@ def depth_series(df, axis: str = "depth"):
         first = rows.iloc[0]
         name = label(first, depth=False)
         if axis != "depth":
-            name = f"{name.replace(f' T{int(first[axis])}', '')} d{int(first['depth'])}"
+            name = f"{label(first, depth=False, steps=False)} d{int(first['depth'])}"
         if name in seen:  # two groups share it: the results folder's name says which
             name = f"{Path(first['group_folder']).name}: {name}"
         seen.add(name)
@@ -160,16 +160,18 @@ def check_unique(df, key: list[str], by: str = "trainer") -> None:
         )
 
 
-def label(row, depth: bool = True) -> str:
-    """A configuration in words: width, depth (unless `depth` is False: a series over depth),
-    batch, and what differs from the usual."""
+def label(row, depth: bool = True, batch: bool = True, steps: bool = True) -> str:
+    """A configuration in words: width, depth, batch, and what differs from the usual. The one
+    words formatter of a configuration: `depth`, `batch`, `steps` False leave out the depth (a
+    series over depth), the batch (a network over batches) or the recurrent network's time
+    steps (a series over them)."""
     arch = row.get("arch")
     image = is_image(arch) and _set(row.get("channels"))
     size = (
         f"c{row['channels']} k{row.get('kernel')} s{row.get('stride')}" if image else f"w{int(row['width'])}"
     )
     at_depth = f" d{int(row['depth'])}" if depth else ""
-    parts = [f"{size}{at_depth} b{int(row['batch_size'])}"]
+    parts = [f"{size}{at_depth}" + (f" b{int(row['batch_size'])}" if batch else "")]
     if (
         row.get("optimizer", "adam") != "adam"
         or row.get("optimizer_impl", "single-tensor") != "single-tensor"
@@ -179,7 +181,7 @@ def label(row, depth: bool = True) -> str:
         parts.append(str(row["dtype"]))
     if isinstance(arch, str) and arch != "mlp":
         parts.insert(0, arch)
-    if arch == "recurrent" and _set(row.get("time_steps")):
+    if arch == "recurrent" and steps and _set(row.get("time_steps")):
         parts.append(f"T{int(row['time_steps'])}")
     micro = row.get("micro")
     if _set(micro) and int(micro) < int(row["batch_size"]):
