@@ -428,8 +428,7 @@ def draw_figures(runs, epochs, timelines, maxbatch) -> list[Drawn]:
     out = []
     for fn in plots.FIGURES:
         try:
-            mine = runs if fn.__name__ in plots.ALL_ARCHITECTURES else plots.without_image_bodies(runs)
-            made = fn(mine, epochs=epochs, timelines=timelines, maxbatch=maxbatch)
+            made = fn(plots.runs_for(fn, runs), epochs=epochs, timelines=timelines, maxbatch=maxbatch)
         except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the report
             made = plots.Plot(
                 fn.__name__,
