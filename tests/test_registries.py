@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ffbench.analysis import plots, report, results
+from ffbench.analysis import drawing, plots, report, results
 from ffbench.analysis.claims import CLAIMS, Verdict, claim, sentence
 from ffbench.analysis.claims.registered import evaluate
 
@@ -53,7 +53,7 @@ def empty_tables():
 
 def test_the_report_draws_the_figures_in_their_order():
     assert [fn.__name__ for fn in plots.FIGURES] == REPORT_ORDER
-    drawn = report.draw_figures(*empty_tables())  # nothing to draw: one omitted figure each
+    drawn = drawing.draw_figures(*empty_tables())  # nothing to draw: one omitted figure each
     assert [d.name for d in drawn] == REPORT_ORDER
     assert all(d.svg is None and "could not be drawn" not in d.note for d in drawn)
     assert {fn.__name__ for fn in plots.FIGURES if fn.every_architecture} == EVERY_ARCHITECTURE
