@@ -1,9 +1,10 @@
 """The report's figures: seaborn on matplotlib's Agg backend, one question per figure.
 
-Every function takes the report's tables (see `ffbench.analysis.report`) and returns a `Plot`:
-the figure titled with the question it answers, or no figure and a note saying why
-(the data it needs is absent). Bytes are bytes in the tables; axes are labelled in MiB
-(2^20 bytes) or GiB (2^30) -- `axis_unit` picks one per figure.
+Every figure function takes the report's tables (see `ffbench.analysis.report`) and returns a
+`Plot`: the figure titled with the question it answers, or no figure and a note saying why
+(the data it needs is absent). It is registered with `@figure(order)`, its place in the
+report: adding a figure = one decorated function. Bytes are bytes in the tables; axes are
+labelled in MiB (2^20 bytes) or GiB (2^30) -- `axis_unit` picks one per figure.
 
 Ratios (FF over BP) are taken between runs of one group (one results folder on one
 device), never across devices; absolute times are drawn per device.
