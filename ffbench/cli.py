@@ -501,7 +501,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .analysis import readme
-    from .analysis.report import build_report, print_claims
+    from .analysis.report import build_report
+    from .analysis.verdicts import print_claims
 
     if args.readme:
         path = Path(args.readme)

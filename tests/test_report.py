@@ -22,8 +22,9 @@ from ffbench import store
 from ffbench.analysis import results
 from ffbench.analysis.claims import Verdict
 from ffbench.analysis.claims.registered import all_claims
-from ffbench.analysis.report import build_report, load_runs, load_timelines, print_claims
+from ffbench.analysis.report import build_report, load_runs, load_timelines
 from ffbench.analysis.thresholds import FLAT_TOLERANCE, MEMORY_MARGIN, MIN_DEPTH
+from ffbench.analysis.verdicts import print_claims
 from ffbench.cli import main
 from ffbench.config import BATCH_CONVENTION, RunConfig
 from ffbench.data import load_dataset

@@ -351,8 +351,7 @@ def figure_records():
 def drawn(runs):
     out = {}
     for fn in plots.FIGURES:
-        mine = runs if fn.__name__ in plots.ALL_ARCHITECTURES else plots.without_image_bodies(runs)
-        made = fn(mine, epochs=None, timelines=None, maxbatch=None)
+        made = fn(plots.runs_for(fn, runs), epochs=None, timelines=None, maxbatch=None)
         for p in made if isinstance(made, list) else [made]:
             if p.figure is not None:
                 out[p.name] = p.figure

@@ -213,7 +213,7 @@ def checks_line(verdicts: list[Verdict]) -> str:
 @dataclass
 class FigureRow:
     name: str
-    panels: list[tuple[str | None, Any]]  # (run label, report.FigureOut)
+    panels: list[tuple[str | None, Any]]  # (run label, drawing.FigureOut)
 
 
 @dataclass

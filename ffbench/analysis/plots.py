@@ -1,9 +1,10 @@
 """The report's figures: seaborn on matplotlib's Agg backend, one question per figure.
 
-Every function takes the report's tables (see `ffbench.analysis.report`) and returns a `Plot`:
-the figure titled with the question it answers, or no figure and a note saying why
-(the data it needs is absent). Bytes are bytes in the tables; axes are labelled in MiB
-(2^20 bytes) or GiB (2^30) -- `axis_unit` picks one per figure.
+Every figure function takes the report's tables (see `ffbench.analysis.report`) and returns a
+`Plot`: the figure titled with the question it answers, or no figure and a note saying why
+(the data it needs is absent). It is registered with `@figure(order)`, its place in the
+report: adding a figure = one decorated function. Bytes are bytes in the tables; axes are
+labelled in MiB (2^20 bytes) or GiB (2^30) -- `axis_unit` picks one per figure.
 
 Ratios (FF over BP) are taken between runs of one group (one results folder on one
 device), never across devices; absolute times are drawn per device.
@@ -11,15 +12,18 @@ device), never across devices; absolute times are drawn per device.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import math
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import matplotlib
 import matplotlib.ticker
+import numpy as np
 
 matplotlib.use("Agg")  # no display, deterministic: before pyplot is imported
 
@@ -64,6 +68,33 @@ class Plot:
         plt.close(self.figure)
         # drop the DOCTYPE: it names a DTD by URL (never fetched, but the report names no URL)
         return re.sub(r"<!DOCTYPE[^>]*>\s*", "", buf.getvalue(), count=1)
+
+
+FIGURES: list[Callable] = []  # every figure function, in report order (see `figure`)
+
+
+def figure(order: int, every_architecture: bool = False):
+    """Register a figure function: it takes the report's tables and returns a Plot or a list
+    of Plots. `order` places it in the report (lowest first, each order given once).
+    Figures that compare architectures (`every_architecture`) see every run; the others see
+    none with an image body (conv, local): their axes are width and depth (recurrent rows:
+    `over_depth`, `memory_vs_time`)."""
+
+    def register(fn: Callable) -> Callable:
+        taken = [f.__name__ for f in FIGURES if f.figure_order == order]
+        if taken:
+            raise ValueError(f"figure {fn.__name__}: order {order} is {taken[0]}'s already")
+        fn.figure_order, fn.every_architecture = order, every_architecture
+        FIGURES.append(fn)
+        FIGURES.sort(key=lambda f: f.figure_order)
+        return fn
+
+    return register
+
+
+def runs_for(fn: Callable, runs):
+    """The runs a registered figure function draws from (see `figure`)."""
+    return runs if fn.every_architecture else without_image_bodies(runs)
 
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
@@ -200,6 +231,18 @@ def _title(fig, text: str) -> None:
     fig.tight_layout()
 
 
+@contextlib.contextmanager
+def fixed_jitter(seed: int = 0):
+    """seaborn's strip-plot jitter draws from numpy's global random state: seeded here (and
+    the state given back after) so a report rebuilds the same figure every time."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def _sns(fn, data, x: str, y: str, hue: str, **kw):
     """`fn(data=data, x=x, y=y, hue=hue, **kw)` for a seaborn plotting function; coloured by
     trainer (hue "trainer"): in the report's trainer order and colours."""
@@ -328,6 +371,7 @@ def _memory_facets(df, metrics: dict[str, str], question: str, name: str, note: 
 # -- the figures ----------------------------------------------------------------------------
 
 
+@figure(40)
 def peak_vs_depth(runs, **_) -> Plot:
     question = "How does peak memory grow with depth, for each trainer?"
     df = ok_runs(runs)
@@ -349,6 +393,7 @@ def peak_vs_depth(runs, **_) -> Plot:
     )
 
 
+@figure(80)
 def activations_vs_depth(runs, **_) -> Plot:
     question = "Does the memory held for backward grow with depth?"
     df = ok_runs(runs)
@@ -364,6 +409,7 @@ def activations_vs_depth(runs, **_) -> Plot:
     )
 
 
+@figure(50)
 def memory_breakdown(runs, **_) -> Plot:
     cfg = chosen_config(runs)
     if cfg is None:
@@ -448,6 +494,7 @@ def _batch_key(text: str) -> tuple[int, str]:
     return int(text.split()[0]), text
 
 
+@figure(10, every_architecture=True)
 def best_ff_vs_best_bp(runs, **_) -> Plot:
     """Best FF over best exact-BP training-step peak per configuration and micro-batch, every
     architecture (the recurrent network over its time steps), one shared colour scale."""
@@ -466,6 +513,7 @@ def best_ff_vs_best_bp(runs, **_) -> Plot:
     return _ratio_panels(table, question, "best_ff_vs_best_bp", "best FF / best BP peak", note)
 
 
+@figure(60)
 def memory_vs_accuracy(runs, **_) -> Plot:
     """Test accuracy against the training step's tensor-level peak of the accuracy runs."""
     question = "What does accuracy cost in memory? (test accuracy against training-step peak)"
@@ -482,6 +530,7 @@ def memory_vs_accuracy(runs, **_) -> Plot:
     return Plot("memory_vs_accuracy", question, fig, "Upper left is better: more accuracy for less memory.")
 
 
+@figure(130)
 def accuracy_vs_time(runs, epochs=None, **_) -> Plot:
     """Validation accuracy against cumulative training CPU seconds, one line per seed, both
     families, the target as a dashed line: what accuracy costs in time."""
@@ -526,6 +575,7 @@ def accuracy_vs_time(runs, epochs=None, **_) -> Plot:
     )
 
 
+@figure(70)
 def memory_at_target(runs, epochs=None, **_) -> Plot:
     """Test accuracy at the target against the training-step peak of the configuration that
     was trained to it, per trainer: memory at comparable accuracy."""
@@ -578,6 +628,7 @@ def _peak_accuracy_points(frame, keys: list[str], question: str, ylabel: str, se
     return fig
 
 
+@figure(100)
 def step_time(runs, **_) -> list[Plot]:
     """One figure per device: absolute times are never mixed across devices. Medians with
     the interquartile range of the timed steps as error bars."""
@@ -637,6 +688,7 @@ def _time_long(sub):
     return pd.concat([time, rate.assign(lo=float("nan"), hi=float("nan"))], ignore_index=True)
 
 
+@figure(110, every_architecture=True)
 def ff_bp_time_ratio(runs, **_) -> Plot:
     """Fastest FF over fastest exact-BP median step time, on the shared ratio scale."""
     question = "How much slower is an FF step than an exact-BP step? (fastest FF / fastest BP step time)"
@@ -655,6 +707,7 @@ def ff_bp_time_ratio(runs, **_) -> Plot:
     return _ratio_panels(table, question, "ff_bp_time_ratio", "fastest FF / fastest BP step time", note)
 
 
+@figure(120)
 def accuracy(runs, epochs=None, **_) -> Plot:
     question = "How accurate is each trainer after each epoch?"
     if epochs is not None:
@@ -708,6 +761,7 @@ def _run_labels(epochs, runs):
     return epochs["path"].map(lambda p: (" " + by_path[p]) if by_path.get(p) else "")
 
 
+@figure(160, every_architecture=True)
 def measured_vs_analytic(runs, **_) -> Plot:
     question = "Does the analytic memory model predict the measured peak?"
     df = with_analytic(runs)
@@ -731,7 +785,8 @@ def measured_vs_analytic(runs, **_) -> Plot:
         a.plot([0, top], [0, top], color="black", lw=1, ls="--")
         _label_axes(a, f"analytic peak ({unit})", f"measured tensor-level peak ({unit})")
         a.set_title("each point: one run; dashed: equality", fontsize=10)
-        _sns(sns.stripplot, df, "error (%)", "trainer", "trainer", order=order, ax=b, legend=False, size=6)
+        with fixed_jitter():
+            _sns(sns.stripplot, df, "error (%)", "trainer", "trainer", order=order, ax=b, legend=False, size=6)
         b.axvline(0, color="black", lw=1)
         b.set_xlabel("(analytic - measured) / measured (%)")
         b.set_title("relative error per run", fontsize=10)
@@ -739,6 +794,7 @@ def measured_vs_analytic(runs, **_) -> Plot:
     return Plot("measured_vs_analytic", question, fig)
 
 
+@figure(170)
 def timeline(runs, timelines=None, **_) -> Plot:
     base = "How does live memory evolve over one training step?"
     # the largest configuration among the runs that recorded a timeline
@@ -797,6 +853,7 @@ def timeline(runs, timelines=None, **_) -> Plot:
     )
 
 
+@figure(90)
 def eval_vs_train(runs, **_) -> Plot:
     cfg = chosen_config(runs)
     base = "Does evaluation need more memory than a training step?"
@@ -842,6 +899,7 @@ def eval_vs_train(runs, **_) -> Plot:
     )
 
 
+@figure(180)
 def max_batch(runs, maxbatch=None, **_) -> Plot:
     question = "What is the largest batch that fits the memory budget, per trainer and depth?"
     if maxbatch is None or len(maxbatch) == 0:
@@ -874,6 +932,7 @@ def max_batch(runs, maxbatch=None, **_) -> Plot:
     )
 
 
+@figure(140)
 def memory_vs_time(runs, **_) -> Plot:
     """The recurrent network's training-step memory over the number of time steps T, one
     line per trainer variant (bp[bptt_window=k] is truncated BPTT), one panel per shape."""
@@ -906,6 +965,7 @@ def memory_vs_time(runs, **_) -> Plot:
                 "bp-checkpoint each step's input states.")  # fmt: skip
 
 
+@figure(150)
 def black_box(runs, **_) -> Plot:
     """Test accuracy with and without the black box, per trainer, with the table of numbers."""
     from .claims.recurrent import BOX_TRAINERS, black_box_table
@@ -938,6 +998,7 @@ def black_box(runs, **_) -> Plot:
                 "layers below it (they keep their initial weights); bp-ste: straight-through estimator.")  # fmt: skip
 
 
+@figure(30, every_architecture=True)
 def crossover(runs, **_) -> Plot:
     """Best FF / best BP training peak against how much of backprop's peak its saved
     activations are, every configuration of every architecture: where the ratio crosses 1."""
@@ -985,6 +1046,7 @@ def crossover(runs, **_) -> Plot:
     return Plot(name, question, fig, note)
 
 
+@figure(20, every_architecture=True)
 def frontier(runs, **_) -> list[Plot]:
     """One figure per architecture: each network's measured points (time per real example,
     training-step peak) of the FF and the exact-BP family, each family's Pareto frontier
@@ -1039,41 +1101,7 @@ def _frontier_panel(ax, s, time: str) -> None:
     ax.set_ylabel("training-step peak (MiB)")
 
 
-# Figures that compare architectures see every run; the others draw no image body (conv,
-# local): their axes are width and depth. (Recurrent rows: `over_depth`, `memory_vs_time`.)
-ALL_ARCHITECTURES = {
-    "best_ff_vs_best_bp",
-    "crossover",
-    "measured_vs_analytic",
-    "frontier",
-    "ff_bp_time_ratio",
-}
-
-
 def without_image_bodies(runs):
     if runs is None or len(runs) == 0 or "arch" not in runs.columns:
         return runs
     return runs[~runs["arch"].map(is_image)]
-
-
-# Order of the figures in the report. A figure function returns a Plot or a list of Plots.
-FIGURES = [
-    best_ff_vs_best_bp,  # the answer first: best against best, then the frontier and the crossover
-    frontier,
-    crossover,
-    peak_vs_depth,
-    memory_breakdown,
-    memory_vs_accuracy,
-    memory_at_target,
-    activations_vs_depth,
-    eval_vs_train,
-    step_time,
-    ff_bp_time_ratio,
-    accuracy,
-    accuracy_vs_time,
-    memory_vs_time,
-    black_box,
-    measured_vs_analytic,
-    timeline,
-    max_batch,
-]

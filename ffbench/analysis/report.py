@@ -2,7 +2,7 @@
 self-contained HTML file.
 
     report = build_report(["results/2026-...-sweep", "runs/train-ff.json"], "reports/x.html")
-    print_claims(report.verdicts)
+    print_claims(report.verdicts)  # ffbench.analysis.verdicts
     build_report(["results/a", "results/b"], "reports/a-vs-b.html", baseline="results/a")
 
 RESULTS may be results folders (`ffbench sweep`, `ffbench maxbatch`), run folders of
@@ -16,7 +16,7 @@ of its own, analysed alone and compared (`ffbench.analysis.compare`).
 The page (`ffbench.analysis.html`) opens on a summary of the findings, then claim cards,
 figures (SVG inline as base64 `data:` URIs) and sortable tables; its stylesheet and a few
 lines of script are inline and it names no external resource: it opens offline. The
-figures are also written next to it, `NAME_files/<figure>.svg`, listed in
+figures are also written next to it (`ffbench.analysis.drawing`), `NAME_files/<figure>.svg`, listed in
 `NAME_files/ffbench-figures.txt`: a later report removes only the SVGs listed there, never a
 file it did not write.
 
@@ -28,25 +28,22 @@ Loaders (also usable alone): `load_runs` (`ffbench.results.load` plus `group`,
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
-import json
-import re
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from .. import store, validate
 from ..config import BATCH_CONVENTION
 from ..errors import ConfigError
 from ..units import MiB
 from . import caveats, html, results
-from .claims import GROUPS, Verdict
+from .claims import Verdict
 from .claims.registered import evaluate
 from .claims.tables import GROUP_COLUMNS, group_columns, group_key, group_names
 from .divisions import closed_division_table
+from .drawing import FIGURE_LIST, FigureOut, figure_rows, figures_dir_for, write_figures
 from .tables import configuration_table, dataset_of, environment_table
 
 # -- reading the inputs ----------------------------------------------------------------------
@@ -345,20 +342,6 @@ def results_table(runs, kind: str = "measure", run_label=None):
 
 
 @dataclass
-class FigureOut:
-    name: str
-    question: str
-    note: str
-    file: Path | None  # the SVG file written, None when the figure was omitted
-    svg: str | None = None
-
-    @property
-    def data(self) -> str:
-        """The SVG as base64, for an inline data: URI."""
-        return base64.b64encode((self.svg or "").encode("utf-8")).decode("ascii")
-
-
-@dataclass
 class Report:
     html_path: Path
     figures_dir: Path
@@ -386,66 +369,6 @@ def check_out(out_html: Path, flag: str = "--out-file") -> None:
         raise ConfigError(f"{files} exists and is not a folder (the report's figures go there)")
     store.check_writable_place(out_html, flag)
     store.check_writable_place(files / FIGURE_LIST, flag)
-
-
-FIGURE_LIST = "ffbench-figures.txt"  # in NAME_files/: the figures this report wrote (nothing else is removed)
-_FIGURE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
-
-
-def write_figures(files_dir: Path, figures: list[FigureOut]) -> None:
-    """Write the figures' SVGs and the list of them; remove only the SVGs an earlier report
-    listed there and this one does not draw (any other file in the folder is left alone)."""
-    listing = files_dir / FIGURE_LIST
-    try:
-        earlier = set(listing.read_text(encoding="utf-8").split()) if listing.is_file() else set()
-    except (OSError, UnicodeDecodeError):
-        earlier = set()
-    drawn = [f.name for f in figures if f.svg is not None]
-    files_dir.mkdir(parents=True, exist_ok=True)
-    for name in sorted(earlier - set(drawn)):
-        if _FIGURE_NAME.match(name):
-            (files_dir / f"{name}.svg").unlink(missing_ok=True)
-    for f in figures:
-        if f.svg is not None:
-            store.write_text_atomic(f.file, f.svg)
-    store.write_text_atomic(listing, "".join(f"{name}\n" for name in drawn))
-
-
-def figures_dir_for(out_html: Path) -> Path:
-    out_html = Path(out_html)
-    return out_html.with_name(out_html.stem + "_files")
-
-
-@dataclass
-class Drawn:
-    """A figure drawn and written to SVG text (its matplotlib figure already closed)."""
-
-    name: str
-    question: str
-    note: str
-    svg: str | None  # None when the figure was omitted
-
-
-def draw_figures(runs, epochs, timelines, maxbatch) -> list[Drawn]:
-    """Every figure, each turned into SVG and closed as soon as it is drawn (never more than
-    one figure function's figures open at a time)."""
-    from . import plots
-
-    out = []
-    for fn in plots.FIGURES:
-        try:
-            mine = runs if fn.__name__ in plots.ALL_ARCHITECTURES else plots.without_image_bodies(runs)
-            made = fn(mine, epochs=epochs, timelines=timelines, maxbatch=maxbatch)
-        except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the report
-            made = plots.Plot(
-                fn.__name__,
-                fn.__name__.replace("_", " "),
-                None,
-                f"could not be drawn: {type(exc).__name__}: {exc}",
-            )
-        for p in made if isinstance(made, list) else [made]:
-            out.append(Drawn(p.name, p.question, p.note, p.svg() if p.figure is not None else None))
-    return out
 
 
 @dataclass
@@ -482,27 +405,6 @@ def analyse(paths) -> Analysis:
     revisions = [env.get("git_revision") for _, _, env in inp.folders]
     caveats.attach(verdicts, runs, epochs, maxbatch, revisions)
     return Analysis(inp, runs, epochs, timelines, maxbatch, probes, verdicts)
-
-
-def _figure_out(p: Drawn, stem: str, files_dir: Path) -> FigureOut:
-    return FigureOut(stem, p.question, p.note, files_dir / f"{stem}.svg" if p.svg else None, p.svg)
-
-
-def figure_rows(analyses: list[Analysis], labels: list[str | None], files_dir: Path):
-    """One row per figure with one panel per run (labelled); and every FigureOut."""
-    from .compare import slug
-
-    drawn = [draw_figures(a.runs, a.epochs, a.timelines, a.maxbatch) for a in analyses]
-    rows, flat = [], []
-    for name in dict.fromkeys(p.name for plots in drawn for p in plots):
-        panels = []
-        for label, plots in zip(labels, drawn):
-            for p in (p for p in plots if p.name == name):
-                f = _figure_out(p, name if label is None else f"{name}--{slug(label)}", files_dir)
-                panels.append((label, f))
-                flat.append(f)
-        rows.append(html.FigureRow(name, panels))
-    return rows, flat
 
 
 def maxbatch_table(maxbatch):
@@ -696,41 +598,3 @@ def build_report(paths, out_html: str | Path, *, title: str | None = None, basel
     store.write_text_atomic(out_html, text)
     a = analyses[0]
     return Report(out_html, files_dir, figures, a.verdicts, a.runs, tables, analyses, labels, comparison)
-
-
-# -- text ----------------------------------------------------------------------------------------
-
-
-def print_claims(verdicts: list[Verdict], file: TextIO | None = None, verbose: bool = False) -> None:
-    """The findings, then the checks of the instrument: one line per claim (its verdict and key
-    number); `verbose` adds the numbers, the test, the evaluation chunk and the figure."""
-    file = file or sys.stdout
-    numbered = list(enumerate(verdicts, 1))
-    for group, title in GROUPS.items():
-        chosen = [(i, v) for i, v in numbered if v.group == group]
-        if chosen:
-            print(f"{title}:", file=file)
-        for i, v in chosen:
-            shown = v.verdict.upper() if v.verdict in ("holds", "does not hold") else v.verdict
-            key = f" ({v.summary})" if v.summary and not verbose else ""
-            print(f"({i}) {v.claim}: {shown}{key}", file=file)
-            if verbose:
-                _print_details(v, file)
-
-
-def _print_details(v: Verdict, file: TextIO) -> None:
-    if v.detail:
-        print(f"    numbers: {v.detail}", file=file)
-    print(f"    test: {v.test}", file=file)
-    print(
-        f"    evaluation chunk: {v.eval_chunk}; {v.batch_convention}"
-        + (f"; figure: {v.figure}" if v.figure else ""),
-        file=file,
-    )
-
-
-def verdicts_json(verdicts: list[Verdict]) -> str:
-    """The verdicts as JSON (for machines)."""
-    from dataclasses import asdict
-
-    return json.dumps([asdict(v) for v in verdicts], indent=2, default=str)

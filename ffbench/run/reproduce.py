@@ -568,7 +568,7 @@ def _check_outputs(out: Path, report_path: Path) -> None:
 def _summary(run: ReproduceRun, report, timings: dict[str, float]) -> dict:
     """reproduce.json: every invocation's timings are kept (a resumed run measures only what
     was missing), and the verdicts."""
-    from ..analysis.report import verdicts_json
+    from ..analysis.verdicts import verdicts_json
     from ..store import RUN_SUMMARY, read_json
 
     previous = run.out / RUN_SUMMARY
@@ -630,7 +630,8 @@ def reproduce(
 
 
 def _reproduce(run: ReproduceRun) -> dict:
-    from ..analysis.report import build_report, print_claims
+    from ..analysis.report import build_report
+    from ..analysis.verdicts import print_claims
     from ..store import RUN_SUMMARY, write_json_atomic
 
     echo = run.echo

@@ -13,13 +13,15 @@ Every claim is a function `(runs, epochs, maxbatch) -> Verdict` registered with 
 `runs` is `ffbench.analysis.report.load_runs(paths)` (one row per run, plus `group`: the
 results folder and device a row was measured in; ratios are never taken across groups),
 `epochs` one row per epoch of each `train` record, `maxbatch` the rows of maxbatch.json.
-The first paragraph of its docstring is the claim, the "Test:" paragraph how it is decided.
+The first paragraph of its docstring is the claim, written there only (`@claim` sets it on
+the verdict the function returns), the "Test:" paragraph how it is decided.
 A verdict is ``holds``, ``does not hold``, ``holds only where <where>`` or ``not evaluated
 (<why>)``. Adding a claim = one decorated function.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ GROUPS = {"finding": "Findings about the algorithms", "check": "Checks of the in
 
 @dataclass
 class Verdict:
-    claim: str  # the claim, one sentence
+    claim: str = ""  # the claim, one sentence (set by @claim from the docstring)
     verdict: str = ""  # holds / does not hold / holds only where ... / not evaluated (...)
     detail: str = ""  # the numbers behind it, in words
     summary: str = ""  # one short sentence with the key number (the README's verdict lines)
@@ -84,20 +86,35 @@ MODULES = ("findings", "frontier", "checks", "recurrent")
 def _report_order(fn: Callable) -> tuple[int, int, int]:
     module = fn.__module__.rsplit(".", 1)[-1]
     rank = MODULES.index(module) if module in MODULES else len(MODULES)
-    return list(GROUPS).index(fn.claim_group), rank, fn.__code__.co_firstlineno
+    return list(GROUPS).index(fn.claim_group), rank, inspect.unwrap(fn).__code__.co_firstlineno
+
+
+def sentence(fn: Callable) -> str:
+    """The claim a function decides: its docstring's first paragraph, without the full stop."""
+    first = (inspect.getdoc(fn) or fn.__name__).split("\n\n")[0]
+    return " ".join(first.split()).removesuffix(".")
 
 
 def claim(group: str, figure: str | None = None, thresholds: tuple[str, ...] = (), evidence: str = "memory"):
-    """Register a claim function (see the module docstring). `evidence`: the kind of runs it
-    is decided on (memory or time of measure runs, accuracy of train runs, maxbatch
-    searches), which says which warnings about those runs go beside its verdict."""
+    """Register a claim function (see the module docstring); the verdict it returns carries
+    its sentence. `evidence`: the kind of runs it is decided on (memory or time of measure
+    runs, accuracy of train runs, maxbatch searches), which says which warnings about those
+    runs go beside its verdict."""
 
     def register(fn: Callable) -> Callable:
-        fn.claim_group, fn.claim_figure, fn.claim_thresholds = group, figure, thresholds
-        fn.claim_evidence = evidence
-        CLAIMS.append(fn)
+        said = sentence(fn)
+
+        @functools.wraps(fn)
+        def decide(*args, **kwargs) -> Verdict:
+            v = fn(*args, **kwargs)
+            v.claim = said
+            return v
+
+        decide.claim_sentence, decide.claim_group, decide.claim_figure = said, group, figure
+        decide.claim_thresholds, decide.claim_evidence = thresholds, evidence
+        CLAIMS.append(decide)
         CLAIMS.sort(key=_report_order)
-        return fn
+        return decide
 
     return register
 

@@ -29,7 +29,7 @@ def ff_activations_flat_in_depth(runs, epochs=None, maxbatch=None) -> Verdict:
     (`tensor_saved_activations_bytes`) over depth; flat when (max - min) / min <=
     FLAT_TOLERANCE. Depth 1 is listed, not tested: its only layer is in_features -> width.
     """
-    v = Verdict(claim="FF's memory held for backward does not grow with depth")
+    v = Verdict()
     df = ok_runs(runs)
     ff = df[df["trainer"] == "ff"] if df is not None and len(df) else None
     metric = "tensor_saved_activations_bytes"
@@ -62,14 +62,16 @@ def ff_activations_flat_in_depth(runs, epochs=None, maxbatch=None) -> Verdict:
 
 @claim("check", figure="activations_vs_depth", thresholds=("GROWTH_THRESHOLD",))
 def ff_summed_transient_grows_with_depth(runs, epochs=None, maxbatch=None) -> Verdict:
-    """Summed-loss FF (one backward through every layer) holds more as the net deepens.
+    """Summed-loss FF holds more as the net deepens.
+
+    Summed-loss FF runs one backward through every layer.
 
     Test: for `ff-summed` at each fixed configuration but the depth measured at two or more
     depths, `tensor_transient_bytes` is non-decreasing in depth and the deepest exceeds the
     shallowest by more than GROWTH_THRESHOLD, and at every depth >= 2 it exceeds `ff`'s at
     the same configuration (at depth 1 the two are the same computation).
     """
-    v = Verdict(claim="Summed-loss FF holds more as the net deepens")
+    v = Verdict()
     pairs = paired(runs, "ff-summed", "ff", "tensor_transient_bytes")
     if len(pairs) == 0:
         v.verdict = not_evaluated("needs ff and ff-summed at one configuration")
@@ -100,13 +102,15 @@ def _eval_rise(row) -> float:
 
 @claim("check", figure="eval_vs_train", thresholds=("EVAL_REPLICATION_FACTOR",))
 def replicated_evaluation_costs_classes_times_rows(runs, epochs=None, maxbatch=None) -> Verdict:
-    """FF's replicated evaluation (every label at once) costs about num_classes x the label loop.
+    """FF's replicated evaluation costs about num_classes x the label loop.
+
+    The replicated evaluation scores every label at once.
 
     Test: at each FF configuration measured with both `ff_eval` settings at one evaluation
     chunk, the replicated pass's evaluation rise (eval peak - eval start) is at least
     EVAL_REPLICATION_FACTOR x num_classes x the label loop's.
     """
-    v = Verdict(claim="FF's replicated evaluation costs about num_classes x the label loop")
+    v = Verdict()
     df = ok_runs(runs)
     if df is None or len(df) == 0 or "ff_eval" not in df.columns:
         v.verdict = not_evaluated("no FF measurement with an evaluation setting")
@@ -144,7 +148,7 @@ def ff_default_evaluation_stays_within_training(runs, epochs=None, maxbatch=None
     not decide a training-memory verdict. Smaller batches are listed with their ratio (an
     evaluation chunk larger than the batch can exceed a tiny training step).
     """
-    v = Verdict(claim="With its default evaluation, FF's whole run needs no more than its training step")
+    v = Verdict()
     df = ok_runs(runs)
     if df is None or len(df) == 0 or "ff_eval" not in df.columns:
         v.verdict = not_evaluated("no FF measurement with an evaluation setting")
@@ -189,7 +193,7 @@ def analytic_model_equals_tracker(runs, epochs=None, maxbatch=None) -> Verdict:
     the steady-step peak (`tensor_peak_bytes`), the first step's and the evaluation's is at
     most ANALYTIC_TOLERANCE_BYTES. Holds where it does (listed by trainer).
     """
-    v = Verdict(claim="The analytic memory model predicts the measured tensor-level peak to the byte")
+    v = Verdict()
     df = with_analytic(runs)
     if df is None:
         v.verdict = not_evaluated("no analytic_peak_bytes in the records")

@@ -58,9 +58,7 @@ def best_ff_needs_less_memory_than_best_bp(runs, epochs=None, maxbatch=None) -> 
     every deeper depth measured), or none in the measured range. Other rules (bp-local,
     bp-ste, bp-ce, truncated BPTT) are listed beside FF, never BP's best.
     """
-    v = Verdict(
-        claim="The most frugal FF trains with less memory than the most frugal exact backprop, at equal micro-batch"
-    )
+    v = Verdict()
     table = best_of_families(with_train_peak(runs), TRAIN_PEAK)
     if len(table) == 0:
         v.verdict = not_evaluated(
@@ -251,7 +249,7 @@ def ff_reaches_bp_accuracy_at_equal_architecture(runs, epochs=None, maxbatch=Non
     (the analytic `analytic_train_peak_bytes` of the train record) and the epochs and CPU
     seconds to the target.
     """
-    v = Verdict(claim="FF reaches backprop's accuracy with the same network")
+    v = Verdict()
     oc = outcomes(runs, epochs)
     passes, lines, undecided = {}, [], []
     numbers = {"tolerance": T.ACCURACY_REL_TOLERANCE, "confidence": T.ACCURACY_CONFIDENCE,
@@ -446,7 +444,7 @@ def ff_needs_more_time_to_reach_the_target(runs, epochs=None, maxbatch=None) -> 
     seconds minus BP's lies above 0, does not hold where it lies below 0, an interval
     containing 0 decides nothing; FF never reaching the target where BP did holds.
     """
-    v = Verdict(claim="FF needs more CPU time than backprop to reach the target accuracy")
+    v = Verdict()
     oc = outcomes(runs, epochs)
     passes, lines, undecided, numbers = {}, [], [], {"configurations": {}}
     for key, by_trainer in _accuracy_groups(runs).items():
@@ -503,7 +501,7 @@ def ff_is_slower_per_step(runs, epochs=None, maxbatch=None) -> Verdict:
     not evaluated. The arithmetic floor for an MLP (FF: 2B rows through forward and
     weight-gradient matmuls, 4 units; BP: 3) is reported, never deciding it.
     """
-    v = Verdict(claim="An FF step takes longer than an exact-BP step")
+    v = Verdict()
     table = best_of_families(ok_runs(runs), "step_seconds_median")
     if len(table) == 0:
         v.verdict = not_evaluated("no step times of both families at one configuration")
@@ -582,9 +580,7 @@ def best_ff_fits_a_larger_batch(runs, epochs=None, maxbatch=None) -> Verdict:
     more than (1 + BATCH_MARGIN) x BP's. The budget (bytes, and whether tensor-level or
     process) is printed beside it. A fraction searched for one family only is listed.
     """
-    v = Verdict(
-        claim="Under the same memory budget and micro-batch, the best FF trains a larger batch than the best exact BP"
-    )
+    v = Verdict()
     if maxbatch is None or len(maxbatch) == 0:
         v.verdict = not_evaluated("no maxbatch results")
         return v

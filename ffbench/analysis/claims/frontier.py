@@ -155,7 +155,7 @@ def frontier_ff_needs_less_memory_at_equal_time(runs, epochs=None, maxbatch=None
     where FF's peak is below (1 - FRONTIER_MEMORY_MARGIN) x that. Holds where it passes
     (listed by point). A network with a step time unfit for a verdict is not evaluated.
     """
-    v = Verdict(claim="At equal time per example, the best FF needs less memory than the best exact BP")
+    v = Verdict()
     return _frontier_verdict(v, runs, "time")
 
 
@@ -178,5 +178,5 @@ def frontier_ff_trains_faster_at_equal_memory(runs, epochs=None, maxbatch=None) 
     passes where FF's time per example is below (1 - FRONTIER_TIME_MARGIN) x that. Holds
     where it passes (listed by point). A network with a step time unfit for a verdict is not evaluated.
     """
-    v = Verdict(claim="At equal memory, the best FF trains faster than the best exact BP")
+    v = Verdict()
     return _frontier_verdict(v, runs, "memory")

@@ -42,7 +42,7 @@ def ff_transient_flat_in_time(runs, epochs=None, maxbatch=None) -> Verdict:
     flat when (max - min) / min <= TIME_FLAT_TOLERANCE. A failure means the trainer keeps
     something across steps that it must not.
     """
-    v = Verdict(claim="FF in time holds no more memory for more time steps")
+    v = Verdict()
     df = recurrent_rows(runs)
     ff = df[df["trainer"].str.startswith("ff")] if df is not None else None
     if ff is None or len(ff) == 0:
@@ -106,7 +106,7 @@ def truncation_cost(runs) -> str:
 
 @claim("finding", figure="memory_vs_time", thresholds=("MEMORY_MARGIN",))
 def ff_in_time_needs_less_memory_than_bptt(runs, epochs=None, maxbatch=None) -> Verdict:
-    """FF in time trains with less memory than the most frugal backpropagation through time.
+    """FF in time trains with less memory than the most frugal exact BPTT.
 
     Test: at every recurrent configuration (group, width, depth, batch, T, optimizer,
     dtype) measured for an FF trainer and a BPTT variant (bp: full BPTT, bp with
@@ -117,7 +117,7 @@ def ff_in_time_needs_less_memory_than_bptt(runs, epochs=None, maxbatch=None) -> 
     listed beside FF, never deciding it; truncated BPTT's accuracy against full BPTT's (train
     records) is reported beside it.
     """
-    v = Verdict(claim="FF in time trains with less memory than the most frugal exact BPTT")
+    v = Verdict()
     df = recurrent_rows(runs)
     if df is None or len(df) == 0:
         v.verdict = not_evaluated("no measurement of the recurrent network")
@@ -231,9 +231,7 @@ def ff_learns_through_a_black_box(runs, epochs=None, maxbatch=None) -> Verdict:
     around). Backprop with a straight-through estimator (bp-ste) is reported beside, never
     deciding. A setting with fewer seeds, or without bp on both sides, is listed, not decided.
     """
-    v = Verdict(
-        claim="A black box in the forward pass does not alter FF's learning, where it alters backprop's"
-    )
+    v = Verdict()
     table = black_box_table(runs)
     tol, passes, short = T.BLACK_BOX_POINTS / 100, {}, []
     for row in table:

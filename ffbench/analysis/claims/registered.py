@@ -4,7 +4,6 @@ modules, so the package itself imports none of them."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 from . import CLAIMS, Verdict, checks, findings, frontier, how_tested, not_evaluated, recurrent  # noqa: F401
@@ -20,9 +19,7 @@ def evaluate(runs, epochs=None, maxbatch=None, claims: list[Callable] | None = N
         try:
             v = fn(runs, epochs, maxbatch)
         except ClaimDataError as exc:
-            v = Verdict(
-                claim=(inspect.getdoc(fn) or fn.__name__).splitlines()[0], verdict=not_evaluated(str(exc))
-            )
+            v = Verdict(fn.claim_sentence, verdict=not_evaluated(str(exc)))
         v.key, v.group = fn.__name__, fn.claim_group
         archs = v.numbers.get("architectures") if isinstance(v.numbers, dict) else None
         if archs and len(archs) == 1:  # a general claim that one architecture decided says so
