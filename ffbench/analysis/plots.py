@@ -786,7 +786,9 @@ def measured_vs_analytic(runs, **_) -> Plot:
         _label_axes(a, f"analytic peak ({unit})", f"measured tensor-level peak ({unit})")
         a.set_title("each point: one run; dashed: equality", fontsize=10)
         with fixed_jitter():
-            _sns(sns.stripplot, df, "error (%)", "trainer", "trainer", order=order, ax=b, legend=False, size=6)
+            _sns(
+                sns.stripplot, df, "error (%)", "trainer", "trainer", order=order, ax=b, legend=False, size=6
+            )
         b.axvline(0, color="black", lw=1)
         b.set_xlabel("(analytic - measured) / measured (%)")
         b.set_title("relative error per run", fontsize=10)
