@@ -106,6 +106,7 @@ if TYPE_CHECKING:  # the plugin imports torch only when a fixture runs
     from .config import RunConfig
     from .data import Dataset
     from .measure import CudaMemory
+    from .record import Record
     from .run.harness import MemoryMeasurement, Prepared
 
 MARKER = "ffbench_memory"
@@ -886,7 +887,7 @@ def accuracy_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
         gc.collect()
 
         trackers = RoundTrackers(device, warmup_rounds=0)
-        records: list[dict] = []
+        records: list[Record] = []
 
         def train():
             records.append(fit(config, data, progress=False, echo=lambda _line: None))
@@ -904,25 +905,25 @@ def accuracy_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
     return run_it
 
 
-def _accuracy_fields(rec: dict, config: RunConfig) -> dict[str, Any]:
+def _accuracy_fields(rec: Record, config: RunConfig) -> dict[str, Any]:
     out = {
-        "val_accuracy": rec["val_accuracy"],
-        "test_accuracy": rec["test_accuracy"],
-        "train_loss": rec["epochs"][-1]["train_loss"],
-        "train_seconds": sum(e["train_seconds"] for e in rec["epochs"]),
-        "eval_seconds": sum(e["eval_seconds"] for e in rec["epochs"]),
-        "fit_wall_seconds": rec["wall_seconds"],
+        "val_accuracy": rec.val_accuracy,
+        "test_accuracy": rec.test_accuracy,
+        "train_loss": rec.epochs[-1]["train_loss"],
+        "train_seconds": sum(e["train_seconds"] for e in rec.epochs),
+        "eval_seconds": sum(e["eval_seconds"] for e in rec.epochs),
+        "fit_wall_seconds": rec.wall_seconds,
         "epochs": config.epochs,
-        "parameters": rec["parameters"],
+        "parameters": rec.parameters,
         "whole_run_peak": "rss_peak_bytes/rss_rise_bytes (and cuda_peak_*) cover the whole fit() run; "
         "tensor_whole_run_peak_bytes is the tensor-level maximum over first step, steady step "
         "and one eval chunk",
     }
-    if "readout" in rec:
-        out["readout_accuracy"] = rec["readout"]["trained"]
-        out["readout_untrained_control_accuracy"] = rec["readout"]["untrained_control"]
-    if "ff_evaluation" in rec:
-        out["ff_evaluation"] = rec["ff_evaluation"]
+    if rec.readout is not None:
+        out["readout_accuracy"] = rec.readout["trained"]
+        out["readout_untrained_control_accuracy"] = rec.readout["untrained_control"]
+    if rec.ff_evaluation is not None:
+        out["ff_evaluation"] = rec.ff_evaluation
     return out
 
 

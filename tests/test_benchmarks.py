@@ -266,7 +266,7 @@ def test_benchmark_and_sweep_records_carry_the_same_memory_columns(
     bench = load(bench_json).set_index("trainer")
     for trainer, config in configs.items():
         spec = {"config": config, "settings": {"timing_steps": 1, "compare_allocator": False}}
-        record = run_spec(spec)
+        record = run_spec(spec).to_dict()
         assert record["status"] == "ok", record.get("error")
         path = tmp_path / f"sweep-{trainer}.json"
         path.write_text(json.dumps(record))
