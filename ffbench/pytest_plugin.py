@@ -41,7 +41,8 @@ Without ``config`` a fixture uses the test's grid point (parameters ``trainer``,
 ``width``, ``batch``) on the session's data (MNIST found locally, else synthetic data for
 steps and digits for accuracy); with a config and no dataset, ``config.dataset`` is loaded.
 Every figure is in bytes or seconds and goes into ``benchmark.extra_info`` (mutated, never
-rebound); ``ffbench.results.load`` reads the ``--benchmark-json`` file
+rebound); when the benchmark ends, its whole record goes into ``extra_info["record"]``, which
+``ffbench.results.load`` unwraps from the ``--benchmark-json`` file
 (``ffbench.analysis.benchjson``).
 
 Memory gate
@@ -305,6 +306,11 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     """Only what identifies the machine (and torch build): `--benchmark-compare` warns when
     machine_info differs, so the thread count, allocator setting, grid and code revision go
     into each benchmark's extra_info["environment"] instead (see `_begin`)."""
+    machine_info.update(machine(config))
+
+
+def machine(config: pytest.Config) -> dict:
+    """What ffbench adds to pytest-benchmark's machine_info (and each record's environment)."""
     import torch
 
     from .device import resolve_device
@@ -313,17 +319,19 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     from .proc import cpu_model
 
     device = resolve_device(config.getoption("ffbench_device", "auto") or "auto")
-    machine_info["ffbench"] = {
+    return {
+        "ffbench": {
+            "device": str(device),
+            "device_name": describe_device(device),
+            "cpu_model": cpu_model(),
+            "cores": available_cores(),
+            "cuda_available": torch.cuda.is_available(),
+        },
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
         "device": str(device),
         "device_name": describe_device(device),
-        "cpu_model": cpu_model(),
-        "cores": available_cores(),
-        "cuda_available": torch.cuda.is_available(),
     }
-    machine_info["torch"] = torch.__version__
-    machine_info["cuda"] = torch.version.cuda
-    machine_info["device"] = str(device)
-    machine_info["device_name"] = describe_device(device)
 
 
 # -- memory gate -----------------------------------------------------------------------------
@@ -369,9 +377,35 @@ def pytest_runtest_call(item: pytest.Item):
     peak = info.get(LIMIT_KEY, info.get("tensor_peak_bytes"))
     if peak is not None:
         item.config.stash.setdefault(SEEN, []).append((item.nodeid, info))
-    _gate(item, info, peak)
-    _compare(item, info, peak)
+    try:
+        _gate(item, info, peak)
+        _compare(item, info, peak)
+    finally:  # a benchmark over its budget keeps its record too (it says so)
+        if bench is not None:
+            _store_record(item, bench)
     return result
+
+
+def _store_record(item: pytest.Item, bench) -> None:
+    """The whole record of an ffbench fixture's benchmark, in its `extra_info["record"]`
+    (`ffbench.analysis.benchjson`: built from the figures, the timed rounds' statistics and
+    the machine)."""
+    import datetime
+
+    from .analysis.benchjson import benchmark_record
+
+    info = bench.extra_info
+    if not isinstance(info.get("config"), dict):
+        return  # not one of ffbench's fixtures
+    meta = getattr(bench, "stats", None)  # pytest-benchmark's Metadata (None when disabled)
+    stats = {**meta.stats.as_dict(), "data": list(meta.stats.data)} if meta is not None and meta.stats else {}
+    about = {
+        "name": item.name,
+        "fullname": item.nodeid,
+        "group": bench.group,
+        "datetime": datetime.datetime.now(datetime.UTC).isoformat(),
+    }
+    info["record"] = benchmark_record(info, stats, about, machine(item.config)).to_dict()
 
 
 # -- any test: the ffbench_step fixture and the marker without a benchmark -------------------------
