@@ -281,9 +281,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     # with an output, the record is written after every epoch (status "partial" until the end)
     epochs_done: list[int] = []
 
-    def keep(record: dict) -> None:
+    def keep(record) -> None:
         output.write(record)
-        epochs_done.append(len(record["epochs"]))
+        epochs_done.append(len(record.epochs))
 
     try:
         record = fit(
@@ -324,7 +324,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
         config, HarnessSettings(warmup_steps=args.warmup, timing_steps=args.steps, sites=args.sites)
     )
     if not args.quiet:
-        print(describe_measurement(config, record))
+        print(describe_measurement(config, record.to_dict()))
     if output.active:
         _echo(args)(f"wrote {output.write(record, final=True)}")
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .record import Record
 from .store import _naming, record_name, write_json_atomic
 
 PARTIAL_SUFFIX = ".partial.json"
@@ -72,12 +73,11 @@ class RecordOutput:
     def active(self) -> bool:
         return self.folder is not None or self.file is not None
 
-    def write(self, record: dict, final: bool = False) -> Path | None:
-        """Store `record` (marked partial unless `final`); returns the file holding it."""
+    def write(self, run: Record, final: bool = False) -> Path | None:
+        """Store the record `run` (marked partial unless `final`); returns the file holding it."""
         if not self.active:
             return None
-        if not final:
-            record = {**record, "status": "partial", "partial": True}
+        record = (run if final else run.updated(status="partial", partial=True)).to_dict()
         if self.replacing:
             return self._write_beside(record, final)
         if self.kept is None:

@@ -41,7 +41,8 @@ Without ``config`` a fixture uses the test's grid point (parameters ``trainer``,
 ``width``, ``batch``) on the session's data (MNIST found locally, else synthetic data for
 steps and digits for accuracy); with a config and no dataset, ``config.dataset`` is loaded.
 Every figure is in bytes or seconds and goes into ``benchmark.extra_info`` (mutated, never
-rebound); ``ffbench.results.load`` reads the ``--benchmark-json`` file
+rebound); when the benchmark ends, its whole record goes into ``extra_info["record"]``, which
+``ffbench.results.load`` unwraps from the ``--benchmark-json`` file
 (``ffbench.analysis.benchjson``).
 
 Memory gate
@@ -106,6 +107,7 @@ if TYPE_CHECKING:  # the plugin imports torch only when a fixture runs
     from .config import RunConfig
     from .data import Dataset
     from .measure import CudaMemory
+    from .record import Record
     from .run.harness import MemoryMeasurement, Prepared
 
 MARKER = "ffbench_memory"
@@ -304,6 +306,11 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     """Only what identifies the machine (and torch build): `--benchmark-compare` warns when
     machine_info differs, so the thread count, allocator setting, grid and code revision go
     into each benchmark's extra_info["environment"] instead (see `_begin`)."""
+    machine_info.update(machine(config))
+
+
+def machine(config: pytest.Config) -> dict:
+    """What ffbench adds to pytest-benchmark's machine_info (and each record's environment)."""
     import torch
 
     from .device import resolve_device
@@ -312,17 +319,19 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     from .proc import cpu_model
 
     device = resolve_device(config.getoption("ffbench_device", "auto") or "auto")
-    machine_info["ffbench"] = {
+    return {
+        "ffbench": {
+            "device": str(device),
+            "device_name": describe_device(device),
+            "cpu_model": cpu_model(),
+            "cores": available_cores(),
+            "cuda_available": torch.cuda.is_available(),
+        },
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
         "device": str(device),
         "device_name": describe_device(device),
-        "cpu_model": cpu_model(),
-        "cores": available_cores(),
-        "cuda_available": torch.cuda.is_available(),
     }
-    machine_info["torch"] = torch.__version__
-    machine_info["cuda"] = torch.version.cuda
-    machine_info["device"] = str(device)
-    machine_info["device_name"] = describe_device(device)
 
 
 # -- memory gate -----------------------------------------------------------------------------
@@ -368,9 +377,35 @@ def pytest_runtest_call(item: pytest.Item):
     peak = info.get(LIMIT_KEY, info.get("tensor_peak_bytes"))
     if peak is not None:
         item.config.stash.setdefault(SEEN, []).append((item.nodeid, info))
-    _gate(item, info, peak)
-    _compare(item, info, peak)
+    try:
+        _gate(item, info, peak)
+        _compare(item, info, peak)
+    finally:  # a benchmark over its budget keeps its record too (it says so)
+        if bench is not None:
+            _store_record(item, bench)
     return result
+
+
+def _store_record(item: pytest.Item, bench) -> None:
+    """The whole record of an ffbench fixture's benchmark, in its `extra_info["record"]`
+    (`ffbench.analysis.benchjson`: built from the figures, the timed rounds' statistics and
+    the machine)."""
+    import datetime
+
+    from .analysis.benchjson import benchmark_record
+
+    info = bench.extra_info
+    if not isinstance(info.get("config"), dict):
+        return  # not one of ffbench's fixtures
+    meta = getattr(bench, "stats", None)  # pytest-benchmark's Metadata (None when disabled)
+    stats = {**meta.stats.as_dict(), "data": list(meta.stats.data)} if meta is not None and meta.stats else {}
+    about = {
+        "name": item.name,
+        "fullname": item.nodeid,
+        "group": bench.group,
+        "datetime": datetime.datetime.now(datetime.UTC).isoformat(),
+    }
+    info["record"] = benchmark_record(info, stats, about, machine(item.config)).to_dict()
 
 
 # -- any test: the ffbench_step fixture and the marker without a benchmark -------------------------
@@ -886,7 +921,7 @@ def accuracy_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
         gc.collect()
 
         trackers = RoundTrackers(device, warmup_rounds=0)
-        records: list[dict] = []
+        records: list[Record] = []
 
         def train():
             records.append(fit(config, data, progress=False, echo=lambda _line: None))
@@ -904,25 +939,25 @@ def accuracy_bench(benchmark, request, ffbench_device) -> Callable[..., dict]:
     return run_it
 
 
-def _accuracy_fields(rec: dict, config: RunConfig) -> dict[str, Any]:
+def _accuracy_fields(rec: Record, config: RunConfig) -> dict[str, Any]:
     out = {
-        "val_accuracy": rec["val_accuracy"],
-        "test_accuracy": rec["test_accuracy"],
-        "train_loss": rec["epochs"][-1]["train_loss"],
-        "train_seconds": sum(e["train_seconds"] for e in rec["epochs"]),
-        "eval_seconds": sum(e["eval_seconds"] for e in rec["epochs"]),
-        "fit_wall_seconds": rec["wall_seconds"],
+        "val_accuracy": rec.val_accuracy,
+        "test_accuracy": rec.test_accuracy,
+        "train_loss": rec.epochs[-1]["train_loss"],
+        "train_seconds": sum(e["train_seconds"] for e in rec.epochs),
+        "eval_seconds": sum(e["eval_seconds"] for e in rec.epochs),
+        "fit_wall_seconds": rec.wall_seconds,
         "epochs": config.epochs,
-        "parameters": rec["parameters"],
+        "parameters": rec.parameters,
         "whole_run_peak": "rss_peak_bytes/rss_rise_bytes (and cuda_peak_*) cover the whole fit() run; "
         "tensor_whole_run_peak_bytes is the tensor-level maximum over first step, steady step "
         "and one eval chunk",
     }
-    if "readout" in rec:
-        out["readout_accuracy"] = rec["readout"]["trained"]
-        out["readout_untrained_control_accuracy"] = rec["readout"]["untrained_control"]
-    if "ff_evaluation" in rec:
-        out["ff_evaluation"] = rec["ff_evaluation"]
+    if rec.readout is not None:
+        out["readout_accuracy"] = rec.readout["trained"]
+        out["readout_untrained_control_accuracy"] = rec.readout["untrained_control"]
+    if rec.ff_evaluation is not None:
+        out["ff_evaluation"] = rec.ff_evaluation
     return out
 
 

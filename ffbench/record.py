@@ -1,5 +1,7 @@
 """The record: one typed shape for the measure, train, sweep and benchmark records.
 
+`Record.build(**fields)` makes every record ffbench writes (the harness's, the sweep worker's,
+fit's, `ffbench.track`'s, the benchmark plugin's) and `updated(**fields)` adds to one;
 `Record.from_dict(d, path, kind)` is the read-back check (one-line ConfigError naming the file
 and the field), `to_dict()` gives back exactly the dict it was made from (key order included;
 keys the type does not know are kept in `rest`, so fields other versions add round-trip), and
@@ -84,6 +86,39 @@ class Record:
     parameters: int | None = _json(NUMBER, "train: the number of parameters")
     threads: int | None = _json(NUMBER, "the torch threads it ran with")
     eval_chunk: int | None = _json(NUMBER, "the evaluation chunk that ran")
+    name: str | None = _json("str", "track: the measured block's name")
+    family: str | None = _json(
+        "str", "measure: the update the trainer makes: `ff`, `bp` or `other` (`Trainer.family`)"
+    )
+    batch_convention: str | None = _json(
+        "str", "what `batch_size` counts (`ffbench.config.BATCH_CONVENTION`)"
+    )
+    allocator_setting: str | None = _json(
+        "str", "measure: the host allocator's setting the memory was measured under"
+    )
+    timing_error: str | None = _json("str", "measure: why no step times came back")
+    peak_holders: list | None = _json(
+        "list", "measure, track: the storages alive at the peak (with sites asked for)"
+    )
+    peak_sites: dict | None = _json("dict", "measure, track: the peak's bytes per allocation site")
+    fault_reason: str | None = _json("str", "why the error is the machine's fault (with `fault`)")
+    traceback: str | None = _json("str", "status `error`: the end of the worker's traceback")
+    worker_output: str | None = _json("str", "a worker that wrote no record: the end of its stderr")
+    ff_evaluation: dict | None = _json(
+        "dict", "train, FF: how the accuracy was evaluated (method, layers, chunk)"
+    )
+    black_box: dict | None = _json("dict", "train: what the black box froze and its estimator")
+    benchmark: dict | None = _json("dict", "benchmark: pytest-benchmark's name, group, kind and rounds")
+    tracked_step_seconds: list | None = _json(
+        "list", "benchmark, tracker overhead: the tracked steps' seconds"
+    )
+    untracked_step_seconds: list | None = _json(
+        "list", "benchmark, tracker overhead: the untracked steps' seconds"
+    )
+    memory_limit: dict | None = _json("dict", "older maxbatch records: the budget (now `budget`)")
+    step_seconds_default_malloc: list | None = _json(
+        "list", "older measure records: step seconds under glibc's default allocator (now `timing`)"
+    )
     rest: dict = field(default_factory=dict, metadata={"json": None})
     keys: tuple = field(default=(), metadata={"json": None})
 
@@ -104,6 +139,12 @@ class Record:
         if unknown:
             raise TypeError(f"Record has no field {', '.join(map(repr, unknown))}")
         return cls.wrap(fields)
+
+    def updated(self, **fields: Any) -> Record:
+        """This record with `fields` set: replaced where it has them, else added after its
+        own (None is written as null); a name the type does not know is a TypeError."""
+        self.build(**fields)  # the names checked
+        return self.wrap({**self.to_dict(), **fields})
 
     @classmethod
     def wrap(cls, doc: dict) -> Record:

@@ -4,7 +4,7 @@
     with ffbench.track(model=net, optimizers=[opt], inputs=(x, y)) as t:
         step(x, y)
     t.result()            # TensorMemory: peak, categories, phases, timeline (bytes)
-    t.record()            # a JSON record (kind "track": a measure record's tensor_* columns)
+    t.record()            # its Record (kind "track": a measure record's tensor_* columns; .to_dict())
     t.save("step.json")   # written atomically; ffbench.results.load and `ffbench diff` read it
 
 or as a decorator (the tensors among the call's arguments count as its inputs)::
@@ -27,7 +27,10 @@ from __future__ import annotations
 import functools
 import gc
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .record import Record
 
 METHOD_NOTE = "ffbench.track around a user's step (tensor-level tracker of the harness)"
 
@@ -130,33 +133,35 @@ class track:  # noqa: N801 - used like a function: `with ffbench.track(...)`
             raise RuntimeError("ffbench.track: result() is available after the with-block ends")
         return self._tracker.result()
 
-    def record(self) -> dict:
-        """A JSON record with the harness's column names (`tensor_peak_bytes`, ...)."""
+    def record(self) -> Record:
+        """The block's record, with the harness's column names (`tensor_peak_bytes`, ...);
+        `record().to_dict()` is its JSON."""
         from dataclasses import asdict
 
         import torch
 
         from .environment import environment
+        from .record import Record
         from .run.harness import peak_holders, tensor_fields
 
         mem = self.result()
         device = torch.device(self.device) if self.device is not None else torch.device("cpu")
-        return {
-            "kind": "track",
-            "source": "track",
-            "status": "ok",
-            "name": self.name,
-            "config": {},
-            "metrics": {**tensor_fields("tensor", mem), "tensor_op_count": mem.op_count},
-            "phases": [asdict(p) for p in mem.phases],
-            "timeline": mem.timeline,
+        return Record.build(
+            kind="track",
+            source="track",
+            status="ok",
+            name=self.name,
+            config={},
+            metrics={**tensor_fields("tensor", mem), "tensor_op_count": mem.op_count},
+            phases=[asdict(p) for p in mem.phases],
+            timeline=mem.timeline,
             **peak_holders(mem),
-            "methods": {"tensor": mem.method, "track": METHOD_NOTE},
-            "environment": environment(device),
-        }
+            methods={"tensor": mem.method, "track": METHOD_NOTE},
+            environment=environment(device),
+        )
 
     def save(self, path) -> None:
         """Write `record()` to `path` (atomically)."""
         from .store import write_json_atomic
 
-        write_json_atomic(path, self.record())
+        write_json_atomic(path, self.record().to_dict())

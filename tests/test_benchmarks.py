@@ -16,7 +16,8 @@ import pytest
 import ffbench.pytest_plugin  # noqa: F401
 import ffbench.run.fit  # noqa: F401
 import ffbench.run.harness  # noqa: F401
-from ffbench.analysis.benchjson import load_benchmark_json
+from ffbench.analysis.benchjson import _fallback_from_flat_extra_info, load_benchmark_json
+from ffbench.errors import ConfigError
 from ffbench.trainers.registry import grid_trainers
 from ffbench.units import MiB
 
@@ -79,7 +80,18 @@ def test_memory_gate_fails_over_budget_passes_within(bench_project: pytest.Pytes
     ), failures
     assert not any("test_within_budget" in line for line in failures)
 
-    records = {r["benchmark"]["name"]: r for r in load_benchmark_json(out)}
+    read = load_benchmark_json(out)
+    # each benchmark carries its whole record, which the reader unwraps as written; it is the
+    # record the reader built from the flat figures before (the date: when the benchmark ended)
+    doc = json.loads(out.read_text())
+    assert read == [b["extra_info"]["record"] for b in doc["benchmarks"]]
+    for bench, stored in zip(doc["benchmarks"], read):
+        flat = {**bench, "extra_info": {k: v for k, v in bench["extra_info"].items() if k != "record"}}
+        rebuilt = _fallback_from_flat_extra_info(flat, doc).to_dict()
+        assert rebuilt["benchmark"].pop("datetime") == doc["datetime"]
+        assert stored["benchmark"].pop("datetime") <= doc["datetime"]
+        assert list(stored) == list(rebuilt) and stored == rebuilt
+    records = {r["benchmark"]["name"]: r for r in read}
     assert set(records) == {"test_over_budget", "test_within_budget", "test_no_marker"}
     over, within = records["test_over_budget"], records["test_within_budget"]
     peak = over["metrics"]["tensor_whole_run_peak_bytes"]
@@ -266,7 +278,7 @@ def test_benchmark_and_sweep_records_carry_the_same_memory_columns(
     bench = load(bench_json).set_index("trainer")
     for trainer, config in configs.items():
         spec = {"config": config, "settings": {"timing_steps": 1, "compare_allocator": False}}
-        record = run_spec(spec)
+        record = run_spec(spec).to_dict()
         assert record["status"] == "ok", record.get("error")
         path = tmp_path / f"sweep-{trainer}.json"
         path.write_text(json.dumps(record))
@@ -384,7 +396,9 @@ def _bench(kind: str, **extra) -> dict:
     }
 
 
-def test_load_benchmark_json(tmp_path: Path) -> None:
+def test_load_benchmark_json_written_before_the_whole_record(tmp_path: Path) -> None:
+    """The fallback for files whose extra_info holds only the flat figures: the record built
+    from them, the document's stats, date and machine."""
     data = {
         "machine_info": {"torch": "2.x", "ffbench": {"device": "cpu", "threads": 1}},
         "datetime": "2026-01-01T00:00:00",
@@ -417,6 +431,14 @@ def test_load_benchmark_json(tmp_path: Path) -> None:
     assert over["metrics"]["tracked_step_seconds_median"] == 0.2
     assert over["metrics"]["tracker_overhead_factor"] == 2.0
     assert over["untracked_step_seconds"] == [0.1, 0.1, 0.1]
+
+
+def test_a_malformed_record_in_extra_info_is_one_line(tmp_path: Path) -> None:
+    bench = {**_bench("step"), "extra_info": {"record": {"kind": "measure", "config": {}, "status": "fine"}}}
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps({"machine_info": {}, "benchmarks": [bench]}))
+    with pytest.raises(ConfigError, match=r"^record .*b.json benchmark 0: unknown status 'fine'"):
+        load_benchmark_json(path)
 
 
 def test_load_benchmark_json_rejects_other_files(tmp_path: Path) -> None:

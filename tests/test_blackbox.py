@@ -108,10 +108,10 @@ def test_a_train_record_says_which_parameters_the_box_froze():
     data = load_dataset("synthetic", val_size=64, synthetic_train=256, synthetic_test=64)
     cfg = RunConfig(trainer="bp", depth=2, width=16, batch_size=64, black_box=1, dataset="synthetic")
     record = fit(cfg, data, progress=False, echo=lambda s: None)
-    box = record["black_box"]
+    box = record.black_box
     assert box["after_layer"] == 1 and box["estimator"] == "none"
     assert box["frozen_parameters"] == ["body.0.weight", "body.0.bias"]
-    ste = fit(cfg.replace(trainer="bp-ste"), data, progress=False, echo=lambda s: None)["black_box"]
+    ste = fit(cfg.replace(trainer="bp-ste"), data, progress=False, echo=lambda s: None).black_box
     assert ste["estimator"] == "straight-through" and ste["frozen_parameters"] == []
 
 

@@ -32,7 +32,7 @@ def measure(synthetic, trainer, depth, width=256, batch=64, **kw):
         threads=1,
         **kw,
     )
-    return run_one(cfg, FAST, dataset=synthetic)
+    return run_one(cfg, FAST, dataset=synthetic).to_dict()
 
 
 def tensor_figures(record):
@@ -129,7 +129,7 @@ def test_measure_memory_fields_are_the_records_and_cuda_whole_run_takes_the_untr
         trainer="ff", depth=2, width=64, batch_size=32, dataset="synthetic", device="cpu", threads=1
     )
     mem = measure_memory(prepare(cfg, synthetic), FAST)
-    record = run_one(cfg, FAST, dataset=synthetic)["metrics"]
+    record = run_one(cfg, FAST, dataset=synthetic).metrics
     fields = mem.fields()
     # off a GPU the only cuda_ figure is the prediction (no allocator was measured)
     assert mem.eval_examples == cfg.chunk
@@ -154,7 +154,7 @@ def test_step_times_come_from_a_default_allocator_process_by_the_timing_protocol
     in a child with glibc's defaults, at least 5 steps, with IQR, load average and cores; the
     measurement passes recorded (a sweep's overhead is the worker's time beyond them)."""
     cfg = RunConfig(trainer="ff", depth=1, width=16, batch_size=8, dataset="synthetic", device="cpu")
-    record = run_one(cfg, HarnessSettings(warmup_steps=1, timeline=False), dataset=synthetic)
+    record = run_one(cfg, HarnessSettings(warmup_steps=1, timeline=False), dataset=synthetic).to_dict()
     assert record["threads"] == 1  # one thread unless asked
     assert "M_MMAP_THRESHOLD=65536" in record["allocator_setting"]
     timing = record["timing"]
@@ -177,7 +177,7 @@ def test_step_times_come_from_a_default_allocator_process_by_the_timing_protocol
         "timing_cores",
     } <= set(m)
     assert set(record["passes_seconds"]) >= {"memory_seconds", "timing_seconds", "process_step_seconds"}
-    memory_only = run_one(cfg, HarnessSettings(timing_steps=0, timeline=False), dataset=synthetic)
+    memory_only = run_one(cfg, HarnessSettings(timing_steps=0, timeline=False), dataset=synthetic).to_dict()
     assert "timing" not in memory_only and "step_seconds_median" not in memory_only["metrics"]
-    deferred = run_one(cfg, dataclasses.replace(FAST, defer_timing=True), dataset=synthetic)
+    deferred = run_one(cfg, dataclasses.replace(FAST, defer_timing=True), dataset=synthetic).to_dict()
     assert deferred["timing_pending"] is True and "timing" not in deferred

@@ -89,7 +89,7 @@ def test_run_one_on_cuda_records_every_tracker(trainer):
         trainer=trainer, depth=2, width=256, batch_size=128, dataset="synthetic", device="cuda"
     )
     record = run_one(config, HarnessSettings(timing_steps=2, compare_allocator=False))
-    m = record["metrics"]
+    m = record.metrics
     for key in (
         "tensor_peak_bytes",
         "tensor_train_peak_bytes",
@@ -107,7 +107,7 @@ def test_run_one_on_cuda_records_every_tracker(trainer):
     # Adam's step counters live on the CPU (4 bytes per parameter tensor): the allocator's
     # rise over the step start covers the tensor-level transient of the device's storages
     assert m["cuda_rise_allocated_bytes"] >= m["tensor_transient_bytes"] - 4 * 64
-    assert record["methods"]["cuda"]
+    assert record.methods["cuda"]
 
 
 @cuda
@@ -120,6 +120,6 @@ def test_the_analytic_model_matches_the_tracker_on_cuda(trainer):
     config = RunConfig(
         trainer=trainer, depth=2, width=256, batch_size=128, dataset="synthetic", device="cuda"
     )
-    m = run_one(config, HarnessSettings(timing_steps=1, compare_allocator=False))["metrics"]
+    m = run_one(config, HarnessSettings(timing_steps=1, compare_allocator=False)).metrics
     for what in ("peak", "first_step_peak", "eval_peak"):
         assert m[f"analytic_{what}_bytes"] == m[f"tensor_{what}_bytes"], what

@@ -166,3 +166,23 @@ def test_upgrade_fills_the_training_peak():
     assert Record.from_dict(recent, "r.json").upgrade().metrics["tensor_train_peak_bytes"] == 11
     oom = {**doc, "status": "oom", "metrics": {}}
     assert Record.from_dict(oom, "r.json").upgrade().metrics == {}
+
+
+def test_build_keeps_the_written_order_and_refuses_an_unknown_name():
+    rec = Record.build(kind="measure", status="ok", error=None, config={}, metrics={"a_bytes": 1})
+    assert list(rec.to_dict().items()) == [
+        ("kind", "measure"), ("status", "ok"), ("error", None), ("config", {}), ("metrics", {"a_bytes": 1})
+    ]  # fmt: skip
+    with pytest.raises(TypeError, match="Record has no field 'metric'"):
+        Record.build(kind="measure", metric={})
+
+
+def test_updated_replaces_in_place_adds_after_and_writes_none_as_null():
+    rec = Record.build(kind="train", status="ok", test_accuracy=0.5)
+    later = rec.updated(status="partial", partial=True, error=None)
+    assert list(later.to_dict().items()) == [
+        ("kind", "train"), ("status", "partial"), ("test_accuracy", 0.5), ("partial", True), ("error", None)
+    ]  # fmt: skip
+    assert rec.to_dict() == {"kind": "train", "status": "ok", "test_accuracy": 0.5}  # unchanged
+    with pytest.raises(TypeError, match="Record has no field 'partail'"):
+        rec.updated(partail=True)

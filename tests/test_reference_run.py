@@ -26,7 +26,7 @@ def test_tensor_bytes_match_the_committed_run(path):
     fresh = run_one(config, HarnessSettings(warmup_steps=0, timing_steps=1, compare_allocator=False))
     committed = {k: v for k, v in record["metrics"].items() if k.startswith(("tensor_", "analytic_"))}
     assert committed, "the reference record has no tensor-level figures"
-    assert {k: fresh["metrics"].get(k) for k in committed} == committed
+    assert {k: fresh.metrics.get(k) for k in committed} == committed
 
 
 def test_the_picked_configurations_exist():

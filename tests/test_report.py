@@ -74,7 +74,7 @@ class InProcessExecutor:
             for job in jobs:
                 spec = {**job.spec, "settings": {**job.spec["settings"], "compare_allocator": False}}
                 started = time.perf_counter()
-                record = time_group_here(spec) if job.kind == "time-group" else run_spec(spec)
+                record = time_group_here(spec) if job.kind == "time-group" else run_spec(spec).to_dict()
                 yield JobResult(job, record, 0, time.perf_counter() - started, False, "")
         finally:
             gc.unfreeze()
@@ -171,7 +171,7 @@ def make_train_records(out: Path, seeds=(0,)) -> list[Path]:
             )
             record = fit(cfg, data, progress=False, echo=lambda s: None)
             path = out / f"train-{trainer}-s{seed}.json"
-            store.write_json_atomic(path, record)
+            store.write_json_atomic(path, record.to_dict())
             paths.append(path)
     return paths
 

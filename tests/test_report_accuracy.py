@@ -24,7 +24,7 @@ def digits():
 def _fit(digits, **kw):
     cfg = RunConfig(trainer="bp", depth=1, width=32, batch_size=32, lr=1e-2, dataset="digits", device="cpu",
                     val_size=200, **kw)  # fmt: skip
-    return fit(cfg, digits, progress=False, echo=lambda s: None)
+    return fit(cfg, digits, progress=False, echo=lambda s: None).to_dict()
 
 
 def test_a_run_stops_at_the_first_epoch_reaching_the_target_and_says_when(digits):

@@ -89,7 +89,7 @@ def test_records_carry_their_family_and_old_ones_get_it_on_read(tmp_path):
     cfg = RunConfig(trainer="bp-local", depth=1, width=8, batch_size=4, dataset="synthetic", eval_chunk=4)
     fast = HarnessSettings(timing_steps=1, timeline=False, compare_allocator=False, evaluate=False)
     measured = run_one(cfg, fast, dataset=load_dataset("synthetic", val_size=0))
-    assert measured["family"] == "other"
+    assert measured.family == "other"
     old = record("bp-accum", 100)
     recorded = {**record("bp", 100, depth=3), "family": "other"}  # a record's own word wins
     runs = load_runs(write(tmp_path / "r", [old, recorded, record("bp", 1, window=2, arch="recurrent")]))

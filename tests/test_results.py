@@ -133,7 +133,7 @@ def store(tmp_path_factory):
         val_size=100,
     )
     record = fit(train_cfg, load_dataset("digits", val_size=100), progress=False, echo=lambda s: None)
-    results_store.write_json_atomic(root / "train.json", record)
+    results_store.write_json_atomic(root / "train.json", record.to_dict())
     return root
 
 

@@ -204,7 +204,7 @@ def test_decorator_measures_each_call_and_counts_tensor_arguments_as_inputs():
         "site": "(before the block: inputs)",
         "where": "",
     }
-    assert step.tracker.record()["metrics"]["tensor_peak_bytes"] == r.peak_bytes
+    assert step.tracker.record().metrics["tensor_peak_bytes"] == r.peak_bytes
 
 
 def test_track_refuses_a_bad_sites_value():

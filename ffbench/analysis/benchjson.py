@@ -1,8 +1,13 @@
-"""Load a pytest-benchmark ``--benchmark-json`` file (from ``benchmarks/``) as ffbench records.
+"""The benchmark record: built here when a benchmark ends, read back from a pytest-benchmark
+``--benchmark-json`` file (from ``benchmarks/``).
 
-Each benchmark written by the ffbench suite carries its RunConfig, dataset and every memory
-figure in ``extra_info`` (see ``ffbench/pytest_plugin.py``). ``load_benchmark_json(path)``
-turns each into a record shaped like the harness's (``ffbench.run.harness.run_one``)::
+Each benchmark of the ffbench suite carries its RunConfig, dataset and every memory figure in
+``extra_info`` (see ``ffbench/pytest_plugin.py``); when it ends, the plugin makes its record
+with ``benchmark_record`` (from those figures, pytest-benchmark's statistics and the machine)
+and stores the whole record in ``extra_info["record"]``. ``load_benchmark_json(path)`` unwraps
+it (``Record.from_dict``: the read-back check); files written before the plugin stored it are
+read by one named fallback that builds it from the flat ``extra_info``. The record is shaped
+like the harness's (``ffbench.run.harness.run_one``)::
 
     {"kind": "measure", "source": "benchmark", "isolated": False, "status": "ok",
      "config": {...every RunConfig field...}, "metrics": {...flat numbers...},
@@ -32,8 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import config_defaults
+from ..record import Record
 
 SOURCE = "benchmark"
+ACCURACY_FIELDS = ("val_accuracy", "test_accuracy", "wall_seconds", "parameters")  # also top-level
 _STAT_NAMES = ("median", "min", "max", "mean", "stddev", "iqr")
 # extra_info entries that are descriptions or nested data, not metrics
 _NOT_METRICS = {
@@ -77,14 +84,12 @@ def _timing(kind: str, stats: dict, config: dict) -> dict[str, float]:
     return out
 
 
-def benchmark_record(bench: dict, machine_info: dict | None = None) -> dict | None:
-    """One pytest-benchmark entry -> one ffbench record (None if not an ffbench benchmark)."""
-    info = bench.get("extra_info") or {}
-    if not isinstance(info.get("config"), dict):
-        return None
+def benchmark_record(info: dict, stats: dict, about: dict, machine_info: dict | None = None) -> Record:
+    """The record of one ffbench benchmark: its `extra_info` (`info`), pytest-benchmark's
+    `stats` of the timed rounds, `about` it (name, fullname, group, datetime) and the
+    machine (`machine_info`, as the plugin writes it)."""
     kind = info.get("ffbench_kind", "step")
     config = _config(info["config"])
-    stats = bench.get("stats") or {}
     metrics: dict[str, float] = {k: v for k, v in info.items() if k not in _NOT_METRICS and _number(v)}
     metrics.update(_timing(kind, stats, config))
     machine_info = machine_info or {}
@@ -93,30 +98,31 @@ def benchmark_record(bench: dict, machine_info: dict | None = None) -> dict | No
     for key in ("torch", "cuda", "device", "device_name"):
         if key not in env and key in machine_info:
             env[key] = machine_info[key]
-    record: dict[str, Any] = {
-        "kind": "measure",
-        "source": SOURCE,
-        "isolated": False,
-        "status": "ok",
-        "config": config,
-        "dataset": info.get("dataset"),
-        "threads": info.get("threads"),
-        "allocator_setting": info.get("allocator_setting"),
-        "metrics": metrics,
-        "methods": {
+    times = list(stats["data"]) if isinstance(stats.get("data"), list) else None
+    return Record.build(
+        kind="measure",
+        source=SOURCE,
+        isolated=False,
+        status="ok",
+        config=config,
+        dataset=info.get("dataset"),
+        threads=info.get("threads"),
+        allocator_setting=info.get("allocator_setting"),
+        metrics=metrics,
+        methods={
             "memory": info.get("memory_method"),
             "tensor": info.get("tensor_method"),
             "process": info.get("process_method"),
             "cuda": info.get("cuda_method"),
             "timer": "pytest-benchmark pedantic (iterations=1), statistics over timed rounds",
         },
-        "environment": env,
-        "settings": {"timing_steps": stats.get("rounds")},
-        "phases": list(info.get("phases") or []),
-        "benchmark": {
-            "name": bench.get("name"),
-            "fullname": bench.get("fullname"),
-            "group": bench.get("group"),
+        environment=env,
+        settings={"timing_steps": stats.get("rounds")},
+        phases=list(info.get("phases") or []),
+        benchmark={
+            "name": about.get("name"),
+            "fullname": about.get("fullname"),
+            "group": about.get("group"),
             "kind": kind,
             "rounds": stats.get("rounds"),
             "warmup_rounds": info.get("warmup_rounds"),
@@ -124,19 +130,20 @@ def benchmark_record(bench: dict, machine_info: dict | None = None) -> dict | No
             "dataset_choice": info.get("dataset_choice"),
             "memory_limit_bytes": info.get("memory_limit_bytes"),
             "memory_limit_exceeded": info.get("memory_limit_exceeded"),
-            "datetime": None,
+            "datetime": about.get("datetime"),
         },
-    }
-    if isinstance(stats.get("data"), list):
-        key = "tracked_step_seconds" if kind == "tracker_overhead" else "step_seconds"
-        record[key] = list(stats["data"])
-    if kind == "tracker_overhead":
-        record["untracked_step_seconds"] = list(info.get("untracked_step_seconds") or [])
-    if kind == "accuracy":
-        for key in ("val_accuracy", "test_accuracy", "wall_seconds", "parameters"):
-            if key in metrics:
-                record[key] = metrics[key]
-    return record
+        **(
+            {}
+            if times is None
+            else {"tracked_step_seconds" if kind == "tracker_overhead" else "step_seconds": times}
+        ),
+        **(
+            {"untracked_step_seconds": list(info.get("untracked_step_seconds") or [])}
+            if kind == "tracker_overhead"
+            else {}
+        ),
+        **({k: metrics[k] for k in ACCURACY_FIELDS if k in metrics} if kind == "accuracy" else {}),
+    )
 
 
 def is_benchmark_json(document: Any) -> bool:
@@ -155,16 +162,24 @@ def load_benchmark_json(path: str | Path) -> list[dict]:
     data = read_json(path, "benchmark file")
     if not is_benchmark_json(data):
         raise ValueError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list)")
-    return records_from_document(data)
+    return records_from_document(data, path)
 
 
-def records_from_document(data: dict) -> list[dict]:
-    """Records for every ffbench benchmark in an already parsed pytest-benchmark document."""
-    machine = data.get("machine_info") or {}
+def records_from_document(data: dict, path: str | Path = "?") -> list[dict]:
+    """The records of every ffbench benchmark in an already parsed pytest-benchmark document:
+    each is whole in its `extra_info["record"]` (checked by `Record.from_dict`)."""
     records = []
-    for bench in data["benchmarks"]:
-        rec = benchmark_record(bench, machine)
-        if rec is not None:
-            rec["benchmark"]["datetime"] = data.get("datetime")
-            records.append(rec)
+    for i, bench in enumerate(data["benchmarks"]):
+        info = bench.get("extra_info") or {}
+        if isinstance(info.get("record"), dict):
+            records.append(Record.from_dict(info["record"], f"{path} benchmark {i}").to_dict())
+        elif isinstance(info.get("config"), dict):
+            records.append(_fallback_from_flat_extra_info(bench, data).to_dict())
     return records
+
+
+def _fallback_from_flat_extra_info(bench: dict, data: dict) -> Record:
+    """Fallback for files written before the plugin stored the whole record: the record
+    built from the flat `extra_info` and the document's stats, date and machine."""
+    about = {k: bench.get(k) for k in ("name", "fullname", "group")} | {"datetime": data.get("datetime")}
+    return benchmark_record(bench["extra_info"], bench.get("stats") or {}, about, data.get("machine_info"))

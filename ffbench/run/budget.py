@@ -27,6 +27,7 @@ import resource
 from dataclasses import asdict, dataclass
 
 from ..proc import read_status
+from ..record import Record
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,13 @@ def lift() -> None:
         pass
 
 
-def judge(budget: Budget, record: dict, device_type: str) -> dict:
+def judge(budget: Budget, record: Record, device_type: str) -> dict:
     """The budget part of a finished record: criterion, the measured figure and whether the
     run fit. A process budget on CPU fits when no allocation failed (the run finished)."""
     criterion = budget.criterion(device_type)
-    metrics = record.get("metrics") or {}
+    metrics = record.metrics or {}
     if criterion.startswith("process"):
-        measured, fits = None, record.get("status") == "ok"
+        measured, fits = None, record.status == "ok"
     else:
         measured = metrics.get(criterion)
         if measured is None and criterion.startswith("cuda_train"):
@@ -128,5 +129,5 @@ def judge(budget: Budget, record: dict, device_type: str) -> dict:
                 metrics.get("cuda_peak_allocated_bytes", 0),
                 metrics.get("cuda_first_step_peak_allocated_bytes", 0),
             )
-        fits = record.get("status") == "ok" and measured is not None and measured <= budget.bytes
+        fits = record.status == "ok" and measured is not None and measured <= budget.bytes
     return {**budget.to_dict(), "criterion": criterion, "measured_bytes": measured, "fits": bool(fits)}

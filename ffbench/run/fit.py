@@ -20,6 +20,7 @@ from ..data import Dataset
 from ..device import resolve_device, synchronize
 from ..environment import environment
 from ..measure.protocol import set_threads
+from ..record import Record
 from ..trainers import build_trainer
 from .readout import linear_readout_accuracy
 
@@ -30,10 +31,11 @@ def fit(
     *,
     progress: bool = True,
     echo: Callable[[str], None] = print,
-    on_epoch: Callable[[dict], None] | None = None,
-) -> dict:
-    """Train `config` on `dataset`; returns a JSON-serialisable record. `on_epoch` receives the
-    record so far (`"partial": true`) after every epoch, so a run cut short keeps its epochs."""
+    on_epoch: Callable[[Record], None] | None = None,
+) -> Record:
+    """Train `config` on `dataset`; returns its record (`Record.to_dict()` is the JSON).
+    `on_epoch` receives the record so far (`"partial": true`) after every epoch, so a run cut
+    short keeps its epochs."""
     device = resolve_device(config.device)
     # one thread on a CPU unless asked (recorded): an epoch's CPU seconds are then its cost
     threads = set_threads(config.threads if config.threads is not None or device.type != "cpu" else 1)
@@ -83,7 +85,7 @@ def fit(
         }
         epochs.append(row)
         if on_epoch is not None:
-            on_epoch({**_record(config, dataset, trainer, epochs, started, fixed), "partial": True})
+            on_epoch(_record(config, dataset, trainer, epochs, started, fixed).updated(partial=True))
         echo(
             f"epoch {epoch}/{config.epochs}  loss {row['train_loss']:.4f}  "
             f"val {100 * val:.2f} %  test {'-' if test is None else f'{100 * test:.2f}'} %  "
@@ -103,7 +105,7 @@ def ends(config: RunConfig, epoch: int, reached: bool) -> bool:
     return config.target_accuracy is None or reached or epoch == config.epochs
 
 
-def _after_training(record: dict, config: RunConfig, data: Dataset, trainer, echo) -> dict:
+def _after_training(record: Record, config: RunConfig, data: Dataset, trainer, echo) -> Record:
     """The record with what is measured on the trained network: the black box's effect and
     FF's linear read-out."""
     # the untrained network of the same seed, built once after training (building it seeds
@@ -114,43 +116,46 @@ def _after_training(record: dict, config: RunConfig, data: Dataset, trainer, ech
         else None
     )
     if config.black_box is not None:
-        record["black_box"] = black_box_effect(config, trainer, control)
+        record = record.updated(black_box=black_box_effect(config, trainer, control))
     if config.is_ff:
-        record["readout"] = readout_with_control(config, data, trainer, control)
+        record = record.updated(readout=readout_with_control(config, data, trainer, control))
         echo(
-            f"linear read-out on FF activities: test {100 * record['readout']['trained']:.2f} % "
-            f"(untrained-network control {100 * record['readout']['untrained_control']:.2f} %)"
+            f"linear read-out on FF activities: test {100 * record.readout['trained']:.2f} % "
+            f"(untrained-network control {100 * record.readout['untrained_control']:.2f} %)"
         )
     return record
 
 
-def _record(config: RunConfig, dataset: Dataset, trainer, epochs, started, fixed: dict) -> dict:
+def _record(config: RunConfig, dataset: Dataset, trainer, epochs, started, fixed: dict) -> Record:
     """The train record of the epochs so far (`fixed`: threads, environment, memory)."""
     flag_epochs(epochs, fixed["environment"].get("cores"))
-    record = {
-        "kind": "train",
-        "status": "ok",  # the copies written between epochs also carry "partial": true
-        "source": "train",
-        "config": config.to_dict(),
-        "dataset": dataset.describe(),
-        "batch_convention": BATCH_CONVENTION,
-        "eval_chunk": config.chunk,
-        "epochs": epochs,
-        "val_accuracy": epochs[-1]["val_accuracy"],
-        "test_accuracy": epochs[-1]["test_accuracy"],
-        "wall_seconds": time.perf_counter() - started,
-        "parameters": trainer.parameter_count(),
+    target = config.target_accuracy
+    return Record.build(
+        kind="train",
+        status="ok",  # the copies written between epochs also carry "partial": true
+        source="train",
+        config=config.to_dict(),
+        dataset=dataset.describe(),
+        batch_convention=BATCH_CONVENTION,
+        eval_chunk=config.chunk,
+        epochs=epochs,
+        val_accuracy=epochs[-1]["val_accuracy"],
+        test_accuracy=epochs[-1]["test_accuracy"],
+        wall_seconds=time.perf_counter() - started,
+        parameters=trainer.parameter_count(),
         **fixed,
+        **({"time_to_target": time_to_target(epochs, target, config.epochs)} if target is not None else {}),
+        **({"ff_evaluation": _ff_evaluation(config, trainer)} if config.is_ff else {}),
+    )
+
+
+def _ff_evaluation(config: RunConfig, trainer) -> dict:
+    """How an FF run's accuracy is evaluated: the label loop, its layers and chunk."""
+    return {
+        "method": "goodness: try every label, highest summed goodness wins",
+        "layers": [i + 1 for i in trainer.eval_layers],
+        "chunk": config.chunk,
     }
-    if config.target_accuracy is not None:
-        record["time_to_target"] = time_to_target(epochs, config.target_accuracy, config.epochs)
-    if config.is_ff:
-        record["ff_evaluation"] = {
-            "method": "goodness: try every label, highest summed goodness wins",
-            "layers": [i + 1 for i in trainer.eval_layers],
-            "chunk": config.chunk,
-        }
-    return record
 
 
 def lr_schedule(trainer, config: RunConfig, total_steps: int) -> Callable[[], None]:
@@ -238,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = bool(spec.get("progress"))
     record = fit(config, dataset, progress=progress, echo=print if progress else (lambda s: None))
     if spec.get("tuning"):  # how the recipe was chosen (reproduce's tuned accuracy runs)
-        record["tuning"] = spec["tuning"]
-    write_json_atomic(out_path, record)
+        record = record.updated(tuning=spec["tuning"])
+    write_json_atomic(out_path, record.to_dict())
     return 0
 
 

@@ -65,6 +65,7 @@ from ..measure import (
 )
 from ..measure.protocol import MIN_STEPS, Protocol, round_robin
 from ..proc import MMAP_THRESHOLD, allocator_setting, set_malloc_mmap_threshold
+from ..record import Record
 from ..trainers import build_trainer
 from ..trainers.registry import family as trainer_family
 
@@ -474,8 +475,8 @@ def _energy_fields(energy, steps: int) -> dict:
 
 def run_one(
     config: RunConfig, settings: HarnessSettings = HarnessSettings(), dataset: Dataset | None = None
-) -> dict:
-    """Measure one configuration; returns a JSON-serialisable record."""
+) -> Record:
+    """Measure one configuration; returns its record (`Record.to_dict()` is the JSON)."""
     passes: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -504,30 +505,29 @@ def run_one(
         metrics["eval_seconds"] = _eval_seconds(run, memory.eval_examples)
         lap("eval_seconds")
     steady = memory.steady
-    return {
-        "kind": "measure",
-        "status": "ok",
-        "config": config.to_dict(),
-        "family": trainer_family(config.trainer, config.arch, config.bptt_window),
-        "dataset": run.data.describe(),
-        "batch_convention": BATCH_CONVENTION,
-        "eval_chunk": config.chunk,
-        "threads": run.threads,
-        "allocator_setting": allocator_setting() if device.type == "cpu" else "n/a",
-        "metrics": metrics,
-        "step_seconds": [],
-        **timed,
-        "passes_seconds": passes,  # the measurement passes (a sweep's overhead is the rest)
+    return Record.build(
+        kind="measure",
+        status="ok",
+        config=config.to_dict(),
+        family=trainer_family(config.trainer, config.arch, config.bptt_window),
+        dataset=run.data.describe(),
+        batch_convention=BATCH_CONVENTION,
+        eval_chunk=config.chunk,
+        threads=run.threads,
+        allocator_setting=allocator_setting() if device.type == "cpu" else "n/a",
+        metrics=metrics,
+        **{"step_seconds": [], **timed},  # the times, when any were taken
+        passes_seconds=passes,  # the measurement passes (a sweep's overhead is the rest)
         **({"timing_pending": True} if settings.defer_timing and settings.timing_steps else {}),
-        "phases": [asdict(p) for p in steady.phases],
-        "timeline": steady.timeline,
+        phases=[asdict(p) for p in steady.phases],
+        timeline=steady.timeline,
         **peak_holders(steady),
-        "methods": {
+        methods={
             "tensor": steady.method,
             "process": process_mem.method,
             "cuda": cuda_mem.method if cuda_mem else None,
             "timer": "perf_counter around each step, device synchronised before and after; "
             "rounds by the timing protocol (ffbench.measure.protocol)",
         },
-        "environment": environment(device),
-    }
+        environment=environment(device),
+    )

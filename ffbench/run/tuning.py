@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ..record import Record
 
 KIND = "tuning"
 
@@ -85,13 +86,13 @@ def plan_for(depth: int, width: int, epoch_cap: int, trials: int | None = None) 
     return plan
 
 
-def trial_summary(recipe: dict, record: dict) -> dict:
+def trial_summary(recipe: dict, record: Record) -> dict:
     """One trial of the record: its recipe, whether and when it reached the target, the
     validation accuracy at the end and of every epoch, the CPU and wall seconds."""
     from ..analysis.target import flagged
 
-    ttt = record["time_to_target"]
-    epochs = record["epochs"]
+    ttt = record.time_to_target
+    epochs = record.epochs
     return {
         "recipe": dict(recipe),
         "reached": ttt["reached"],
@@ -131,7 +132,7 @@ def tune(plan: TuningPlan, dataset, target: float, *, device: str = "cpu",
         for recipe in grid:
             cfg = plan.config(family, recipe, dataset, target, device=device, threads=1)
             record = fit(cfg, dataset, progress=False, echo=lambda s: None)
-            env = env or record["environment"]
+            env = env or record.environment
             trials.append(trial_summary(recipe, record))
             t = trials[-1]
             echo(f"tuning {family} {recipe}: "

@@ -29,10 +29,13 @@ import time
 import traceback
 
 from ..proc import die_with_parent
+from ..record import Record
 
 
-def _measure(spec: dict, record: dict, budget) -> str | None:
-    """Load, warm, apply the budget, measure; fills `record`. Returns the device type."""
+def _measure(spec: dict, known: dict, budget) -> Record:
+    """Load, warm, apply the budget, measure: the harness's record with the worker's fields.
+    What is learnt on the way (device type, dataset, baseline, budget enforcement) goes into
+    `known` as well: an error record keeps it (the budget is judged after either)."""
     from ..config import RunConfig
     from ..data import load_config_dataset
     from ..device import resolve_device
@@ -43,63 +46,71 @@ def _measure(spec: dict, record: dict, budget) -> str | None:
     config = RunConfig.from_dict(spec["config"])
     settings = HarnessSettings(**spec.get("settings", {}))
     device = resolve_device(config.device)
-    record["device_type"] = device.type
+    known["device_type"] = device.type
     if device.type == "cpu":
         set_malloc_mmap_threshold(MMAP_THRESHOLD)  # before anything is allocated (see ffbench.proc)
     data = load_config_dataset(config)
-    record["dataset"] = data.describe()
+    known["dataset"] = data.describe()
     started = time.perf_counter()
-    record["baseline"] = budgets.warm_baseline(config, data, device)
+    known["baseline"] = budgets.warm_baseline(config, data, device)
     baseline_seconds = time.perf_counter() - started  # a measurement pass: the record's baseline
     if budget is not None:
-        record["budget"] = {"enforcement": budgets.enforce(budget, config, data, device, record["baseline"])}
+        known["budget"] = {"enforcement": budgets.enforce(budget, config, data, device, known["baseline"])}
     try:
         result = run_one(config, settings, dataset=data)
     finally:
         budgets.lift()
-    record.update(result)
-    record["passes_seconds"] = {"baseline_seconds": baseline_seconds, **result.get("passes_seconds", {})}
-    record["error"] = None
-    return device.type
+    return result.updated(
+        error=None,
+        baseline=known["baseline"],
+        passes_seconds={"baseline_seconds": baseline_seconds, **(result.passes_seconds or {})},
+    )
 
 
-def _failed(record: dict, exc: BaseException, limited: bool) -> None:
+def _failed(exc: BaseException, limited: bool) -> dict:
+    """An error record's fields: `status` (`oom` or `error`), `error`, and for an error the
+    traceback (and `fault` when the machine caused it)."""
     from ..schema import ENVIRONMENT_FAULT
     from .statuses import environment_fault, is_oom
 
-    record["status"] = "oom" if is_oom(exc, limited=limited) else "error"
-    fault = environment_fault(exc) if record["status"] == "error" else None
-    if fault is not None:
-        record["fault"] = ENVIRONMENT_FAULT  # the machine's fault: re-measured on resume
-        record["fault_reason"] = fault
+    status = "oom" if is_oom(exc, limited=limited) else "error"
+    fault = environment_fault(exc) if status == "error" else None
     lines = [ln for ln in traceback.format_exception_only(type(exc), exc) if ln.strip()]
-    record["error"] = " ".join(" ".join(lines).split())[:2000]
-    if record["status"] == "error":
-        record["traceback"] = traceback.format_exc()[-8000:]
+    return {
+        "status": status,
+        "error": " ".join(" ".join(lines).split())[:2000],
+        # the machine's fault: re-measured on resume
+        **({"fault": ENVIRONMENT_FAULT, "fault_reason": fault} if fault is not None else {}),
+        **({"traceback": traceback.format_exc()[-8000:]} if status == "error" else {}),
+    }
 
 
-def run_spec(spec: dict) -> dict:
+def run_spec(spec: dict) -> Record:
     from ..environment import environment
     from . import budget as budgets
 
     budget = budgets.Budget.from_spec(spec)
-    record: dict = {"kind": "measure", "status": "error", "error": None, "config": spec["config"]}
+    known: dict = {}
     try:
-        _measure(spec, record, budget)
+        record = _measure(spec, known, budget)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a record
         if isinstance(exc, KeyboardInterrupt):
             raise
-        _failed(record, exc, limited=budget is not None and budget.kind == "process")
+        failed = _failed(exc, limited=budget is not None and budget.kind == "process")
         del exc
-        _empty_cuda_cache(record.get("device_type"))
-    device_type = record.pop("device_type", "cpu")
+        _empty_cuda_cache(known.get("device_type"))
+        kept = {k: v for k, v in known.items() if k in ("dataset", "baseline")}
+        record = Record.build(kind="measure", config=spec["config"], **kept, **failed)
+    device_type = known.get("device_type", "cpu")
     if budget is not None:
-        enforcement = (record.get("budget") or {}).get("enforcement")
-        record["budget"] = {**budgets.judge(budget, record, device_type), "enforcement": enforcement}
-    if "environment" not in record:
+        enforcement = (known.get("budget") or {}).get("enforcement")
+        record = record.updated(
+            budget={**budgets.judge(budget, record, device_type), "enforcement": enforcement}
+        )
+    if record.environment is None:
         import torch
 
-        record["environment"] = environment(torch.device(device_type))
+        record = record.updated(environment=environment(torch.device(device_type)))
     return record
 
 
@@ -120,13 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.load(f)
     die_with_parent(spec.get("parent_pid"))
     started = time.perf_counter()
-    record = run_spec(spec)
-    record["worker"] = {"pid": os.getpid(), "seconds_in_worker": time.perf_counter() - started}
+    record = run_spec(spec).updated(
+        worker={"pid": os.getpid(), "seconds_in_worker": time.perf_counter() - started}
+    )
     from ..store import write_json_atomic
     from .statuses import WORKER_EXIT_ENVIRONMENT, environment_fault
 
     try:
-        write_json_atomic(out_path, record)
+        write_json_atomic(out_path, record.to_dict())
     except OSError as exc:  # a full disk: one line for the sweep's record, no traceback
         with contextlib.suppress(OSError):  # the log may be on the full disk too
             print(
