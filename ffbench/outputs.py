@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .store import _naming, record_name, write_json_atomic
+from .results.store import _naming, record_name, write_json_atomic
 
 PARTIAL_SUFFIX = ".partial.json"
 

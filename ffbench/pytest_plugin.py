@@ -460,7 +460,7 @@ SEEN = pytest.StashKey[list]()  # (nodeid, extra_info) of every benchmark with a
 
 def load_saved(config: pytest.Config) -> dict:
     """--ffbench-compare's saved benchmarks by their full name; UsageError for a bad path."""
-    from .store import loads_strict
+    from .results.store import loads_strict
 
     text = config.getoption("ffbench_compare", None)
     if not text:
@@ -579,7 +579,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not (history or listing) or not seen:
         return
     from .analysis import export
-    from .store import now, write_json_atomic
+    from .results.store import now, write_json_atomic
 
     commit = export.current_commit(config.rootpath)
     run = []

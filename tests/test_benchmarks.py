@@ -16,7 +16,7 @@ import pytest
 import ffbench.pytest_plugin  # noqa: F401
 import ffbench.run.fit  # noqa: F401
 import ffbench.run.harness  # noqa: F401
-from ffbench.analysis.benchjson import load_benchmark_json
+from ffbench.results.benchjson import load_benchmark_json
 from ffbench.schema import TRAINER_ORDER as TRAINERS
 from ffbench.units import MiB
 

@@ -38,11 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import store, validate
+from .. import validate
 from ..config import BATCH_CONVENTION
 from ..errors import ConfigError
+from ..results import rows as results
+from ..results import store
 from ..units import MiB
-from . import caveats, html, results
+from . import caveats, html
 from .claims import GROUPS, Verdict
 from .claims.registered import evaluate
 from .claims.tables import group_key
@@ -69,7 +71,8 @@ def _device_name(doc: dict) -> Any:
 
 
 def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
-    """Read every input (`ffbench.store.walk`); ConfigError (nothing written) for anything unusable."""
+    """Read every input (`ffbench.results.store.walk`); ConfigError (nothing written) for
+    anything unusable."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [Path(p) for p in paths]

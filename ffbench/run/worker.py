@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     record = run_spec(spec)
     record["worker"] = {"pid": os.getpid(), "seconds_in_worker": time.perf_counter() - started}
-    from ..store import write_json_atomic
+    from ..results.store import write_json_atomic
     from .statuses import WORKER_EXIT_ENVIRONMENT, environment_fault
 
     try:

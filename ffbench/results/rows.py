@@ -1,7 +1,7 @@
 """Tables from records: one row per run (`load`), one row per phase (`load_phases`).
 
 `load(paths)` accepts results folders, run folders of `ffbench reproduce`, folders of record
-files, record files and pytest-benchmark JSON files (the walker is `ffbench.store.walk`).
+files, record files and pytest-benchmark JSON files (the walker is `ffbench.results.store.walk`).
 Each record *kind* ("measure", "train", "benchmark") becomes rows through one function
 registered with `register_kind`; a new kind is one call. Documents that describe a run
 rather than record one (`maxbatch.json`, `reproduce.json`) are skipped.
@@ -17,12 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..analysis.families import family_of, micro_of
 from ..config import config_keys
 from ..errors import ConfigError
 from ..record import Record
 from ..schema import CATEGORIES, TENSOR_PREFIXES
-from ..store import RUN_SUMMARY, config_hash, walk, write_text_atomic
-from .families import family_of, micro_of
+from .store import RUN_SUMMARY, config_hash, walk, write_text_atomic
 
 # -- record kinds -> rows -------------------------------------------------------------
 

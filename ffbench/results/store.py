@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import GRID_FIELDS, axis_fields, non_defaults
-from .errors import ConfigError
-from .record import SCHEMA_VERSION, Record
-from .schema import needs_measuring
+from ..config import GRID_FIELDS, axis_fields, non_defaults
+from ..errors import ConfigError
+from ..record import SCHEMA_VERSION, Record
+from ..schema import needs_measuring
 
 FORMAT = "ffbench-results"
 MANIFEST = "manifest.json"
