@@ -57,9 +57,11 @@ from .tables import configuration_table, dataset_of, environment_table, short_gr
 @dataclass
 class Inputs:
     """Every document found under the given paths, read and classified once. `records` are
-    documents `ffbench.results` reads (measure and train records, pytest-benchmark JSON)."""
+    documents `ffbench.results` reads (measure and train records, pytest-benchmark JSON), as
+    written; `checked` the same documents as the tables read them (`results.checked`)."""
 
     records: list[tuple[Path, dict, str]] = field(default_factory=list)  # (file, doc, group)
+    checked: list[tuple[store.Document, results.RecordKind]] = field(default_factory=list)
     maxbatch: list[tuple[Path, dict, str]] = field(default_factory=list)
     folders: list[tuple[Path, dict, dict]] = field(default_factory=list)  # (dir, manifest, env)
     given: list[str] = field(default_factory=list)
@@ -71,7 +73,7 @@ def _device_name(doc: dict) -> Any:
 
 
 def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
-    """Read every input (`ffbench.results.store.walk`); ConfigError (nothing written) for
+    """Read every input once (`ffbench.results.store.walk`); ConfigError (nothing written) for
     anything unusable."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -90,7 +92,7 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
             inp.folders.append((doc.folder, doc.manifest, env if isinstance(env, dict) else {}))
         kind = results.kind_of(doc.data)
         if kind is not None:
-            results.check_document(doc.data, doc.path, kind.name)
+            inp.checked.append((results.checked(doc, kind), kind))
             # a pytest-benchmark file is one session's run: its own group, so two saved
             # sessions in one folder are never paired or averaged together
             where = doc.path if results.is_benchmark_json(doc.data) else doc.folder
@@ -107,12 +109,12 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
 
 
 def runs_from(inp: Inputs):
-    """The runs table (see `load_runs`) of collected inputs."""
+    """The runs table (see `load_runs`) of collected inputs (no file read again)."""
     import pandas as pd
 
     frames = []
     if inp.records:
-        df = results.load([f for f, _, _ in inp.records])
+        df = results.table(inp.checked)
         extra = {}
         for f, doc, group in inp.records:
             ds = dataset_of(doc)

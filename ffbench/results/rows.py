@@ -22,7 +22,7 @@ from ..config import config_keys
 from ..errors import ConfigError
 from ..record import Record
 from ..schema import CATEGORIES, TENSOR_PREFIXES
-from .store import RUN_SUMMARY, config_hash, walk, write_text_atomic
+from .store import RUN_SUMMARY, Document, config_hash, walk, write_text_atomic
 
 # -- record kinds -> rows -------------------------------------------------------------
 
@@ -377,21 +377,27 @@ def check_document(document: dict, path: Path, kind: str) -> None:
         Record.from_dict(document, path, kind)
 
 
-def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Any, RecordKind]]:
-    """(store.Document, its kind) for every record under `paths`; the documents that describe
-    a run (maxbatch.json, reproduce.json) are skipped; anything else is an error."""
+def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Document, RecordKind]]:
+    """(Document, its kind) for every record under `paths`, each read once (`store.walk`),
+    checked and upgraded (`checked`); the documents that describe a run (maxbatch.json,
+    reproduce.json) are skipped; anything else is an error."""
     out = []
     for doc in walk(paths):
         kind = kind_of(doc.data)
-        if kind is not None and kind.name in ("measure", "train"):  # the one read path
-            data = Record.from_dict(doc.data, doc.path, kind.name).upgrade().to_dict()
-            out.append((replace(doc, data=data), kind))
-        elif kind is not None:
-            check_document(doc.data, doc.path, kind.name)
-            out.append((doc, kind))
+        if kind is not None:
+            out.append((checked(doc, kind), kind))
         elif not (is_maxbatch(doc.data) or is_run_summary(doc.data, doc.path)):
             raise ConfigError(f"{doc.path} is not a record ffbench can read (no known 'kind')")
     return out
+
+
+def checked(doc: Document, kind: RecordKind) -> Document:
+    """A record as the tables read it: a measure or train record checked and upgraded (the one
+    read path, `Record.from_dict`), any other kind checked (`check_document`)."""
+    if kind.name in ("measure", "train"):
+        return replace(doc, data=Record.from_dict(doc.data, doc.path, kind.name).upgrade().to_dict())
+    check_document(doc.data, doc.path, kind.name)
+    return doc
 
 
 def frame(rows: list[dict], columns: tuple[str, ...]):
@@ -429,8 +435,13 @@ def load(paths: str | Path | Iterable[str | Path]):
 
     Columns: ROW_COLUMNS (always, in that order; NaN where a record has no such figure)
     followed by any extra metric a record carries. Byte counts are nullable integers."""
+    return table(records(paths))
+
+
+def table(found: Iterable[tuple[Document, RecordKind]]):
+    """`load`'s table of records already read (`records`, or `checked` documents of a walk)."""
     rows: list[dict] = []
-    for doc, kind in records(paths):
+    for doc, kind in found:
         rows.extend(kind.rows(doc.data, doc.path))
     df = frame(rows, ROW_COLUMNS)
     return df.drop_duplicates(subset=["run_id"], keep="last").reset_index(drop=True)

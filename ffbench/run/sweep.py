@@ -484,7 +484,8 @@ def measure(
 
 
 def write_csv(folder: ResultsFolder) -> Path:
-    """Rebuild DIR/results.csv from the folder's records."""
+    """Rebuild DIR/results.csv from the folder's records (read from disk: what the CSV holds is
+    what the files hold)."""
     from ..results import to_csv
     from ..results.store import CSV_NAME
 
