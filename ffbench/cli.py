@@ -690,7 +690,7 @@ def _add_measure(sub) -> None:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from .analysis.attribution import diff_lines
-    from .store import read_json
+    from .results.store import read_json
 
     a, b = read_json(args.a, "A"), read_json(args.b, "B")
     print("\n".join(diff_lines(a, b, args.a, args.b, top=args.top)))
@@ -709,7 +709,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     import json
 
     from .analysis import export
-    from .store import walk, write_text_atomic
+    from .results.store import walk, write_text_atomic
 
     out = check_out_file(args.out_file, "step.trace.json")
     if args.history and (
@@ -736,7 +736,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     if args.format == "benchmark-action" and args.history:
-        from .store import now
+        from .results.store import now
 
         export.append_history(args.history, data, f"{commit} {now()}")
     return 0

@@ -53,7 +53,7 @@ from torch import Tensor
 from . import idx, validate
 from .config import DATASETS
 from .errors import ConfigError, DataUnavailableError
-from .store import make_readable
+from .results.store import make_readable
 
 DATASET_NAMES = DATASETS
 SPLIT_SEED = 0  # fixed: the train/val split (and digits/synthetic data) never depend on the run seed

@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .record import Record
-from .store import _naming, record_name, write_json_atomic
+from .results.store import _naming, record_name, write_json_atomic
 
 PARTIAL_SUFFIX = ".partial.json"
 

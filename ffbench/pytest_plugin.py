@@ -43,7 +43,7 @@ steps and digits for accuracy); with a config and no dataset, ``config.dataset``
 Every figure is in bytes or seconds and goes into ``benchmark.extra_info`` (mutated, never
 rebound); when the benchmark ends, its whole record goes into ``extra_info["record"]``, which
 ``ffbench.results.load`` unwraps from the ``--benchmark-json`` file
-(``ffbench.analysis.benchjson``).
+(``ffbench.results.benchjson``).
 
 Memory gate
 -----------
@@ -388,11 +388,11 @@ def pytest_runtest_call(item: pytest.Item):
 
 def _store_record(item: pytest.Item, bench) -> None:
     """The whole record of an ffbench fixture's benchmark, in its `extra_info["record"]`
-    (`ffbench.analysis.benchjson`: built from the figures, the timed rounds' statistics and
+    (`ffbench.results.benchjson`: built from the figures, the timed rounds' statistics and
     the machine)."""
     import datetime
 
-    from .analysis.benchjson import benchmark_record
+    from .results.benchjson import benchmark_record
 
     info = bench.extra_info
     if not isinstance(info.get("config"), dict):
@@ -495,7 +495,7 @@ SEEN = pytest.StashKey[list]()  # (nodeid, extra_info) of every benchmark with a
 
 def load_saved(config: pytest.Config) -> dict:
     """--ffbench-compare's saved benchmarks by their full name; UsageError for a bad path."""
-    from .store import loads_strict
+    from .results.store import loads_strict
 
     text = config.getoption("ffbench_compare", None)
     if not text:
@@ -614,7 +614,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not (history or listing) or not seen:
         return
     from .analysis import export
-    from .store import now, write_json_atomic
+    from .results.store import now, write_json_atomic
 
     commit = export.current_commit(config.rootpath)
     run = []

@@ -162,6 +162,6 @@ class track:  # noqa: N801 - used like a function: `with ffbench.track(...)`
 
     def save(self, path) -> None:
         """Write `record()` to `path` (atomically)."""
-        from .store import write_json_atomic
+        from .results.store import write_json_atomic
 
         write_json_atomic(path, self.record().to_dict())

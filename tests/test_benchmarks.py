@@ -16,8 +16,8 @@ import pytest
 import ffbench.pytest_plugin  # noqa: F401
 import ffbench.run.fit  # noqa: F401
 import ffbench.run.harness  # noqa: F401
-from ffbench.analysis.benchjson import _fallback_from_flat_extra_info, load_benchmark_json
 from ffbench.errors import ConfigError
+from ffbench.results.benchjson import _fallback_from_flat_extra_info, load_benchmark_json
 from ffbench.trainers.registry import grid_trainers
 from ffbench.units import MiB
 

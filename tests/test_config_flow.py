@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ffbench import store
 from ffbench.cli import build_parser, sweep_plan
 from ffbench.config import RunConfig, config_defaults, config_keys, flag
 from ffbench.errors import ConfigError
-from ffbench.results import load
+from ffbench.results import load, store
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "results" / "2026-11-27-cpu-quick"
@@ -145,5 +144,5 @@ def test_load_reads_a_run_folder_written_by_reproduce():
 
 
 def test_results_imports_no_torch():
-    code = "import sys, ffbench.results, ffbench.store, ffbench.config; assert 'torch' not in sys.modules"
+    code = "import sys, ffbench.results, ffbench.results.store, ffbench.config; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from ffbench.analysis.results import load
 from ffbench.config import (
     ROLES,
     column_dtypes,
@@ -20,6 +19,7 @@ from ffbench.config import (
     unpaired_keys,
     variant_keys,
 )
+from ffbench.results import load
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 

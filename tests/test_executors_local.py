@@ -14,11 +14,11 @@ from processes import matching
 
 from ffbench.config import RunConfig
 from ffbench.errors import ConfigError
+from ffbench.results.store import ResultsFolder
 from ffbench.run.executors import Job, JobResult
 from ffbench.run.executors.choice import get_executor
 from ffbench.run.executors.template import TemplateExecutor
 from ffbench.run.sweep import SweepSettings, finalize, measure
-from ffbench.store import ResultsFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 2**20

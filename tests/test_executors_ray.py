@@ -13,13 +13,13 @@ ray = pytest.importorskip("ray", reason="the Ray executor needs the extra: pip i
 
 from processes import matching  # noqa: E402
 
-from ffbench.analysis import results  # noqa: E402
 from ffbench.cli import main  # noqa: E402
 from ffbench.config import RunConfig  # noqa: E402
+from ffbench.results import rows as results  # noqa: E402
+from ffbench.results.store import ResultsFolder  # noqa: E402
 from ffbench.run.executors import Job  # noqa: E402
 from ffbench.run.executors.ray import RayExecutor  # noqa: E402
 from ffbench.run.sweep import measure, plan_sweep, run_plan  # noqa: E402
-from ffbench.store import ResultsFolder  # noqa: E402
 
 TINY = ["--dataset", "synthetic", "--device", "cpu", "--threads", "1", "--steps", "1"]
 RAY = ["--executor", "ray", "--ray-gpus-per-task", "1", "--quiet"]

@@ -16,9 +16,9 @@ pytest.importorskip("submitit", reason="the SLURM executor needs the extra: pip 
 import fake_slurm  # noqa: E402
 from processes import command_lines  # noqa: E402
 
-from ffbench.analysis import results  # noqa: E402
 from ffbench.cli import main  # noqa: E402
 from ffbench.config import RunConfig  # noqa: E402
+from ffbench.results import rows as results  # noqa: E402
 from ffbench.run.executors import Job  # noqa: E402
 from ffbench.run.executors import slurm as slurm_executor  # noqa: E402
 

@@ -31,7 +31,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ffbench.cuda_allocator",
             "ffbench.proc",
             "ffbench.version",
-            "ffbench.lock",
             "ffbench.idx",
             "ffbench.arch",
             "ffbench.blackbox",
@@ -43,14 +42,18 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "ffbench.analysis.target",
         ),
     ),
-    ("config", ("ffbench.config", "ffbench.usage")),
-    ("data", ("ffbench.validate", "ffbench.record", "ffbench.store", "ffbench.data", "ffbench.outputs")),
+    # a run's family and micro-batch, named from its configuration (rows and claims share them)
+    ("config", ("ffbench.config", "ffbench.usage", "ffbench.analysis.families")),
+    (
+        "data",  # records and results folders: written by the runs, read by the analysis
+        ("ffbench.validate", "ffbench.record", "ffbench.results", "ffbench.data", "ffbench.outputs"),
+    ),
     (
         "rooms",  # the measuring rooms: trainers, the analytic model, the trackers
         ("ffbench.trainers", "ffbench.model", "ffbench.measure", "ffbench.environment"),
     ),
     ("run", ("ffbench.run", "ffbench.tracking")),
-    ("analysis", ("ffbench.analysis", "ffbench.results")),
+    ("analysis", ("ffbench.analysis",)),
     (
         "commands",
         (
@@ -65,11 +68,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 # Upward imports that remain for now, each named: (importer, imported) -> why.
-EXCEPTIONS: dict[tuple[str, str], str] = {
-    # The sweep writes results.csv with the loader's to_csv; the loader (analysis/results.py,
-    # benchjson.py) is to become the results/ package below run/ (issue 27, "one walk").
-    ("ffbench.run.sweep", "ffbench.analysis.results"): "results.csv is written by the loader",
-}
+EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def module_names(root: Path) -> dict[str, Path]:

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from ffbench.errors import ConfigError
-from ffbench.lock import FolderLock, check_free
+from ffbench.results.lock import FolderLock, check_free
 
 
 @pytest.mark.parametrize("make", ["symlink", "dangling", "folder", "fifo"])

@@ -14,7 +14,7 @@ import pytest
 from ffbench.config import config_defaults, config_keys
 from ffbench.errors import ConfigError
 from ffbench.record import CONFIG_HISTORY, KINDS, Record, schema_table
-from ffbench.store import write_json_atomic
+from ffbench.results.store import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = sorted(

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ffbench import store
 from ffbench.config import RunConfig, config_keys
+from ffbench.results import store
 from ffbench.run.harness import HarnessSettings, run_one
 
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "2026-11-27-cpu-quick" / "sweep"

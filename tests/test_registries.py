@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ffbench.analysis import drawing, plots, report, results
+from ffbench.analysis import drawing, plots, report
 from ffbench.analysis.claims import CLAIMS, Verdict, claim, sentence
 from ffbench.analysis.claims.registered import evaluate
+from ffbench.results import rows as results
 
 CLAIMS_DIR = Path(__file__).resolve().parents[1] / "ffbench" / "analysis" / "claims"
 

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from ffbench import store
-from ffbench.analysis import results
 from ffbench.analysis.claims import Verdict
 from ffbench.analysis.claims.registered import all_claims
 from ffbench.analysis.report import build_report, load_runs, load_timelines
@@ -29,11 +27,13 @@ from ffbench.cli import main
 from ffbench.config import BATCH_CONVENTION, RunConfig
 from ffbench.data import load_dataset
 from ffbench.device import resolve_device
+from ffbench.results import rows as results
+from ffbench.results import store
+from ffbench.results.store import ResultsFolder
 from ffbench.run.executors import JobResult
 from ffbench.run.fit import fit
 from ffbench.run.sweep import SweepSettings, environment_metadata, grid_configs, measure, write_csv
 from ffbench.run.worker import run_spec
-from ffbench.store import ResultsFolder
 
 TRAINERS = ["bp", "bp-checkpoint", "ff", "ff-frugal", "ff-summed", "bp-inbackward", "bp-local"]
 GRID = {"trainers": TRAINERS, "depths": [1, 2, 3], "batch_sizes": [8, 64], "widths": [32]}

@@ -6,15 +6,15 @@ import shutil
 
 import pytest
 
-from ffbench import store as results_store
-from ffbench.analysis import results
 from ffbench.config import RunConfig
 from ffbench.data import load_dataset
 from ffbench.errors import ConfigError
 from ffbench.proc import cpu_model
+from ffbench.results import rows as results
+from ffbench.results import store as results_store
+from ffbench.results.store import ResultsFolder
 from ffbench.run.fit import fit
 from ffbench.run.sweep import SweepSettings, measure, write_csv
-from ffbench.store import ResultsFolder
 
 # The columns a caller may rely on. Adding a column is fine; removing or renaming one
 # breaks reports and notebooks: change this list, SCHEMA_VERSION and docs/results-schema.md together.

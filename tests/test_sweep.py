@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from processes import matching
 
-from ffbench import store
-from ffbench.analysis import results
 from ffbench.cli import main
+from ffbench.results import rows as results
+from ffbench.results import store
 from ffbench.run.sweep import parse_list, read_sweep_file
 
 ROOT = Path(__file__).resolve().parents[1]

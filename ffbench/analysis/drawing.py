@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import store
+from ..results import store
 from . import html
 from .compare import slug
 

@@ -53,7 +53,7 @@ def section(text: str) -> str:
 
 
 def update(readme: str | Path, verdicts: list[Verdict], run: str) -> Path:
-    from ..store import write_text_atomic
+    from ..results.store import write_text_atomic
 
     path = Path(readme)
     write_text_atomic(path, replace_section(path.read_text(encoding="utf-8"), verdict_lines(verdicts, run)))

@@ -34,11 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import store, validate
+from .. import validate
 from ..config import BATCH_CONVENTION
 from ..errors import ConfigError
+from ..results import rows as results
+from ..results import store
 from ..units import MiB
-from . import caveats, html, results
+from . import caveats, html
 from .claims import Verdict
 from .claims.registered import evaluate
 from .claims.tables import GROUP_COLUMNS, group_columns, group_key, group_names
@@ -52,9 +54,11 @@ from .tables import configuration_table, dataset_of, environment_table
 @dataclass
 class Inputs:
     """Every document found under the given paths, read and classified once. `records` are
-    documents `ffbench.results` reads (measure and train records, pytest-benchmark JSON)."""
+    documents `ffbench.results` reads (measure and train records, pytest-benchmark JSON), as
+    written; `checked` the same documents as the tables read them (`results.checked`)."""
 
     records: list[tuple[Path, dict, str]] = field(default_factory=list)  # (file, doc, group)
+    checked: list[tuple[store.Document, results.RecordKind]] = field(default_factory=list)
     maxbatch: list[tuple[Path, dict, str]] = field(default_factory=list)
     folders: list[tuple[Path, dict, dict]] = field(default_factory=list)  # (dir, manifest, env)
     groups: dict[str, dict] = field(default_factory=dict)  # a record's group -> its columns
@@ -67,7 +71,8 @@ def _device_name(doc: dict) -> Any:
 
 
 def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
-    """Read every input (`ffbench.store.walk`); ConfigError (nothing written) for anything unusable."""
+    """Read every input once (`ffbench.results.store.walk`); ConfigError (nothing written) for
+    anything unusable."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [Path(p) for p in paths]
@@ -85,7 +90,7 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
             inp.folders.append((doc.folder, doc.manifest, env if isinstance(env, dict) else {}))
         kind = results.kind_of(doc.data)
         if kind is not None:
-            results.check_document(doc.data, doc.path, kind.name)
+            inp.checked.append((results.checked(doc, kind), kind))
             # a pytest-benchmark file is one session's run: its own group, so two saved
             # sessions in one folder are never paired or averaged together
             where = doc.path if results.is_benchmark_json(doc.data) else doc.folder
@@ -104,12 +109,12 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
 
 
 def runs_from(inp: Inputs):
-    """The runs table (see `load_runs`) of collected inputs."""
+    """The runs table (see `load_runs`) of collected inputs (no file read again)."""
     import pandas as pd
 
     frames = []
     if inp.records:
-        df = results.load([f for f, _, _ in inp.records])
+        df = results.table(inp.checked)
         extra = {}
         for f, doc, group in inp.records:
             ds = dataset_of(doc)

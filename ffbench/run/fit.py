@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..data import load_config_dataset
     from ..proc import die_with_parent
-    from ..store import write_json_atomic
+    from ..results.store import write_json_atomic
 
     spec_path, out_path = sys.argv[1:] if argv is None else argv
     with open(spec_path) as f:

@@ -201,7 +201,7 @@ def time_group(configs: list[RunConfig], settings: HarnessSettings) -> dict[str,
     one configuration, so their ratio is taken under the same conditions). Returns
     record_name(config) -> {step_seconds, metrics, timing} (`protocol.Rounds.fields`)."""
     from ..data import load_config_dataset
-    from ..store import record_name
+    from ..results.store import record_name
 
     datasets: dict[str, Dataset] = {}
     runs: dict[str, Prepared] = {}
@@ -430,7 +430,7 @@ def _eval_seconds(run: Prepared, n: int) -> float:
 
 def _time_here(run: Prepared, settings: HarnessSettings) -> dict:
     """The timing protocol over this prepared (already warmed) run, in this process."""
-    from ..store import record_name
+    from ..results.store import record_name
 
     rule, name = Protocol.for_steps(settings.timing_steps), record_name(run.config)
     with EnergyMeter(run.device) as energy:  # NVML's board energy over the timed steps (GPU only)
@@ -448,7 +448,7 @@ def timing(run: Prepared, settings: HarnessSettings) -> dict:
         return {}
     if run.device.type != "cpu" or not settings.compare_allocator:
         return _time_here(run, settings)
-    from ..store import record_name
+    from ..results.store import record_name
 
     found, error = time_with_default_malloc([run.config], settings)
     return found.get(record_name(run.config)) or {"timing_error": error or "no times came back"}

@@ -25,9 +25,9 @@ from pathlib import Path
 from .. import model
 from ..config import RunConfig
 from ..errors import FfbenchError
-from ..lock import FolderLock
+from ..results.lock import FolderLock
+from ..results.store import ResultsFolder, write_json_atomic
 from ..search import search
-from ..store import ResultsFolder, write_json_atomic
 from ..units import format_bytes
 
 DEFAULT_START = 16
@@ -258,7 +258,7 @@ def _merged(path, rows: list[dict]) -> list[dict]:
     """The folder's earlier searches that this call did not repeat (another trainer, depth or
     micro-batch under the same budget: the folder's settings), then this call's: a second
     search into one folder adds to its answers instead of replacing them."""
-    from ..store import read_json
+    from ..results.store import read_json
 
     if not path.exists():
         return rows

@@ -375,7 +375,7 @@ def _maxbatch_searches(p: Profile) -> list[tuple[str | None, tuple[str, ...]]]:
 def stage_accuracy(run: ReproduceRun) -> None:
     """Every accuracy run without a record, as executor jobs (in parallel on a cluster);
     each record is written here, by the driver, as its run finishes."""
-    from ..store import WORK, write_json_atomic
+    from ..results.store import WORK, write_json_atomic
     from .executors import Job
 
     train_dir = run.out / "train"
@@ -551,8 +551,8 @@ def _check_outputs(out: Path, report_path: Path) -> None:
     """Every place the run writes, checked before any work: the run folder (a folder, or
     creatable; not being written by another ffbench), its results folders, and the report."""
     from ..analysis.report import check_out
-    from ..lock import check_free
-    from ..store import check_writable_place
+    from ..results.lock import check_free
+    from ..results.store import check_writable_place
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--results: {out} is a file, not a run folder")
@@ -569,7 +569,7 @@ def _summary(run: ReproduceRun, report, timings: dict[str, float]) -> dict:
     """reproduce.json: every invocation's timings are kept (a resumed run measures only what
     was missing), and the verdicts."""
     from ..analysis.verdicts import verdicts_json
-    from ..store import RUN_SUMMARY, read_json
+    from ..results.store import RUN_SUMMARY, read_json
 
     previous = run.out / RUN_SUMMARY
     old = read_json(previous, "run summary") if previous.exists() else {}
@@ -606,7 +606,7 @@ def reproduce(
     closed at the end, when none is given), then the report; with `dry_run`, print the plan
     and its estimated time and write nothing."""
     from ..data import load_dataset
-    from ..lock import FolderLock
+    from ..results.lock import FolderLock
     from .executors.choice import get_executor
 
     own = executor is None
@@ -632,7 +632,7 @@ def reproduce(
 def _reproduce(run: ReproduceRun) -> dict:
     from ..analysis.report import build_report
     from ..analysis.verdicts import print_claims
-    from ..store import RUN_SUMMARY, write_json_atomic
+    from ..results.store import RUN_SUMMARY, write_json_atomic
 
     echo = run.echo
     echo(f"ffbench reproduce --profile {run.profile.name}: {run.profile.description}")

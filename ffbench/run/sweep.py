@@ -36,8 +36,8 @@ from ..config import (
     grid_points,
 )
 from ..errors import ConfigError, EnvironmentFault
+from ..results.store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
 from ..schema import ENVIRONMENT_FAULT
-from ..store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
 from ..units import MiB
 from . import statuses
 from .executors import Executor, Job, JobResult
@@ -242,7 +242,7 @@ NAME_LIMIT = 100  # characters of the description; past it, a hash of the rest k
 def contents_name(grid: dict | None, base: dict, settings: dict) -> str:
     """What a results folder holds, in its name: the grid's axes (`ff+bp-d2,4-w500-b64`), then
     every base-configuration field and setting that is not its default (`lr=0.01`)."""
-    from ..store import comparable
+    from ..results.store import comparable
 
     parts = []
     for key, values in (grid or {}).items():
@@ -413,7 +413,7 @@ def time_groups(
 def check_device_model(folder: ResultsFolder, record: dict, executor: Executor) -> None:
     """Refuse a record measured on another device model than the folder's (a mixed cluster),
     unless the executor was told to allow it."""
-    from ..store import ENVIRONMENT
+    from ..results.store import ENVIRONMENT
 
     theirs = (record.get("environment") or {}).get("device_name")
     if not theirs or getattr(executor, "allow_mixed_devices", False):
@@ -484,9 +484,10 @@ def measure(
 
 
 def write_csv(folder: ResultsFolder) -> Path:
-    """Rebuild DIR/results.csv from the folder's records."""
-    from ..analysis.results import to_csv
-    from ..store import CSV_NAME
+    """Rebuild DIR/results.csv from the folder's records (read from disk: what the CSV holds is
+    what the files hold)."""
+    from ..results import to_csv
+    from ..results.store import CSV_NAME
 
     return to_csv(folder.path, folder.path / CSV_NAME)
 
@@ -788,7 +789,7 @@ def run_plan(
 ) -> dict[str, int]:
     """Lock the folder (one writer), open (create or resume) it, measure what is missing,
     export the CSV. Without an executor, a local one runs this plan and is closed after it."""
-    from ..lock import FolderLock
+    from ..results.lock import FolderLock
 
     with FolderLock(plan.out):
         return _run_locked(plan, executor, progress, retry_errors, echo)

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m ffbench.run.timing SPEC_JSON OUT_JSON", file=sys.stderr)
         return 2
     from ..proc import die_with_parent
-    from ..store import write_json_atomic
+    from ..results.store import write_json_atomic
 
     with open(argv[0], encoding="utf-8") as f:
         spec = json.load(f)

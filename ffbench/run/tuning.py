@@ -162,7 +162,7 @@ def load_or_tune(plan: TuningPlan, dataset, target: float, folder: Path, *, devi
                  echo: Callable[[str], None] = print) -> tuple[dict, Path]:  # fmt: skip
     """The tuning record of `plan` on `dataset` in `folder`: read when there (it must hold
     this plan and target), else run and written there. Returns (record, its path)."""
-    from ..store import read_json, write_json_atomic
+    from ..results.store import read_json, write_json_atomic
 
     path = Path(folder) / plan.file_name(dataset.name)
     if path.exists():

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     record = run_spec(spec).updated(
         worker={"pid": os.getpid(), "seconds_in_worker": time.perf_counter() - started}
     )
-    from ..store import write_json_atomic
+    from ..results.store import write_json_atomic
     from .statuses import WORKER_EXIT_ENVIRONMENT, environment_fault
 
     try:

@@ -363,7 +363,7 @@ def record_cases() -> list[Case]:
 
 def _folder_cases() -> list[Case]:
     def results_folder(manifest: dict | str, environment: dict | str = "{}") -> Callable[[Path], None]:
-        from ffbench.store import record_name
+        from ffbench.results.store import record_name
 
         def setup(tmp: Path) -> None:
             folder = tmp / "recs"

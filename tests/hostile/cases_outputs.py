@@ -290,7 +290,7 @@ def output_cases() -> list[Case]:
 
 
 def _results_folder(tmp: Path, change=None, copy_as: str | None = None) -> None:
-    from ffbench.store import FORMAT, SCHEMA_VERSION, record_name
+    from ffbench.results.store import FORMAT, SCHEMA_VERSION, record_name
 
     folder = tmp / "out"
     (folder / "records").mkdir(parents=True)

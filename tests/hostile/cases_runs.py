@@ -104,7 +104,7 @@ def fates(*steps: tuple[str, ...]):
 
 def _enospc_on_records(tmp: Path) -> Outcome:
     """A full disk when the driver writes a record: one line naming it, nothing half-written."""
-    import ffbench.store as store
+    import ffbench.results.store as store
 
     real = store.os.replace
 

@@ -41,7 +41,7 @@ from typing import Protocol
 
 from ...errors import ConfigError
 from ...proc import cpu_model
-from ...store import loads_strict, write_text_atomic
+from ...results.store import loads_strict, write_text_atomic
 from ..statuses import oom_kill_count
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding the ffbench package

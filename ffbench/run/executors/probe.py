@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     from ...device import resolve_device
     from ...environment import environment
     from ...proc import die_with_parent
-    from ...store import write_json_atomic
+    from ...results.store import write_json_atomic
     from . import probe
 
     die_with_parent(spec.get("parent_pid"))

@@ -157,7 +157,7 @@ def is_benchmark_json(document: Any) -> bool:
 
 def load_benchmark_json(path: str | Path) -> list[dict]:
     """Records (see the module docstring) for every ffbench benchmark in the file."""
-    from ..store import read_json
+    from .store import read_json
 
     data = read_json(path, "benchmark file")
     if not is_benchmark_json(data):

@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import GRID_FIELDS, axis_fields, non_defaults
-from .errors import ConfigError
-from .record import SCHEMA_VERSION, Record
-from .schema import needs_measuring
+from ..config import GRID_FIELDS, axis_fields, non_defaults
+from ..errors import ConfigError
+from ..record import SCHEMA_VERSION, Record
+from ..schema import needs_measuring
+from .lock import LOCK_NAME, check_free
 
 FORMAT = "ffbench-results"
 MANIFEST = "manifest.json"
@@ -103,9 +104,14 @@ def _umask() -> int:
     return mask
 
 
+def json_text(data: Any) -> str:
+    """The JSON text ffbench writes for `data` (NaN stored as null, keys sorted)."""
+    return json.dumps(_clean(data), indent=2, sort_keys=True)
+
+
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """JSON (NaN stored as null), written atomically."""
-    write_text_atomic(path, json.dumps(_clean(data), indent=2, sort_keys=True))
+    write_text_atomic(path, json_text(data))
 
 
 def now() -> str:
@@ -308,15 +314,14 @@ def check_writable_place(path: Path, flag: str = "--out") -> None:
         raise ConfigError(f"{flag} {path}: cannot write in {parent}")
 
 
-def check_results_folder(folder: Path, writable: bool = True) -> dict | None:
+def read_results_folder(folder: Path, writable: bool = True) -> tuple[dict | None, dict[str, dict]]:
     """Validate `folder` as a place to write results, without writing anything.
 
-    Returns its manifest when it is an existing ffbench results folder, None when it does
-    not exist or is empty; raises ConfigError for a file, a foreign or a corrupt folder, or
-    a folder another ffbench is writing (see lock.py). `writable=False` (a dry run, which
-    writes nothing) reads a folder it could not write."""
-    from .lock import LOCK_NAME, check_free
-
+    Returns its manifest and its records (file name -> record, each read once and checked)
+    when it is an existing ffbench results folder, (None, {}) when it does not exist or is
+    empty; raises ConfigError for a file, a foreign or a corrupt folder, or a folder another
+    ffbench is writing (see lock.py). `writable=False` (a dry run, which writes nothing)
+    reads a folder it could not write."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out {folder} is a file, not a results folder")
@@ -326,7 +331,7 @@ def check_results_folder(folder: Path, writable: bool = True) -> dict | None:
     if not folder.exists() or not any(p.name != LOCK_NAME for p in folder.iterdir()):
         if writable:
             check_writable_place(folder / MANIFEST)
-        return None
+        return None, {}
     if not (folder / MANIFEST).exists():
         raise ConfigError(
             f"--out {folder} exists and is not an ffbench results folder (no {MANIFEST}); "
@@ -342,7 +347,7 @@ def check_results_folder(folder: Path, writable: bool = True) -> dict | None:
         Record.from_dict(data, path, "measure")  # a bad record is refused before anything is rewritten
         records.append((path, data, manifest))
     check_folder_records(records)
-    return manifest
+    return manifest, {path.name: data for path, data, _ in records}
 
 
 def remove_stale_temporaries(folder: Path) -> None:
@@ -377,14 +382,23 @@ def _diff(old: dict, new: dict) -> str:
 
 @dataclass
 class ResultsFolder:
-    """A results folder records are written to. Use `open` (validates before writing)."""
+    """A results folder records are written to. Use `open` (validates before writing; the
+    folder's records are then read once and kept in `records`, which `save` keeps as on disk:
+    one writer holds the folder, see lock.py). Without `records`, `get` reads the file."""
 
     path: Path
     manifest: dict
     source: str
+    records: dict[str, dict] | None = None  # record file name -> the record as on disk
 
     @staticmethod
-    def check(
+    def check(path: str | Path, **identity: Any) -> dict | None:
+        """Raise ConfigError if `path` cannot take these results; writes nothing. Returns the
+        existing manifest (None for a new folder). `identity`: `read`'s keywords."""
+        return ResultsFolder.read(path, **identity)[0]
+
+    @staticmethod
+    def read(
         path: str | Path,
         *,
         command: str,
@@ -393,13 +407,13 @@ class ResultsFolder:
         environment: dict,
         grid: dict | None = None,
         writable: bool = True,
-    ) -> dict | None:
-        """Raise ConfigError if `path` cannot take these results; writes nothing. Returns the
-        existing manifest (None for a new folder)."""
+    ) -> tuple[dict | None, dict[str, dict]]:
+        """`check`: the existing manifest (None for a new folder), and the folder's records
+        (file name -> record), each read once."""
         path = Path(path)
-        manifest = check_results_folder(path, writable)
+        manifest, records = read_results_folder(path, writable)
         if manifest is None:
-            return None
+            return None, {}
         if manifest.get("command") != command:
             raise ConfigError(
                 f"--out {path} holds results of 'ffbench {manifest.get('command')}', not '{command}'; "
@@ -428,7 +442,7 @@ class ResultsFolder:
                     f"--out {path} was measured with {key} {found!r}, this run has "
                     f"{environment.get(key)!r}; choose another folder"
                 )
-        return manifest
+        return manifest, records
 
     @classmethod
     def open(
@@ -443,7 +457,7 @@ class ResultsFolder:
         source: str | None = None,
     ) -> ResultsFolder:
         path = Path(path)
-        manifest = cls.check(
+        manifest, records = cls.read(
             path,
             command=command,
             base_config=base_config,
@@ -469,12 +483,16 @@ class ResultsFolder:
         write_json_atomic(path / MANIFEST, manifest)
         (path / RECORDS).mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
-        return cls(path, manifest, source or command)
+        return cls(path, manifest, source or command, records)
 
     def record_path(self, config: Any) -> Path:
         return self.path / RECORDS / record_name(config)
 
     def get(self, config: Any) -> dict | None:
+        """A configuration's record (None when there is none): from `records` when the folder
+        was opened, else read from its file."""
+        if self.records is not None:
+            return self.records.get(record_name(config))
         p = self.record_path(config)
         return read_json(p, "record") if p.exists() else None
 
@@ -487,5 +505,8 @@ class ResultsFolder:
         """Write a configuration's record (atomically), stamped with the schema and its hash."""
         record.update(schema_version=SCHEMA_VERSION, config_hash=config_hash(record["config"]))
         path = self.path / RECORDS / record_name(record["config"])
-        write_json_atomic(path, record)
+        text = json_text(record)
+        write_text_atomic(path, text)
+        if self.records is not None:
+            self.records[path.name] = loads_strict(text)  # what reading the file would give
         return path

@@ -1,7 +1,7 @@
 """Tables from records: one row per run (`load`), one row per phase (`load_phases`).
 
 `load(paths)` accepts results folders, run folders of `ffbench reproduce`, folders of record
-files, record files and pytest-benchmark JSON files (the walker is `ffbench.store.walk`).
+files, record files and pytest-benchmark JSON files (the walker is `ffbench.results.store.walk`).
 Each record *kind* ("measure", "train", "benchmark") becomes rows through one function
 registered with `register_kind`; a new kind is one call. Documents that describe a run
 rather than record one (`maxbatch.json`, `reproduce.json`) are skipped.
@@ -17,12 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..analysis.families import family_of, micro_of
 from ..config import column_dtypes, config_keys
 from ..errors import ConfigError
 from ..record import Record
 from ..schema import CATEGORIES, TENSOR_PREFIXES
-from ..store import RUN_SUMMARY, config_hash, walk, write_text_atomic
-from .families import family_of, micro_of
+from .store import RUN_SUMMARY, Document, config_hash, walk, write_text_atomic
 
 # -- record kinds -> rows -------------------------------------------------------------
 
@@ -370,21 +370,27 @@ def check_document(document: dict, path: Path, kind: str) -> None:
         Record.from_dict(document, path, kind)
 
 
-def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Any, RecordKind]]:
-    """(store.Document, its kind) for every record under `paths`; the documents that describe
-    a run (maxbatch.json, reproduce.json) are skipped; anything else is an error."""
+def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Document, RecordKind]]:
+    """(Document, its kind) for every record under `paths`, each read once (`store.walk`),
+    checked and upgraded (`checked`); the documents that describe a run (maxbatch.json,
+    reproduce.json) are skipped; anything else is an error."""
     out = []
     for doc in walk(paths):
         kind = kind_of(doc.data)
-        if kind is not None and kind.name in ("measure", "train"):  # the one read path
-            data = Record.from_dict(doc.data, doc.path, kind.name).upgrade().to_dict()
-            out.append((replace(doc, data=data), kind))
-        elif kind is not None:
-            check_document(doc.data, doc.path, kind.name)
-            out.append((doc, kind))
+        if kind is not None:
+            out.append((checked(doc, kind), kind))
         elif not (is_maxbatch(doc.data) or is_run_summary(doc.data, doc.path)):
             raise ConfigError(f"{doc.path} is not a record ffbench can read (no known 'kind')")
     return out
+
+
+def checked(doc: Document, kind: RecordKind) -> Document:
+    """A record as the tables read it: a measure or train record checked and upgraded (the one
+    read path, `Record.from_dict`), any other kind checked (`check_document`)."""
+    if kind.name in ("measure", "train"):
+        return replace(doc, data=Record.from_dict(doc.data, doc.path, kind.name).upgrade().to_dict())
+    check_document(doc.data, doc.path, kind.name)
+    return doc
 
 
 def frame(rows: list[dict], columns: tuple[str, ...]):
@@ -423,8 +429,13 @@ def load(paths: str | Path | Iterable[str | Path]):
 
     Columns: ROW_COLUMNS (always, in that order; NaN where a record has no such figure)
     followed by any extra metric a record carries. Byte counts are nullable integers."""
+    return table(records(paths))
+
+
+def table(found: Iterable[tuple[Document, RecordKind]]):
+    """`load`'s table of records already read (`records`, or `checked` documents of a walk)."""
     rows: list[dict] = []
-    for doc, kind in records(paths):
+    for doc, kind in found:
         rows.extend(kind.rows(doc.data, doc.path))
     df = frame(rows, ROW_COLUMNS)
     return df.drop_duplicates(subset=["run_id"], keep="last").reset_index(drop=True)

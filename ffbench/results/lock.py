@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 LOCK_NAME = ".lock"
 _HELD: set[Path] = set()  # the folders this process holds (a second flock of its own would fail)
