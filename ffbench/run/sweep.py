@@ -36,6 +36,7 @@ from ..config import (
     grid_points,
 )
 from ..errors import ConfigError, EnvironmentFault
+from ..record import Record
 from ..results.store import RECORDS, WORK, ResultsFolder, loads_strict, record_name, stable_hash
 from ..schema import ENVIRONMENT_FAULT
 from ..units import MiB
@@ -304,39 +305,35 @@ def job_for(folder: ResultsFolder, config: RunConfig, settings: SweepSettings) -
 def _record_without_result(result: JobResult) -> dict:
     """What happened to a worker that wrote no record (see statuses.py)."""
     job = result.job
-    record = {"kind": "measure", "config": job.spec["config"]}
     last = [ln for ln in result.stderr_tail.strip().splitlines() if ln.strip()]
+    extra: dict = {}
     if result.timed_out:
-        record["status"] = "timeout"
-        record["error"] = f"no result within {job.timeout_seconds:g} s (worker killed)"
+        status, error = "timeout", f"no result within {job.timeout_seconds:g} s (worker killed)"
     elif (result.worker or {}).get("slurm_state") == "OUT_OF_MEMORY" or result.stderr_tail.startswith(
         "ray: OutOfMemoryError"
     ):  # the cluster ended the task for its memory: that is evidence of memory
-        record["status"] = "oom"
-        record["error"] = f"{result.executor}: the task was ended for exceeding its memory"
+        status, error = "oom", f"{result.executor}: the task was ended for exceeding its memory"
     elif result.returncode is not None and result.returncode < 0:
-        status, reason, extra = statuses.death(result.returncode, result.oom_kills)
-        record.update(status=status, error=reason, **extra)
+        status, error, extra = statuses.death(result.returncode, result.oom_kills)
     elif result.returncode is None:  # the process that ran it (a template, a task) went away first
-        record["status"] = "killed"
-        record["error"] = (
+        status = "killed"
+        error = (
             f"the worker's parent went away before it reported ({(last or ['killed?'])[-1][:300]}): "
             "re-measured on resume"
         )
     else:
-        record["status"] = "error"
-        record["error"] = f"worker exited with status {result.returncode}" + (
-            f": {last[-1][:500]}" if last else ""
-        )
+        status = "error"
+        error = f"worker exited with status {result.returncode}" + (f": {last[-1][:500]}" if last else "")
         if (
             result.returncode == statuses.WORKER_EXIT_ENVIRONMENT
             or any(why in result.stderr_tail for why in ("No space left", "Disk quota", "File too large"))
             or (not last and statuses.disk_full(job.out_path))  # silent: its log is on that disk
         ):
-            record["fault"] = ENVIRONMENT_FAULT
-    if record["status"] != "ok" and result.stderr_tail.strip():
-        record["worker_output"] = result.stderr_tail
-    return record
+            extra = {"fault": ENVIRONMENT_FAULT}
+    if result.stderr_tail.strip():
+        extra["worker_output"] = result.stderr_tail
+    record = Record.build(kind="measure", config=job.spec["config"], status=status, error=error, **extra)
+    return record.to_dict()  # the sweep adds where and how it ran (finalize), then the store writes it
 
 
 def finalize(folder: ResultsFolder, result: JobResult, settings: SweepSettings) -> dict:
