@@ -338,21 +338,20 @@ def _record_without_result(result: JobResult) -> dict:
 
 def finalize(folder: ResultsFolder, result: JobResult, settings: SweepSettings) -> dict:
     """The worker's record (or one describing why there is none) + the sweep's fields."""
-    record = result.record if result.record is not None else _record_without_result(result)
-    record.update({"source": folder.source, "isolated": True, "settings": settings.to_dict()})
-    record.setdefault("worker", {}).update(
-        {
-            **result.worker,
-            "wall_seconds": result.wall_seconds,
-            **overhead(result.wall_seconds, record.get("passes_seconds")),
-            "returncode": result.returncode,
-            "signal": result.signal,
-            "timed_out": result.timed_out,
-            "executor": result.executor,
-            "probe": result.probe,
-        }
-    )
-    return record
+    record = Record.wrap(result.record if result.record is not None else _record_without_result(result))
+    worker = {
+        **(record.worker or {}),
+        **result.worker,
+        "wall_seconds": result.wall_seconds,
+        **overhead(result.wall_seconds, record.passes_seconds),
+        "returncode": result.returncode,
+        "signal": result.signal,
+        "timed_out": result.timed_out,
+        "executor": result.executor,
+        "probe": result.probe,
+    }
+    where = {"source": folder.source, "isolated": True, "settings": settings.to_dict(), "worker": worker}
+    return record.updated(**where).to_dict()
 
 
 def overhead(wall_seconds: float, passes: dict | None) -> dict:
