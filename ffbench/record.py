@@ -184,6 +184,12 @@ def check(doc: dict, path: str | Path, kind: str | None) -> None:
     where = f"record {path}"
     config(doc.get("config"), where)  # first: its own words ("'config' must be an object")
     shape(doc, RECORD_FIELDS, where)
+    version = doc.get("schema_version")
+    if isinstance(version, (int, float)) and version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"{where} uses record schema version {version:g}; this ffbench reads up to {SCHEMA_VERSION} "
+            f"(upgrade ffbench to read it)"
+        )
     status = doc.get("status")
     if status is None and not (kind == "train" and isinstance(doc.get("test_accuracy"), (int, float))):
         raise ConfigError(f"{where} has no 'status': not a finished ffbench record")

@@ -84,6 +84,10 @@ def test_unknown_keys_round_trip():
             "record r.json: epoch 0 must be an object, got 3",
         ),
         ([1], "record r.json must be an object, got [1]"),
+        (
+            {"config": {}, "kind": "measure", "status": "ok", "metrics": {"a": 1}, "schema_version": 99},
+            "record r.json uses record schema version 99; this ffbench reads up to 3",
+        ),
     ],
 )
 def test_a_malformed_record_is_one_line(doc, message):
