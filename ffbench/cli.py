@@ -919,7 +919,8 @@ def _add_report(sub) -> None:
         metavar="RESULTS",
         help="compare runs: each RESULTS is a run of its own, shown side by side with per-configuration "
         "deltas (bytes exactly, time as a ratio; evaluation and whole-run figures only where evaluation "
-        "ran alike) and what changed, against this one",
+        "ran alike) and what changed, against this one (one of the RESULTS, by path or name: "
+        "report NEW OLD --baseline OLD)",
     )
     p.add_argument(
         "--readme",

@@ -14,6 +14,7 @@ import pytest
 
 # Imported here, before pytester changes the working directory, so the inner runs find them.
 import ffbench.pytest_plugin  # noqa: F401
+import ffbench.results
 import ffbench.run.fit  # noqa: F401
 import ffbench.run.harness  # noqa: F401
 from ffbench.errors import ConfigError
@@ -439,6 +440,9 @@ def test_a_malformed_record_in_extra_info_is_one_line(tmp_path: Path) -> None:
     path.write_text(json.dumps({"machine_info": {}, "benchmarks": [bench]}))
     with pytest.raises(ConfigError, match=r"^record .*b.json benchmark 0: unknown status 'fine'"):
         load_benchmark_json(path)
+    # the documented entry (and so `ffbench report`) names the file too
+    with pytest.raises(ConfigError, match=r"^record .*b.json benchmark 0: unknown status 'fine'"):
+        ffbench.results.load(path)
 
 
 def test_load_benchmark_json_rejects_other_files(tmp_path: Path) -> None:

@@ -33,3 +33,29 @@ def test_threads_and_device_never_keep_runs_apart():
     b = _keyed(trainer=["bp"], depth=[2]).assign(threads=[4])
     assert kept_apart(a, b) == []
     assert no_common_configuration([a, b]) == "no configuration measured in both runs"
+
+
+def test_what_changed_lists_each_configuration_value_once_in_numeric_order():
+    from ffbench.analysis.compare import _values
+
+    # the configuration table's cells already list values per part of a run; one run's row
+    frame = pd.DataFrame(
+        {"sweep": ["1024, 64", "bp, ff"], "train": ["64, 100", "bp"]}, index=["batch_size", "trainer"]
+    )
+    assert _values(frame, split=True) == {"batch_size": "64, 100, 1024", "trainer": "bp, ff"}
+
+
+def test_a_claim_is_one_row_of_what_changed_whichever_architecture_decided_it():
+    from types import SimpleNamespace
+
+    from ffbench.analysis.claims import Verdict
+    from ffbench.analysis.claims.registered import all_claims
+    from ffbench.analysis.compare import _verdicts
+
+    fn = all_claims()[0]
+    one = Verdict(f"{fn.claim_sentence} (decided on the mlp network alone)", "does not hold", key=fn.__name__)
+    both = Verdict(fn.claim_sentence, "holds", key=fn.__name__)
+    assert _verdicts(SimpleNamespace(verdicts=[one])) == {
+        fn.claim_sentence: "does not hold (decided on the mlp network alone)"
+    }
+    assert _verdicts(SimpleNamespace(verdicts=[both])) == {fn.claim_sentence: "holds"}

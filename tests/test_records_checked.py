@@ -109,3 +109,13 @@ def test_a_dry_run_reads_a_folder_it_could_not_write(folder, monkeypatch, capsys
     assert "1 already recorded, 0 to run" in capsys.readouterr().out
     assert main([*SWEEP, "--out", str(folder)]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_a_resumed_sweep_says_it_times_what_was_measured_before_a_kill(folder, capsys):
+    """A sweep killed between measuring and timing leaves records awaiting their times: the
+    resumed sweep's first line counts them ("0 to run" alone hid the work it then does)."""
+    path, record = the_record(folder)
+    path.write_text(json.dumps({**record, "timing_pending": True}))
+    assert main([*SWEEP[:-1], "--out", str(folder)]) == 0  # not --quiet
+    assert "(1 already recorded, 0 to run, 1 to time)" in capsys.readouterr().out
+    assert "timing_pending" not in json.loads(path.read_text())

@@ -243,3 +243,18 @@ def test_write_json_atomic_leaves_no_temporaries(tmp_path):
     assert json.loads((tmp_path / "a" / "r.json").read_text()) == {"x": None}
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["r.json"]
     shutil.rmtree(tmp_path / "a")
+
+
+def test_the_documented_record_kind_example_runs(tmp_path, monkeypatch):
+    """docs/results-schema.md's "Adding a record kind" snippet, run as written."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "results-schema.md").read_text()
+    (snippet,) = re.findall(r"## Adding a record kind\n\n```python\n(.*?)```", doc, re.S)
+    monkeypatch.setattr(results, "_KINDS", dict(results._KINDS))  # the new kind goes with the test
+    exec(snippet, {})
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"my_profiler_version": 1, "step": "mine", "peak": 1234}))
+    df = results.load(path)
+    assert df["trainer"].tolist() == ["mine"] and df["tensor_peak_bytes"].tolist() == [1234]

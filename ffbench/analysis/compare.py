@@ -32,6 +32,7 @@ from ..config import config_keys, evaluation_keys, training_keys
 from ..errors import ConfigError
 from ..stats import number_or_nan as _num
 from ..units import MiB
+from .claims.registered import all_claims
 from .tables import configuration_table, environment_table
 
 NOT_KEYED = frozenset(config_keys()) - set(training_keys())  # where it ran, how it evaluated
@@ -236,12 +237,33 @@ def no_common_configuration(keyed: list) -> str:
 # -- what changed ------------------------------------------------------------------------------
 
 
-def _values(frame) -> dict[str, str]:
-    """Field -> the values it takes over a table's columns (joined)."""
+def _joined(values) -> str:
+    """Distinct values, numbers in numeric order, joined ("–" for none)."""
+    vals = {str(v) for v in values if str(v) not in ("", "–", "nan", "None")}
+    return (
+        ", ".join(sorted(vals, key=lambda v: (0, float(v), v) if _num(v) == _num(v) else (1, 0.0, v))) or "–"
+    )
+
+
+def _values(frame, split: bool = False) -> dict[str, str]:
+    """Field -> the values it takes over a table's columns (each value once; `split`: a cell
+    already lists several values, comma-separated, as the configuration table's cells do)."""
     out = {}
     for key, row in frame.iterrows():
-        vals = sorted({str(v) for v in row if str(v) not in ("", "–", "nan", "None")})
-        out[str(key)] = ", ".join(vals) if vals else "–"
+        out[str(key)] = _joined(part for v in row for part in (str(v).split(", ") if split else [v]))
+    return out
+
+
+def _verdicts(analysis) -> dict[str, str]:
+    """Claim sentence -> verdict. A note the evaluation appended to the sentence (which
+    architecture decided it) goes with the verdict, so one claim is one row in every run."""
+    sentences = {fn.__name__: fn.claim_sentence for fn in all_claims()}
+    out = {}
+    for v in analysis.verdicts:
+        sentence = sentences.get(v.key, "")
+        if not sentence or not v.claim.startswith(sentence):
+            sentence = v.claim
+        out[sentence] = f"{v.verdict} {v.claim.removeprefix(sentence).strip()}".strip()
     return out
 
 
@@ -253,9 +275,9 @@ def changes(analyses, labels: list[str]):
         code = {k: env.pop(k, "–") for k in ("git_revision", "ffbench")}
         # the revision each record was measured at (a resumed folder may span several)
         seen = {str(r) for r in a.runs.get("git_revision", []) if isinstance(r, str)}
-        code["git_revision"] = ", ".join(sorted(seen | {code["git_revision"]} - {"–"})) or "–"
-        config = _values(configuration_table(a.runs).drop(index=["runs"], errors="ignore"))
-        verdicts = {v.claim: v.verdict for v in a.verdicts}
+        code["git_revision"] = _joined(seen | set(code["git_revision"].split(", ")))
+        config = _values(configuration_table(a.runs).drop(index=["runs"], errors="ignore"), split=True)
+        verdicts = _verdicts(a)
         per_run.append({"code": code, "environment": env, "configuration": config, "verdict": verdicts})
     rows = []
     for what in ("code", "environment", "configuration", "verdict"):
@@ -275,7 +297,8 @@ def changes_text(analyses, labels: list[str]) -> str:
     if not rows:
         return "what changed: nothing recorded differs from the baseline"
     table = pd.DataFrame(rows).rename(columns={labels[0]: f"{labels[0]} (baseline)"})
-    return "what changed:\n" + table.to_string(index=False)
+    # long cells (a verdict's "holds only where ...") cut, so each row fits a terminal line or two
+    return "what changed:\n" + table.to_string(index=False, max_colwidth=48)
 
 
 # -- the comparison --------------------------------------------------------------------------------

@@ -308,16 +308,16 @@ register_kind("train", _train_rows)
 register_kind("track", _track_rows)
 
 
-def _benchmark_records(document: dict) -> list[dict]:
+def _benchmark_records(document: dict, path: Path) -> list[dict]:
     from .benchjson import records_from_document
 
-    return [Record.wrap(r).upgrade().to_dict() for r in records_from_document(document)]
+    return [Record.wrap(r).upgrade().to_dict() for r in records_from_document(document, path)]
 
 
 def _benchmark_rows(document: dict, path: Path) -> list[dict]:
     """A pytest-benchmark JSON file: one measure-like row per ffbench benchmark."""
     rows = []
-    for i, record in enumerate(_benchmark_records(document)):
+    for i, record in enumerate(_benchmark_records(document, path)):
         row = _measure_rows(record, path)[0]
         row["run_id"] = run_id("benchmark", path, f":{i}")
         rows.append(row)
@@ -326,7 +326,7 @@ def _benchmark_rows(document: dict, path: Path) -> list[dict]:
 
 def _benchmark_phases(document: dict, path: Path) -> list[dict]:
     rows = []
-    for i, record in enumerate(_benchmark_records(document)):
+    for i, record in enumerate(_benchmark_records(document, path)):
         for row in _measure_phases(record, path):
             row["run_id"] = run_id("benchmark", path, f":{i}")
             rows.append(row)

@@ -800,11 +800,14 @@ def _run_locked(plan: Plan, executor, progress: bool, retry_errors: bool, echo) 
         settings=plan.settings.to_dict(),
         environment=plan.environment,
     )
+    from .timing import needs_timing
+
     todo = folder.pending(plan.configs, retry_errors)
     done = len(plan.configs) - len(todo)
+    untimed = sum(needs_timing(folder.get(c)) for c in plan.configs)  # measured; times to come
+    counts = f"{done} already recorded, {len(todo)} to run" + (f", {untimed} to time" if untimed else "")
     echo(
-        f"ffbench sweep: {len(plan.configs)} configurations -> {plan.out}"
-        + (f" ({done} already recorded, {len(todo)} to run)" if done else "")
+        f"ffbench sweep: {len(plan.configs)} configurations -> {plan.out}" + (f" ({counts})" if done else "")
     )
     try:
         for record in measure(
