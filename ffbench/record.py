@@ -146,6 +146,10 @@ class Record:
         self.build(**fields)  # the names checked
         return self.wrap({**self.to_dict(), **fields})
 
+    def without(self, *names: str) -> Record:
+        """This record without the fields `names` (those it lacks are no error)."""
+        return self.wrap({k: v for k, v in self.to_dict().items() if k not in names})
+
     @classmethod
     def wrap(cls, doc: dict) -> Record:
         """`doc` as a Record, unchecked (a record ffbench has just built, e.g. from a

@@ -190,3 +190,10 @@ def test_updated_replaces_in_place_adds_after_and_writes_none_as_null():
     assert rec.to_dict() == {"kind": "train", "status": "ok", "test_accuracy": 0.5}  # unchanged
     with pytest.raises(TypeError, match="Record has no field 'partail'"):
         rec.updated(partail=True)
+
+
+def test_without_drops_the_named_fields_and_keeps_the_order_of_the_rest():
+    rec = Record.build(kind="measure", status="ok", timing_pending=True, config={}, metrics={"a": 1})
+    out = rec.without("timing_pending", "timing_error")
+    assert list(out.to_dict()) == ["kind", "status", "config", "metrics"]
+    assert out.timing_pending is None and rec.timing_pending is True  # a copy: the original kept

@@ -28,6 +28,7 @@ import sys
 import time
 
 from ..config import RunConfig, unpaired_keys
+from ..record import Record
 
 KIND = "time-group"  # the job kind (executors.ENTRIES)
 
@@ -68,20 +69,20 @@ def merge(record: dict, found: dict | None, job: dict) -> dict:
     or the job's error; earlier times kept under `earlier_timings`."""
     from .harness import timed_fields
 
-    config = RunConfig.from_dict(record["config"])
-    if record.get("timing"):
-        earlier = {"timing": record["timing"], "step_seconds": record.get("step_seconds")}
-        record["earlier_timings"] = [*record.get("earlier_timings", []), earlier]
+    rec = Record.wrap(record)
+    config = RunConfig.from_dict(rec.config)
+    changes: dict = {}
+    if rec.timing:
+        earlier = {"timing": rec.timing, "step_seconds": rec.step_seconds}
+        changes["earlier_timings"] = [*(rec.earlier_timings or []), earlier]
     timed = timed_fields(
         config, found or {"timing_error": job.get("error") or "the timing job returned nothing"}
     )
     if "timing" in timed:
         timed["timing"] = {**timed["timing"], **{f"job_{k}": v for k, v in job.items() if k != "error"}}
-        record.pop("timing_pending", None)
-        record.pop("timing_error", None)
-    record.setdefault("metrics", {}).update(timed.pop("metrics", {}))
-    record.update(timed)
-    return record
+        rec = rec.without("timing_pending", "timing_error")
+    changes["metrics"] = {**(rec.metrics or {}), **timed.pop("metrics", {})}
+    return rec.updated(**changes, **timed).to_dict()
 
 
 def main(argv: list[str] | None = None) -> int:
