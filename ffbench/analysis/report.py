@@ -39,6 +39,7 @@ from ..config import BATCH_CONVENTION
 from ..errors import ConfigError
 from ..results import rows as results
 from ..results import store
+from ..results.benchjson import is_benchmark_json
 from ..units import MiB
 from . import caveats, html
 from .claims import Verdict
@@ -93,7 +94,7 @@ def collect(paths: str | Path | Iterable[str | Path]) -> Inputs:
             inp.checked.append((results.checked(doc, kind), kind))
             # a pytest-benchmark file is one session's run: its own group, so two saved
             # sessions in one folder are never paired or averaged together
-            where = doc.path if results.is_benchmark_json(doc.data) else doc.folder
+            where = doc.path if is_benchmark_json(doc.data) else doc.folder
             group = group_columns(where, _device_name(doc.data))
             inp.groups[group["group"]] = group
             inp.records.append((doc.path, doc.data, group["group"]))

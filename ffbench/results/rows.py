@@ -17,11 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .. import validate
 from ..analysis.families import family_of, micro_of
 from ..config import column_dtypes, config_keys
 from ..errors import ConfigError
 from ..record import Record
 from ..schema import CATEGORIES, TENSOR_PREFIXES
+from .benchjson import is_benchmark_json, records_from_document
 from .store import RUN_SUMMARY, Document, config_hash, walk, write_text_atomic
 
 # -- record kinds -> rows -------------------------------------------------------------
@@ -309,8 +311,6 @@ register_kind("track", _track_rows)
 
 
 def _benchmark_records(document: dict, path: Path) -> list[dict]:
-    from .benchjson import records_from_document
-
     return [Record.wrap(r).upgrade().to_dict() for r in records_from_document(document, path)]
 
 
@@ -333,12 +333,6 @@ def _benchmark_phases(document: dict, path: Path) -> list[dict]:
     return rows
 
 
-def is_benchmark_json(document: Any) -> bool:
-    from .benchjson import is_benchmark_json as detect
-
-    return detect(document)
-
-
 register_kind("benchmark", _benchmark_rows, phases=_benchmark_phases, detect=is_benchmark_json)
 
 
@@ -359,17 +353,6 @@ def is_run_summary(document: Any, path: Path) -> bool:
     return path.name == RUN_SUMMARY and isinstance(document, dict) and "invocations" in document
 
 
-def check_document(document: dict, path: Path, kind: str) -> None:
-    """ConfigError (one line, naming the file and the field) for a document of a known kind
-    whose fields have the wrong type or an impossible value (ffbench.validate, ffbench.record)."""
-    from .. import validate
-
-    if kind == "benchmark":
-        validate.benchmark_document(document, path)
-    elif kind in ("measure", "train"):
-        Record.from_dict(document, path, kind)
-
-
 def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Document, RecordKind]]:
     """(Document, its kind) for every record under `paths`, each read once (`store.walk`),
     checked and upgraded (`checked`); the documents that describe a run (maxbatch.json,
@@ -386,10 +369,12 @@ def records(paths: str | Path | Iterable[str | Path]) -> list[tuple[Document, Re
 
 def checked(doc: Document, kind: RecordKind) -> Document:
     """A record as the tables read it: a measure or train record checked and upgraded (the one
-    read path, `Record.from_dict`), any other kind checked (`check_document`)."""
+    read path, `Record.from_dict`), a benchmark file checked (`validate.benchmark_document`);
+    ConfigError, one line naming the file and the field."""
     if kind.name in ("measure", "train"):
         return replace(doc, data=Record.from_dict(doc.data, doc.path, kind.name).upgrade().to_dict())
-    check_document(doc.data, doc.path, kind.name)
+    if kind.name == "benchmark":
+        validate.benchmark_document(doc.data, doc.path)
     return doc
 
 

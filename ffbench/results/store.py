@@ -503,8 +503,7 @@ class ResultsFolder:
 
     def save(self, record: dict) -> Path:
         """Write a configuration's record (atomically), stamped with the schema and its hash."""
-        stamp = {"schema_version": SCHEMA_VERSION, "config_hash": config_hash(record["config"])}
-        record.update(Record.wrap(record).updated(**stamp).to_dict())  # the caller's copy: as written
+        record.update(schema_version=SCHEMA_VERSION, config_hash=config_hash(record["config"]))
         path = self.path / RECORDS / record_name(record["config"])
         text = json_text(record)
         write_text_atomic(path, text)
