@@ -309,8 +309,18 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info.update(machine(config))
 
 
+MACHINE = pytest.StashKey[dict]()  # the session's machine description, made once (`machine`)
+
+
 def machine(config: pytest.Config) -> dict:
-    """What ffbench adds to pytest-benchmark's machine_info (and each record's environment)."""
+    """What ffbench adds to pytest-benchmark's machine_info (and each record's environment):
+    made once per session (it probes the device and reads the CPU model)."""
+    if MACHINE not in config.stash:
+        config.stash[MACHINE] = _describe_machine(config)
+    return config.stash[MACHINE]
+
+
+def _describe_machine(config: pytest.Config) -> dict:
     import torch
 
     from .device import resolve_device
@@ -319,10 +329,11 @@ def machine(config: pytest.Config) -> dict:
     from .proc import cpu_model
 
     device = resolve_device(config.getoption("ffbench_device", "auto") or "auto")
+    name = describe_device(device)
     return {
         "ffbench": {
             "device": str(device),
-            "device_name": describe_device(device),
+            "device_name": name,
             "cpu_model": cpu_model(),
             "cores": available_cores(),
             "cuda_available": torch.cuda.is_available(),
@@ -330,7 +341,7 @@ def machine(config: pytest.Config) -> dict:
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "device": str(device),
-        "device_name": describe_device(device),
+        "device_name": name,
     }
 
 
