@@ -169,11 +169,11 @@ def _identity(keyed):
     return keyed["key"] + "|" + keyed["evaluation"]
 
 
-def matches(base, other, twice: set[str]) -> dict:
+def matches(base, other, ids: list, twice: set[str]) -> dict:
     """Baseline index -> the other run's index of the same configuration: same training and
     evaluation first; then, of the rest, the one row on each side trained alike (evaluated
-    differently). A configuration measured `twice` in one run matches nothing."""
-    ids = [_identity(base), _identity(other)]
+    differently). `ids`: each side's `_identity`; a configuration measured `twice` in one run
+    matches nothing."""
     by_id = {k: j for j, k in ids[1].items() if k not in twice}
     found = {i: by_id[k] for i, k in ids[0].items() if k in by_id}
     rest_a = base.loc[~base.index.isin(list(found)) & ~ids[0].isin(twice), "key"]
@@ -189,7 +189,7 @@ def deltas(base, other, label: str) -> tuple[list[dict], dict[str, int]]:
     counts = {"only in baseline": 0, f"only in {label}": 0, "measured twice in one run": 0}
     ids = [_identity(base), _identity(other)]
     twice = set(ids[0][ids[0].duplicated()]) | set(ids[1][ids[1].duplicated()])
-    found = matches(base, other, twice)
+    found = matches(base, other, ids, twice)
     rows = []
     for i, a in base.iterrows():
         if ids[0][i] in twice:
